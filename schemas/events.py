@@ -1,0 +1,68 @@
+"""Records of what did not become a published sample: dead letters (failures) and drops (decisions).
+
+Neither ever carries content: a stage, a reason code, the source URI, the sample id and at most the
+class name of an exception (exception messages can quote the input, so they are never kept).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pyarrow as pa
+
+EVENT_SCHEMA = pa.schema(
+    [
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("stage", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("source_uri", pa.string()),
+        pa.field("sample_id", pa.string()),
+        pa.field("error_type", pa.string()),
+    ],
+    metadata={"medcurate.schema": "event", "medcurate.schema_version": "1"},
+)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An input or sample that failed: it could not be read or processed."""
+
+    stage: str
+    reason: str
+    source_uri: str
+    sample_id: str | None = None
+    error_type: str | None = None
+    kind: str = "dead_letter"
+
+    @classmethod
+    def from_exception(
+        cls, stage: str, reason: str, source_uri: str, error: BaseException, sample_id: str | None = None
+    ) -> DeadLetter:
+        return cls(stage, reason, source_uri, sample_id, type(error).__name__)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Drop:
+    """A sample deliberately left out of the dataset (duplicate, wrong language, too short...)."""
+
+    stage: str
+    reason: str
+    source_uri: str
+    sample_id: str | None = None
+    error_type: str | None = None
+    kind: str = "drop"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Event = DeadLetter | Drop
+
+
+def count_key(event: Event) -> str:
+    """The key under which manifests and summaries count an event: `stage/reason`."""
+    return f"{event.stage}/{event.reason}"
