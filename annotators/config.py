@@ -1,6 +1,5 @@
-from pydantic import Field
-
 from medcurate.schemas.config import StrictModel
+from pydantic import Field
 
 
 class ReviewConfig(StrictModel):

@@ -1,8 +1,7 @@
 from typing import Literal
 
-from pydantic import Field
-
 from medcurate.schemas.config import StrictModel
+from pydantic import Field
 
 
 class DeidConfig(StrictModel):

@@ -1,9 +1,15 @@
-from pydantic import Field
+from typing import Literal
 
 from medcurate.schemas.config import StrictModel
+from pydantic import Field
 
 
 class PublishConfig(StrictModel):
     output_dir: str = "out"
-    max_rows_per_shard: int = Field(200_000, ge=1)
-    row_group_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="Parquet row-group buffer for streaming readers")
+    num_shards: int = Field(
+        0, ge=0, description="0 lets the runner choose; set it to size shards for readers"
+    )
+    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+    row_group_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="Parquet row-group buffer for streaming readers"
+    )

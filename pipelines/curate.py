@@ -1,0 +1,201 @@
+"""The end-to-end curation pipeline: ingest → signals → de-identify → dedup → route → shards,
+then validation and versioned publishing. Each stage lives in its own area; this wires them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
+from medcurate import __version__
+from medcurate.annotators.beam import RouteForReview
+from medcurate.config import RunConfig, config_hash, resolved_config
+from medcurate.dedup.beam import DeduplicateSamples
+from medcurate.pipelines.ingest.beam import IngestSources
+from medcurate.pipelines.options import pipeline_options
+from medcurate.pipelines.stage import COUNTER_NAMESPACE, DEAD_LETTERS, DROPS, SAMPLES
+from medcurate.privacy.beam import DeidentifySamples
+from medcurate.quality.beam import ComputeSignals
+from medcurate.quality.expectations import SUITE_NAME, validate_shards
+from medcurate.schemas.manifest import Manifest, ShardInfo, StageCounts, ValidationInfo
+from medcurate.schemas.sample import SAMPLE_SCHEMA, SCHEMA_VERSION
+from medcurate.warehouse import storage
+from medcurate.warehouse.catalog import Catalog, catalog_path
+from medcurate.warehouse.publish import publish_version
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    version_dir: str
+    manifest: Manifest
+    dead_letter_path: str
+    report_dir: str
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
+
+
+def code_version() -> str:
+    """Package version, plus the git commit when running from a checkout (for reproducibility)."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{__version__}+g{commit}" if commit else __version__
+
+
+def stamp_provenance(
+    sample: dict[str, Any], run_id: str, pipeline_version: str, hash_: str
+) -> dict[str, Any]:
+    return {**sample, "run_id": run_id, "pipeline_version": pipeline_version, "config_hash": hash_}
+
+
+class WriteEvents(beam.PTransform):
+    """Dead letters or drops as one JSON-lines file (they are small: ids and reason codes only)."""
+
+    def __init__(self, path_prefix: str) -> None:
+        super().__init__()
+        self.path_prefix = path_prefix
+
+    def expand(self, events):
+        return (
+            events
+            | "ToJson" >> beam.Map(lambda event: json.dumps(event, sort_keys=True))
+            | "Write"
+            >> beam.io.WriteToText(self.path_prefix, file_name_suffix=".jsonl", shard_name_template="")
+        )
+
+
+def build_pipeline(pipeline: beam.Pipeline, config: RunConfig, run_id: str, staging_dir: str) -> None:
+    ingested = pipeline | "Ingest" >> IngestSources(config.ingest)
+    signals = ingested[SAMPLES] | "Signals" >> ComputeSignals(config.quality)
+    deidentified = signals[SAMPLES] | "Deidentify" >> DeidentifySamples(config.deid)
+    deduplicated = deidentified[SAMPLES] | "Deduplicate" >> DeduplicateSamples(config.dedup)
+    (
+        deduplicated[SAMPLES]
+        | "Route" >> RouteForReview(config.review)
+        | "Provenance" >> beam.Map(stamp_provenance, run_id, code_version(), config_hash(config))
+        | "WriteShards"
+        >> beam.io.WriteToParquet(
+            storage.join(staging_dir, "data", "part"),
+            schema=SAMPLE_SCHEMA,
+            file_name_suffix=".parquet",
+            codec=config.publish.compression,
+            num_shards=config.publish.num_shards,
+            row_group_buffer_size=config.publish.row_group_bytes,
+        )
+    )
+    (
+        (ingested[DEAD_LETTERS], signals[DEAD_LETTERS], deidentified[DEAD_LETTERS])
+        | "AllDeadLetters" >> beam.Flatten()
+        | "WriteDeadLetters" >> WriteEvents(storage.join(staging_dir, "dead_letters"))
+    )
+    (
+        (signals[DROPS], deduplicated[DROPS])
+        | "AllDrops" >> beam.Flatten()
+        | "WriteDrops" >> WriteEvents(storage.join(staging_dir, "drops"))
+    )
+
+
+def _read_events(path: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in storage.read_text(path).splitlines() if line.strip()]
+
+
+def _counter(result: beam.runners.runner.PipelineResult, name: str) -> int:
+    counters = result.metrics().query(MetricsFilter().with_namespace(COUNTER_NAMESPACE).with_name(name))[
+        "counters"
+    ]
+    return sum(c.committed or 0 for c in counters)
+
+
+def run(config: RunConfig, beam_args: list[str] | None = None) -> RunResult:
+    run_id = new_run_id()
+    output_dir = config.publish.output_dir
+    dataset_dir = storage.join(output_dir, config.dataset)
+    staging_dir = storage.join(dataset_dir, ".staging", run_id)
+    log.info("run %s: curating %s into %s", run_id, config.dataset, dataset_dir)
+
+    pipeline = beam.Pipeline(options=pipeline_options(config.runner, beam_args or []))
+    build_pipeline(pipeline, config, run_id, staging_dir)
+    result = pipeline.run()
+    result.wait_until_finish()
+
+    dead_letters = _read_events(storage.join(staging_dir, "dead_letters.jsonl"))
+    drops = _read_events(storage.join(staging_dir, "drops.jsonl"))
+    staged_shards = storage.glob(storage.join(staging_dir, "data", "part*.parquet"))
+    hash_ = config_hash(config)
+    validation = validate_shards(staged_shards, hash_)
+    validation_path = storage.join(staging_dir, "validation.json")
+    storage.write_text(validation_path, json.dumps(validation.results, indent=1, default=str))
+    read_count = _counter(result, "read")
+
+    def make_manifest(version: str, parent: str | None, shards: list[ShardInfo]) -> Manifest:
+        rows = sum(s.rows for s in shards)
+        return Manifest(
+            dataset=config.dataset,
+            version=version,
+            parent=parent,
+            run_id=run_id,
+            created_at=datetime.now(UTC).isoformat(),
+            code_version=code_version(),
+            schema_version=SCHEMA_VERSION,
+            config=resolved_config(config),
+            config_hash=hash_,
+            shards=shards,
+            rows=rows,
+            counts=StageCounts(
+                read=read_count,
+                published=rows,
+                dropped=dict(sorted(Counter(f"{e['stage']}/{e['reason']}" for e in drops).items())),
+                dead_lettered=dict(
+                    sorted(Counter(f"{e['stage']}/{e['reason']}" for e in dead_letters).items())
+                ),
+            ),
+            validation=ValidationInfo(
+                passed=validation.passed,
+                suite=SUITE_NAME,
+                results_path="validation/results.json",
+                failed_expectations=validation.failed,
+            ),
+        )
+
+    with Catalog(catalog_path(output_dir)) as catalog:
+        version_dir, manifest = publish_version(
+            staged_shards, validation_path, dataset_dir, catalog, make_manifest
+        )
+
+    dead_letter_path = storage.join(output_dir, "dead_letter", config.dataset, f"{run_id}.jsonl")
+    storage.move(storage.join(staging_dir, "dead_letters.jsonl"), dead_letter_path)
+    report_dir = storage.join(output_dir, "reports", config.dataset, run_id)
+    storage.move(storage.join(staging_dir, "drops.jsonl"), storage.join(report_dir, "drops.jsonl"))
+    storage.write_text(
+        storage.join(report_dir, "summary.json"), manifest.counts.model_dump_json(indent=2) + "\n"
+    )
+    _remove_staging(staging_dir)
+    return RunResult(run_id, version_dir, manifest, dead_letter_path, report_dir)
+
+
+def _remove_staging(staging_dir: str) -> None:
+    leftovers = storage.glob(storage.join(staging_dir, "**"))
+    if leftovers:
+        beam.io.filesystems.FileSystems.delete(leftovers)
+    if storage.exists(staging_dir):
+        beam.io.filesystems.FileSystems.delete([staging_dir])

@@ -1,0 +1,104 @@
+"""The Great Expectations gate: a version is published as LATEST only if its shards pass this suite."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+from medcurate.schemas.sample import SAMPLE_SCHEMA, Modality, ReviewStatus, SourceKind
+
+SUITE_NAME = "medcurate-samples"
+# Content and nested columns stay out of the DataFrame: the suite's results quote unexpected values,
+# so no column that can hold PHI is given to it, and image bytes would cost as much memory as the shard.
+VALIDATED_COLUMNS = [
+    f.name
+    for f in SAMPLE_SCHEMA
+    if f.name not in ("text", "image_bytes", "metadata", "quality_signals", "redactions", "review_reasons")
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ValidationOutcome:
+    passed: bool
+    failed: list[str]
+    results: dict[str, Any]
+
+
+def _suite(config_hash: str):
+    import great_expectations as gx
+
+    e = gx.expectations
+    suite = gx.ExpectationSuite(name=SUITE_NAME)
+    for column in ("id", "source_kind", "modality", "source_uri", "review_status", "run_id"):
+        suite.add_expectation(e.ExpectColumnValuesToNotBeNull(column=column))
+    suite.add_expectation(e.ExpectColumnValuesToBeUnique(column="id"))
+    suite.add_expectation(
+        e.ExpectColumnValuesToBeInSet(column="source_kind", value_set=[k.value for k in SourceKind])
+    )
+    suite.add_expectation(
+        e.ExpectColumnValuesToBeInSet(column="modality", value_set=[m.value for m in Modality])
+    )
+    suite.add_expectation(
+        e.ExpectColumnValuesToBeInSet(column="review_status", value_set=[s.value for s in ReviewStatus])
+    )
+    suite.add_expectation(e.ExpectColumnValuesToBeInSet(column="config_hash", value_set=[config_hash]))
+    suite.add_expectation(e.ExpectColumnValuesToBeBetween(column="language_score", min_value=0, max_value=1))
+    suite.add_expectation(e.ExpectColumnValuesToBeBetween(column="deid_confidence", min_value=0, max_value=1))
+    suite.add_expectation(e.ExpectColumnValuesToBeBetween(column="image_width", min_value=1))
+    suite.add_expectation(e.ExpectColumnValuesToBeBetween(column="image_height", min_value=1))
+    return suite
+
+
+def _cross_shard_checks(paths: list[str]) -> dict[str, int]:
+    """Checks a per-DataFrame suite cannot express: counts of offending rows across all shards."""
+    listing = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+    with duckdb.connect() as con:
+        source = f"read_parquet([{listing}])"
+        return {
+            "id_unique_across_shards": con.sql(
+                f"SELECT count(*) - count(DISTINCT id) FROM {source}"
+            ).fetchone()[0],
+            "text_present_for_text_samples": con.sql(
+                f"SELECT count(*) FROM {source} WHERE modality = 'text' AND (text IS NULL OR text = '')"
+            ).fetchone()[0],
+            "image_present_for_image_samples": con.sql(
+                f"SELECT count(*) FROM {source} WHERE modality = 'image' AND image_bytes IS NULL"
+            ).fetchone()[0],
+            "redactions_within_text": con.sql(
+                f"SELECT count(*) FROM (SELECT text, unnest(redactions) AS r FROM {source}) "
+                "WHERE r.start < 0 OR r.end < r.start OR r.end > length(text)"
+            ).fetchone()[0],
+        }
+
+
+def validate_shards(paths: list[str], config_hash: str) -> ValidationOutcome:
+    import great_expectations as gx
+
+    context = gx.get_context(mode="ephemeral")
+    batch_definition = (
+        context.data_sources.add_pandas("shards")
+        .add_dataframe_asset("samples")
+        .add_batch_definition_whole_dataframe("all")
+    )
+    suite = _suite(config_hash)
+    failed: set[str] = set()
+    per_shard: dict[str, Any] = {}
+    for path in paths:
+        with FileSystems.open(path) as handle:
+            frame = pq.read_table(handle, columns=VALIDATED_COLUMNS).to_pandas()
+        result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(suite)
+        per_shard[path.rsplit("/", 1)[-1]] = result.to_json_dict()
+        for outcome in result.results:
+            if not outcome.success:
+                config = outcome.expectation_config
+                failed.add(f"{config.type}({config.kwargs.get('column')})")
+    cross = _cross_shard_checks(paths) if paths else {}
+    failed.update(f"{name}: {bad} rows" for name, bad in cross.items() if bad)
+    results = {"suite": SUITE_NAME, "shards": per_shard, "cross_shard_offending_rows": cross}
+    return ValidationOutcome(passed=not failed, failed=sorted(failed), results=results)

@@ -1,0 +1,53 @@
+"""The manifest of a published dataset version: what it holds, how it was made, how to verify it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+MANIFEST_VERSION = 1
+
+
+class ShardInfo(BaseModel):
+    path: str = Field(description="relative to the version folder")
+    rows: int
+    bytes: int
+    sha256: str
+
+
+class StageCounts(BaseModel):
+    """read = published + dropped + dead_lettered, each broken down by `stage/reason`."""
+
+    read: int
+    published: int
+    dropped: dict[str, int] = Field(default_factory=dict)
+    dead_lettered: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def balanced(self) -> bool:
+        return self.read == self.published + sum(self.dropped.values()) + sum(self.dead_lettered.values())
+
+
+class ValidationInfo(BaseModel):
+    passed: bool
+    suite: str
+    results_path: str
+    failed_expectations: list[str] = Field(default_factory=list)
+
+
+class Manifest(BaseModel):
+    manifest_version: int = MANIFEST_VERSION
+    dataset: str
+    version: str
+    parent: str | None
+    run_id: str
+    created_at: str
+    code_version: str
+    schema_version: int
+    config: dict[str, Any]
+    config_hash: str
+    shards: list[ShardInfo]
+    rows: int
+    counts: StageCounts
+    validation: ValidationInfo

@@ -1,0 +1,130 @@
+"""The DuckDB catalog: which dataset versions and shards exist, and SQL over them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from medcurate.schemas.manifest import Manifest
+from medcurate.warehouse import storage
+
+CATALOG_FILE = "catalog.duckdb"
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS versions (
+    dataset VARCHAR, version VARCHAR, parent VARCHAR, run_id VARCHAR, created_at VARCHAR,
+    rows BIGINT, config_hash VARCHAR, validation_passed BOOLEAN, path VARCHAR,
+    PRIMARY KEY (dataset, version));
+CREATE TABLE IF NOT EXISTS shards (
+    dataset VARCHAR, version VARCHAR, path VARCHAR, rows BIGINT, bytes BIGINT, sha256 VARCHAR,
+    PRIMARY KEY (dataset, version, path));
+"""
+
+
+class CatalogError(LookupError):
+    """No such catalog, dataset or version; the message says which."""
+
+
+def catalog_path(output_dir: str) -> str:
+    return str(Path(output_dir) / CATALOG_FILE)
+
+
+class Catalog:
+    def __init__(self, path: str, read_only: bool = False) -> None:
+        if read_only and not Path(path).exists():
+            raise CatalogError(f"no catalog at {path}: nothing has been published there yet")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.connection = duckdb.connect(path, read_only=read_only)
+        if not read_only:
+            self.connection.execute(_TABLES)
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.connection.close()
+
+    def register(self, manifest: Manifest, version_dir: str) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.execute("BEGIN")
+            cursor.execute(
+                "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    manifest.dataset,
+                    manifest.version,
+                    manifest.parent,
+                    manifest.run_id,
+                    manifest.created_at,
+                    manifest.rows,
+                    manifest.config_hash,
+                    manifest.validation.passed,
+                    version_dir,
+                ],
+            )
+            cursor.executemany(
+                "INSERT INTO shards VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    [
+                        manifest.dataset,
+                        manifest.version,
+                        storage.join(version_dir, s.path),
+                        s.rows,
+                        s.bytes,
+                        s.sha256,
+                    ]
+                    for s in manifest.shards
+                ],
+            )
+            cursor.execute("COMMIT")
+
+    def versions(self, dataset: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM versions"
+        params: list[Any] = []
+        if dataset:
+            sql += " WHERE dataset = ?"
+            params.append(dataset)
+        cursor = self.connection.execute(sql + " ORDER BY dataset, version", params)
+        columns = [d[0] for d in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+    def resolve(self, dataset: str | None, version: str | None) -> tuple[str, str]:
+        """The (dataset, version) a query means: the latest validated version unless one is named."""
+        datasets = [
+            row[0] for row in self.connection.execute("SELECT DISTINCT dataset FROM versions").fetchall()
+        ]
+        if dataset is None:
+            if len(datasets) != 1:
+                raise CatalogError(f"name a dataset with --dataset; the catalog has {sorted(datasets)}")
+            dataset = datasets[0]
+        if version is None:
+            row = self.connection.execute(
+                "SELECT max(version) FROM versions WHERE dataset = ? AND validation_passed", [dataset]
+            ).fetchone()
+            version = row[0] if row else None
+        elif version.isdigit():
+            version = f"v{int(version):04d}"
+        found = self.connection.execute(
+            "SELECT count(*) FROM versions WHERE dataset = ? AND version = ?", [dataset, version]
+        ).fetchone()
+        if version is None or not found or found[0] == 0:
+            raise CatalogError(f"no published version {version or '(validated)'} of dataset {dataset!r}")
+        return dataset, version
+
+    def shard_paths(self, dataset: str, version: str) -> list[str]:
+        rows = self.connection.execute(
+            "SELECT path FROM shards WHERE dataset = ? AND version = ? ORDER BY path", [dataset, version]
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def query(
+        self, sql: str, dataset: str | None = None, version: str | None = None
+    ) -> duckdb.DuckDBPyRelation:
+        """Runs SQL with a view `samples` over the chosen version's shards."""
+        dataset, version = self.resolve(dataset, version)
+        paths = self.shard_paths(dataset, version)
+        listing = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+        self.connection.execute(
+            f"CREATE OR REPLACE TEMP VIEW samples AS SELECT * FROM read_parquet([{listing}])"
+        )
+        return self.connection.sql(sql)

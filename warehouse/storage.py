@@ -1,0 +1,52 @@
+"""Small file helpers over Beam's FileSystems, so outputs can live on local disk, gs:// or s3://."""
+
+from __future__ import annotations
+
+import hashlib
+
+from apache_beam.io.filesystems import FileSystems
+
+CHUNK = 8 * 1024 * 1024
+
+
+def join(*parts: str) -> str:
+    return FileSystems.join(*parts)
+
+
+def exists(path: str) -> bool:
+    return FileSystems.exists(path)
+
+
+def ensure_dir(path: str) -> None:
+    if not FileSystems.exists(path):
+        FileSystems.mkdirs(path)
+
+
+def read_text(path: str) -> str:
+    with FileSystems.open(path) as handle:
+        return handle.read().decode()
+
+
+def write_text(path: str, text: str) -> None:
+    ensure_dir(FileSystems.split(path)[0])
+    with FileSystems.create(path) as handle:
+        handle.write(text.encode())
+
+
+def move(source: str, destination: str) -> None:
+    ensure_dir(FileSystems.split(destination)[0])
+    FileSystems.rename([source], [destination])
+
+
+def glob(pattern: str) -> list[str]:
+    return sorted(m.path for result in FileSystems.match([pattern]) for m in result.metadata_list)
+
+
+def size_and_sha256(path: str) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with FileSystems.open(path) as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
