@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pydantic import Field, ValidationError
+
 from medcurate.annotators.config import ReviewConfig
 from medcurate.dedup.config import DedupConfig
 from medcurate.pipelines.config import IngestConfig
@@ -19,7 +21,6 @@ from medcurate.privacy.config import DeidConfig
 from medcurate.quality.config import QualityConfig
 from medcurate.schemas.config import StrictModel
 from medcurate.warehouse.config import PublishConfig
-from pydantic import Field, ValidationError
 
 
 class RunnerConfig(StrictModel):

@@ -1,5 +1,6 @@
-from medcurate.schemas.config import StrictModel
 from pydantic import Field
+
+from medcurate.schemas.config import StrictModel
 
 
 class IngestConfig(StrictModel):

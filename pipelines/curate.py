@@ -15,6 +15,7 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
+
 from medcurate import __version__
 from medcurate.annotators.beam import RouteForReview
 from medcurate.config import RunConfig, config_hash, resolved_config

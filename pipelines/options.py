@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from apache_beam.options.pipeline_options import PipelineOptions
+
 from medcurate.config import RunnerConfig
 
 # Dataflow workers install the package from this file; it exists in a source checkout.

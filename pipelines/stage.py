@@ -15,6 +15,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
+
 from medcurate.schemas.events import DeadLetter, Drop, Event
 
 SAMPLES = "samples"

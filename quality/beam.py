@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import apache_beam as beam
+
 from medcurate.pipelines.stage import DEAD_LETTERS, DROPS, SAMPLES, SampleStageFn
 from medcurate.quality.config import QualityConfig
 from medcurate.quality.heuristics import drop_reason, text_signals

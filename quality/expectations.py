@@ -9,6 +9,7 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
+
 from medcurate.schemas.sample import SAMPLE_SCHEMA, Modality, ReviewStatus, SourceKind
 
 SUITE_NAME = "medcurate-samples"
@@ -58,29 +59,26 @@ def _suite(config_hash: str):
 def _cross_shard_checks(paths: list[str]) -> dict[str, int]:
     """Checks a per-DataFrame suite cannot express: counts of offending rows across all shards."""
     listing = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+    source = f"read_parquet([{listing}])"
+    checks = {
+        "id_unique_across_shards": f"SELECT count(*) - count(DISTINCT id) FROM {source}",
+        "text_present_for_text_samples": f"SELECT count(*) FROM {source} "
+        "WHERE modality = 'text' AND (text IS NULL OR text = '')",
+        "image_present_for_image_samples": f"SELECT count(*) FROM {source} "
+        "WHERE modality = 'image' AND image_bytes IS NULL",
+        "redactions_within_text": f"SELECT count(*) FROM (SELECT text, unnest(redactions) AS r FROM {source}) "
+        "WHERE r.start < 0 OR r.end < r.start OR r.end > length(text)",
+    }
     with duckdb.connect() as con:
-        source = f"read_parquet([{listing}])"
-        return {
-            "id_unique_across_shards": con.sql(
-                f"SELECT count(*) - count(DISTINCT id) FROM {source}"
-            ).fetchone()[0],
-            "text_present_for_text_samples": con.sql(
-                f"SELECT count(*) FROM {source} WHERE modality = 'text' AND (text IS NULL OR text = '')"
-            ).fetchone()[0],
-            "image_present_for_image_samples": con.sql(
-                f"SELECT count(*) FROM {source} WHERE modality = 'image' AND image_bytes IS NULL"
-            ).fetchone()[0],
-            "redactions_within_text": con.sql(
-                f"SELECT count(*) FROM (SELECT text, unnest(redactions) AS r FROM {source}) "
-                "WHERE r.start < 0 OR r.end < r.start OR r.end > length(text)"
-            ).fetchone()[0],
-        }
+        return {name: con.execute(sql).fetchone()[0] for name, sql in checks.items()}
 
 
 def validate_shards(paths: list[str], config_hash: str) -> ValidationOutcome:
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch_definition = (
         context.data_sources.add_pandas("shards")
         .add_dataframe_asset("samples")

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+
 from medcurate.schemas.manifest import Manifest
 from medcurate.warehouse import storage
 

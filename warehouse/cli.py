@@ -56,6 +56,7 @@ def versions_command(args: argparse.Namespace, extra: list[str]) -> int:
 
 def query_command(args: argparse.Namespace, extra: list[str]) -> int:
     import duckdb
+
     from medcurate.warehouse.catalog import CatalogError
 
     with _open_catalog(args.output) as catalog:

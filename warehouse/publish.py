@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
+
 from medcurate.schemas.manifest import Manifest, ShardInfo
 from medcurate.warehouse import storage
 from medcurate.warehouse.catalog import Catalog
