@@ -1,0 +1,150 @@
+"""The demo job end to end on the bundled corpus: publish, verify, leak-check, publish again."""
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from medcurate.cli import main
+from medcurate.warehouse.publish import read_manifest
+
+REPO = Path(__file__).resolve().parents[1]
+FAKE_PHI = json.loads((REPO / "sample_data" / "fake_phi.json").read_text())
+BAD_FILES = {
+    "truncated.jpg",
+    "crawl-truncated.warc.gz",
+    "legacy_export.txt",
+    "broken_bundle.json",
+}
+
+pytestmark = pytest.mark.slow
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
+
+
+def shard_strings(path: Path) -> str:
+    """Every string a shard holds (text, URIs, metadata, reasons), decompressed, as one blob."""
+    table = pq.read_table(path).drop_columns(["image_bytes"])
+    return json.dumps(table.to_pylist(), default=str)
+
+
+@pytest.fixture(scope="module")
+def demo_runs(tmp_path_factory: pytest.TempPathFactory):
+    """Two demo runs, with every log record (DEBUG included) and all console output captured."""
+    out = tmp_path_factory.mktemp("out")
+    logs = io.StringIO()
+    handler = logging.StreamHandler(logs)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    cwd = Path.cwd()
+    try:
+        os.chdir(REPO)
+        with contextlib.redirect_stdout(logs), contextlib.redirect_stderr(logs):
+            codes = [main(["run", "--config", "configs/demo.yaml", "--output", str(out)]) for _ in range(2)]
+    finally:
+        os.chdir(cwd)
+        root.removeHandler(handler)
+        root.setLevel(level)
+    return out, codes, logs.getvalue()
+
+
+def test_both_runs_succeed_and_publish_chained_versions(demo_runs):
+    out, codes, _ = demo_runs
+    assert codes == [0, 0]
+    dataset = out / "medcurate-sample"
+    assert (dataset / "LATEST").read_text().strip() == "v0002"
+    assert read_manifest(str(dataset / "v0002")).parent == "v0001"
+    assert read_manifest(str(dataset / "v0001")).parent is None
+
+
+def test_duckdb_row_count_and_shard_hashes_match_the_manifest(demo_runs):
+    out, _, _ = demo_runs
+    version = out / "medcurate-sample" / "v0001"
+    manifest = read_manifest(str(version))
+    count = duckdb.sql(f"SELECT count(*) FROM read_parquet('{version}/data/*.parquet')").fetchall()[0][0]
+    assert count == manifest.rows > 0
+    for shard in manifest.shards:
+        assert hashlib.sha256((version / shard.path).read_bytes()).hexdigest() == shard.sha256
+    counts = manifest.counts
+    assert counts.balanced, counts
+    assert counts.read == counts.published + sum(counts.dropped.values()) + sum(counts.dead_lettered.values())
+
+
+def test_every_stage_left_its_mark(demo_runs):
+    out, _, _ = demo_runs
+    rows = duckdb.sql(
+        f"SELECT source_kind, modality, language, dedup_cluster, review_status, redactions "
+        f"FROM read_parquet('{out}/medcurate-sample/v0001/data/*.parquet')"
+    ).fetchall()
+    assert {r[0] for r in rows} == {"web", "image", "clinical"}
+    assert {r[1] for r in rows} == {"text", "image"}
+    assert all(r[2] == "en" for r in rows if r[1] == "text")
+    assert all(r[3] for r in rows)
+    assert {r[4] for r in rows} <= {"pending", "not_required"}
+    assert any(r[5] for r in rows), "no redaction recorded anywhere"
+    dropped = read_manifest(str(out / "medcurate-sample" / "v0001")).counts.dropped
+    assert any(key.startswith("dedup/") for key in dropped), dropped
+    assert "quality/language_not_allowed" in dropped
+
+
+def test_bad_files_are_dead_letters_with_reasons(demo_runs):
+    out, _, _ = demo_runs
+    letters = [
+        json.loads(line)
+        for path in (out / "dead_letter" / "medcurate-sample").glob("*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
+    failed_files = {Path(letter["source_uri"].split("#")[0]).name for letter in letters}
+    assert failed_files >= BAD_FILES
+    assert all(letter["reason"] and letter["stage"] for letter in letters)
+
+
+def test_no_fake_phi_in_any_output_or_log(demo_runs):
+    out, _, logs = demo_runs
+    blobs = {"logs": logs}
+    for path in out.rglob("*"):
+        if path.is_file():
+            blobs[str(path)] = (
+                shard_strings(path) if path.suffix == ".parquet" else path.read_bytes().decode("latin-1")
+            )
+    leaks = [
+        (value, where) for value in FAKE_PHI for where, blob in blobs.items() if value.lower() in blob.lower()
+    ]
+    assert not leaks
+
+
+def test_published_images_carry_no_metadata(demo_runs):
+    out, _, _ = demo_runs
+    images = duckdb.sql(
+        f"SELECT image_bytes FROM read_parquet('{out}/medcurate-sample/v0001/data/*.parquet') WHERE modality = 'image'"
+    ).fetchall()
+    assert len(images) >= 2
+    for (data,) in images:
+        image = Image.open(io.BytesIO(data))
+        assert not image.getexif()
+        assert not {"exif", "xmp", "icc_profile", "comment"} & set(image.info)
+
+
+def test_second_run_left_the_first_version_untouched(demo_runs):
+    out, _, _ = demo_runs
+    version = out / "medcurate-sample" / "v0001"
+    manifest = read_manifest(str(version))
+    assert {s.path: s.sha256 for s in manifest.shards} == {
+        k: v for k, v in digest(version).items() if k.startswith("data/")
+    }
