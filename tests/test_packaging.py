@@ -1,5 +1,6 @@
 """The job packages for Dataflow workers and its graph builds with Dataflow options, launching nothing."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -40,22 +41,13 @@ def test_pipeline_graph_builds_with_dataflow_options(tmp_path: Path):
 
 @pytest.mark.slow
 def test_wheel_holds_the_package_and_no_tests(tmp_path: Path):
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(tmp_path),
-            str(REPO),
-        ],
-        check=True,
-        capture_output=True,
+    # Built from a clean copy: an in-tree build/ folder could hold stale modules.
+    source = tmp_path / "src"
+    shutil.copytree(
+        REPO, source, ignore=shutil.ignore_patterns(".*", "out", "build", "*.egg-info", "__pycache__")
     )
+    pip_wheel = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
+    subprocess.run([*pip_wheel, "-w", str(tmp_path), str(source)], check=True, capture_output=True)
     (wheel,) = tmp_path.glob("medcurate-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for module in (
