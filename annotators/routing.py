@@ -1,0 +1,67 @@
+"""The routing policy: which samples go to physician review and why, as a pure function.
+
+Audit sampling hashes the sample id with the seed instead of calling `random`, so the same
+sample is audited (or not) in every run and on every worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from medcurate.annotators.config import ReviewConfig
+from medcurate.schemas.sample import Modality, ReviewStatus
+
+LOW_DEID_CONFIDENCE = "low_deid_confidence"
+IMAGE_TEXT_UNCHECKED = "image_text_unchecked"
+IMAGE_TEXT = "image_text"
+QUALITY_UNCERTAIN = "quality_uncertain"
+AUDIT = "audit"
+
+# Statuses a routing decision may change: reviewed samples keep their verdict.
+_ROUTABLE = {ReviewStatus.NOT_REQUIRED.value, ReviewStatus.PENDING.value}
+
+
+def audit_draw(sample_id: str, seed: int) -> float:
+    """A uniform number in [0, 1) fixed by the sample id and seed."""
+    digest = hashlib.sha256(f"{seed}:{sample_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def review_reasons(sample: dict[str, Any], config: ReviewConfig) -> list[str]:
+    """Reason codes under which `config` sends this sample to review (empty: publish directly)."""
+    reasons = []
+    confidence = sample.get("deid_confidence")
+    if confidence is not None and confidence < config.min_deid_confidence:
+        reasons.append(LOW_DEID_CONFIDENCE)
+    if (
+        config.review_images_with_text
+        and sample.get("modality") == Modality.IMAGE
+        and sample.get("redactions")
+    ):
+        reasons.append(IMAGE_TEXT)
+    quality = sample.get("quality_score")
+    if quality is not None and config.quality_uncertain_low <= quality <= config.quality_uncertain_high:
+        reasons.append(QUALITY_UNCERTAIN)
+    fraction = config.audit_fraction_by_kind.get(sample.get("source_kind") or "", config.audit_fraction)
+    if audit_draw(sample["id"], config.seed) < fraction:
+        reasons.append(AUDIT)
+    return reasons
+
+
+def route_sample(sample: dict[str, Any], config: ReviewConfig) -> dict[str, Any]:
+    """A copy of `sample` marked `pending` with its reasons appended, or left as it was.
+
+    Samples already pending (de-id could not check an image's text) stay pending; accepted or
+    rejected samples keep their verdict.
+    """
+    if sample.get("review_status") not in _ROUTABLE:
+        return sample
+    existing = list(sample.get("review_reasons") or [])
+    new = [reason for reason in review_reasons(sample, config) if reason not in existing]
+    if not new and sample.get("review_status") != ReviewStatus.PENDING:
+        return sample
+    routed = dict(sample)
+    routed["review_reasons"] = existing + new
+    routed["review_status"] = ReviewStatus.PENDING.value
+    return routed
