@@ -10,12 +10,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from medcurate.privacy.vocab import EPONYM_HEADS, EPONYMS, NOT_NAMES, US_STATES, first_names, is_name_word
+from medcurate.privacy.vocab import (
+    EPONYM_HEADS,
+    EPONYMS,
+    NOT_NAMES,
+    US_STATES,
+    first_names,
+    is_name_word,
+    is_plain_name,
+)
 
 STRONG = 0.85
 MEDIUM = 0.6
@@ -30,31 +38,45 @@ _DAY = r"(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?"
 _YEAR = r"(?:19\d\d|20\d\d|'\d\d)"
 _STATE = "|".join(sorted(US_STATES, key=len, reverse=True))
 _STATE_NAME = "|".join(sorted(US_STATES.values(), key=len, reverse=True))
-_STREET_SUFFIX = (
+_STREET_SUFFIX_WORDS = (
     r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|"
     r"ter|row|circle|cir|parkway|pkwy|highway|hwy|square|sq|trail|trl|alley|loop|crescent|plaza|"
     r"heights|pike|turnpike|route|rte|expressway|freeway|broadway|walk|commons|crossing|run|ridge|"
     r"hill|hills|point|view|gardens|grove|green|park|landing|junction|mall|estates|manor|mews|"
     r"ramp|spur|station|summit|valley|villas?|ville|vista|way)"
 )
+# Capitalised or UPPER CASE only: "5 cc/hr" or "1 ct" in a note are not addresses.
+_STREET_SUFFIX = (
+    "(?-i:" + "|".join(f"{w.capitalize()}|{w.upper()}" for w in _STREET_SUFFIX_WORDS[3:-1].split("|")) + ")"
+)
+_CAP = r"(?-i:[A-Z])"
 _FACILITY_HEAD = (
     r"(?:hospital|hosp|medical\s+center|med\s+ctr|medical\s+centre|health\s+center|health\s+system|"
-    r"healthcare|health\s+care|clinic|clinics|rehab|rehabilitation(?:\s+center)?|nursing\s+home|"
+    r"clinic|clinics|rehab|rehabilitation(?:\s+center)?|nursing\s+home|"
     r"nursing\s+facility|infirmary|institute|memorial|medical\s+group|cancer\s+center|"
-    r"children'?s|general|gen|hospice|manor|care\s+center|surgical\s+center|urgent\s+care|"
-    r"university\s+hospital|va\s+medical\s+center|pavilion|sanatorium|health)"
+    r"children'?s|gen|hospice|manor|care\s+center|surgical\s+center|urgent\s+care|"
+    r"university\s+hospital|va\s+medical\s+center|pavilion|sanatorium)"
 )
 _ID_VALUE = r"([A-Z0-9](?:[A-Z0-9]|[-/.](?=[A-Z0-9])){2,24})"
 
 # (entity type, score, pattern, capture group holding the PHI)
 _PATTERNS: list[tuple[str, float, str, int]] = [
     # Dates: every element but the year (the year too where it is written inside the date).
-    ("DATE", STRONG, r"\b(?:0?[1-9]|1[0-2])[/-](?:[12]\d|3[01]|0?[1-9])(?:[/-](?:\d{4}|\d{2}))?\b", 0),
+    ("DATE", STRONG, r"\b(?:0?[1-9]|1[0-2])-(?:[12]\d|3[01]|0?[1-9])-(?:\d{4}|\d{2})\b", 0),
+    (
+        "DATE",
+        STRONG,
+        r"(?<![\d/.])(?!([1-9])/\1\b)(?!1/[234]\b|[23]/[34]\b)(?:0?[1-9]|1[0-2])/(?:[12]\d|3[01]|0?[1-9])"
+        r"(?:/(?:\d{4}|\d{2}))?(?![\d/]|\.\d)",
+        0,
+    ),
     ("DATE", STRONG, r"\b(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])[-/.](?:[12]\d|3[01]|0?[1-9])\b", 0),
     ("DATE", STRONG, r"\b(?:[12]\d|3[01]|0?[1-9])\.(?:0?[1-9]|1[0-2])\.(?:19|20)?\d\d\b", 0),
     ("DATE", STRONG, rf"\b{_MONTH}\.?\s*{_DAY}\b(?:,?\s*{_YEAR}\b)?", 0),
     ("DATE", STRONG, rf"\b{_DAY}(?:\s+of)?[\s-]*{_MONTH}\b\.?(?:,?[\s-]*{_YEAR}\b)?", 0),
     ("DATE", STRONG, rf"\b{_MONTH}\.?,?\s+{_YEAR}\b", 0),
+    ("DATE", MEDIUM, r"(?<![\d/.])(?:0?[1-9]|1[0-2])/(?:3[2-9]|[4-9]\d)(?![\d/])", 0),  # 8/87: month/year
+    ("DATE", MEDIUM, r"(?<![\w'])'\d\d\b(?!')|\b\d\d'(?![\w'])", 0),  # MI '92, CVA 74': a year
     (
         "DATE",
         MEDIUM,
@@ -117,7 +139,7 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
     (
         "ACCOUNT_NUMBER",
         STRONG,
-        rf"\b(?:account|acct|a/c|billing)\s*(?:number|no\.?|num|#|id)?\s*(?:is\s+)?[#:]?\s*[#:]?\s*{_ID_VALUE}",
+        rf"\b(?:account|acct|billing)\s*(?:number|no\.?|num|#|id)?\s*(?:is\s+)?[#:]?\s*[#:]?\s*{_ID_VALUE}",
         1,
     ),
     (
@@ -153,13 +175,13 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
         0,
     ),
     ("CREDIT_CARD", MEDIUM, r"\b(?:\d{4}[- ]?){3}\d{1,4}\b", 0),
-    ("IBAN_CODE", MEDIUM, r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,4})?\b", 0),
+    ("IBAN_CODE", MEDIUM, r"\b(?-i:[A-Z]{2}\d{2})(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,4})?\b", 0),
     # Places: street addresses, City, ST ZIP, PO boxes, facility names.
     (
         "STREET_ADDRESS",
         STRONG,
         r"\b\d{1,6}[A-Za-z]?\s+(?:[NSEW]\.?\s+|north\s+|south\s+|east\s+|west\s+)?"
-        r"(?:[A-Za-z0-9][\w'-]*\s+){0,4}"
+        rf"(?:(?-i:[A-Z0-9])[\w'-]*[ \t]+){{0,4}}"
         rf"{_STREET_SUFFIX}\b\.?(?:,?\s*(?:apt|apartment|suite|ste|unit|#|floor|fl|room|rm|bldg)\.?\s*#?\s*"
         r"[\w-]+)?",
         0,
@@ -168,7 +190,7 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
     (
         "LOCATION",
         STRONG,
-        rf"\b((?:[A-Z][A-Za-z.'-]+\s+){{0,2}}[A-Z][A-Za-z.'-]+),\s*(?-i:{_STATE}|{_STATE_NAME})\b"
+        rf"\b((?:{_CAP}[A-Za-z.'-]+\s+){{0,2}}{_CAP}[A-Za-z.'-]+),\s*(?-i:{_STATE}|{_STATE_NAME})\b"
         r"(?:\s+\d{5}(?:-\d{4})?)?",
         0,
     ),
@@ -177,11 +199,18 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
     (
         "FACILITY",
         MEDIUM,
-        r"\b((?:(?:st|saint|mt|mount|the)\.?\s+)?(?:[A-Z][\w'&-]*\s+(?:(?:of|and|&)\s+)?){1,4}"
-        rf"{_FACILITY_HEAD}\b(?:\s+(?:of|in|at)\s+[A-Z][\w'.-]*(?:\s+[A-Z][\w'.-]*){{0,2}})?)",
+        rf"\b((?:(?:st|saint|mt|mount|the)\.?\s+)?(?:{_CAP}[\w'&-]*\s+(?:(?:of|and|&)\s+)?){{1,4}}"
+        rf"{_FACILITY_HEAD}\b(?:\s+(?:of|in|at)\s+{_CAP}[\w'.-]*(?:\s+{_CAP}[\w'.-]*){{0,2}})?)",
         1,
     ),
-    ("FACILITY", MEDIUM, r"\b(?:st|saint|mt|mount)\.?\s+[A-Z][a-z'’]+(?:'s|’s|s)?\b", 0),
+    (
+        "LOCATION",
+        MEDIUM,
+        r"\b(?:lives|living|resides|residing|moved|relocated|lived|from)\s+(?:in|at|to|near)\s+"
+        rf"({_CAP}[A-Za-z'-]+(?:\s+{_CAP}[A-Za-z'-]+)?)",
+        1,
+    ),
+    ("FACILITY", MEDIUM, r"\b(?-i:St|Saint|Mt|Mount|ST|MT)\.?\s+(?-i:[A-Z][a-z'’]+)(?:'s|’s|s)?\b", 0),
 ]
 
 _NAME = r"[A-Za-z][A-Za-z'’\-]*[A-Za-z]|[A-Za-z]\.?"
@@ -196,13 +225,13 @@ _RELATIVE = (
 )
 _ROLE = (
     r"\b(?:np|rn|rrt|pa|md|attending|resident|fellow|intern|nurse|pharmacist|sw|social\s+worker|"
-    r"case\s+manager|chaplain|surgeon|cardiologist|neurologist|physician|pcp|hospitalist|dietitian|"
+    r"case\s+manager|case\s*worker|house\s+staff|talked\s+(?:with|to)|meet|met\s+with|chaplain|surgeon|cardiologist|neurologist|physician|pcp|hospitalist|dietitian|"
     r"therapist|per|paged|page|w/|with|by|spoke\s+to|spoke\s+with|discussed\s+with|informed|notified)"
     r"\b\.?[\s,:]*"
 )
 _CREDENTIAL = (
     r"(?:,\s*|\s+)(?:(?-i:RN|NP|PA|PT|OT|SW|DO|CM|PA-C)|rn|r\.n\.|md|m\.d\.|np|rrt|r\.r\.t\.|msw|licsw|lcsw|"
-    r"phd|crna|cna|pharmd|lpn|aprn|fnp|dnp|rd|slp)\b"
+    r"phd|crna|cna|pharmd|lpn|aprn|fnp|dnp|rd|slp|crt|rrt)\b"
 )
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*")
 
@@ -283,6 +312,8 @@ class ClinicalRecognizer(EntityRecognizer):
                 start, end = match.span(group)
                 if entity in _PLACE_NAMES:
                     start = _skip_common_words(text, start, end)
+                elif entity == "DATE" and _VENT_SETTING.search(text, max(0, start - 8), start):
+                    continue
                 if end > start:
                     yield _Span(entity, start, end, score)
         if self.deny:
@@ -295,9 +326,17 @@ class ClinicalRecognizer(EntityRecognizer):
         # A title is strong evidence: everything up to the first common word is a name.
         for match in self.titled.finditer(text):
             yield from _name_tokens(text, match.start(2), match.end(2), upper, strong=True)
-        for pattern in (self.related, self.role, self.credentialed):
+        for pattern, weak in ((self.related, False), (self.credentialed, False), (self.role, True)):
             for match in pattern.finditer(text):
-                yield from _name_tokens(text, match.start(1), match.end(1), upper, strong=False)
+                yield from _name_tokens(
+                    text,
+                    match.start(1),
+                    match.end(1),
+                    upper,
+                    strong=False,
+                    weak=weak,
+                    backwards=pattern is self.credentialed,
+                )
         yield from _list_names(text, upper)
 
 
@@ -310,8 +349,58 @@ def _skip_common_words(text: str, start: int, end: int) -> int:
     for word in _WORD.finditer(text, start, end):
         if word.group().lower() in _CUT_WORDS:
             name_start = word.end()
-    first = _WORD.search(text, name_start, end)
-    return first.start() if first else end
+    words = list(_WORD.finditer(text, name_start, end))
+    if not any(w.group().lower() not in _FACILITY_WORDS for w in words):
+        return end  # "the hospital", "REHAB": a kind of place, not a named one
+    return words[0].start()
+
+
+_FACILITY_WORDS = frozenset(
+    [
+        "hospital",
+        "hosp",
+        "medical",
+        "center",
+        "centre",
+        "med",
+        "ctr",
+        "health",
+        "system",
+        "clinic",
+        "clinics",
+        "rehab",
+        "rehabilitation",
+        "nursing",
+        "home",
+        "facility",
+        "infirmary",
+        "institute",
+        "memorial",
+        "group",
+        "cancer",
+        "children's",
+        "childrens",
+        "gen",
+        "hospice",
+        "manor",
+        "care",
+        "surgical",
+        "urgent",
+        "university",
+        "va",
+        "pavilion",
+        "sanatorium",
+        "the",
+        "of",
+        "and",
+        "st",
+        "saint",
+        "mt",
+        "mount",
+    ]
+)
+# "PS 10/5", "PEEP 5/5": ventilator settings, not dates.
+_VENT_SETTING = re.compile(r"(?:ps|peep|cpap|bipap|psv|ips|eps|imv|simv|/)\s*$", re.IGNORECASE)
 
 
 _CUT_WORDS = NOT_NAMES - {"st", "saint", "mt", "mount", "hospital", "rehab", "home", "of", "and", "the"}
@@ -328,25 +417,37 @@ def _is_eponym_use(text: str, end: int) -> bool:
     return bool(tail and tail.group(1).lower() in EPONYM_HEADS)
 
 
-def _name_tokens(text: str, start: int, end: int, upper: bool, strong: bool) -> Iterator[_Span]:
+def _name_tokens(
+    text: str, start: int, end: int, upper: bool, strong: bool, weak: bool = False, backwards: bool = False
+) -> Iterator[_Span]:
     """Tokens of a name found by its context, up to the first word that cannot continue a name.
 
     The first word after a title is a name whatever its case ("dr. donahue"); later words must be
-    capitalised in mixed-case text, or census names in single-case text.
+    capitalised in mixed-case text, or census names in single-case text. After a weak cue ("per",
+    "with") a word must be a census name that is not also an English word ("with little").
     """
     mixed = not upper and any(c.isupper() for c in text[start:end])
-    for index, word in enumerate(_WORD.finditer(text, start, end)):
+    words = list(_WORD.finditer(text, start, end))
+    for index, word in enumerate(reversed(words) if backwards else words):
         token = word.group()
         low = token.lower()
         low = low[:-2] if low.endswith(("'s", "’s")) else low
+        if len(token) == 1:
+            if not text.startswith(".", word.end()):
+                break  # an initial has its period; a lone letter is a grade, a side or an abbreviation
+            if index > 0:
+                yield _Span("PERSON", word.start(), word.end() + 1, MEDIUM)
+                continue
         if low == "and":
             continue
         if low in NOT_NAMES or _is_eponym_use(text, word.end()):
             break
         if mixed and not strong and token.isupper() and len(token) > 1:
             break  # an acronym in mixed-case text ("with CHF")
-        named = is_name_word(low)
+        named = is_plain_name(low) if weak else is_name_word(low)
         capitalised = (token[0].isupper() and not token.isupper()) or len(token) == 1
+        if weak and not named:
+            break
         if index == 0:
             if strong:
                 score = STRONG if named or capitalised or upper else MEDIUM
@@ -423,20 +524,31 @@ class FilteredSpacyRecognizer(EntityRecognizer):
         return results
 
     @staticmethod
-    def _score(text: str, ent, entity: str, upper: bool) -> float:
-        words = [w.lower() for w in _WORD.findall(ent.text)]
-        if not words:
+    def _score(text: str, ent: Any, entity: str, upper: bool) -> float:
+        """Clinical shorthand ("abd soft", "Fentanyl", "Cardiac") fools the model; real names are
+        capitalised word by word, and a person's name has a census name in it."""
+        words = _WORD.findall(ent.text)
+        if entity == "DATE" or upper or not words:
+            # Durations and ages ("55-year-old") are not dates and the date regexes find real
+            # ones; on UPPER CASE text the model's entities are noise.
             return 0.0
-        if entity == "DATE":
-            # Durations and ages ("55-year-old", "3 days") are not dates; only named months and
-            # weekdays with a number are, and the regexes already find those.
+        lows = [w.lower() for w in words]
+        if all(w in NOT_NAMES or w in EPONYMS for w in lows) or _is_eponym_use(text, ent.end_char):
             return 0.0
-        if ent.text.isupper() and len(ent.text) <= 5:
-            return 0.0  # CHF, COPD, AHA: acronyms
-        if all(w in NOT_NAMES or w in EPONYMS for w in words) or _is_eponym_use(text, ent.end_char):
+        if "\n" in ent.text.strip() or any(c in ent.text for c in "/&+"):
             return 0.0
-        if upper:
-            return DOUBT if entity == "PERSON" else 0.0
+        titled = all(
+            (w[0].isupper() and not (w.isupper() and len(w) > 1)) or w.lower() in _NAME_PARTICLES
+            for w in words
+        )
+        if not titled:
+            return 0.0
+        named = any(is_name_word(w) for w in lows if w not in NOT_NAMES)
         if entity == "PERSON":
-            return STRONG
-        return MEDIUM
+            return STRONG if named else DOUBT
+        if entity == "ORGANIZATION":
+            return MEDIUM if named or any(w in _FACILITY_WORDS for w in lows) else DOUBT
+        return MEDIUM if named or len(words) >= 2 else DOUBT
+
+
+_NAME_PARTICLES = frozenset({"of", "and", "the", "de", "la", "van", "von", "del", "der", "da", "di", "st"})

