@@ -8,8 +8,20 @@ from medcurate.schemas.config import StrictModel
 class DedupConfig(StrictModel):
     exact: bool = True
     near: bool = True
-    threshold: float = Field(0.8, gt=0, le=1, description="estimated Jaccard above which texts are near-duplicates")
+    threshold: float = Field(
+        0.8, gt=0, le=1, description="estimated Jaccard above which texts are near-duplicates"
+    )
     num_perm: int = Field(128, ge=16)
     shingle: Literal["word", "char"] = "word"
     ngram: int = Field(5, ge=1)
     seed: int = 1
+    strip_punctuation: bool = Field(
+        True, description="drop punctuation before shingling (exact hashes never drop it)"
+    )
+    image_hamming_radius: int = Field(
+        6, ge=0, le=31, description="pHash bits two images may differ by and still be near-duplicates"
+    )
+    batch_size: int = Field(512, ge=1, description="samples per signature batch; bounds working memory")
+    cc_rounds: int = Field(
+        8, ge=1, description="large-star/small-star rounds unrolled for connected components"
+    )
