@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "medcurate.pipelines.cli",
     "medcurate.warehouse.cli",
     "medcurate.privacy.cli",
+    "medcurate.dedup.cli",
 )
 
 

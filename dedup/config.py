@@ -15,3 +15,13 @@ class DedupConfig(StrictModel):
     shingle: Literal["word", "char"] = "word"
     ngram: int = Field(5, ge=1)
     seed: int = 1
+    strip_punctuation: bool = Field(
+        True, description="drop punctuation before shingling (exact hashes never drop it)"
+    )
+    image_hamming_radius: int = Field(
+        6, ge=0, le=31, description="pHash bits two images may differ by and still be near-duplicates"
+    )
+    batch_size: int = Field(512, ge=1, description="samples per signature batch; bounds working memory")
+    cc_rounds: int = Field(
+        8, ge=1, description="large-star/small-star rounds unrolled for connected components"
+    )

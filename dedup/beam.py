@@ -1,0 +1,268 @@
+"""DeduplicateSamples: exact and near-duplicate removal as a Beam transform.
+
+Only small records cross the shuffles: a node key (rank + exact-hash prefix + sample id, about 70
+bytes), band keys (10 bytes each), a MinHash signature (4 bytes per permutation, shuffled twice for
+candidate verification) or a 64-bit pHash. Texts and image bytes stay in the samples, which are
+joined back to their keep/drop decision by id once, at the end.
+
+The node key sorts best-first (highest quality, then longest, then smallest exact hash and id), so
+the smallest key of a connected component, which connected components find anyway, is its keeper.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.pvalue import TaggedOutput
+
+from medcurate.dedup import images, lsh
+from medcurate.dedup.clusters import ConnectedComponents
+from medcurate.dedup.config import DedupConfig
+from medcurate.dedup.minhash import MinHasher, shingles
+from medcurate.dedup.normalize import exact_text_hash
+from medcurate.pipelines.stage import DROPS, SAMPLES, Progress, count, emit_event
+from medcurate.schemas.events import Drop
+from medcurate.schemas.sample import Modality
+
+STAGE = "dedup"
+NODES = "nodes"
+KNOWN = "known"
+ASSIGNMENTS = "assignments"
+EXACT = "exact_duplicate"
+NEAR = "near_duplicate"
+_QUALITY_DIGITS = 7
+_SIZE_DIGITS = 12
+_EXACT_PREFIX = 16
+_ID_OFFSET = _QUALITY_DIGITS + _SIZE_DIGITS + _EXACT_PREFIX
+
+
+def node_key(sample_id: str, quality: float | None, size: int, exact_hash: str) -> str:
+    """A key whose order is the keeper order: best quality, then largest, then smallest hash and id."""
+    scale = 10 ** (_QUALITY_DIGITS - 1)
+    inv_quality = (
+        10**_QUALITY_DIGITS - 1 if quality is None else scale - round(min(max(quality, 0), 1) * scale)
+    )
+    inv_size = 10**_SIZE_DIGITS - 1 - min(size, 10**_SIZE_DIGITS - 1)
+    return f"{inv_quality:0{_QUALITY_DIGITS}d}{inv_size:0{_SIZE_DIGITS}d}{exact_hash[:_EXACT_PREFIX]:0<16}{sample_id}"
+
+
+def key_id(key: str) -> str:
+    return key[_ID_OFFSET:]
+
+
+def key_exact(key: str) -> str:
+    return key[_QUALITY_DIGITS + _SIZE_DIGITS : _ID_OFFSET]
+
+
+class _Fingerprint(beam.DoFn):
+    """Per batch: exact hashes, MinHash signatures and band keys, pHashes; one node record per sample."""
+
+    def __init__(self, config: DedupConfig, known_exact_hashes: frozenset[str]) -> None:
+        self.config = config
+        self.known = known_exact_hashes
+
+    def setup(self) -> None:
+        self.hasher = MinHasher(self.config.num_perm, self.config.seed)
+        self.bands, self.rows = lsh.optimal_bands(self.config.threshold, self.config.num_perm)
+        self.progress = Progress(STAGE)
+
+    def _image(self, sample: dict[str, Any]) -> tuple[str, int | None, int]:
+        data = sample["image_bytes"] or b""
+        try:
+            pixels = images.decode_pixels(data)
+        except Exception:
+            count("dedup/image_undecodable")
+            return images.bytes_hash(data), sample["image_phash"], len(data)
+        phash = sample["image_phash"]
+        if phash is None:
+            phash = images.phash(pixels)
+        return images.pixel_hash(pixels), phash, int(pixels.size)
+
+    def process(self, batch: list[dict[str, Any]]) -> Iterator[Any]:
+        texts = []
+        for sample in batch:
+            if sample["modality"] == Modality.IMAGE:
+                exact, phash, size = self._image(sample)
+                sample["image_phash"] = phash
+            else:
+                (exact, size), phash = exact_text_hash(sample["text"] or ""), None
+            sample["exact_hash"] = exact
+            yield sample
+            if exact in self.known:
+                yield TaggedOutput(KNOWN, (sample["id"], (sample["id"], 1, EXACT)))
+                continue
+            key = node_key(sample["id"], sample["quality_score"], size, exact)
+            if sample["modality"] == Modality.IMAGE:
+                bands = [] if phash is None else images_band_keys(phash, self.config.image_hamming_radius)
+                yield TaggedOutput(NODES, (key, sample["modality"], exact, bands, phash))
+            else:
+                texts.append((key, sample["modality"], exact, sample["text"] or ""))
+        if texts:
+            cfg = self.config
+            sets = [shingles(t, cfg.shingle, cfg.ngram, cfg.strip_punctuation) for *_, t in texts]
+            signatures = self.hasher.signatures(sets)
+            band_keys = lsh.text_band_keys(signatures, self.bands, self.rows)
+            for (key, modality, exact, _), sig, row in zip(texts, signatures, band_keys, strict=True):
+                bands = [b"t" + bytes([i]) + int(v).to_bytes(8, "little") for i, v in enumerate(row)]
+                yield TaggedOutput(NODES, (key, modality, exact, bands, sig.tobytes()))
+        self.progress.advance(len(batch))
+
+
+def images_band_keys(phash: int, radius: int) -> list[bytes]:
+    return [b"i" + k.to_bytes(9, "little") for k in lsh.image_band_keys(phash, radius)]
+
+
+def _star_to_min(group: tuple[Any, Iterable[str]]) -> Iterator[tuple[str, str]]:
+    members = sorted(set(group[1]))
+    for other in members[1:]:
+        yield members[0], other
+
+
+def _send_signature(joined: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple[str, bytes]]]:
+    key, parts = joined
+    for signature in parts["sig"]:
+        for other in parts["pair"]:
+            yield other, (key, signature)
+
+
+def _verify(threshold: float):
+    def verify(joined: tuple[str, dict[str, list]]) -> Iterator[tuple[str, str]]:
+        key, parts = joined
+        for signature in parts["sig"]:
+            mine = np.frombuffer(signature, dtype=np.uint32)
+            for other, their in parts["cand"]:
+                if lsh.jaccard_verified(mine, np.frombuffer(their, dtype=np.uint32), threshold):
+                    yield other, key
+                else:
+                    count("dedup/candidates_rejected")
+
+    return verify
+
+
+def _decisions(group: tuple[str, Iterable[str]]) -> Iterator[tuple[str, tuple[str, int, str | None]]]:
+    """(sample id, (cluster id, cluster size, None if kept else the drop reason)) for every member."""
+    root, members = group
+    members = sorted(set(members))
+    cluster = key_id(root)
+    for member in members:
+        reason = None if member == root else (EXACT if key_exact(member) == key_exact(root) else NEAR)
+        yield key_id(member), (cluster, len(members), reason)
+
+
+def _apply(joined: tuple[str, dict[str, list]]) -> Iterator[Any]:
+    sample_id, parts = joined
+    decisions = parts["decision"]
+    cluster, size, reason = decisions[0] if decisions else (sample_id, 1, None)
+    for index, sample in enumerate(parts["sample"]):
+        # The same id twice is the same source record read twice: keep one.
+        drop_reason = reason or (EXACT if index else None)
+        yield TaggedOutput(ASSIGNMENTS, {"id": sample["id"], "cluster": cluster, "keep": not drop_reason})
+        if drop_reason:
+            yield emit_event(Drop(STAGE, drop_reason, sample["source_uri"], sample["id"]))
+            continue
+        sample["dedup_cluster"] = cluster
+        sample["dedup_cluster_size"] = size
+        count("dedup/kept")
+        yield sample
+
+
+class DeduplicateSamples(beam.PTransform):
+    """Samples -> DoOutputsTuple: SAMPLES (one keeper per cluster, cluster fields set) and DROPS.
+
+    ASSIGNMENTS carries `{"id", "cluster", "keep"}` for every sample, for reports and the CLI.
+
+    `known_exact_hashes` are exact hashes already published (from the catalog): samples with one
+    of them are dropped as exact duplicates and take no part in clustering.
+    """
+
+    def __init__(self, config: DedupConfig, known_exact_hashes: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.config = config
+        self.known = frozenset(known_exact_hashes)
+
+    def expand(self, samples):
+        cfg = self.config
+        fingerprinted = (
+            samples
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=cfg.batch_size)
+            | "Fingerprint"
+            >> beam.ParDo(_Fingerprint(cfg, self.known)).with_outputs(NODES, KNOWN, main=SAMPLES)
+        )
+        nodes = fingerprinted[NODES]
+        edges = []
+        if cfg.exact:
+            edges.append(
+                nodes
+                | "ByExactHash" >> beam.Map(lambda n: (f"{n[1]}:{n[2]}", n[0]))
+                | "GroupExact" >> beam.GroupByKey()
+                | "ExactEdges" >> beam.FlatMap(_star_to_min)
+            )
+        if cfg.near:
+            text_nodes = nodes | "TextNodes" >> beam.Filter(lambda n: n[1] != Modality.IMAGE)
+            image_nodes = nodes | "ImageNodes" >> beam.Filter(lambda n: n[1] == Modality.IMAGE)
+            signatures = text_nodes | "Signatures" >> beam.Map(lambda n: (n[0], n[4]))
+            pairs = (
+                text_nodes
+                | "TextBands" >> beam.FlatMap(lambda n: ((band, n[0]) for band in n[3]))
+                | "GroupTextBands" >> beam.GroupByKey()
+                | "Candidates" >> beam.FlatMap(lambda group: lsh.candidate_pairs(group[1]))
+                | "DistinctCandidates" >> beam.Distinct()
+            )
+            with_first = {"sig": signatures, "pair": pairs} | "JoinFirst" >> beam.CoGroupByKey()
+            second = with_first | "SendSignature" >> beam.FlatMap(_send_signature)
+            edges.append(
+                {"sig": signatures, "cand": second}
+                | "JoinSecond" >> beam.CoGroupByKey()
+                | "Verify" >> beam.FlatMap(_verify(cfg.threshold))
+            )
+            radius = cfg.image_hamming_radius
+            edges.append(
+                image_nodes
+                | "ImageBands" >> beam.FlatMap(lambda n: ((band, (n[0], n[4])) for band in n[3]))
+                | "GroupImageBands" >> beam.GroupByKey()
+                | "ImageEdges" >> beam.FlatMap(lambda group: lsh.image_edges(list(group[1]), radius))
+            )
+        decisions = (
+            edges
+            | "Edges" >> beam.Flatten(pipeline=samples.pipeline)
+            | "Components" >> ConnectedComponents(cfg.cc_rounds)
+            | "ByRoot" >> beam.KvSwap()
+            | "GroupClusters" >> beam.GroupByKey()
+            | "Decide" >> beam.FlatMap(_decisions)
+        )
+        decisions = (decisions, fingerprinted[KNOWN]) | "AllDecisions" >> beam.Flatten()
+        keyed = fingerprinted[SAMPLES] | "ById" >> beam.Map(lambda s: (s["id"], s))
+        applied = (
+            {"sample": keyed, "decision": decisions}
+            | "JoinDecisions" >> beam.CoGroupByKey()
+            | "Apply" >> beam.FlatMap(_apply).with_outputs(DROPS, ASSIGNMENTS, main=SAMPLES)
+        )
+        return applied
+
+
+def assign_clusters(
+    samples: Iterable[dict[str, Any]], config: DedupConfig, known_exact_hashes: Iterable[str] = ()
+) -> list[dict[str, Any]]:
+    """Run the transform in process over in-memory samples; one assignment per sample, input order."""
+    samples = list(samples)
+    order = {sample["id"]: index for index, sample in enumerate(samples)}
+    with tempfile.TemporaryDirectory(prefix="medcurate-dedup-") as tmp:
+        with beam.Pipeline(runner="FnApiRunner") as pipeline:
+            outputs = (
+                pipeline
+                | "Samples" >> beam.Create(samples, reshuffle=False)
+                | "Dedup" >> DeduplicateSamples(config, known_exact_hashes)
+            )
+            (
+                outputs[ASSIGNMENTS]
+                | "Json" >> beam.Map(json.dumps)
+                | "Write" >> beam.io.WriteToText(str(Path(tmp) / "assignments"), file_name_suffix=".jsonl")
+            )
+        rows = [json.loads(line) for path in Path(tmp).glob("assignments*") for line in path.open()]
+    return sorted(rows, key=lambda row: order[row["id"]])

@@ -1,0 +1,111 @@
+"""`medcurate dedup text|images`: the Beam dedup transform, run in process over files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from medcurate.cli import CliError
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("dedup", help="exact and near-duplicate clusters of texts or images")
+    commands = parser.add_subparsers(dest="dedup_command", metavar="KIND", required=True)
+
+    text = commands.add_parser("text", help="cluster JSONL records with `id` and `text`")
+    text.add_argument("--input", required=True, type=Path, help="JSONL, one {id, text} per line")
+    text.add_argument("--output", required=True, type=Path, help="JSONL, one {id, cluster, keep} per line")
+    text.add_argument("--threshold", type=float, help="estimated Jaccard for near-duplicates")
+    text.add_argument("--shingle", choices=("char", "word"))
+    text.add_argument("--ngram", type=int)
+    text.add_argument("--num-perm", type=int)
+    text.set_defaults(handler=run_text)
+
+    images = commands.add_parser("images", help="cluster image files (PNG, JPEG, DICOM...)")
+    images.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
+    images.add_argument("--output", required=True, type=Path, help="JSONL, one {id, cluster, keep} per line")
+    images.add_argument("--radius", type=int, help="Hamming radius of perceptual hashes")
+    images.set_defaults(handler=run_images)
+
+
+def _config(**overrides: Any):
+    from pydantic import ValidationError
+
+    from medcurate.dedup.config import DedupConfig
+
+    try:
+        return DedupConfig(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as error:
+        raise CliError(
+            f"invalid dedup options: {error.errors()[0]['loc'][0]}: {error.errors()[0]['msg']}"
+        ) from None
+
+
+def _write(path: Path, rows: list[dict[str, Any]]) -> int:
+    with path.open("w") as out:
+        for row in rows:
+            out.write(json.dumps(row) + "\n")
+    print(f"{len(rows)} records, {sum(row['keep'] for row in rows)} kept -> {path}")
+    return 0
+
+
+def _read_records(path: Path) -> list[dict[str, Any]]:
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as error:
+        raise CliError(f"cannot read {path}: {type(error).__name__}") from None
+    records, seen = [], set()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            raise CliError(f"{path}:{number}: not JSON") from None
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str) or "id" not in record:
+            raise CliError(f"{path}:{number}: needs `id` and a string `text`")
+        record_id = str(record["id"])
+        if record_id in seen:
+            raise CliError(f"{path}:{number}: duplicate id")
+        seen.add(record_id)
+        records.append({"id": record_id, "text": record["text"], "line": number})
+    return records
+
+
+def run_text(args: argparse.Namespace, extra: list[str]) -> int:
+    from medcurate.dedup.beam import assign_clusters
+    from medcurate.schemas.sample import new_sample
+
+    config = _config(threshold=args.threshold, shingle=args.shingle, ngram=args.ngram, num_perm=args.num_perm)
+    samples = [
+        new_sample(
+            id=r["id"],
+            source_kind="web",
+            modality="text",
+            source_uri=f"{args.input}#{r['line']}",
+            text=r["text"],
+        )
+        for r in _read_records(args.input)
+    ]
+    return _write(args.output, assign_clusters(samples, config))
+
+
+def run_images(args: argparse.Namespace, extra: list[str]) -> int:
+    from medcurate.dedup.beam import assign_clusters
+    from medcurate.schemas.sample import new_sample
+
+    config = _config(image_hamming_radius=args.radius)
+    samples = []
+    for path in args.inputs:
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise CliError(f"cannot read {path}: {type(error).__name__}") from None
+        samples.append(
+            new_sample(
+                id=str(path), source_kind="image", modality="image", source_uri=str(path), image_bytes=data
+            )
+        )
+    return _write(args.output, assign_clusters(samples, config))

@@ -1,0 +1,169 @@
+"""The Beam transform and the CLI on small inputs: drops, clusters, keepers, images."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from pathlib import Path
+
+import apache_beam as beam
+import numpy as np
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+from PIL import Image
+
+from medcurate.dedup import cli as dedup_cli
+from medcurate.dedup.beam import DeduplicateSamples, assign_clusters
+from medcurate.dedup.clusters import ConnectedComponents
+from medcurate.dedup.config import DedupConfig
+from medcurate.pipelines.stage import DROPS, SAMPLES
+from medcurate.schemas.sample import new_sample
+
+LEAFLET = (
+    "Influenza is a contagious respiratory illness caused by influenza viruses that infect the nose, "
+    "throat and sometimes the lungs. It can cause mild to severe illness, and at times can lead to death."
+)
+TEXTS = {
+    "a": LEAFLET,
+    "b": LEAFLET.upper().replace(" ", "  "),  # exact duplicate after normalisation
+    "c": LEAFLET.replace("mild", "moderate"),  # near duplicate, and the longest
+    "d": "Type 2 diabetes is a chronic condition in which the body does not use insulin properly.",
+    "e": "A broken wrist is usually treated with a cast for six weeks, then physiotherapy.",
+}
+CONFIG = DedupConfig(threshold=0.7, shingle="word", ngram=3)
+
+
+def _text_samples(texts: dict[str, str], quality: dict[str, float] | None = None) -> list[dict]:
+    return [
+        new_sample(
+            id=key,
+            source_kind="web",
+            modality="text",
+            source_uri=f"mem://{key}",
+            text=text,
+            quality_score=(quality or {}).get(key),
+        )
+        for key, text in texts.items()
+    ]
+
+
+def _summary(sample: dict) -> tuple:
+    return (
+        sample["id"],
+        sample["dedup_cluster"],
+        sample["dedup_cluster_size"],
+        sample["exact_hash"] is not None,
+    )
+
+
+def test_transform_keeps_one_per_cluster_and_drops_the_rest_with_reasons() -> None:
+    with BeamTestPipeline(runner="FnApiRunner") as pipeline:
+        outputs = pipeline | beam.Create(_text_samples(TEXTS)) | DeduplicateSamples(CONFIG)
+        assert_that(
+            outputs[SAMPLES] | beam.Map(_summary),
+            equal_to([("c", "c", 3, True), ("d", "d", 1, True), ("e", "e", 1, True)]),
+        )
+        assert_that(
+            outputs[DROPS] | beam.Map(lambda d: (d["stage"], d["reason"], d["sample_id"], d["source_uri"])),
+            equal_to(
+                [("dedup", "near_duplicate", "a", "mem://a"), ("dedup", "near_duplicate", "b", "mem://b")]
+            ),
+            label="drops",
+        )
+
+
+def test_keeper_prefers_quality_and_exact_twins_of_the_keeper_drop_as_exact() -> None:
+    rows = assign_clusters(_text_samples(TEXTS, quality={"a": 0.9, "b": 0.5, "c": 0.5}), CONFIG)
+    assert [(r["id"], r["cluster"], r["keep"]) for r in rows] == [
+        ("a", "a", True),
+        ("b", "a", False),
+        ("c", "a", False),
+        ("d", "d", True),
+        ("e", "e", True),
+    ]
+    # Reversed input order gives the same answer.
+    again = assign_clusters(
+        list(reversed(_text_samples(TEXTS, quality={"a": 0.9, "b": 0.5, "c": 0.5}))), CONFIG
+    )
+    assert sorted(map(json.dumps, again)) == sorted(map(json.dumps, rows))
+
+
+def test_known_published_hashes_are_dropped_and_do_not_cluster() -> None:
+    from medcurate.dedup.normalize import exact_text_hash
+
+    rows = assign_clusters(_text_samples(TEXTS), CONFIG, known_exact_hashes={exact_text_hash(TEXTS["d"])[0]})
+    assert {r["id"]: r["keep"] for r in rows} == {"a": False, "b": False, "c": True, "d": False, "e": True}
+
+
+def test_exact_only_keeps_near_duplicates() -> None:
+    rows = assign_clusters(_text_samples(TEXTS), CONFIG.model_copy(update={"near": False}))
+    assert {r["id"]: (r["cluster"], r["keep"]) for r in rows} == {
+        "a": ("a", True),
+        "b": ("a", False),
+        "c": ("c", True),
+        "d": ("d", True),
+        "e": ("e", True),
+    }
+
+
+def test_connected_components_of_a_long_chain_and_separate_pieces() -> None:
+    chain = [(f"n{i:02d}", f"n{i + 1:02d}") for i in range(30)]
+    edges = [*reversed(chain), ("x", "y"), ("z", "y")]
+    expected = [(f"n{i:02d}", "n00") for i in range(31)] + [("x", "x"), ("y", "x"), ("z", "x")]
+    with BeamTestPipeline(runner="FnApiRunner") as pipeline:
+        assert_that(pipeline | beam.Create(edges) | ConnectedComponents(rounds=8), equal_to(expected))
+
+
+def _png(pixels: np.ndarray, fmt: str = "PNG", **options: object) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def _run_cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    dedup_cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.handler(args, [])
+
+
+def test_cli_text_round_trip(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"id": key, "text": text}) + "\n" for key, text in TEXTS.items()))
+    out = tmp_path / "out.jsonl"
+    argv = ["dedup", "text", "--input", str(source), "--output", str(out), "--threshold", "0.7"]
+    assert _run_cli([*argv, "--shingle", "word", "--ngram", "3", "--num-perm", "128"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == list(TEXTS)
+    clusters = {r["id"]: r["cluster"] for r in rows}
+    assert clusters["a"] == clusters["b"] == clusters["c"] != clusters["d"] != clusters["e"]
+    for cluster in set(clusters.values()):
+        assert sum(r["keep"] for r in rows if r["cluster"] == cluster) == 1
+
+
+def test_cli_images_finds_png_and_jpeg_twins(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    y, x = np.mgrid[0:96, 0:96] / 96.0
+    blobs = sum(
+        np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (0.05 * r)) for cy, cx, r in rng.uniform(0.1, 0.9, (5, 3))
+    )
+    scan = (255 * blobs / blobs.max()).astype(np.uint8)
+    noise = rng.integers(0, 255, size=(96, 96), dtype=np.uint8)
+    files = {"scan.png": _png(scan), "scan.jpg": _png(scan, "JPEG", quality=70), "noise.png": _png(noise)}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    out = tmp_path / "out.jsonl"
+    assert _run_cli(["dedup", "images", *(str(tmp_path / n) for n in files), "--output", str(out)]) == 0
+    rows = {Path(r["id"]).name: r for r in map(json.loads, out.read_text().splitlines())}
+    assert rows["scan.png"]["cluster"] == rows["scan.jpg"]["cluster"] != rows["noise.png"]["cluster"]
+    assert rows["scan.png"]["keep"] != rows["scan.jpg"]["keep"]
+    assert rows["noise.png"]["keep"]
+
+
+def test_cli_rejects_bad_input(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": 1}\n')
+    with pytest.raises(dedup_cli.CliError, match="needs `id` and a string `text`"):
+        _run_cli(["dedup", "text", "--input", str(source), "--output", str(tmp_path / "o.jsonl")])
