@@ -13,6 +13,7 @@ from medcurate import __version__
 COMMAND_MODULES = (
     "medcurate.pipelines.cli",
     "medcurate.warehouse.cli",
+    "medcurate.annotators.cli",
 )
 
 
