@@ -113,42 +113,55 @@ def sample_to_task(sample: dict[str, Any], config: ReviewConfig) -> tuple[str, d
 
 
 class Outbox:
-    """Pending tasks on disk, one JSON line per task, keyed by (project kind, sample id)."""
+    """Pending tasks on disk, one JSON line per task, plus a log of the keys already delivered.
+
+    Acknowledging a batch appends its keys to the `.acked` log (cheap, per batch); the outbox is
+    compacted once per push, so a push of N tasks writes O(N), not O(N^2 / batch).
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self.acked = self.path.with_name(self.path.name + ".acked")
 
     def load(self) -> dict[tuple[str, str], dict[str, Any]]:
         pending: dict[tuple[str, str], dict[str, Any]] = {}
-        if not self.path.exists():
-            return pending
-        with self.path.open() as handle:
-            for line in handle:
-                if line.strip():
-                    entry = json.loads(line)
-                    pending[(entry["kind"], entry["task"]["data"]["sample_id"])] = entry["task"]
+        if self.path.exists():
+            with self.path.open() as handle:
+                for line in handle:
+                    if line.strip():
+                        entry = json.loads(line)
+                        pending[(entry["kind"], entry["task"]["data"]["sample_id"])] = entry["task"]
+        if self.acked.exists():
+            with self.acked.open() as handle:
+                for line in handle:
+                    if line.strip():
+                        pending.pop(tuple(json.loads(line)), None)
         return pending
 
-    def append(self, entries: Iterable[tuple[str, dict[str, Any]]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as handle:
-            for kind, task in entries:
-                handle.write(json.dumps({"kind": kind, "task": task}) + "\n")
+    def _write(self, path: Path, lines: Iterable[str], mode: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open(mode) as handle:
+            handle.writelines(lines)
             handle.flush()
             os.fsync(handle.fileno())
 
-    def replace(self, pending: dict[tuple[str, str], dict[str, Any]]) -> None:
-        """Atomically rewrite the outbox with what is still pending."""
-        if not pending:
+    def append(self, entries: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        self._write(self.path, (json.dumps({"kind": k, "task": t}) + "\n" for k, t in entries), "a")
+
+    def ack(self, keys: Iterable[tuple[str, str]]) -> None:
+        self._write(self.acked, (json.dumps(list(key)) + "\n" for key in keys), "a")
+
+    def compact(self, pending: dict[tuple[str, str], dict[str, Any]]) -> None:
+        """Atomically rewrite the outbox with what is still pending and forget the acknowledgements."""
+        if pending:
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            self._write(
+                tmp, (json.dumps({"kind": k, "task": t}) + "\n" for (k, _), t in pending.items()), "w"
+            )
+            tmp.replace(self.path)
+        else:
             self.path.unlink(missing_ok=True)
-            return
-        tmp = self.path.with_suffix(".tmp")
-        with tmp.open("w") as handle:
-            for (kind, _), task in pending.items():
-                handle.write(json.dumps({"kind": kind, "task": task}) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(self.path)
+        self.acked.unlink(missing_ok=True)
 
 
 def _is_transient(error: Exception) -> bool:
@@ -167,10 +180,9 @@ def push_samples(
         outbox.append(new)
     pending = outbox.load()
     result = PushResult()
-    if not pending:
-        return result
     try:
-        client = client or connect(config)
+        if pending:
+            client = client or connect(config)
         for kind in (TEXT, IMAGE):
             keys = [key for key in pending if key[0] == kind]
             if keys:
@@ -179,6 +191,8 @@ def push_samples(
         if not _is_transient(error):
             raise
         log.warning("Label Studio unreachable (%s): tasks kept in the outbox", type(error).__name__)
+    finally:
+        outbox.compact(pending)
     result.left_in_outbox = len(pending)
     return result
 
@@ -218,9 +232,9 @@ def _send_kind(
         result.sent += _retrying(lambda batch=batch: send(batch), config, result)
         result.batches += 1
         present.update(key[1] for key in batch)
+        outbox.ack(batch)
         for key in batch:
             del pending[key]
-        outbox.replace(pending)
 
 
 def _retrying(call: Callable[[], T], config: ReviewConfig, result: PushResult) -> T:
