@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "medcurate.warehouse.cli",
     "medcurate.privacy.cli",
     "medcurate.dedup.cli",
+    "medcurate.annotators.cli",
 )
 
 

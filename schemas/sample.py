@@ -71,6 +71,10 @@ SAMPLE_SCHEMA = pa.schema(
         pa.field("dedup_cluster_size", pa.int32()),
         pa.field("review_status", pa.string(), nullable=False),
         pa.field("review_reasons", pa.list_(pa.string())),
+        # Physician review outcome, attached by the publish after the review (null until then).
+        pa.field("review_accuracy", pa.float32()),
+        pa.field("review_specialty", pa.string()),
+        pa.field("review_image_quality", pa.float32()),
         pa.field("run_id", pa.string()),
         pa.field("pipeline_version", pa.string()),
         pa.field("config_hash", pa.string()),

@@ -1,0 +1,148 @@
+"""Pull reviews from Label Studio: snapshot export, review records, agreement, consensus, statistics.
+
+The snapshot export (not the quick JSON export) is used so that predictions come back whole.
+Every pull rewrites the review folder from a full snapshot, so pulling twice is harmless.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from label_studio_sdk import LabelStudio
+from medcurate.annotators.agreement import agreement, consensus, reviewer_stats
+from medcurate.annotators.config import ReviewConfig
+from medcurate.annotators.projects import IMAGE, TEXT, connect, project_title
+from medcurate.schemas.review import REVIEW_SCHEMA, VERDICT_SCHEMA
+
+log = logging.getLogger("medcurate.review.pull")
+
+RECORDS_FILE = "review_records.parquet"
+VERDICTS_FILE = "verdicts.parquet"
+REVIEWERS_FILE = "reviewers.json"
+AGREEMENT_FILE = "agreement.json"
+
+
+@dataclass
+class PullResult:
+    tasks: int
+    records: int
+    verdicts: dict[str, int]
+    agreement: dict[str, dict[str, Any]]
+    out_dir: str
+
+
+def export_snapshot(client: LabelStudio, project_id: int, timeout_s: float = 600) -> list[dict[str, Any]]:
+    """All tasks of a project with annotations and whole predictions, via a snapshot export."""
+    snapshot = client.projects.exports.create(
+        project_id,
+        title="medcurate pull",
+        serialization_options={
+            "predictions": {"only_id": False},
+            "annotations__completed_by": {"only_id": False},
+        },
+    )
+    deadline = time.monotonic() + timeout_s
+    while snapshot.status not in ("completed", "failed"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"snapshot export {snapshot.id} not ready after {timeout_s:.0f}s")
+        time.sleep(0.5)
+        snapshot = client.projects.exports.get(project_id, snapshot.id)
+    if snapshot.status == "failed":
+        raise RuntimeError(f"snapshot export {snapshot.id} failed")
+    body = b"".join(client.projects.exports.download(project_id, snapshot.id, export_type="JSON"))
+    client.projects.exports.delete(project_id, snapshot.id)
+    return json.loads(body)
+
+
+def _reviewer(completed_by: Any) -> tuple[int, str | None]:
+    if isinstance(completed_by, dict):
+        return int(completed_by["id"]), completed_by.get("email")
+    return int(completed_by), None
+
+
+def annotation_to_record(task: dict[str, Any], annotation: dict[str, Any], project: str) -> dict[str, Any]:
+    """One review record from one Label Studio annotation (see schemas/review.py)."""
+    reviewer_id, reviewer = _reviewer(annotation["completed_by"])
+    record: dict[str, Any] = {
+        "sample_id": task["data"]["sample_id"],
+        "project": project,
+        "task_id": task["id"],
+        "annotation_id": annotation["id"],
+        "reviewer_id": reviewer_id,
+        "reviewer": reviewer,
+        "verdict": None,
+        "accuracy": None,
+        "specialty": None,
+        "image_quality": None,
+        "phi_spans": [],
+        "phi_boxes": [],
+        "comment": None,
+        "lead_time_s": annotation.get("lead_time"),
+        "model_version": next((p.get("model_version") for p in task.get("predictions") or []), None),
+        "created_at": annotation.get("created_at"),
+    }
+    for item in annotation.get("result") or []:
+        name, value = item.get("from_name"), item.get("value") or {}
+        if name == "verdict" and value.get("choices"):
+            record["verdict"] = value["choices"][0]
+        elif name == "specialty" and value.get("choices"):
+            record["specialty"] = value["choices"][0]
+        elif name in ("accuracy", "image_quality") and value.get("rating") is not None:
+            record[name] = int(value["rating"])
+        elif name == "comment" and value.get("text"):
+            record["comment"] = "\n".join(value["text"])
+        elif name == "phi" and value.get("labels"):
+            record["phi_spans"].append(
+                {"start": value["start"], "end": value["end"], "type": value["labels"][0]}
+            )
+        elif name == "phi_boxes" and value.get("rectanglelabels"):
+            box = {key: float(value[key]) for key in ("x", "y", "width", "height")}
+            record["phi_boxes"].append({**box, "type": value["rectanglelabels"][0]})
+    return record
+
+
+def _write_parquet(rows: list[dict[str, Any]], schema: pa.Schema, path: Path) -> None:
+    table = pa.Table.from_pylist(rows, schema=schema)
+    tmp = path.with_suffix(".tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(path)
+
+
+def pull_reviews(
+    config: ReviewConfig, out_dir: str | Path | None = None, client: LabelStudio | None = None
+) -> PullResult:
+    """Export both review projects, write review records, verdicts, agreement and reviewer stats."""
+    client = client or connect(config)
+    out = Path(out_dir or config.reviews_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    records: list[dict[str, Any]] = []
+    tasks = 0
+    for kind in (TEXT, IMAGE):
+        title = project_title(config, kind)
+        project = next((p for p in client.projects.list(title=title) if p.title == title), None)
+        if project is None:
+            continue
+        exported = export_snapshot(client, project.id)
+        tasks += len(exported)
+        for task in exported:
+            for annotation in task.get("annotations") or []:
+                if not annotation.get("was_cancelled"):
+                    records.append(annotation_to_record(task, annotation, kind))
+    verdicts = consensus(records, config.consensus, config.reviewers_per_task)
+    agreement_report = agreement(records)
+    _write_parquet(records, REVIEW_SCHEMA, out / RECORDS_FILE)
+    _write_parquet(verdicts, VERDICT_SCHEMA, out / VERDICTS_FILE)
+    (out / AGREEMENT_FILE).write_text(json.dumps(agreement_report, indent=2))
+    (out / REVIEWERS_FILE).write_text(json.dumps(reviewer_stats(records, verdicts), indent=2))
+    decisions: dict[str, int] = {}
+    for verdict in verdicts:
+        decisions[verdict["decision"]] = decisions.get(verdict["decision"], 0) + 1
+    log.info("pulled %d tasks, %d reviews: %s", tasks, len(records), decisions)
+    return PullResult(tasks, len(records), decisions, agreement_report, str(out))

@@ -1,0 +1,251 @@
+"""Push samples to Label Studio as review tasks: batched, idempotent, and never lost.
+
+Every push first appends its tasks to a durable JSONL outbox, then sends the whole outbox in
+batches, looking up which sample ids the project already holds (the sample id is the task key).
+A batch that fails is retried with backoff; before each retry the ids are looked up again,
+because a request cut off mid-way may still have been committed. What cannot be sent stays in
+the outbox for the next push.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from label_studio_sdk import LabelStudio
+from label_studio_sdk.core.api_error import ApiError
+from medcurate.annotators.config import ReviewConfig
+from medcurate.annotators.projects import (
+    IMAGE,
+    PHI_LABELS,
+    TEXT,
+    connect,
+    ensure_project,
+    existing_sample_ids,
+)
+from medcurate.schemas.sample import Modality
+
+log = logging.getLogger("medcurate.review.push")
+T = TypeVar("T")
+
+# Errors after which the server may come back: connection refused or cut, timeouts, 5xx.
+TRANSIENT = (httpx.TransportError, ConnectionError, TimeoutError)
+
+
+@dataclass
+class PushResult:
+    sent: int = 0
+    already_present: int = 0
+    left_in_outbox: int = 0
+    batches: int = 0
+    retries: int = 0
+
+
+def _phi_label(entity_type: str) -> str:
+    return entity_type if entity_type in PHI_LABELS else "OTHER"
+
+
+def _text_prediction(sample: dict[str, Any], model_version: str) -> dict[str, Any]:
+    text = sample.get("text") or ""
+    result = [
+        {
+            "id": f"r{i}",
+            "from_name": "redacted",
+            "to_name": "text",
+            "type": "labels",
+            "value": {
+                "start": r["start"],
+                "end": r["end"],
+                "text": text[r["start"] : r["end"]],
+                "labels": [_phi_label(r["type"])],
+            },
+            **({"score": r["score"]} if r.get("score") is not None else {}),
+        }
+        for i, r in enumerate(sample.get("redactions") or [])
+    ]
+    prediction: dict[str, Any] = {"model_version": model_version, "result": result}
+    if sample.get("quality_score") is not None:
+        prediction["score"] = float(sample["quality_score"])
+    return prediction
+
+
+def _image_url(sample: dict[str, Any], config: ReviewConfig) -> str:
+    """A Local Files link when a root is configured (the file is written there), else a data URI."""
+    fmt = (sample.get("image_format") or "png").lower()
+    root = config.label_studio.local_files_root
+    if root:
+        path = Path(root).resolve() / "medcurate" / f"{sample['id']}.{fmt}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            path.write_bytes(sample["image_bytes"])
+        return f"/data/local-files/?d={path.relative_to(Path(root).resolve())}"
+    encoded = base64.b64encode(sample["image_bytes"]).decode()
+    return f"data:image/{fmt};base64,{encoded}"
+
+
+def sample_to_task(sample: dict[str, Any], config: ReviewConfig) -> tuple[str, dict[str, Any]]:
+    """(project kind, Label Studio task) for one sample; the task carries the sample id as its key."""
+    data: dict[str, Any] = {
+        "sample_id": sample["id"],
+        "source_kind": sample.get("source_kind"),
+        "language": sample.get("language") or "",
+        "quality_score": None
+        if sample.get("quality_score") is None
+        else round(float(sample["quality_score"]), 3),
+        "review_reasons": list(sample.get("review_reasons") or []),
+    }
+    if sample.get("modality") == Modality.IMAGE:
+        data["image"] = _image_url(sample, config)
+        prediction = {"model_version": config.model_version, "result": []}
+        if sample.get("quality_score") is not None:
+            prediction["score"] = float(sample["quality_score"])
+        return IMAGE, {"data": data, "predictions": [prediction]}
+    data["text"] = sample.get("text") or ""
+    return TEXT, {"data": data, "predictions": [_text_prediction(sample, config.model_version)]}
+
+
+class Outbox:
+    """Pending tasks on disk, one JSON line per task, plus a log of the keys already delivered.
+
+    Acknowledging a batch appends its keys to the `.acked` log (cheap, per batch); the outbox is
+    compacted once per push, so a push of N tasks writes O(N), not O(N^2 / batch).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.acked = self.path.with_name(self.path.name + ".acked")
+
+    def load(self) -> dict[tuple[str, str], dict[str, Any]]:
+        pending: dict[tuple[str, str], dict[str, Any]] = {}
+        if self.path.exists():
+            with self.path.open() as handle:
+                for line in handle:
+                    if line.strip():
+                        entry = json.loads(line)
+                        pending[(entry["kind"], entry["task"]["data"]["sample_id"])] = entry["task"]
+        if self.acked.exists():
+            with self.acked.open() as handle:
+                for line in handle:
+                    if line.strip():
+                        pending.pop(tuple(json.loads(line)), None)
+        return pending
+
+    def _write(self, path: Path, lines: Iterable[str], mode: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open(mode) as handle:
+            handle.writelines(lines)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def append(self, entries: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        self._write(self.path, (json.dumps({"kind": k, "task": t}) + "\n" for k, t in entries), "a")
+
+    def ack(self, keys: Iterable[tuple[str, str]]) -> None:
+        self._write(self.acked, (json.dumps(list(key)) + "\n" for key in keys), "a")
+
+    def compact(self, pending: dict[tuple[str, str], dict[str, Any]]) -> None:
+        """Atomically rewrite the outbox with what is still pending and forget the acknowledgements."""
+        if pending:
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            self._write(
+                tmp, (json.dumps({"kind": k, "task": t}) + "\n" for (k, _), t in pending.items()), "w"
+            )
+            tmp.replace(self.path)
+        else:
+            self.path.unlink(missing_ok=True)
+        self.acked.unlink(missing_ok=True)
+
+
+def _is_transient(error: Exception) -> bool:
+    if isinstance(error, ApiError):
+        return error.status_code is None or error.status_code >= 500 or error.status_code == 429
+    return isinstance(error, TRANSIENT)
+
+
+def push_samples(
+    samples: Iterable[dict[str, Any]], config: ReviewConfig, client: LabelStudio | None = None
+) -> PushResult:
+    """Queue `samples` as review tasks and send everything pending; safe to call again at any time."""
+    outbox = Outbox(config.outbox)
+    new = [sample_to_task(sample, config) for sample in samples]
+    if new:
+        outbox.append(new)
+    pending = outbox.load()
+    result = PushResult()
+    try:
+        if pending:
+            client = client or connect(config)
+        for kind in (TEXT, IMAGE):
+            keys = [key for key in pending if key[0] == kind]
+            if keys:
+                _send_kind(client, config, kind, keys, pending, outbox, result)
+    except Exception as error:
+        if not _is_transient(error):
+            raise
+        log.warning("Label Studio unreachable (%s): tasks kept in the outbox", type(error).__name__)
+    finally:
+        outbox.compact(pending)
+    result.left_in_outbox = len(pending)
+    return result
+
+
+def _send_kind(
+    client: LabelStudio,
+    config: ReviewConfig,
+    kind: str,
+    keys: list[tuple[str, str]],
+    pending: dict[tuple[str, str], dict[str, Any]],
+    outbox: Outbox,
+    result: PushResult,
+) -> None:
+    project_id = _retrying(lambda: ensure_project(client, config, kind), config, result)
+    present = _retrying(lambda: existing_sample_ids(client, project_id), config, result)
+
+    stale = False
+
+    def send(batch: list[tuple[str, str]]) -> int:
+        nonlocal stale
+        if stale:
+            # The last request may have been committed before it was cut off: look again first.
+            present.update(existing_sample_ids(client, project_id))
+            stale = False
+        todo = [key for key in batch if key[1] not in present]
+        if todo:
+            stale = True
+            client.projects.import_tasks(
+                project_id, request=[pending[key] for key in todo], commit_to_project=True
+            )
+            stale = False
+        return len(todo)
+
+    for start in range(0, len(keys), config.batch_size):
+        batch = keys[start : start + config.batch_size]
+        result.already_present += sum(key[1] in present for key in batch)
+        result.sent += _retrying(lambda batch=batch: send(batch), config, result)
+        result.batches += 1
+        present.update(key[1] for key in batch)
+        outbox.ack(batch)
+        for key in batch:
+            del pending[key]
+
+
+def _retrying(call: Callable[[], T], config: ReviewConfig, result: PushResult) -> T:
+    """`call()`, retried on transient errors with exponential backoff, at most `config.max_retries` times."""
+    for attempt in range(config.max_retries + 1):
+        try:
+            return call()
+        except Exception as error:
+            if not _is_transient(error) or attempt == config.max_retries:
+                raise
+            result.retries += 1
+            log.info("retry %d after %s", attempt + 1, type(error).__name__)
+            time.sleep(config.backoff_s * 2**attempt)
+    raise AssertionError("unreachable")

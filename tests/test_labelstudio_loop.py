@@ -1,0 +1,201 @@
+"""The review loop against a real Label Studio server, installed and started by the project's own code.
+
+First run installs Label Studio into .venv-labelstudio (about a minute) and migrates a fresh
+data folder (about 40 s); two reviewers are simulated through the API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+import time
+
+import pyarrow.parquet as pq
+import pytest
+from medcurate.annotators import server
+from medcurate.annotators.agreement import krippendorff_alpha
+from medcurate.annotators.cli import labelstudio_command
+from medcurate.annotators.config import LabelStudioConfig, ReviewConfig
+from medcurate.annotators.projects import TEXT, connect, ensure_project
+from medcurate.annotators.pull import RECORDS_FILE, pull_reviews
+from medcurate.annotators.push import Outbox, push_samples
+from medcurate.annotators.routing import route_sample
+from medcurate.annotators.verdicts import REJECTED, apply_verdict, load_verdicts
+from medcurate.schemas.events import Drop
+from medcurate.schemas.review import REVIEW_SCHEMA
+from medcurate.schemas.sample import new_sample, samples_to_table
+
+pytestmark = pytest.mark.slow
+
+NOTE = "Seen today by Dr Alvarez for chest pain; <PERSON> reports dyspnea. Follow up in clinic. "
+
+
+@pytest.fixture(scope="session")
+def ls_config(tmp_path_factory) -> LabelStudioConfig:
+    root = tmp_path_factory.mktemp("labelstudio")
+    config = LabelStudioConfig(data_dir=str(root / "data"))
+    server.start(config)
+    yield config
+    server.stop(config)
+
+
+def review_config(ls_config: LabelStudioConfig, tmp_path, name: str, **fields) -> ReviewConfig:
+    return ReviewConfig(
+        label_studio=ls_config,
+        text_project=f"{name} text",
+        image_project=f"{name} image",
+        outbox=str(tmp_path / "outbox.jsonl"),
+        reviews_dir=str(tmp_path / "reviews"),
+        backoff_s=0.2,
+        **fields,
+    )
+
+
+def pending_samples(n: int, prefix: str) -> list[dict]:
+    samples = []
+    for i in range(n):
+        sample = new_sample(
+            source_kind="clinical",
+            modality="text",
+            source_uri=f"fhir://{prefix}/{i}",
+            text=NOTE,
+            language="en",
+            quality_score=0.5,
+            deid_confidence=0.3,
+            redactions=[{"start": 41, "end": 49, "type": "PERSON", "score": 0.85}],
+        )
+        samples.append(route_sample(sample, ReviewConfig(audit_fraction=0)))
+    return samples
+
+
+def task_sample_ids(config: ReviewConfig) -> list[str]:
+    """Every task's sample id, duplicates kept: what 'exactly once' is checked against."""
+    client = connect(config)
+    project_id = ensure_project(client, config, TEXT)
+    tasks = client.tasks.list(project=project_id, fields="task_only", include="id,data", page_size=1000)
+    return [task.data["sample_id"] for task in tasks]
+
+
+def annotation(verdict: str, accuracy: int, specialty: str, phi: tuple[int, int] | None = None) -> list[dict]:
+    result = [
+        {"from_name": "verdict", "to_name": "text", "type": "choices", "value": {"choices": [verdict]}},
+        {"from_name": "accuracy", "to_name": "text", "type": "rating", "value": {"rating": accuracy}},
+        {"from_name": "specialty", "to_name": "text", "type": "choices", "value": {"choices": [specialty]}},
+    ]
+    if phi:
+        value = {"start": phi[0], "end": phi[1], "text": NOTE[phi[0] : phi[1]], "labels": ["PERSON"]}
+        result.append({"from_name": "phi", "to_name": "text", "type": "labels", "value": value})
+    return result
+
+
+def test_krippendorff_alpha_matches_the_published_example():
+    # Krippendorff (2011), "Computing Krippendorff's alpha-reliability": 4 coders, 12 units.
+    coders = [
+        [1, 2, 3, 3, 2, 1, 4, 1, 2, None, None, None],
+        [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, None, 3],
+        [None, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, None],
+        [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, None],
+    ]
+    units = [list(values) for values in zip(*coders, strict=True)]
+    assert krippendorff_alpha(units, "nominal") == pytest.approx(0.743, abs=1e-3)
+    assert krippendorff_alpha(units, "interval") == pytest.approx(0.849, abs=1e-3)
+    assert krippendorff_alpha([["a", "a"], ["b", "b"]]) == 1.0
+    assert krippendorff_alpha([["a", "a"]]) is None  # no variation: undefined
+
+
+def test_end_to_end_two_reviewers_one_disagreement(ls_config, tmp_path, caplog, capsys):
+    caplog.set_level(logging.DEBUG)
+    config = review_config(ls_config, tmp_path, "e2e")
+    samples = pending_samples(5, "e2e")
+    assert push_samples(samples, config).sent == 5
+
+    client = connect(config)
+    project_id = ensure_project(client, config, TEXT)
+    listed = client.tasks.list(project=project_id, fields="all", page_size=100)
+    tasks = {task.data["sample_id"]: task for task in listed}
+    assert set(tasks) == {s["id"] for s in samples}
+    prediction = tasks[samples[0]["id"]].predictions[0]
+    assert prediction.model_version == config.model_version
+    assert prediction.result[0]["value"]["labels"] == ["PERSON"]
+    assert prediction.score == pytest.approx(0.5)
+
+    admin = client.users.whoami()
+    second = client.users.create(username="reviewer2", email="reviewer2@example.org", password="rev2-pass!")
+    plan = {  # sample index -> (first reviewer, second reviewer)
+        0: (annotation("accept", 5, "cardiology"), annotation("accept", 4, "cardiology")),
+        1: (annotation("reject", 1, "cardiology"), annotation("reject", 2, "other")),
+        2: (annotation("accept", 4, "cardiology", phi=(17, 24)), annotation("accept", 4, "cardiology")),
+        3: (annotation("accept", 3, "cardiology"), annotation("reject", 2, "cardiology")),
+    }  # sample 4 stays unreviewed
+    for index, (first, other) in plan.items():
+        task_id = tasks[samples[index]["id"]].id
+        client.annotations.create(task_id, result=first, completed_by=admin.id, lead_time=12.0)
+        client.annotations.create(task_id, result=other, completed_by=second.id, lead_time=30.0)
+
+    result = pull_reviews(config)
+    assert result.records == 8
+    assert result.verdicts == {"accepted": 2, "rejected": 1, "adjudicate": 1}
+    records = pq.read_table(tmp_path / "reviews" / RECORDS_FILE)
+    assert records.schema.equals(REVIEW_SCHEMA, check_metadata=False)
+    assert sorted(set(records.column("reviewer_id").to_pylist())) == sorted({admin.id, second.id})
+    assert set(records.column("model_version").to_pylist()) == {config.model_version}
+    # Agreement: verdicts differ on one of four samples; recompute from the plan, not from the server.
+    votes = [[a[0]["value"]["choices"][0], b[0]["value"]["choices"][0]] for a, b in plan.values()]
+    assert result.agreement["verdict"]["alpha"] == pytest.approx(krippendorff_alpha(votes))
+    assert result.agreement["verdict"]["samples"] == 4
+
+    verdicts = load_verdicts(tmp_path / "reviews")
+    applied = [apply_verdict(sample, verdicts.get(sample["id"])) for sample in samples]
+    assert isinstance(applied[1], Drop) and applied[1].reason == REJECTED and applied[1].stage == "review"
+    published = [s for s in applied if not isinstance(s, Drop)]
+    assert [s["review_status"] for s in published] == ["accepted", "accepted", "pending", "pending"]
+    assert published[0]["review_accuracy"] == pytest.approx(4.5)
+    assert published[0]["review_specialty"] == "cardiology"
+    assert "Alvarez" not in published[1]["text"] and "Dr <PERSON> for" in published[1]["text"]
+    # The de-id redaction after the flagged span moved with the text and still points at its placeholder.
+    moved = next(r for r in published[1]["redactions"] if r["score"] is not None)
+    assert published[1]["text"][moved["start"] : moved["end"]] == "<PERSON>"
+    assert samples_to_table(published).num_rows == 4
+
+    labelstudio_command(argparse.Namespace(action="status", config=None, overrides=_overrides(ls_config)), [])
+    token = server.admin_token(ls_config)
+    printed = capsys.readouterr()
+    assert "running at" in printed.out
+    assert token not in printed.out + printed.err + caplog.text
+    assert token not in (server.data_dir(ls_config) / server.LOG_FILE).read_text()
+    for path in (tmp_path / "reviews").iterdir():
+        assert token.encode() not in path.read_bytes()
+
+
+def _overrides(ls_config: LabelStudioConfig) -> list[str]:
+    return [f"review.label_studio.data_dir={ls_config.data_dir}"]
+
+
+def test_repush_and_server_stopped_mid_push_leave_every_task_once(ls_config, tmp_path):
+    config = review_config(ls_config, tmp_path, "resilience", batch_size=200, max_retries=1)
+    samples = pending_samples(3000, "resilience")
+    outcome: dict = {}
+    pusher = threading.Thread(target=lambda: outcome.update(first=push_samples(samples, config)))
+    pusher.start()
+    deadline = time.monotonic() + 120
+    # Stop the server once some but not all batches have gone through.
+    while len(Outbox(config.outbox).load()) in (0, 3000) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    server.stop(ls_config)
+    pusher.join(timeout=120)
+    first = outcome["first"]
+    assert 0 < first.sent < 3000
+    assert first.left_in_outbox > 0
+    assert first.sent + first.left_in_outbox >= 3000  # nothing lost: unsent tasks wait in the outbox
+
+    server.start(ls_config)
+    second = push_samples(samples, config)  # a rerun pushes the same samples again
+    assert second.left_in_outbox == 0
+    assert not (tmp_path / "outbox.jsonl").exists()
+    ids = task_sample_ids(config)
+    assert len(ids) == 3000 and set(ids) == {s["id"] for s in samples}
+
+    third = push_samples(samples, config)
+    assert third.sent == 0 and third.already_present == 3000
+    assert len(task_sample_ids(config)) == 3000
