@@ -62,7 +62,8 @@ class Progress:
 class SampleStageFn(beam.DoFn):
     """Base DoFn for stages over batches of samples (use after `beam.BatchElements`).
 
-    Subclasses implement `process_batch(samples) -> iterable of sample dicts or Events`; an
+    Subclasses implement `process_samples(samples) -> iterable of sample dicts or Events` (not
+    `process_batch`: Beam reserves that name for batched DoFns); an
     exception on a batch is retried sample by sample so one bad sample dead-letters alone.
     """
 
@@ -72,17 +73,17 @@ class SampleStageFn(beam.DoFn):
     def setup(self) -> None:
         self.progress = Progress(self.stage)
 
-    def process_batch(self, samples: list[dict[str, Any]]) -> list[dict[str, Any] | Event]:
+    def process_samples(self, samples: list[dict[str, Any]]) -> list[dict[str, Any] | Event]:
         raise NotImplementedError
 
     def process(self, batch: list[dict[str, Any]]) -> Iterator[Any]:
         try:
-            results = self.process_batch(batch)
+            results = self.process_samples(batch)
         except Exception:
             results = []
             for sample in batch:
                 try:
-                    results.extend(self.process_batch([sample]))
+                    results.extend(self.process_samples([sample]))
                 except Exception as error:
                     results.append(
                         DeadLetter.from_exception(

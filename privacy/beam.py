@@ -24,20 +24,13 @@ class DeidentifyFn(SampleStageFn):
     def __init__(self, config: DeidConfig) -> None:
         self.config = config
 
-    @property
-    def _process_batch_defined(self) -> bool:
-        # SampleStageFn names its hook `process_batch`, which Beam takes for its batched-DoFn API
-        # and then fails to find a batch converter for lists of dicts; this stage is element-wise
-        # over lists built by BatchElements.
-        return False
-
     def setup(self) -> None:
         from medcurate.privacy.text import TextDeidentifier
 
         super().setup()
         self.deidentifier = TextDeidentifier(self.config)
 
-    def process_batch(self, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def process_samples(self, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
         texts = [s for s in samples if s.get("text")]
         results = self.deidentifier.deidentify_batch(
             [s["text"] for s in texts], [patient_scope(s) for s in texts]

@@ -25,7 +25,7 @@ class _SignalsFn(SampleStageFn):
 
         self.identifier = LanguageIdentifier()
 
-    def process_batch(self, samples: list[dict[str, Any]]) -> list[dict[str, Any] | Event]:
+    def process_samples(self, samples: list[dict[str, Any]]) -> list[dict[str, Any] | Event]:
         texts = [s for s in samples if s["modality"] == Modality.TEXT]
         predictions = self.identifier.predict([s["text"] for s in texts])
         results: list[dict[str, Any] | Event] = [s for s in samples if s["modality"] != Modality.TEXT]
