@@ -12,6 +12,7 @@ from medcurate import __version__
 # Modules that expose `register(subparsers)`; each adds its subcommands and their handlers.
 COMMAND_MODULES = (
     "medcurate.pipelines.cli",
+    "medcurate.pipelines.ingest.cli",
     "medcurate.warehouse.cli",
     "medcurate.privacy.cli",
     "medcurate.dedup.cli",

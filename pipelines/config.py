@@ -1,12 +1,34 @@
-from pydantic import Field
+from typing import Literal
 
 from medcurate.schemas.config import StrictModel
+from pydantic import Field
 
 
 class IngestConfig(StrictModel):
     inputs: list[str] = Field(
         default_factory=list, description="files, folders or globs; any Beam filesystem"
     )
-    max_file_bytes: int = Field(256 * 1024 * 1024, gt=0, description="larger inputs are dead-lettered")
+    max_file_bytes: int = Field(
+        256 * 1024 * 1024,
+        gt=0,
+        description="larger inputs read whole (not WARC, JSONL, CSV) are dead-lettered",
+    )
+    max_record_bytes: int = Field(
+        16 * 1024 * 1024,
+        gt=0,
+        description="larger WARC records, JSONL/CSV lines and HTML pages are dead-lettered",
+    )
     max_text_chars: int = Field(2_000_000, gt=0, description="longer texts are dead-lettered")
-    max_image_pixels: int = Field(89_478_485, gt=0, description="decompression-bomb guard")
+    max_image_pixels: int = Field(89_478_485, gt=0, description="decompression-bomb guard (width x height)")
+    jpeg_quality: int = Field(95, ge=50, le=100, description="re-encoding quality for JPEG sources")
+    html_favor: Literal["balanced", "precision", "recall"] = Field(
+        "balanced", description="trafilatura's trade-off between extra boilerplate and lost article text"
+    )
+    text_fields: list[str] = Field(
+        default_factory=lambda: ["text", "note", "note_text", "body", "content", "TEXT"],
+        description="JSONL keys / CSV columns holding the note text; the first present is used",
+    )
+    metadata_fields: list[str] = Field(
+        default_factory=lambda: ["note_type", "category", "specialty", "language"],
+        description="JSONL keys / CSV columns kept as metadata; anything else may identify a patient",
+    )

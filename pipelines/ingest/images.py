@@ -1,0 +1,232 @@
+"""Images (PNG, JPEG, WebP, TIFF, GIF, BMP) and DICOM into image samples with no metadata left.
+
+Re-encoding policy: JPEG sources are re-encoded as JPEG (quality `jpeg_quality`, 95 by default:
+re-saving as PNG would only inflate a lossy image); every other source, DICOM included, becomes a
+lossless PNG. Pixels are copied into a fresh image before saving, so no EXIF, XMP, ICC, PNG text
+chunk or DICOM header survives. Multi-frame inputs (animated GIF/WebP, multi-page TIFF, cine or
+multi-frame DICOM) keep their middle frame, the one most likely to show the subject; the
+frame count is recorded in the metadata.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pydicom
+from medcurate.pipelines.config import IngestConfig
+from medcurate.pipelines.ingest.common import Item, Rejected, SkipFn, Source, make_sample
+from medcurate.schemas.sample import Modality, SourceKind
+from PIL import Image, ImageOps, UnidentifiedImageError
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, pixel_array
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+# pydicom and Pillow log header values and input details: never let them reach a log line.
+logging.getLogger("pydicom").setLevel(logging.CRITICAL)
+
+# Modes written as they are; anything else is converted to the nearest of these first.
+_PNG_MODES = frozenset({"1", "L", "LA", "RGB", "RGBA", "I;16"})
+_JPEG_MODES = frozenset({"L", "RGB"})
+_DICOM_METADATA = {
+    "Modality": "modality",
+    "BodyPartExamined": "body_part",
+    "PhotometricInterpretation": "photometric_interpretation",
+    "BitsStored": "bits_stored",
+}
+
+
+def perceptual_hash(image: Image.Image) -> int:
+    """64-bit difference hash (dHash) of the grey image: near-duplicates differ in few bits."""
+    grey = np.asarray(
+        image.convert("F") if image.mode in ("I", "I;16", "F") else image.convert("L"), np.float32
+    )
+    span = float(grey.max() - grey.min()) or 1.0
+    small = Image.fromarray((grey - grey.min()) / span).resize((9, 8), Image.Resampling.BOX)
+    cells = np.asarray(small)
+    bits = (cells[:, 1:] > cells[:, :-1]).flatten()
+    return int(np.packbits(bits).view(">u8")[0])
+
+
+def _normalise_mode(image: Image.Image, target: str) -> Image.Image:
+    allowed = _JPEG_MODES if target == "JPEG" else _PNG_MODES
+    if image.mode in allowed:
+        return image
+    if image.mode == "P":
+        return image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("I", "I;16B", "I;16L", "F"):
+        return image.convert("I;16") if target == "PNG" else image.convert("L")
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "La", "RGBa")
+    if target == "JPEG":
+        return image.convert("L" if image.mode in ("1", "LA", "La") else "RGB")
+    return image.convert("RGBA" if has_alpha else "RGB")
+
+
+def encode_image(image: Image.Image, target: str, config: IngestConfig) -> dict[str, Any]:
+    """The image fields of a sample: pixels re-encoded into a fresh file that carries no metadata."""
+    image = _normalise_mode(image, target)
+    clean = Image.frombytes(image.mode, image.size, image.tobytes())
+    buffer = io.BytesIO()
+    if target == "JPEG":
+        clean.save(buffer, "JPEG", quality=config.jpeg_quality, optimize=True)
+    else:
+        clean.save(buffer, "PNG", optimize=False, compress_level=6)
+    return {
+        "image_bytes": buffer.getvalue(),
+        "image_format": target.lower(),
+        "image_width": clean.width,
+        "image_height": clean.height,
+        "image_mode": clean.mode,
+        "image_phash": perceptual_hash(clean),
+        "mime_type": f"image/{target.lower()}",
+    }
+
+
+def _check_pixels(width: int, height: int, config: IngestConfig, corrupt: str = "corrupt_image") -> None:
+    if width <= 0 or height <= 0:
+        raise Rejected(corrupt)
+    if width * height > config.max_image_pixels:
+        raise Rejected("decompression_bomb")
+
+
+def decode_image(data: bytes, config: IngestConfig) -> tuple[Image.Image, str, int]:
+    """Verified, oriented pixels of an image file, its format and frame count."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. "Corrupt EXIF data": noise, and it may quote the input
+        # Pillow only warns between its cap and twice the cap: make the warning an error.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data)) as probe:
+                _check_pixels(*probe.size, config)
+                probe.verify()
+            image = Image.open(io.BytesIO(data))
+            source_format = image.format or "unknown"
+            frames = getattr(image, "n_frames", 1)
+            if frames > 1:
+                image.seek(frames // 2)
+            image.load()
+            image = ImageOps.exif_transpose(image)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            raise Rejected("decompression_bomb", error) from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError) as error:
+            raise Rejected("corrupt_image", error) from None
+    return image, source_format, frames
+
+
+def read_image(source: Source, config: IngestConfig, on_skip: SkipFn) -> Iterator[Item]:
+    data = source.read_all(config.max_file_bytes)
+    image, source_format, frames = decode_image(data, config)
+    target = "JPEG" if source_format == "JPEG" else "PNG"
+    fields = encode_image(image, target, config)
+    metadata = {
+        "source_format": source_format.lower(),
+        "width": str(fields["image_width"]),
+        "height": str(fields["image_height"]),
+        "mode": fields["image_mode"],
+        "format": fields["image_format"],
+    }
+    if frames > 1:
+        metadata.update(frames=str(frames), frame_index=str(frames // 2))
+    yield make_sample(
+        source.uri,
+        None,
+        source_kind=SourceKind.IMAGE.value,
+        modality=Modality.IMAGE.value,
+        metadata=metadata,
+        **fields,
+    )
+
+
+def dicom_to_image(dataset: pydicom.Dataset, config: IngestConfig) -> tuple[Image.Image, int]:
+    """The displayable middle frame: modality LUT, VOI LUT or window (else min-max), MONOCHROME1 inverted."""
+    if not any(tag in dataset for tag in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        raise Rejected("no_pixel_data")
+    rows, columns = int(dataset.get("Rows", 0) or 0), int(dataset.get("Columns", 0) or 0)
+    _check_pixels(columns, rows, config, "corrupt_dicom")
+    frames = int(dataset.get("NumberOfFrames", 1) or 1)
+    if "TransferSyntaxUID" not in dataset.file_meta:
+        # Rescue files whose meta header lost it: the encoding they were read with is the answer.
+        implicit, little = dataset.original_encoding
+        dataset.file_meta.TransferSyntaxUID = (
+            ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+        )
+    photometric = str(dataset.get("PhotometricInterpretation", "")).upper()
+    try:
+        array = pixel_array(dataset, index=frames // 2 if frames > 1 else None)
+    except NotImplementedError as error:
+        raise Rejected("unsupported_transfer_syntax", error) from None
+    except (ValueError, RuntimeError, AttributeError, KeyError, TypeError, EOFError, OSError) as error:
+        raise Rejected("corrupt_dicom", error) from None
+    if photometric == "PALETTE COLOR":
+        array = apply_color_lut(array, dataset)
+    if array.ndim == 3 and array.shape[-1] in (3, 4):
+        return Image.fromarray(_to_uint8(array[..., :3].astype(np.float64))), frames
+    if array.ndim != 2:
+        raise Rejected("corrupt_dicom")
+    values = apply_modality_lut(array, dataset)
+    if "WindowCenter" in dataset or "VOILUTSequence" in dataset:
+        values = apply_voi_lut(values, dataset)
+    pixels = _to_uint8(np.asarray(values, dtype=np.float64))
+    if photometric == "MONOCHROME1":
+        pixels = 255 - pixels
+    return Image.fromarray(pixels), frames
+
+
+def _to_uint8(values: np.ndarray) -> np.ndarray:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return np.zeros(values.shape, np.uint8)
+    low, high = float(finite.min()), float(finite.max())
+    if values.dtype == np.uint8 or (low >= 0 and high <= 255 and high > 1):
+        return np.clip(np.nan_to_num(values), 0, 255).astype(np.uint8)
+    scaled = (np.nan_to_num(values, nan=low) - low) / ((high - low) or 1.0)
+    return np.clip(scaled * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def read_dicom(source: Source, config: IngestConfig, on_skip: SkipFn) -> Iterator[Item]:
+    data = source.read_all(config.max_file_bytes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom's warnings quote header values
+        try:
+            dataset = pydicom.dcmread(io.BytesIO(data), force=data[128:132] != b"DICM")
+            image, frames = dicom_to_image(dataset, config)
+        except (
+            InvalidDicomError,
+            EOFError,
+            ValueError,
+            KeyError,
+            TypeError,
+            OSError,
+            AttributeError,
+        ) as error:
+            raise Rejected("corrupt_dicom", error) from None
+    fields = encode_image(image, "PNG", config)
+    metadata = {
+        key: str(dataset.get(keyword, "")).strip()
+        for keyword, key in _DICOM_METADATA.items()
+        if keyword in dataset
+    }
+    transfer_syntax = getattr(dataset, "file_meta", {}).get("TransferSyntaxUID")
+    if transfer_syntax is not None:
+        metadata["transfer_syntax"] = transfer_syntax.name
+    metadata.update(
+        width=str(fields["image_width"]),
+        height=str(fields["image_height"]),
+        mode=fields["image_mode"],
+        format=fields["image_format"],
+        source_format="dicom",
+        frames=str(frames),
+        frame_index=str(frames // 2),
+    )
+    yield make_sample(
+        source.uri,
+        None,
+        source_kind=SourceKind.IMAGE.value,
+        modality=Modality.IMAGE.value,
+        metadata={key: value for key, value in metadata.items() if value},
+        **fields,
+    )
