@@ -43,11 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "accepts_extra", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    # Our own progress at INFO; libraries (Beam, Great Expectations, Presidio) only when they warn.
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    logging.getLogger("medcurate").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
         return int(args.handler(args, extra) or 0)
     except CliError as error:

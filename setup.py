@@ -15,4 +15,6 @@ class BuildPackage(build_py):
         return [m for m in modules if (m[0], m[1]) != ("medcurate", "setup")]
 
 
-setup(packages=["medcurate", *SUBPACKAGES], package_dir={"medcurate": "."}, cmdclass={"build_py": BuildPackage})
+setup(
+    packages=["medcurate", *SUBPACKAGES], package_dir={"medcurate": "."}, cmdclass={"build_py": BuildPackage}
+)

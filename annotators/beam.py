@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import apache_beam as beam
+
 from medcurate.annotators.config import ReviewConfig
 from medcurate.annotators.routing import route_sample
 from medcurate.pipelines.stage import count

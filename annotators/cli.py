@@ -84,6 +84,7 @@ def review_command(args: argparse.Namespace, extra: list[str]) -> int:
     try:
         if args.action == "push":
             import pyarrow.parquet as pq
+
             from medcurate.annotators.push import push_samples
             from medcurate.schemas.sample import ReviewStatus, table_to_samples
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from medcurate.schemas.config import StrictModel
 from pydantic import Field, model_validator
+
+from medcurate.schemas.config import StrictModel
 
 
 class LabelStudioConfig(StrictModel):

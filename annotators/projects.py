@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from label_studio_sdk import LabelStudio
+
 from medcurate.annotators.config import ReviewConfig
 from medcurate.annotators.server import ServerError, admin_token, read_state
 

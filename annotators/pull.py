@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from label_studio_sdk import LabelStudio
+
 from medcurate.annotators.agreement import agreement, consensus, reviewer_stats
 from medcurate.annotators.config import ReviewConfig
 from medcurate.annotators.projects import IMAGE, TEXT, connect, project_title

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import httpx
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
+
 from medcurate.annotators.config import ReviewConfig
 from medcurate.annotators.projects import (
     IMAGE,

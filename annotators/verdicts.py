@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+from PIL import Image, ImageDraw
+
 from medcurate.annotators.pull import VERDICTS_FILE
 from medcurate.schemas.events import Drop
 from medcurate.schemas.sample import ReviewStatus
-from PIL import Image, ImageDraw
 
 STAGE = "review"
 REJECTED = "rejected_by_reviewer"

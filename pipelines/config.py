@@ -1,7 +1,8 @@
 from typing import Literal
 
-from medcurate.schemas.config import StrictModel
 from pydantic import Field
+
+from medcurate.schemas.config import StrictModel
 
 
 class IngestConfig(StrictModel):

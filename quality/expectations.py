@@ -22,6 +22,8 @@ VALIDATED_COLUMNS = [
 ]
 
 log = logging.getLogger(__name__)
+# Its INFO lines (temporary folders, registrations) are noise in a pipeline run.
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)

@@ -200,7 +200,8 @@ def write_images() -> None:
     photo.save(jpeg, format="JPEG", quality=90)
     (images / "truncated.jpg").write_bytes(jpeg.getvalue()[: len(jpeg.getvalue()) // 3])
 
-    pixels = (xray_like(128).astype(np.uint16) * 16).astype(np.uint16)
+    # A different picture from chest_xray.png (a transposed, banded one), so it is no near-duplicate.
+    pixels = (xray_like(128).T.astype(np.uint16) * 16 + np.arange(128, dtype=np.uint16)[:, None] * 8).astype(np.uint16)
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
     meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=["medcurate-sample"])

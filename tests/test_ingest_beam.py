@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
+
 from medcurate.pipelines.config import IngestConfig
 from medcurate.pipelines.ingest import cli
 from medcurate.pipelines.ingest.beam import IngestSources

@@ -8,13 +8,14 @@ import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
 from medcurate.pipelines.config import IngestConfig
 from medcurate.pipelines.ingest.sources import NoInputError, expand_inputs, read_source
 from medcurate.schemas.events import DeadLetter
 from medcurate.schemas.sample import SAMPLE_FIELDS
-from PIL import Image
-from warcio.statusandheaders import StatusAndHeaders
-from warcio.warcwriter import WARCWriter
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CONFIG = IngestConfig()

@@ -13,6 +13,7 @@ import time
 
 import pyarrow.parquet as pq
 import pytest
+
 from medcurate.annotators import server
 from medcurate.annotators.agreement import krippendorff_alpha
 from medcurate.annotators.cli import labelstudio_command

@@ -6,6 +6,7 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
+
 from medcurate.annotators.beam import RouteForReview
 from medcurate.annotators.config import ReviewConfig
 from medcurate.annotators.routing import (

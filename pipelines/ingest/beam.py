@@ -7,6 +7,7 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.pvalue import DoOutputsTuple, PBegin
+
 from medcurate.pipelines.config import IngestConfig
 from medcurate.pipelines.ingest.common import STAGE
 from medcurate.pipelines.ingest.sources import expand_inputs, read_source

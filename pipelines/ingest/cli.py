@@ -92,6 +92,7 @@ class _PartWriter:
         if not self.buffer:
             return
         import pyarrow.parquet as pq
+
         from medcurate.schemas.sample import samples_to_table
 
         pq.write_table(samples_to_table(self.buffer), self.folder / f"part-{self.parts:05d}.parquet")

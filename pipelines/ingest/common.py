@@ -12,6 +12,7 @@ from typing import Any, BinaryIO
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+
 from medcurate.schemas.events import DeadLetter
 from medcurate.schemas.sample import new_sample, sample_id
 

@@ -18,13 +18,14 @@ from typing import Any
 
 import numpy as np
 import pydicom
-from medcurate.pipelines.config import IngestConfig
-from medcurate.pipelines.ingest.common import Item, Rejected, SkipFn, Source, make_sample
-from medcurate.schemas.sample import Modality, SourceKind
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, pixel_array
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from medcurate.pipelines.config import IngestConfig
+from medcurate.pipelines.ingest.common import Item, Rejected, SkipFn, Source, make_sample
+from medcurate.schemas.sample import Modality, SourceKind
 
 # pydicom and Pillow log header values and input details: never let them reach a log line.
 logging.getLogger("pydicom").setLevel(logging.CRITICAL)

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 
 from apache_beam.io.filesystems import FileSystems
+
 from medcurate.pipelines.config import IngestConfig
 from medcurate.pipelines.ingest import clinical, images, web
 from medcurate.pipelines.ingest.common import STAGE, Item, Rejected, SkipFn, Source, dead_letter

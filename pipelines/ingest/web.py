@@ -15,11 +15,12 @@ from typing import Any
 
 import trafilatura
 from charset_normalizer import from_bytes
+from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
+
 from medcurate.pipelines.config import IngestConfig
 from medcurate.pipelines.ingest.common import Item, Rejected, SkipFn, Source, dead_letter, make_sample
 from medcurate.schemas.sample import Modality, SourceKind
-from warcio.archiveiterator import ArchiveIterator
-from warcio.exceptions import ArchiveLoadFailed
 
 # Both log URLs and excerpts of the input they fail on.
 logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
