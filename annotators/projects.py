@@ -37,6 +37,14 @@ def _choices(values: tuple[str, ...]) -> str:
     return "".join(f'<Choice value="{value}"/>' for value in values)
 
 
+def _verdict(to_name: str) -> str:
+    """The accept/reject choice both projects share: pull reads it as `verdict` in either."""
+    return (
+        f'<Choices name="verdict" toName="{to_name}" choice="single" required="true" showInline="true">'
+        '<Choice value="accept"/><Choice value="reject"/></Choices>'
+    )
+
+
 TEXT_CONFIG = f"""<View>
   <Header value="Sample $sample_id · $source_kind · language $language · quality $quality_score"/>
   <Text name="text" value="$text" granularity="symbol"/>
@@ -44,9 +52,7 @@ TEXT_CONFIG = f"""<View>
   <Labels name="redacted" toName="text">{_labels(PHI_LABELS)}</Labels>
   <Header value="Mark any PHI that survived" size="6"/>
   <Labels name="phi" toName="text">{_labels(PHI_LABELS)}</Labels>
-  <Choices name="verdict" toName="text" choice="single" required="true" showInline="true">
-    <Choice value="accept"/><Choice value="reject"/>
-  </Choices>
+  {_verdict("text")}
   <Header value="Medical accuracy" size="6"/>
   <Rating name="accuracy" toName="text" maxRating="5"/>
   <Header value="Specialty" size="6"/>
@@ -58,9 +64,7 @@ IMAGE_CONFIG = f"""<View>
   <Header value="Sample $sample_id · $source_kind"/>
   <Image name="image" value="$image" zoom="true"/>
   <RectangleLabels name="phi_boxes" toName="image">{_labels(PHI_LABELS)}</RectangleLabels>
-  <Choices name="verdict" toName="image" choice="single" required="true" showInline="true">
-    <Choice value="accept"/><Choice value="reject"/>
-  </Choices>
+  {_verdict("image")}
   <Header value="Image quality" size="6"/>
   <Rating name="image_quality" toName="image" maxRating="5"/>
   <TextArea name="comment" toName="image" rows="2" editable="true"/>
