@@ -20,6 +20,7 @@ from medcurate.privacy.vocab import (
     EPONYMS,
     NOT_NAMES,
     US_STATES,
+    english_words,
     first_names,
     is_name_word,
     is_plain_name,
@@ -213,7 +214,8 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
     ("FACILITY", MEDIUM, r"\b(?-i:St|Saint|Mt|Mount|ST|MT)\.?\s+(?-i:[A-Z][a-z'’]+)(?:'s|’s|s)?\b", 0),
 ]
 
-_NAME = r"[A-Za-z][A-Za-z'’\-]*[A-Za-z]|[A-Za-z]\.?"
+_LETTER = r"[^\W\d_]"
+_NAME = rf"{_LETTER}(?:{_LETTER}|['’\-])*{_LETTER}|{_LETTER}\.?"
 _NAME_RUN = rf"(?:{_NAME})(?:\s+(?:[A-Za-z]\.\s*)?(?:{_NAME})){{0,2}}"
 _TITLE = r"\b(?:dr|drs|doctor|mr|mrs|ms|miss|mister|prof|professor|mx)\b\.?\s*"
 _RELATIVE = (
@@ -230,10 +232,10 @@ _ROLE = (
     r"\b\.?[\s,:]*"
 )
 _CREDENTIAL = (
-    r"(?:,\s*|\s+)(?:(?-i:RN|NP|PA|PT|OT|SW|DO|CM|PA-C)|rn|r\.n\.|md|m\.d\.|np|rrt|r\.r\.t\.|msw|licsw|lcsw|"
+    r"(?:,\s*|\s+)(?:(?-i:RN|NP|PA|SW|CM|PA-C)|rn|r\.n\.|md|m\.d\.|np|rrt|r\.r\.t\.|msw|licsw|lcsw|"
     r"phd|crna|cna|pharmd|lpn|aprn|fnp|dnp|rd|slp|crt|rrt)\b"
 )
-_WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*")
+_WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['’\-])*")
 
 
 @dataclass(frozen=True)
@@ -291,8 +293,8 @@ class ClinicalRecognizer(EntityRecognizer):
         self.related = re.compile(
             rf"{_RELATIVE}((?:{_NAME_RUN})(?:\s*(?:,|and|&)\s*(?:{_NAME_RUN})){{0,3}})", flags
         )
-        self.role = re.compile(rf"{_ROLE}((?:[A-Za-z]\.\s*)?{_NAME_RUN})", flags)
-        self.credentialed = re.compile(rf"((?:[A-Za-z]\.\s*)?{_NAME_RUN}){_CREDENTIAL}", flags)
+        self.role = re.compile(rf"{_ROLE}(\b(?:[A-Za-z]\.\s*)?{_NAME_RUN})", flags)
+        self.credentialed = re.compile(rf"(\b(?:[A-Za-z]\.\s*)?{_NAME_RUN}){_CREDENTIAL}", flags)
 
     def load(self) -> None:
         """Nothing to load: the patterns are compiled in the constructor."""
@@ -323,9 +325,14 @@ class ClinicalRecognizer(EntityRecognizer):
 
     def _names(self, text: str) -> Iterator[_Span]:
         upper = _mostly_upper(text)
-        # A title is strong evidence: everything up to the first common word is a name.
+        # A title is strong evidence: everything up to the first common word is a name, and the
+        # title goes with it ("Dr. Sarah P." names a woman and a doctor).
         for match in self.titled.finditer(text):
-            yield from _name_tokens(text, match.start(2), match.end(2), upper, strong=True)
+            tokens = list(_name_tokens(text, match.start(2), match.end(2), upper, strong=True))
+            if tokens:
+                title_end = match.start(1) + len(match.group(1).rstrip())
+                yield _Span("PERSON", match.start(1), title_end, tokens[0].score)
+                yield from tokens
         for pattern, weak in ((self.related, False), (self.credentialed, False), (self.role, True)):
             for match in pattern.finditer(text):
                 yield from _name_tokens(
@@ -338,9 +345,67 @@ class ClinicalRecognizer(EntityRecognizer):
                     backwards=pattern is self.credentialed,
                 )
         yield from _list_names(text, upper)
+        yield from _places(text, upper)
 
 
 _PLACE_NAMES = frozenset({"FACILITY", "LOCATION"})
+# Where a patient goes, comes from or is seen: the words after are a place unless they are common.
+_MOVEMENT = re.compile(
+    r"\b(?:transferr?ed|transferring|transfer|trans|xfer(?:red|d)?|referred|admitted|readmitted|arrived|"
+    r"taken|sent|came|went|go|going|returned|discharged|d/c'?d|dc'?d|presented|brought|moved|seen|"
+    r"treated|followed|evaluated|assessed|hospitali[sz]ed|operated|lives|living|lived|resides|residing|"
+    r"visiting|visited|flew|called|relocated|born|admission|transport(?:ed)?|bed|placement|"
+    r"accepted)\s+(?:back\s+|here\s+|over\s+|today\s+|earlier\s+)?(?:to|from|at|in|into|@)\s+"
+    r"(?:the\s+|our\s+)?((?:[^\W\d_][\w'’.&-]*[ \t]*){1,5})|@\s*((?:[^\W\d_][\w'’.&-]*[ \t]*){1,4})|"
+    r"\b(?:to|from|at|in)\s+(?:the\s+)?((?:[^\W\d_][\w'’&-]*\s+){1,3}(?:hospital|hosp|memorial|medical\s+"
+    r"center|rehab|nursing\s+home|clinic|infirmary|hospice))\b",
+    re.IGNORECASE,
+)
+_FACILITY_TAIL = frozenset(
+    [
+        "hospital",
+        "hosp",
+        "memorial",
+        "medical",
+        "med",
+        "center",
+        "ctr",
+        "centre",
+        "clinic",
+        "rehab",
+        "health",
+        "infirmary",
+        "general",
+        "hospice",
+        "institute",
+    ]
+)
+
+
+def _places(text: str, upper: bool) -> Iterator[_Span]:
+    """The named place after a movement ("transferred to Quartermain", "lives in catonsville",
+    "at UCSF"): words up to the first one that is common vocabulary; in mixed-case text they must be
+    capitalised, in single-case text they must be unusual words or names."""
+    mixed = not upper and not text.islower()
+    for match in _MOVEMENT.finditer(text):
+        group = next(g for g in (1, 2, 3) if match.group(g))
+        start = end = None
+        for word in _WORD.finditer(text, match.start(group), match.end(group)):
+            token = word.group()
+            low = token.lower().rstrip(".")
+            if start is not None and low in _FACILITY_TAIL:
+                end = word.end()
+                continue
+            if low in NOT_NAMES or low in EPONYM_HEADS:
+                break
+            if mixed and not token[0].isupper():
+                break
+            if not mixed and low in english_words() and not is_name_word(low) and low not in _FACILITY_TAIL:
+                break
+            start = word.start() if start is None else start
+            end = word.end()
+        if start is not None:
+            yield _Span("LOCATION", start, end, MEDIUM)
 
 
 def _skip_common_words(text: str, start: int, end: int) -> int:
