@@ -67,8 +67,8 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
     (
         "DATE",
         STRONG,
-        r"(?<![\d/.])(?!([1-9])/\1\b)(?!1/[234]\b|[23]/[34]\b)(?:0?[1-9]|1[0-2])/(?:[12]\d|3[01]|0?[1-9])"
-        r"(?:/(?:\d{4}|\d{2}))?(?![\d/]|\.\d)",
+        r"(?<![\d/.])(?!([1-9])/\1\b)(?!1/[234](?![\d/])|[23]/[34](?![\d/]))(?:0?[1-9]|1[0-2])/"
+        r"(?:[12]\d|3[01]|0?[1-9])(?:/(?:\d{4}|\d{2}))?(?![\d/%]|\.\d|\s*%)",
         0,
     ),
     ("DATE", STRONG, r"\b(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])[-/.](?:[12]\d|3[01]|0?[1-9])\b", 0),
@@ -314,7 +314,9 @@ class ClinicalRecognizer(EntityRecognizer):
                 start, end = match.span(group)
                 if entity in _PLACE_NAMES:
                     start = _skip_common_words(text, start, end)
-                elif entity == "DATE" and _VENT_SETTING.search(text, max(0, start - 8), start):
+                elif entity == "DATE" and (
+                    _VENT_SETTING.search(text, max(0, start - 8), start) or _pain_score(text, start, end)
+                ):
                     continue
                 if end > start:
                     yield _Span(entity, start, end, score)
@@ -354,9 +356,10 @@ _MOVEMENT = re.compile(
     r"\b(?:transferr?ed|transferring|transfer|trans|xfer(?:red|d)?|referred|admitted|readmitted|arrived|"
     r"taken|sent|came|went|go|going|returned|discharged|d/c'?d|dc'?d|presented|brought|moved|seen|"
     r"treated|followed|evaluated|assessed|hospitali[sz]ed|operated|lives|living|lived|resides|residing|"
-    r"visiting|visited|flew|called|relocated|born|admission|transport(?:ed)?|bed|placement|"
-    r"accepted)\s+(?:back\s+|here\s+|over\s+|today\s+|earlier\s+)?(?:to|from|at|in|into|@)\s+"
-    r"(?:the\s+|our\s+)?((?:[^\W\d_][\w'’.&-]*[ \t]*){1,5})|@\s*((?:[^\W\d_][\w'’.&-]*[ \t]*){1,4})|"
+    r"visiting|visited|flew|relocated|born|admission|transport(?:ed)?|bed|placement|"
+    r"accepted)\s+(?:back\s+|here\s+|over\s+|today\s+|earlier\s+)?(?:to|from|at|in|@)\s+"
+    r"(?:the\s+|our\s+)?((?:[^\W\d_][\w'’.&-]*[ \t]*){1,5})|"
+    r"@\s*((?-i:(?:St\.?|Saint|Mt\.?)\s+)?(?-i:[A-Z][a-z][\w'’.&-]*)(?:[ \t]+[^\W\d_][\w'’.&-]*){0,3})|"
     r"\b(?:to|from|at|in)\s+(?:the\s+)?((?:[^\W\d_][\w'’&-]*\s+){1,3}(?:hospital|hosp|memorial|medical\s+"
     r"center|rehab|nursing\s+home|clinic|infirmary|hospice))\b",
     re.IGNORECASE,
@@ -466,6 +469,16 @@ _FACILITY_WORDS = frozenset(
 )
 # "PS 10/5", "PEEP 5/5": ventilator settings, not dates.
 _VENT_SETTING = re.compile(r"(?:ps|peep|cpap|bipap|psv|ips|eps|imv|simv|/)\s*$", re.IGNORECASE)
+
+
+_PAIN = re.compile(r"\b(?:pain|cp|c/o|discomfort|rated|rates|scale|ha|headache|ache|sore)\b", re.IGNORECASE)
+
+
+def _pain_score(text: str, start: int, end: int) -> bool:
+    """ "c/o 3/10 back pain": a score out of ten, not the 10th of March."""
+    if not text.startswith("/10", end - 3):
+        return False
+    return bool(_PAIN.search(text, max(0, start - 25), start) or _PAIN.search(text, end, end + 15))
 
 
 _CUT_WORDS = NOT_NAMES - {"st", "saint", "mt", "mount", "hospital", "rehab", "home", "of", "and", "the"}
@@ -578,28 +591,34 @@ class FilteredSpacyRecognizer(EntityRecognizer):
         if nlp_artifacts is None:
             return []
         upper = _mostly_upper(text)
+        prose = not upper and _is_prose(text)
         results = []
         for ent in nlp_artifacts.entities:
             entity = self.LABELS.get(ent.label_)
             if entity is None or entity not in entities:
                 continue
-            score = self._score(text, ent, entity, upper)
+            score = self._score(text, ent, entity, upper, prose)
             if score > 0:
                 results.append(RecognizerResult(entity, ent.start_char, ent.end_char, score))
         return results
 
     @staticmethod
-    def _score(text: str, ent: Any, entity: str, upper: bool) -> float:
+    def _score(text: str, ent: Any, entity: str, upper: bool, prose: bool) -> float:
         """Clinical shorthand ("abd soft", "Fentanyl", "Cardiac") fools the model; real names are
-        capitalised word by word, and a person's name has a census name in it."""
+        capitalised word by word, and a person's name has a census name in it. In ordinary prose
+        (few clinical abbreviations) the model is trusted, as it was trained on such text."""
         words = _WORD.findall(ent.text)
-        if entity == "DATE" or upper or not words:
-            # Durations and ages ("55-year-old") are not dates and the date regexes find real
-            # ones; on UPPER CASE text the model's entities are noise.
-            return 0.0
+        if upper or not words:
+            return 0.0  # on UPPER CASE text the model's entities are noise
         lows = [w.lower() for w in words]
         if all(w in NOT_NAMES or w in EPONYMS for w in lows) or _is_eponym_use(text, ent.end_char):
             return 0.0
+        if entity == "DATE":
+            # Durations and ages ("two weeks", "55-year-old") are not dates.
+            return MEDIUM if prose and _CALENDAR.search(ent.text) and not _DURATION.search(ent.text) else 0.0
+        acronym = len(words) == 1 and words[0].isupper()
+        if prose and entity != "NRP" and not acronym and any(w[0].isupper() for w in words):
+            return MEDIUM
         if "\n" in ent.text.strip() or any(c in ent.text for c in "/&+"):
             return 0.0
         titled = all(
@@ -614,6 +633,32 @@ class FilteredSpacyRecognizer(EntityRecognizer):
         if entity == "ORGANIZATION":
             return MEDIUM if named or any(w in _FACILITY_WORDS for w in lows) else DOUBT
         return MEDIUM if named or len(words) >= 2 else DOUBT
+
+
+_CALENDAR = re.compile(
+    rf"\d|\b(?:{_MONTH}|mon|tues?|wed|thu(?:rs)?|fri|sat|sun)(?:day)?\b", re.IGNORECASE
+)
+_DURATION = re.compile(
+    r"\b(?:years?|yrs?|months?|weeks?|days?|hours?|decades?)[- ]?(?:old|ago|long|later|earlier)?\b|\bage",
+    re.IGNORECASE,
+)
+# Shorthand that marks clinical writing, where the small model's entities need the filters above.
+_SHORTHAND = re.compile(
+    r"(?<![\w/])(?:pt|pts|hx|h/o|s/p|c/o|w/|y/o|yo|dx|tx|rx|sx|fx|prn|bid|tid|qid|qd|q\d+h?|mg|mcg|cc|ml|"
+    r"meq|iv|po|bp|hr|rr|sob|cp|abd|cxr|ekg|ecg|ngt|ogt|abg|vss|afeb|neuro|resp|gi|gu|cv|icu|dr|md|rn|"
+    r"mrn|dob|npo|ett|picc|hct|wbc|inr|cabg|chf|copd|cad|mi|afib|dm|htn|ckd|esrd|cva|tia|patients?|"
+    r"diagnos[a-z]+|history|treat[a-z]*|therap[a-z]+|guidelines?|prescri[a-z]+|[\w-]*year-old|"
+    r"diseases?|syndromes?|symptoms?|medications?|doses?|dosing|surgery|surgical|infections?|chronic|"
+    r"acute|clinical|post-op|pre-op|admitted|discharged|hospital|clinic|physician|nurse|"
+    r"management|managing|efficacy|contraindications?|side\s+effects)(?![\w/])",
+    re.IGNORECASE,
+)
+
+
+def _is_prose(text: str) -> bool:
+    """Ordinary prose, where the model is at home: clinical words in under one word in forty."""
+    words = max(1, text.count(" ") + 1)
+    return len(_SHORTHAND.findall(text)) * 40 < words
 
 
 _NAME_PARTICLES = frozenset({"of", "and", "the", "de", "la", "van", "von", "del", "der", "da", "di", "st"})

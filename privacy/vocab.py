@@ -66,6 +66,8 @@ CLINICAL_WORDS = _words(
     new old more less much many few some all any each other another
     mother father son daughter wife husband sister brother friend friends aunt uncle niece nephew
     male female man woman boy girl baby infant child children adult
+    aline art mae asa pat min max long amber given riss kling fick staples quinton gu ms osh vicu
+    ew hob lcx rca lad ppm picc swan groshong hickman port neo levo dopa dobutamine
     """
 )
 
