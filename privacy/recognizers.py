@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
+from spacy.lang.en.stop_words import STOP_WORDS
 
 from medcurate.privacy.vocab import (
     EPONYM_HEADS,
@@ -58,7 +59,7 @@ _FACILITY_HEAD = (
     r"children'?s|gen|hospice|manor|care\s+center|surgical\s+center|urgent\s+care|"
     r"university\s+hospital|va\s+medical\s+center|pavilion|sanatorium)"
 )
-_ID_VALUE = r"([A-Z0-9](?:[A-Z0-9]|[-/.](?=[A-Z0-9])){2,24})"
+_ID_VALUE = r"(#?[A-Z0-9](?:[A-Z0-9]|[-/.](?=[A-Z0-9])){2,24})"
 
 # (entity type, score, pattern, capture group holding the PHI)
 _PATTERNS: list[tuple[str, float, str, int]] = [
@@ -71,7 +72,12 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
         r"(?:[12]\d|3[01]|0?[1-9])(?:/(?:\d{4}|\d{2}))?(?![\d/%]|\.\d|\s*%)",
         0,
     ),
-    ("DATE", STRONG, r"\b(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])[-/.](?:[12]\d|3[01]|0?[1-9])\b", 0),
+    (
+        "DATE",
+        STRONG,
+        r"\b(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])[-/.](?:[12]\d|3[01]|0?[1-9])\b(?:[ T]\d\d?:\d\d(?::\d\d)?)?",
+        0,
+    ),
     ("DATE", STRONG, r"\b(?:[12]\d|3[01]|0?[1-9])\.(?:0?[1-9]|1[0-2])\.(?:19|20)?\d\d\b", 0),
     ("DATE", STRONG, rf"\b{_MONTH}\.?\s*{_DAY}\b(?:,?\s*{_YEAR}\b)?", 0),
     ("DATE", STRONG, rf"\b{_DAY}(?:\s+of)?[\s-]*{_MONTH}\b\.?(?:,?[\s-]*{_YEAR}\b)?", 0),
@@ -132,7 +138,7 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
     (
         "MEDICAL_RECORD_NUMBER",
         STRONG,
-        r"\b(?:mrn|mr\s*#|mr\s+no\.?|medical\s+record(?:\s+(?:number|no\.?|num|#))?|record\s*(?:#|no\.?|number)|"
+        r"\b(?:mrn|emr|ehr|hicn|mbi|mr\s*#|mr\s+no\.?|medical\s+record(?:\s+(?:number|no\.?|num|#))?|record\s*(?:#|no\.?|number)|"
         r"unit\s+(?:no\.?|number)|patient\s+(?:id|number|no\.?|#)|pt\s+id|hospital\s+(?:id|number|#))"
         rf"\s*(?:is\s+)?[#:]?\s*[#:]?\s*{_ID_VALUE}",
         1,
@@ -177,6 +183,19 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
     ),
     ("CREDIT_CARD", MEDIUM, r"\b(?:\d{4}[- ]?){3}\d{1,4}\b", 0),
     ("IBAN_CODE", MEDIUM, r"\b(?-i:[A-Z]{2}\d{2})(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,4})?\b", 0),
+    ("IBAN_CODE", STRONG, r"\biban\s*(?:is|:|#)?\s*([a-z]{2}\d{2}[a-z0-9 ]{8,30}[a-z0-9])", 1),
+    (
+        "CREDIT_CARD",
+        STRONG,
+        r"\b(?:card|cc|credit\s+card|debit\s+card)\s*(?:number|no\.?|#)?\s*(?:is|:)?\s*(\d(?:[ -]?\d){11,18})\b",
+        1,
+    ),
+    (
+        "ZIP_CODE",
+        STRONG,
+        r"\b(?:zip|postal|post)\s*(?:code)?\s*(?:is|:)?\s*((?-i:[A-Z0-9]{2,6})(?:[ -][A-Z0-9]{2,4})?)\b",
+        1,
+    ),
     # Places: street addresses, City, ST ZIP, PO boxes, facility names.
     (
         "STREET_ADDRESS",
@@ -320,6 +339,8 @@ class ClinicalRecognizer(EntityRecognizer):
                     continue
                 if end > start:
                     yield _Span(entity, start, end, score)
+        if not _mostly_upper(text) and _is_prose(text):
+            yield from _prose_spans(text)
         if self.deny:
             for match in self.deny.finditer(text):
                 yield _Span("DENY_LIST", match.start(), match.end(), 1.0)
@@ -351,6 +372,112 @@ class ClinicalRecognizer(EntityRecognizer):
 
 
 _PLACE_NAMES = frozenset({"FACILITY", "LOCATION"})
+# Phone numbers as written around the world ("+46 (0)8 928 571 38", "0494 92 82 32"): accepted
+# with a leading + ( or 0, or a phone word nearby.
+_INTL_PHONE = re.compile(
+    r"(?<![\w+.])(\+\d{1,3}[\s.-]?)?(\(0?\d{1,4}\)[\s.-]?)?\d{2,5}(?:[\s.-]\d{2,5}){1,4}(?:\s?x\d{1,5})?(?![\w.]\d)"
+)
+_PHONE_CUE = re.compile(
+    r"\b(?:call|phone|mobile|cell|desk|fax|tel|telephone|office|messages?|answering|reach|number|contact)\b",
+    re.IGNORECASE,
+)
+# An address block: a house number, then street words and numbers, unit, town, region, country and
+# postal code, across commas and line breaks, up to the first ordinary lower-case word.
+_ADDRESS_START = re.compile(
+    r"(?<![\w.,-])(?:\d{1,6}[A-Za-z]?\s+(?:\d{1,4}\s+)?[^\W\d_][\w'’.-]*|(?:psc|unit|box|apt\.?|suite)\s+\d+)",
+    re.IGNORECASE,
+)
+_ADDRESS_PART = re.compile(r"[ \t]*(?:[,>\n]|\\n)?[ \t\n]*([^\s,>?!\"“”]+)")
+_ADDRESS_WORDS = frozenset(
+    [
+        "apt",
+        "apt.",
+        "suite",
+        "ste",
+        "unit",
+        "box",
+        "po",
+        "p.o.",
+        "psc",
+        "apo",
+        "fpo",
+        "dpo",
+        "floor",
+        "fl",
+        "bldg",
+        "rm",
+        "room",
+        "de",
+        "do",
+        "da",
+        "dos",
+        "das",
+        "la",
+        "le",
+        "van",
+        "von",
+        "del",
+        "der",
+        "den",
+        "di",
+        "du",
+        "al",
+        "el",
+        "ul.",
+        "u.",
+        "and",
+        "&",
+    ]
+)
+# Capitalised words after these in prose name a place ("grew up in Sund", "flew to Leppen").
+_PLACE_CUE = re.compile(
+    r"\b(?:in|from|to|at|near|visit|visiting|born\s+in|lives\s+in)\s+(?:the\s+)?"
+    r"((?-i:[A-Z][\w'’-]*)(?:[ \t]+(?-i:[A-Z][\w'’-]*)){0,3})"
+)
+
+
+def _prose_spans(text: str) -> Iterator[_Span]:
+    """Patterns that only pay in ordinary prose, where clinical shorthand cannot trip them."""
+    for match in _INTL_PHONE.finditer(text):
+        digits = sum(c.isdigit() for c in match.group())
+        cued = match.group(1) or match.group(2) or match.group().startswith("0")
+        cued = cued or _PHONE_CUE.search(text, max(0, match.start() - 30), match.start())
+        cued = cued or _PHONE_CUE.match(text, match.end() + 1)
+        if 7 <= digits <= 16 and cued:
+            yield _Span("PHONE_NUMBER", match.start(), match.end(), MEDIUM)
+    for match in _ADDRESS_START.finditer(text):
+        end = _address_end(text, match.end())
+        if end is not None:
+            yield _Span("STREET_ADDRESS", match.start(), end, MEDIUM)
+    for match in _PLACE_CUE.finditer(text):
+        words = _WORD.findall(match.group(1))
+        if words and words[0].lower() not in NOT_NAMES and _CALENDAR.fullmatch(words[0]) is None:
+            yield _Span("LOCATION", match.start(1), match.end(1), WEAK)
+
+
+def _address_end(text: str, position: int) -> int | None:
+    """Where an address block that began before `position` ends; None when it has no second part
+    (a number, a unit word or a capitalised word) and so was only "5 Things"."""
+    end, parts = position, 0
+    while parts < 12:
+        match = _ADDRESS_PART.match(text, end)
+        if match is None:
+            break
+        token = match.group(1).rstrip(".;:")
+        low = token.lower()
+        if (
+            not token
+            or (token[0].islower() and low not in _ADDRESS_WORDS)
+            or low in STOP_WORDS - _ADDRESS_WORDS
+        ):
+            break
+        if not (token[0].isupper() or token[0].isdigit() or low in _ADDRESS_WORDS):
+            break
+        end = match.start(1) + len(token)
+        parts += 1
+    return end if parts else None
+
+
 # Where a patient goes, comes from or is seen: the words after are a place unless they are common.
 _MOVEMENT = re.compile(
     r"\b(?:transferr?ed|transferring|transfer|trans|xfer(?:red|d)?|referred|admitted|readmitted|arrived|"
@@ -635,9 +762,7 @@ class FilteredSpacyRecognizer(EntityRecognizer):
         return MEDIUM if named or len(words) >= 2 else DOUBT
 
 
-_CALENDAR = re.compile(
-    rf"\d|\b(?:{_MONTH}|mon|tues?|wed|thu(?:rs)?|fri|sat|sun)(?:day)?\b", re.IGNORECASE
-)
+_CALENDAR = re.compile(rf"\d|\b(?:{_MONTH}|mon|tues?|wed|thu(?:rs)?|fri|sat|sun)(?:day)?\b", re.IGNORECASE)
 _DURATION = re.compile(
     r"\b(?:years?|yrs?|months?|weeks?|days?|hours?|decades?)[- ]?(?:old|ago|long|later|earlier)?\b|\bage",
     re.IGNORECASE,
