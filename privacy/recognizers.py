@@ -21,8 +21,8 @@ from medcurate.privacy.vocab import (
     EPONYMS,
     NOT_NAMES,
     US_STATES,
-    english_words,
     first_names,
+    is_english,
     is_name_word,
     is_plain_name,
 )
@@ -193,7 +193,7 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
     (
         "ZIP_CODE",
         STRONG,
-        r"\b(?:zip|postal|post)\s*(?:code)?\s*(?:is|:)?\s*((?-i:[A-Z0-9]{2,6})(?:[ -][A-Z0-9]{2,4})?)\b",
+        r"\b(?:zip|postal)\s*(?:code)?\s*(?:is|:)?\s*((?-i:[A-Z0-9]{2,6})(?:[ -][A-Z0-9]{2,4})?)\b",
         1,
     ),
     # Places: street addresses, City, ST ZIP, PO boxes, facility names.
@@ -201,7 +201,7 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
         "STREET_ADDRESS",
         STRONG,
         r"\b\d{1,6}[A-Za-z]?\s+(?:[NSEW]\.?\s+|north\s+|south\s+|east\s+|west\s+)?"
-        rf"(?:(?-i:[A-Z0-9])[\w'-]*[ \t]+){{0,4}}"
+        rf"(?:(?-i:[A-Z0-9])[\w'-]*[ \t]+){{1,4}}"
         rf"{_STREET_SUFFIX}\b\.?(?:,?\s*(?:apt|apartment|suite|ste|unit|#|floor|fl|room|rm|bldg)\.?\s*#?\s*"
         r"[\w-]+)?",
         0,
@@ -236,13 +236,13 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
 _LETTER = r"[^\W\d_]"
 _NAME = rf"{_LETTER}(?:{_LETTER}|['’\-])*{_LETTER}|{_LETTER}\.?"
 _NAME_RUN = rf"(?:{_NAME})(?:\s+(?:[A-Za-z]\.\s*)?(?:{_NAME})){{0,2}}"
-_TITLE = r"\b(?:dr|drs|doctor|mr|mrs|ms|miss|mister|prof|professor|mx)\b\.?\s*"
+_TITLE = r"\b(?:dr|drs|dr's|doctor|mr|mrs|ms|miss|mister|prof|professor|mx)\b\.?\s*"
 _RELATIVE = (
-    r"\b(?:sons?|daughters?|dtrs?|wife|husband|hus|spouse|sisters?|sis|brothers?|bro|mother|mom|father|dad|"
+    r"(?:\b(?:sons?|daughters?|dtrs?|wife|husband|hus|spouse|sisters?|sis|brothers?|bro|mother|mom|father|dad|"
     r"nieces?|nephews?|grandsons?|granddaughters?|grandchildren|grandmother|grandfather|grandma|grandpa|"
     r"aunt|uncle|cousin|friends?|fianc[eé]e?|partner|neighbou?r|guardian|proxy|hcp|girlfriend|boyfriend|"
     r"step(?:son|daughter|mother|father)|in-law|named|name\s+is|called|contact(?:\s+person)?|"
-    r"spokesperson|caregiver|roommate)\b[\s,:;\-(]*"
+    r"spokesperson|caregiver|roommate)\b[\s,:;\-(]*)+"
 )
 _ROLE = (
     r"\b(?:np|rn|rrt|pa|md|attending|resident|fellow|intern|nurse|pharmacist|sw|social\s+worker|"
@@ -368,6 +368,8 @@ class ClinicalRecognizer(EntityRecognizer):
                     backwards=pattern is self.credentialed,
                 )
         yield from _list_names(text, upper)
+        yield from _initial_names(text)
+        yield from _first_name_subjects(text)
         yield from _places(text, upper)
 
 
@@ -481,16 +483,27 @@ def _address_end(text: str, position: int) -> int | None:
 # Where a patient goes, comes from or is seen: the words after are a place unless they are common.
 _MOVEMENT = re.compile(
     r"\b(?:transferr?ed|transferring|transfer|trans|xfer(?:red|d)?|referred|admitted|readmitted|arrived|"
-    r"taken|sent|came|went|go|going|returned|discharged|d/c'?d|dc'?d|presented|brought|moved|seen|"
+    r"taken|sent|came|go|going|returned|discharged|d/c'?d|dc'?d|presented|brought|moved|seen|"
     r"treated|followed|evaluated|assessed|hospitali[sz]ed|operated|lives|living|lived|resides|residing|"
     r"visiting|visited|flew|relocated|born|admission|transport(?:ed)?|bed|placement|"
-    r"accepted)\s+(?:back\s+|here\s+|over\s+|today\s+|earlier\s+)?(?:to|from|at|in|@)\s+"
+    r"accepted)\s+(?:back\s+|here\s+|over\s+|today\s+|earlier\s+)?(?:to|from|at|in|into|@)\s+"
     r"(?:the\s+|our\s+)?((?:[^\W\d_][\w'’.&-]*[ \t]*){1,5})|"
     r"@\s*((?-i:(?:St\.?|Saint|Mt\.?)\s+)?(?-i:[A-Z][a-z][\w'’.&-]*)(?:[ \t]+[^\W\d_][\w'’.&-]*){0,3})|"
     r"\b(?:to|from|at|in)\s+(?:the\s+)?((?:[^\W\d_][\w'’&-]*\s+){1,3}(?:hospital|hosp|memorial|medical\s+"
     r"center|rehab|nursing\s+home|clinic|infirmary|hospice))\b",
     re.IGNORECASE,
 )
+_BARE_PLACE = re.compile(r"\b(?:at|to|from|@)\s+(?:the\s+)?([^\W\d_][\w'’-]+)\b", re.IGNORECASE)
+_DOSE_CHANGE = re.compile(
+    r"(?:chang|switch|increas|decreas|titrat|wean|convert|advanc|start)\w*\s*$", re.IGNORECASE
+)
+
+
+def _capitalised_share(text: str) -> float:
+    words = _WORD.findall(text[:3000])
+    return sum(w[0].isupper() for w in words) / max(1, len(words))
+
+
 _FACILITY_TAIL = frozenset(
     [
         "hospital",
@@ -516,7 +529,7 @@ def _places(text: str, upper: bool) -> Iterator[_Span]:
     """The named place after a movement ("transferred to Quartermain", "lives in catonsville",
     "at UCSF"): words up to the first one that is common vocabulary; in mixed-case text they must be
     capitalised, in single-case text they must be unusual words or names."""
-    mixed = not upper and not text.islower()
+    mixed = not upper and _capitalised_share(text) > 0.12
     for match in _MOVEMENT.finditer(text):
         group = next(g for g in (1, 2, 3) if match.group(g))
         start = end = None
@@ -530,12 +543,25 @@ def _places(text: str, upper: bool) -> Iterator[_Span]:
                 break
             if mixed and not token[0].isupper():
                 break
-            if not mixed and low in english_words() and not is_name_word(low) and low not in _FACILITY_TAIL:
+            if not mixed and is_english(low) and not is_name_word(low) and low not in _FACILITY_TAIL:
                 break
             start = word.start() if start is None else start
             end = word.end()
         if start is not None:
             yield _Span("LOCATION", start, end, MEDIUM)
+    if not mixed:
+        # Single-case notes: "at CALVERT", "to quartermain" - an unusual word or a surname after
+        # a bare preposition, unless a drug is being changed to ("switched to levophed").
+        for match in _BARE_PLACE.finditer(text):
+            low = match.group(1).lower()
+            if (
+                low in NOT_NAMES
+                or low in EPONYMS
+                or _DOSE_CHANGE.search(text, max(0, match.start() - 14), match.start())
+            ):
+                continue
+            if is_name_word(low) and not is_english(low):
+                yield _Span("LOCATION", match.start(1), match.end(1), WEAK)
 
 
 def _skip_common_words(text: str, start: int, end: int) -> int:
@@ -649,24 +675,51 @@ def _name_tokens(
             break
         if mixed and not strong and token.isupper() and len(token) > 1:
             break  # an acronym in mixed-case text ("with CHF")
-        named = is_plain_name(low) if weak else is_name_word(low)
+        named = (is_plain_name(low) or low in first_names()) if weak else is_name_word(low)
+        # Not a word of the language: after a relative or a title, a name ("husband milovan").
+        unknown = len(low) > 2 and low.isalpha() and not is_english(low)
         capitalised = (token[0].isupper() and not token.isupper()) or len(token) == 1
         if weak and not named:
             break
         if index == 0:
             if strong:
                 score = STRONG if named or capitalised or upper else MEDIUM
-            elif named and (capitalised or not mixed):
+            elif (named or unknown) and (capitalised or not mixed):
                 score = MEDIUM
             else:
                 score = WEAK if capitalised else DOUBT
-        elif (mixed and not capitalised) or (not mixed and not named):
+        elif (mixed and not capitalised) or (not mixed and not (named or unknown)):
             break
         else:
             score = MEDIUM
         if low in EPONYMS and not strong:
             score = DOUBT
         yield _Span("PERSON", word.start(), word.end(), score)
+
+
+_INITIAL_NAME = re.compile(r"(?<![\w.'’/])([A-Za-z])\.\s?([^\W\d_][\w'’-]+)")
+_SPEAKS = re.compile(
+    r"\b([A-Za-z][a-z]+|[A-Z]+)\s+(?:called|visited|phoned|reports?|reported|states?|stated|said|says|spoke|"
+    r"is\s+speaking|was\s+here|in\s+to\s+visit|at\s+bedside|is\s+aware|aware|updated|notified|informed|"
+    r"came\s+in|arrived|left|today|will\s+call|made\s+aware)\b"
+)
+
+
+def _initial_names(text: str) -> Iterator[_Span]:
+    """An initial and a surname ("W. MAROTTA", "d. renna", "j. o'brien"); not "E. coli"."""
+    for match in _INITIAL_NAME.finditer(text):
+        low = match.group(2).lower()
+        if low in NOT_NAMES or low in EPONYMS or not is_name_word(low) or is_english(low):
+            continue
+        yield _Span("PERSON", match.start(1), match.end(2), MEDIUM)
+
+
+def _first_name_subjects(text: str) -> Iterator[_Span]:
+    """A census first name doing what relatives and staff do ("bob visited", "DAVID IS SPEAKING")."""
+    for match in _SPEAKS.finditer(text):
+        low = match.group(1).lower()
+        if low in first_names() and low not in NOT_NAMES and low not in EPONYMS:
+            yield _Span("PERSON", match.start(1), match.end(1), MEDIUM)
 
 
 def _list_names(text: str, upper: bool) -> Iterator[_Span]:

