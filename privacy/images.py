@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,10 @@ from medcurate.privacy.config import DeidConfig
 
 if TYPE_CHECKING:
     from medcurate.privacy.text import TextDeidentifier
+
+# Pillow logs every EXIF tag with its value at DEBUG while parsing (owner names, GPS, free-text
+# descriptions): that logger never goes below INFO in a process that handles images.
+logging.getLogger("PIL.TiffImagePlugin").setLevel(logging.INFO)
 
 OCR_MIN_SIDE = 32  # below this no text is legible, to Tesseract or to a reader
 _SAVE_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WEBP"}
@@ -101,9 +106,20 @@ def phi_boxes(
     boxes = []
     for word, (start, end) in zip(words, offsets, strict=True):
         unreadable = word.confidence < min_confidence and any(c.isalnum() for c in word.text)
-        if unreadable or any(s.start < end and start < s.end for s in spans):
+        if unreadable or _name_like(word.text) or any(s.start < end and start < s.end for s in spans):
             boxes.append((word.left, word.top, word.left + word.width, word.top + word.height))
     return boxes
+
+
+def _name_like(word: str) -> bool:
+    """Burned-in annotations carry names without context ("QUARTERFIELD WILHELMINA"): a census
+    name or a long word that is not English is boxed on its own."""
+    from medcurate.privacy.vocab import NOT_NAMES, is_english, is_name_word
+
+    token = word.strip(".,:;()[]'\"").lower()
+    if len(token) < 4 or not token.isalpha() or token in NOT_NAMES or is_english(token):
+        return False
+    return is_name_word(token) or len(token) >= 6
 
 
 def paint_boxes(image: Image.Image, boxes: list[tuple[int, int, int, int]], margin: int = 2) -> Image.Image:
