@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from presidio_analyzer import EntityRecognizer, RecognizerResult
@@ -339,7 +340,7 @@ class ClinicalRecognizer(EntityRecognizer):
                     continue
                 if end > start:
                     yield _Span(entity, start, end, score)
-        if not _mostly_upper(text) and _is_prose(text):
+        if not mostly_upper(text) and is_prose(text):
             yield from _prose_spans(text)
         if self.deny:
             for match in self.deny.finditer(text):
@@ -347,7 +348,7 @@ class ClinicalRecognizer(EntityRecognizer):
         yield from self._names(text)
 
     def _names(self, text: str) -> Iterator[_Span]:
-        upper = _mostly_upper(text)
+        upper = mostly_upper(text)
         # A title is strong evidence: everything up to the first common word is a name, and the
         # title goes with it ("Dr. Sarah P." names a woman and a doctor).
         for match in self.titled.finditer(text):
@@ -637,9 +638,16 @@ def _pain_score(text: str, start: int, end: int) -> bool:
 _CUT_WORDS = NOT_NAMES - {"st", "saint", "mt", "mount", "hospital", "rehab", "home", "of", "and", "the"}
 
 
-def _mostly_upper(text: str) -> bool:
-    letters = [c for c in text[:2000] if c.isalpha()]
-    return bool(letters) and sum(c.isupper() for c in letters) > 0.7 * len(letters)
+_UPPER = re.compile(r"[A-Z]")
+_LOWER = re.compile(r"[a-z]")
+
+
+@lru_cache(maxsize=256)
+def mostly_upper(text: str) -> bool:
+    """UPPER CASE writing (many ICU notes): names and places cannot be told by their capitals."""
+    head = text[:2000]
+    upper, lower = len(_UPPER.findall(head)), len(_LOWER.findall(head))
+    return upper > 0 and upper > 0.7 * (upper + lower)
 
 
 def _is_eponym_use(text: str, end: int) -> bool:
@@ -770,8 +778,8 @@ class FilteredSpacyRecognizer(EntityRecognizer):
     ) -> list[RecognizerResult]:
         if nlp_artifacts is None:
             return []
-        upper = _mostly_upper(text)
-        prose = not upper and _is_prose(text)
+        upper = mostly_upper(text)
+        prose = not upper and is_prose(text)
         results = []
         for ent in nlp_artifacts.entities:
             entity = self.LABELS.get(ent.label_)
@@ -833,7 +841,7 @@ _SHORTHAND = re.compile(
 )
 
 
-def _is_prose(text: str) -> bool:
+def is_prose(text: str) -> bool:
     """Ordinary prose, where the model is at home: clinical words in under one word in forty."""
     words = max(1, text.count(" ") + 1)
     return len(_SHORTHAND.findall(text)) * 40 < words

@@ -13,7 +13,7 @@ from typing import Any
 
 from medcurate.privacy.config import DeidConfig
 from medcurate.privacy.operators import replacement
-from medcurate.privacy.recognizers import STRONG
+from medcurate.privacy.recognizers import STRONG, mostly_upper
 from medcurate.privacy.vocab import EPONYMS
 
 LANGUAGE = "en"
@@ -122,12 +122,26 @@ class TextDeidentifier:
         texts = list(texts)
         if scopes is None:
             scopes = [hashlib.sha256(text.encode()).hexdigest() for text in texts]
-        artifacts = self.analyzer.nlp_engine.process_batch(
-            texts, language=LANGUAGE, batch_size=self.config.batch_size
-        )
         return [
             self._deidentify(text, nlp_artifacts, scope)
-            for (text, nlp_artifacts), scope in zip(artifacts, scopes, strict=True)
+            for text, nlp_artifacts, scope in zip(texts, self._artifacts(texts), scopes, strict=True)
+        ]
+
+    def _artifacts(self, texts: list[str]) -> list[Any]:
+        """Named entities only, through one `nlp.pipe`; UPPER CASE notes skip the model, whose
+        entities there are noise that the recognizers discard anyway. Presidio's own conversion
+        (tokens, lemmas, keywords for context words) is skipped: no recognizer here reads it."""
+        from presidio_analyzer.nlp_engine import NlpArtifacts
+
+        nlp = self.analyzer.nlp_engine.nlp[LANGUAGE]
+        wanted = [i for i, text in enumerate(texts) if not mostly_upper(text)]
+        entities: list[list[Any]] = [[] for _ in texts]
+        docs = nlp.pipe((texts[i] for i in wanted), batch_size=self.config.batch_size)
+        for index, doc in zip(wanted, docs, strict=True):
+            entities[index] = [ent for ent in doc.ents if ent.label_ in NER_LABELS]
+        return [
+            NlpArtifacts(ents, tokens=None, tokens_indices=[], lemmas=[], nlp_engine=None, language=LANGUAGE)
+            for ents in entities
         ]
 
     def _candidates(self, text: str, nlp_artifacts: Any) -> list[PhiSpan]:
