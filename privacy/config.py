@@ -38,7 +38,7 @@ class DeidConfig(StrictModel):
     deny_list: list[str] = Field(
         default_factory=list, description="words always redacted as PHI (e.g. local facility names)"
     )
-    batch_size: int = Field(32, ge=1)
+    batch_size: int = Field(128, ge=1, description="documents per nlp.pipe call (and per Beam batch)")
     ocr: bool = Field(True, description="look for burned-in text in images with Tesseract")
     ocr_min_confidence: float = Field(
         30.0, ge=0, le=100, description="Tesseract word confidence below which a word is boxed anyway"
