@@ -246,10 +246,10 @@ _RELATIVE = (
     r"spokesperson|caregiver|roommate)\b[\s,:;\-(]*)+"
 )
 _ROLE = (
-    r"\b(?:np|rn|rrt|pa|md|attending|resident|fellow|intern|nurse|pharmacist|sw|social\s+worker|"
+    r"(?:\b(?:np|rn|rrt|pa|md|attending|resident|fellow|intern|nurse|pharmacist|sw|social\s+worker|"
     r"case\s+manager|case\s*worker|house\s+staff|talked\s+(?:with|to)|meet|met\s+with|chaplain|surgeon|cardiologist|neurologist|physician|pcp|hospitalist|dietitian|"
     r"therapist|per|paged|page|w/|with|by|spoke\s+to|spoke\s+with|discussed\s+with|informed|notified)"
-    r"\b\.?[\s,:]*"
+    r"\b\.?[\s,:]*)+"
 )
 _CREDENTIAL = (
     r"(?:,\s*|\s+)(?:(?-i:RN|NP|PA|SW|CM|PA-C)|rn|r\.n\.|md|m\.d\.|np|rrt|r\.r\.t\.|msw|licsw|lcsw|"
@@ -505,6 +505,18 @@ def _capitalised_share(text: str) -> float:
     return sum(w[0].isupper() for w in words) / max(1, len(words))
 
 
+_NOT_A_NAMED_PLACE = STOP_WORDS | {
+    "outside",
+    "osh",
+    "local",
+    "another",
+    "nearby",
+    "previous",
+    "prior",
+    "community",
+    "same",
+    "this",
+}
 _FACILITY_TAIL = frozenset(
     [
         "hospital",
@@ -534,6 +546,16 @@ def _places(text: str, upper: bool) -> Iterator[_Span]:
     for match in _MOVEMENT.finditer(text):
         group = next(g for g in (1, 2, 3) if match.group(g))
         start = end = None
+        if group == 3:
+            # A facility head ("... hospital") names the place whatever the words before it are.
+            words = [
+                w
+                for w in _WORD.finditer(text, match.start(3), match.end(3))
+                if w.group().lower() not in _NOT_A_NAMED_PLACE
+            ]
+            if len(words) > 1 and words[0].group().lower() not in _FACILITY_TAIL:
+                yield _Span("FACILITY", words[0].start(), words[-1].end(), MEDIUM)
+            continue
         for word in _WORD.finditer(text, match.start(group), match.end(group)):
             token = word.group()
             low = token.lower().rstrip(".")
@@ -568,8 +590,10 @@ def _places(text: str, upper: bool) -> Iterator[_Span]:
 def _skip_common_words(text: str, start: int, end: int) -> int:
     """Where a place name really starts: the case-blind patterns also sweep up "transfer from"."""
     name_start = start
+    upper = mostly_upper(text)
     for word in _WORD.finditer(text, start, end):
-        if word.group().lower() in _CUT_WORDS:
+        # A capitalised word belongs to the name in mixed-case text ("Sacred Heart Memorial").
+        if word.group().lower() in _CUT_WORDS and (upper or not word.group()[0].isupper()):
             name_start = word.end()
     words = list(_WORD.finditer(text, name_start, end))
     if not any(w.group().lower() not in _FACILITY_WORDS for w in words):
@@ -707,7 +731,7 @@ def _name_tokens(
 
 _INITIAL_NAME = re.compile(r"(?<![\w.'’/])([A-Za-z])\.\s?([^\W\d_][\w'’-]+)")
 _SPEAKS = re.compile(
-    r"\b([A-Za-z][a-z]+|[A-Z]+)\s+(?:called|visited|phoned|reports?|reported|states?|stated|said|says|spoke|"
+    r"\b([A-Za-z][a-z]+|[A-Z]+)\s+(?i:called|visited|phoned|reports?|reported|states?|stated|said|says|spoke|"
     r"is\s+speaking|was\s+here|in\s+to\s+visit|at\s+bedside|is\s+aware|aware|updated|notified|informed|"
     r"came\s+in|arrived|left|today|will\s+call|made\s+aware)\b"
 )
@@ -733,7 +757,8 @@ def _first_name_subjects(text: str) -> Iterator[_Span]:
 def _list_names(text: str, upper: bool) -> Iterator[_Span]:
     """A census first name followed by a surname-like word ("Anna S.", "EDWIN PRZYBYLO")."""
     firsts = first_names()
-    for match in re.finditer(r"\b([A-Za-z][a-z'’-]+|[A-Z][A-Z'’-]+)\s+([A-Z](?:\.|[A-Za-z'’-]+))", text):
+    # The surname is in a lookahead: "CASEWORKER LEONA LABOWICH" must still try "LEONA LABOWICH".
+    for match in re.finditer(r"\b([A-Za-z][a-z'’-]+|[A-Z][A-Z'’-]+)(?=\s+([A-Z](?:\.|[A-Za-z'’-]+)))", text):
         first, last = match.group(1), match.group(2)
         if not first[0].isupper() or first.lower() not in firsts or first.lower() in NOT_NAMES:
             continue
@@ -747,7 +772,7 @@ def _list_names(text: str, upper: bool) -> Iterator[_Span]:
         score = MEDIUM if (known_last or last.endswith(".")) else WEAK
         if first.lower() in EPONYMS or last.lower() in EPONYMS:
             score = DOUBT
-        yield _Span("PERSON", match.start(), match.end(), score)
+        yield _Span("PERSON", match.start(), match.end(2), score)
 
 
 class FilteredSpacyRecognizer(EntityRecognizer):
