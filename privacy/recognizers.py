@@ -766,6 +766,8 @@ def _list_names(text: str, upper: bool) -> Iterator[_Span]:
             continue
         if upper and not (first.isupper() and last.isupper()):
             continue
+        if upper and is_english(first) and not is_name_word(last.rstrip(".")):
+            continue  # "FRANK BLEEDING", "RUSTY SPUTUM"
         if not upper and not (last[0].isupper() and not first.isupper()):
             continue
         known_last = is_name_word(last.rstrip("."))

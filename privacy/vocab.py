@@ -155,7 +155,7 @@ def is_english(word: str) -> bool:
 
 def is_plain_name(word: str) -> bool:
     """A census name that is not also an English word ("Russo" but not "Little" or "Bill")."""
-    return is_name_word(word) and word.lower() not in english_words()
+    return is_name_word(word) and not is_english(word)
 
 
 def is_name_word(word: str) -> bool:
