@@ -390,47 +390,23 @@ _ADDRESS_START = re.compile(
     r"(?<![\w.,-])(?:\d{1,6}[A-Za-z]?\s+(?:\d{1,4}\s+)?[^\W\d_][\w'’.-]*|(?:psc|unit|box|apt\.?|suite)\s+\d+)",
     re.IGNORECASE,
 )
-_ADDRESS_PART = re.compile(r"[ \t]*(?:[,>\n]|\\n)?[ \t\n]*([^\s,>?!\"“”]+)")
+_ADDRESS_PART = re.compile(r"[\s,>]{1,6}([^\s,>?!\"“”]+)")
+_STREET_WORDS = (
+    "strasse straße str str. gasse weg vej vei veien gata gatan gade katu tie kuja u. ul. utca tér út rue "
+    "via calle avenida av. rua avenue street road"
+)
 _ADDRESS_WORDS = frozenset(
-    [
-        "apt",
-        "apt.",
-        "suite",
-        "ste",
-        "unit",
-        "box",
-        "po",
-        "p.o.",
-        "psc",
-        "apo",
-        "fpo",
-        "dpo",
-        "floor",
-        "fl",
-        "bldg",
-        "rm",
-        "room",
-        "de",
-        "do",
-        "da",
-        "dos",
-        "das",
-        "la",
-        "le",
-        "van",
-        "von",
-        "del",
-        "der",
-        "den",
-        "di",
-        "du",
-        "al",
-        "el",
-        "ul.",
-        "u.",
-        "and",
-        "&",
-    ]
+    (
+        "apt apt. suite ste unit box po p.o. psc apo fpo dpo floor fl bldg rm room de do da dos das la le "
+        "van von del der den di du al el and & nan " + _STREET_WORDS
+    ).split()
+)
+# A street name before its number, as most of the world writes it ("Villacher Strasse 89").
+_STREET_FIRST = re.compile(
+    r"(?<![\w.,-])(?-i:[A-Z][\w'’-]+)(?:\s+(?-i:[A-Z][\w'’-]+))?\s+(?:"
+    + "|".join(re.escape(w) for w in _STREET_WORDS.split())
+    + r")\s*\d{1,5}\b",
+    re.IGNORECASE,
 )
 # Capitalised words after these in prose name a place ("grew up in Sund", "flew to Leppen").
 _PLACE_CUE = re.compile(
@@ -448,10 +424,11 @@ def _prose_spans(text: str) -> Iterator[_Span]:
         cued = cued or _PHONE_CUE.match(text, match.end() + 1)
         if 7 <= digits <= 16 and cued:
             yield _Span("PHONE_NUMBER", match.start(), match.end(), MEDIUM)
-    for match in _ADDRESS_START.finditer(text):
-        end = _address_end(text, match.end())
-        if end is not None:
-            yield _Span("STREET_ADDRESS", match.start(), end, MEDIUM)
+    for pattern in (_ADDRESS_START, _STREET_FIRST):
+        for match in pattern.finditer(text):
+            end = _address_end(text, match.end())
+            if end is not None or pattern is _STREET_FIRST or match.group()[0].isalpha():
+                yield _Span("STREET_ADDRESS", match.start(), end or match.end(), MEDIUM)
     for match in _PLACE_CUE.finditer(text):
         words = _WORD.findall(match.group(1))
         if words and words[0].lower() not in NOT_NAMES and _CALENDAR.fullmatch(words[0]) is None:
@@ -466,7 +443,7 @@ def _address_end(text: str, position: int) -> int | None:
         match = _ADDRESS_PART.match(text, end)
         if match is None:
             break
-        token = match.group(1).rstrip(".;:")
+        token = match.group(1).rstrip(".;:").strip("()")
         low = token.lower()
         if (
             not token
@@ -815,6 +792,11 @@ class FilteredSpacyRecognizer(EntityRecognizer):
             score = self._score(text, ent, entity, upper, prose)
             if score > 0:
                 results.append(RecognizerResult(entity, ent.start_char, ent.end_char, score))
+                if prose and entity in ("PERSON", "ORGANIZATION"):
+                    results.extend(
+                        RecognizerResult(entity, start, end, score)
+                        for start, end in _coordinated(text, ent.start_char, ent.end_char)
+                    )
         return results
 
     @staticmethod
@@ -832,7 +814,7 @@ class FilteredSpacyRecognizer(EntityRecognizer):
             # Durations and ages ("two weeks", "55-year-old") are not dates.
             return MEDIUM if prose and _CALENDAR.search(ent.text) and not _DURATION.search(ent.text) else 0.0
         acronym = len(words) == 1 and words[0].isupper()
-        if prose and entity != "NRP" and not acronym and any(w[0].isupper() for w in words):
+        if prose and not acronym and any(w[0].isupper() for w in words):
             return MEDIUM
         if "\n" in ent.text.strip() or any(c in ent.text for c in "/&+"):
             return 0.0
@@ -872,6 +854,28 @@ def is_prose(text: str) -> bool:
     """Ordinary prose, where the model is at home: clinical words in under one word in forty."""
     words = max(1, text.count(" ") + 1)
     return len(_SHORTHAND.findall(text)) * 40 < words
+
+
+_AFTER = re.compile(
+    r"(?:\s*,\s*(?:and\s+|&\s+)?|\s+and\s+|\s*&\s*)((?-i:[A-Z][\w'’-]+)(?:\s+(?-i:[A-Z][\w'’-]+))?)"
+)
+_BEFORE = re.compile(r"((?-i:[A-Z][\w'’-]+))(?:\s*,\s*|\s+and\s+|\s*&\s*)$")
+
+
+def _coordinated(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """Names listed with one the model found ("Kónya, Becker and Vasquez"): the same kind."""
+    for _ in range(4):
+        match = _AFTER.match(text, end)
+        if match is None or match.group(1).lower() in NOT_NAMES:
+            break
+        yield match.start(1), match.end(1)
+        end = match.end(1)
+    for _ in range(4):
+        match = _BEFORE.search(text, max(0, start - 40), start)
+        if match is None or match.group(1).lower() in NOT_NAMES:
+            break
+        yield match.start(1), match.end(1)
+        start = match.start(1)
 
 
 _NAME_PARTICLES = frozenset({"of", "and", "the", "de", "la", "van", "von", "del", "der", "da", "di", "st"})
