@@ -340,8 +340,10 @@ class ClinicalRecognizer(EntityRecognizer):
                     continue
                 if end > start:
                     yield _Span(entity, start, end, score)
-        if not mostly_upper(text) and is_prose(text):
-            yield from _prose_spans(text)
+        if not mostly_upper(text):
+            yield from _cued_places(text)
+            if is_prose(text):
+                yield from _prose_spans(text)
         if self.deny:
             for match in self.deny.finditer(text):
                 yield _Span("DENY_LIST", match.start(), match.end(), 1.0)
@@ -409,9 +411,12 @@ _STREET_FIRST = re.compile(
     re.IGNORECASE,
 )
 # Capitalised words after these in prose name a place ("grew up in Sund", "flew to Leppen").
+_CAP_WORD = r"(?-i:[A-Z][\w'’.-]*)"
 _PLACE_CUE = re.compile(
-    r"\b(?:in|from|to|at|near|visit|visiting|born\s+in|lives\s+in)\s+(?:the\s+)?"
-    r"((?-i:[A-Z][\w'’-]*)(?:[ \t]+(?-i:[A-Z][\w'’-]*)){0,3})"
+    r"\b(?:in|from|to|at|near|visit|visiting|born\s+in|lives\s+in)\s+(?:the\s+|our\s+)?"
+    rf"({_CAP_WORD}(?:[ \t]+(?:&[ \t]+)?{_CAP_WORD}){{0,4}}"
+    r"(?:\s+(?:downtown\s+)?(?:clinic|office|hospital|medical\s+center))?"
+    rf"(?:\s+in\s+{_CAP_WORD}(?:\s+{_CAP_WORD})?)?(?:,\s*(?-i:[A-Z]{{2}})\b)?)"
 )
 
 
@@ -429,10 +434,26 @@ def _prose_spans(text: str) -> Iterator[_Span]:
             end = _address_end(text, match.end())
             if end is not None or pattern is _STREET_FIRST or match.group()[0].isalpha():
                 yield _Span("STREET_ADDRESS", match.start(), end or match.end(), MEDIUM)
+
+
+def _cued_places(text: str) -> Iterator[_Span]:
+    """Capitalised words after "in/from/at" in mixed-case text ("from Chicago", "at Cedars-Sinai",
+    "at Mayo Clinic in Rochester, MN"); not months, weekdays, acronyms of care or eponyms."""
+    prose = is_prose(text)
     for match in _PLACE_CUE.finditer(text):
         words = _WORD.findall(match.group(1))
-        if words and words[0].lower() not in NOT_NAMES and _CALENDAR.fullmatch(words[0]) is None:
-            yield _Span("LOCATION", match.start(1), match.end(1), WEAK)
+        first = words[0].lower() if words else ""
+        if not first or first in NOT_NAMES or first in EPONYMS or _CALENDAR.fullmatch(words[0]):
+            continue
+        if _is_eponym_use(text, match.end(1)) or words[-1].lower() in EPONYM_HEADS:
+            continue  # "in Wells score"
+        if not prose and (words[0].isupper() or len(first) < 3):
+            continue  # clinical writing: "to PSV", "in NSR", "in L fem"
+        yield _Span("LOCATION", match.start(1), match.end(1) - _trailing_dot(match.group(1)), WEAK)
+
+
+def _trailing_dot(value: str) -> int:
+    return 1 if value.endswith(".") and not value.endswith(("St.", "Mt.")) else 0
 
 
 def _address_end(text: str, position: int) -> int | None:
@@ -536,7 +557,9 @@ def _places(text: str, upper: bool) -> Iterator[_Span]:
         for word in _WORD.finditer(text, match.start(group), match.end(group)):
             token = word.group()
             low = token.lower().rstrip(".")
-            if start is not None and low in _FACILITY_TAIL:
+            if low in _FACILITY_TAIL:
+                if start is None:
+                    break  # "seen at the clinic": a kind of place, not a named one
                 end = word.end()
                 continue
             if low in NOT_NAMES or low in EPONYM_HEADS:
@@ -810,6 +833,8 @@ class FilteredSpacyRecognizer(EntityRecognizer):
         lows = [w.lower() for w in words]
         if all(w in NOT_NAMES or w in EPONYMS for w in lows) or _is_eponym_use(text, ent.end_char):
             return 0.0
+        if lows[-1] in EPONYM_HEADS or (entity == "NRP" and not prose):
+            return 0.0  # "Framingham Risk Score"; nationality is no identifier in clinical text
         if entity == "DATE":
             # Durations and ages ("two weeks", "55-year-old") are not dates.
             return MEDIUM if prose and _CALENDAR.search(ent.text) and not _DURATION.search(ent.text) else 0.0

@@ -45,6 +45,7 @@ EPONYM_HEADS = _words(
     fracture node nodes nodule nodules tumor tumour anomaly dystrophy ataxia chorea dementia thyroiditis
     esophagus oesophagus respiration breathing position bag cell cells body bodies cyst contracture
     classification method stain staging coma encephalopathy
+    study trial trials guidelines risk
     """
 )
 
