@@ -334,9 +334,14 @@ class ClinicalRecognizer(EntityRecognizer):
                 start, end = match.span(group)
                 if entity in _PLACE_NAMES:
                     start = _skip_common_words(text, start, end)
-                elif entity == "DATE" and (
-                    _VENT_SETTING.search(text, max(0, start - 8), start) or _pain_score(text, start, end)
-                ):
+                    if entity == "FACILITY" and _generic_care(text, start, end):
+                        continue
+                elif (
+                    entity == "DATE"
+                    and (
+                        _VENT_SETTING.search(text, max(0, start - 8), start) or _pain_score(text, start, end)
+                    )
+                ) or not _plausible(entity, score, text, start, end):
                     continue
                 if end > start:
                     yield _Span(entity, start, end, score)
@@ -647,6 +652,37 @@ _FACILITY_WORDS = frozenset(
 )
 # "PS 10/5", "PEEP 5/5": ventilator settings, not dates.
 _VENT_SETTING = re.compile(r"(?:ps|peep|cpap|bipap|psv|ips|eps|imv|simv|/)\s*$", re.IGNORECASE)
+
+
+_CARE_KINDS = re.compile(r"(?:rehab|rehabilitation|nursing\s+home|hospice|care\s+center)\W*$", re.IGNORECASE)
+_STREET_NUMBER = re.compile(r"\d+[A-Za-z]?\s+")
+
+
+def _generic_care(text: str, start: int, end: int) -> bool:
+    """ "going to rehab", "AWAITING REHAB": a kind of care after an ordinary word, not a named place."""
+    if not _CARE_KINDS.search(text, start, end):
+        return False
+    first = _WORD.match(text, start)
+    return first is not None and is_english(first.group()) and not is_name_word(first.group())
+
+
+def _plausible(entity: str, score: float, text: str, start: int, end: int) -> bool:
+    """Clinical shorthand that the identifier patterns catch by their shape: vitals written
+    "BS-111" or "sbp-100", "FI02 WEAN THIS SHIFT", "3 WAY FOLEY IN PLACE"."""
+    value = text[start:end]
+    if entity == "ID" and score < STRONG:
+        head = re.match(r"[A-Za-z]+", value)
+        return not (head and head.group().lower() in NOT_NAMES)
+    if entity == "IBAN_CODE" and score < STRONG:
+        return sum(c.isdigit() for c in value) >= 10
+    if entity == "STREET_ADDRESS" and value[:1].isdigit():
+        number = _STREET_NUMBER.match(value)
+        words = [w.lower() for w in _WORD.findall(value[number.end() if number else 0 :])][:-1]
+        if any(w in NOT_NAMES or w in STOP_WORDS for w in words):
+            return False
+        if mostly_upper(text) and words and all(is_english(w) and not is_name_word(w) for w in words):
+            return False
+    return True
 
 
 _PAIN = re.compile(r"\b(?:pain|cp|c/o|discomfort|rated|rates|scale|ha|headache|ache|sore)\b", re.IGNORECASE)

@@ -69,6 +69,7 @@ CLINICAL_WORDS = _words(
     male female man woman boy girl baby infant child children adult
     aline art mae asa pat min max long amber given riss kling fick staples quinton gu ms osh vicu
     ew hob lcx rca lad ppm picc swan groshong hickman port neo levo dopa dobutamine
+    bs sbp dbp map tmax fsbs st fb ac abg tv peep fio2 fi02 hrs
     """
 )
 
