@@ -377,6 +377,9 @@ class ClinicalRecognizer(EntityRecognizer):
                 )
         yield from _list_names(text, upper)
         yield from _initial_names(text)
+        for match in _NAME_LABEL.finditer(text):
+            if match.group(1).split()[0].lower() not in NOT_NAMES:
+                yield _Span("PERSON", match.start(1), match.end(1), MEDIUM)
         yield from _first_name_subjects(text)
         yield from _places(text, upper)
 
@@ -765,6 +768,11 @@ def _name_tokens(
         yield _Span("PERSON", word.start(), word.end(), score)
 
 
+_NAME_LABEL = re.compile(
+    r"\b(?:name|patient(?:\s+name)?|pt\s+name|last\s+name|first\s+name|full\s+name|signed|"
+    r"account\s+holder)\s*(?:is|:|=)\s*((?-i:[A-Z])[^\W\d_]*(?:[ \t]+(?-i:[A-Z])[^\W\d_'’.-]*\.?){0,3})",
+    re.IGNORECASE,
+)
 _INITIAL_NAME = re.compile(r"(?<![\w.'’/])([A-Za-z])\.\s?([^\W\d_][\w'’-]+)")
 _SPEAKS = re.compile(
     r"\b([A-Za-z][a-z]+|[A-Z]+)\s+(?i:called|visited|phoned|reports?|reported|states?|stated|said|says|spoke|"

@@ -7,14 +7,15 @@ through `nlp.pipe` in one call and each document then costs one regex pass plus 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from medcurate.privacy.config import DeidConfig
 from medcurate.privacy.operators import replacement
-from medcurate.privacy.recognizers import STRONG, mostly_upper
-from medcurate.privacy.vocab import EPONYMS
+from medcurate.privacy.recognizers import MEDIUM, STRONG, mostly_upper
+from medcurate.privacy.vocab import EPONYMS, NOT_NAMES
 
 LANGUAGE = "en"
 # spaCy labels we read; everything else the model emits is dropped before analysis.
@@ -109,6 +110,26 @@ def merge_spans(spans: list[PhiSpan], text: str) -> list[PhiSpan]:
     return merged
 
 
+_TOKEN = re.compile(r"[^\W\d_](?:[^\W\d_]|['’\-])+")
+
+
+def repeated_names(text: str, spans: list[PhiSpan]) -> list[PhiSpan]:
+    """A name found once is a name everywhere in the document ("Mr. Nicholson" ... "Nicholson
+    will go"), whatever the context of its other mentions."""
+    words = {
+        word.group().lower()
+        for span in spans
+        if span.type == "PERSON"
+        for word in _TOKEN.finditer(text, span.start, span.end)
+        if len(word.group()) > 2
+    }
+    words -= NOT_NAMES | EPONYMS
+    if not words:
+        return []
+    pattern = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, words))) + r")\b", re.IGNORECASE)
+    return [PhiSpan(m.start(), m.end(), "PERSON", MEDIUM) for m in pattern.finditer(text)]
+
+
 class TextDeidentifier:
     """Finds PHI in texts and replaces it; one instance holds the loaded models."""
 
@@ -162,7 +183,8 @@ class TextDeidentifier:
     def _deidentify(self, text: str, nlp_artifacts: Any, scope: str) -> DeidResult:
         candidates = self._candidates(text, nlp_artifacts)
         threshold = self.config.score_threshold
-        kept = merge_spans([c for c in candidates if c.score >= threshold], text)
+        kept = [c for c in candidates if c.score >= threshold]
+        kept = merge_spans(kept + repeated_names(text, kept), text)
         doubtful = [
             c.score
             for c in candidates
