@@ -114,6 +114,7 @@ _PARTY_KEYS = frozenset(
         "prescriber",
     ]
 )
+_MAX_CACHED = 200_000
 _EMPTY_DIV = '<div xmlns="http://www.w3.org/1999/xhtml">removed</div>'
 # Address parts Safe Harbor lets stay (a state is larger than any allowed geographic unit).
 _ADDRESS_KEEP = frozenset({"use", "type", "state", "country"})
@@ -202,6 +203,11 @@ class FhirDeidentifier:
         self.config = config or DeidConfig()
         self.text = text or TextDeidentifier(self.config)
         self.today = date.today()
+        # With placeholders only, a string's output does not depend on its patient: codings and
+        # displays repeated across bundles are analysed once per run.
+        operators = {self.config.operator, *self.config.operators.values()}
+        self.scoped = operators != {"placeholder"}
+        self.done: dict[tuple[str, str], str] = {}
 
     def deidentify(self, documents: Sequence[Json]) -> list[Json]:
         """Bundles, resources or plain JSON documents in, de-identified copies out (inputs untouched)."""
@@ -214,13 +220,15 @@ class FhirDeidentifier:
             before = len(pending)
             outputs.append(walker.value(document, key="", owner=""))
             scopes.extend([scope] * (len(pending) - before))
-        # Codings and displays repeat through a bundle: each distinct (text, scope) is analysed once.
-        unique = list(dict.fromkeys(zip((p.text for p in pending), scopes, strict=True)))
+        keys = [(p.text, scope if self.scoped else "") for p, scope in zip(pending, scopes, strict=True)]
+        unique = [key for key in dict.fromkeys(keys) if key not in self.done]
         if unique:
-            results = self.text.deidentify_batch([t for t, _ in unique], [s for _, s in unique])
-            done = {key: result.text for key, result in zip(unique, results, strict=True)}
-            for item, scope in zip(pending, scopes, strict=True):
-                item.text = done[item.text, scope]
+            results = self.text.deidentify_batch([t for t, _ in unique], [s or t for t, s in unique])
+            if len(self.done) > _MAX_CACHED:
+                self.done.clear()
+            self.done.update((key, result.text) for key, result in zip(unique, results, strict=True))
+        for item, key in zip(pending, keys, strict=True):
+            item.text = self.done[key]
         return [_resolve(output) for output in outputs]
 
 
