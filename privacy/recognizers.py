@@ -490,7 +490,7 @@ def _address_end(text: str, position: int) -> int | None:
 # Where a patient goes, comes from or is seen: the words after are a place unless they are common.
 _MOVEMENT = re.compile(
     r"\b(?:transferr?ed|transferring|transfer|trans|xfer(?:red|d)?|referred|admitted|readmitted|arrived|"
-    r"taken|sent|came|go|going|returned|discharged|d/c'?d|dc'?d|presented|brought|moved|seen|"
+    r"taken|sent|came|come|coming|go|going|returned|called(?=\s+from)|discharged|d/c'?d|dc'?d|presented|brought|moved|seen|"
     r"treated|followed|evaluated|assessed|hospitali[sz]ed|operated|lives|living|lived|resides|residing|"
     r"visiting|visited|flew|relocated|born|admission|transport(?:ed)?|bed|placement|"
     r"accepted)\s+(?:back\s+|here\s+|over\s+|today\s+|earlier\s+)?(?:to|from|at|in|into|@)\s+"
@@ -559,7 +559,8 @@ def _places(text: str, upper: bool) -> Iterator[_Span]:
                 for w in _WORD.finditer(text, match.start(3), match.end(3))
                 if w.group().lower() not in _NOT_A_NAMED_PLACE
             ]
-            if len(words) > 1 and words[0].group().lower() not in _FACILITY_TAIL:
+            named = len(words) > 1 and words[0].group().lower() not in _FACILITY_TAIL
+            if named and not _generic_care(text, words[0].start(), words[-1].end()):
                 yield _Span("FACILITY", words[0].start(), words[-1].end(), MEDIUM)
             continue
         for word in _WORD.finditer(text, match.start(group), match.end(group)):
