@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
 from medcurate.cli import CliError
@@ -83,18 +82,9 @@ def review_command(args: argparse.Namespace, extra: list[str]) -> int:
     config = _review_config(args)
     try:
         if args.action == "push":
-            import pyarrow.parquet as pq
+            from medcurate.annotators.push import pending_in_shards, push_samples
 
-            from medcurate.annotators.push import push_samples
-            from medcurate.schemas.sample import ReviewStatus, table_to_samples
-
-            samples = [
-                sample
-                for path in args.paths
-                for sample in table_to_samples(pq.read_table(Path(path)))
-                if sample["review_status"] == ReviewStatus.PENDING
-            ]
-            print(json.dumps(asdict(push_samples(samples, config))))
+            print(json.dumps(asdict(push_samples(pending_in_shards(args.paths), config))))
         else:
             from medcurate.annotators.pull import pull_reviews
 

@@ -14,12 +14,14 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
@@ -32,7 +34,7 @@ from medcurate.annotators.projects import (
     ensure_project,
     existing_sample_ids,
 )
-from medcurate.schemas.sample import Modality
+from medcurate.schemas.sample import Modality, ReviewStatus, table_to_samples
 
 log = logging.getLogger("medcurate.review.push")
 T = TypeVar("T")
@@ -169,6 +171,14 @@ def _is_transient(error: Exception) -> bool:
     if isinstance(error, ApiError):
         return error.status_code is None or error.status_code >= 500 or error.status_code == 429
     return isinstance(error, TRANSIENT)
+
+
+def pending_in_shards(paths: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """The samples of published shards that wait for review (only those rows are read)."""
+    for path in paths:
+        with FileSystems.open(path) as handle:
+            table = pq.read_table(handle, filters=[("review_status", "=", ReviewStatus.PENDING.value)])
+        yield from table_to_samples(table)
 
 
 def push_samples(

@@ -21,9 +21,12 @@ VALIDATED_COLUMNS = [
     if f.name not in ("text", "image_bytes", "metadata", "quality_signals", "redactions", "review_reasons")
 ]
 
-log = logging.getLogger(__name__)
-# Its INFO lines (temporary folders, registrations) are noise in a pipeline run.
-logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+def _quiet_great_expectations() -> None:
+    """Its loggers set their own INFO level on import; their lines are noise in a pipeline run."""
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("great_expectations"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,8 @@ def _cross_shard_checks(paths: list[str]) -> dict[str, int]:
 def validate_shards(paths: list[str], config_hash: str) -> ValidationOutcome:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    _quiet_great_expectations()
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)

@@ -7,10 +7,12 @@ data folder (about 40 s); two reviewers are simulated through the API.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import threading
 import time
 
+import duckdb
 import pyarrow.parquet as pq
 import pytest
 
@@ -23,6 +25,8 @@ from medcurate.annotators.pull import RECORDS_FILE, pull_reviews
 from medcurate.annotators.push import Outbox, push_samples
 from medcurate.annotators.routing import route_sample
 from medcurate.annotators.verdicts import REJECTED, apply_verdict, load_verdicts
+from medcurate.config import load_config
+from medcurate.pipelines.curate import run
 from medcurate.schemas.events import Drop
 from medcurate.schemas.review import REVIEW_SCHEMA
 from medcurate.schemas.sample import new_sample, samples_to_table
@@ -30,15 +34,6 @@ from medcurate.schemas.sample import new_sample, samples_to_table
 pytestmark = pytest.mark.slow
 
 NOTE = "Seen today by Dr Alvarez for chest pain; <PERSON> reports dyspnea. Follow up in clinic. "
-
-
-@pytest.fixture(scope="session")
-def ls_config(tmp_path_factory) -> LabelStudioConfig:
-    root = tmp_path_factory.mktemp("labelstudio")
-    config = LabelStudioConfig(data_dir=str(root / "data"))
-    server.start(config)
-    yield config
-    server.stop(config)
 
 
 def review_config(ls_config: LabelStudioConfig, tmp_path, name: str, **fields) -> ReviewConfig:
@@ -200,3 +195,80 @@ def test_repush_and_server_stopped_mid_push_leave_every_task_once(ls_config, tmp
     third = push_samples(samples, config)
     assert third.sent == 0 and third.already_present == 3000
     assert len(task_sample_ids(config)) == 3000
+
+
+PIPELINE_NOTES = [
+    "Cardiology clinic: stable angina on exertion, started bisoprolol and atorvastatin, stress test booked.",
+    "Dermatology review: plaque psoriasis on both elbows improving with topical calcipotriol and steroid.",
+    "Orthopaedic follow up: right knee osteoarthritis, physiotherapy helping, continue regular paracetamol.",
+    "Respiratory clinic: COPD exacerbation last month, now on a triple inhaler, pulmonary rehab referral.",
+]
+
+
+def test_pipeline_run_review_then_next_version_applies_verdicts(ls_config, tmp_path):
+    """run -> tasks with predictions -> two reviewers (one disagreement) -> pull -> next version."""
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text(
+        "".join(json.dumps({"id": f"n{i}", "text": t}) + "\n" for i, t in enumerate(PIPELINE_NOTES))
+    )
+    config = load_config(
+        None,
+        [
+            f"ingest.inputs=['{notes}']",
+            f"publish.output_dir={tmp_path / 'out'}",
+            "review.audit_fraction=1",
+            "review.push_after_run=true",
+            f"review.label_studio.data_dir={ls_config.data_dir}",
+            "review.text_project=pipeline text",
+            "review.image_project=pipeline image",
+        ],
+    )
+    first = run(config)
+    assert first.manifest.review["pending"] == 4
+    assert first.pushed is not None and first.pushed.sent == 4
+
+    client = connect(config.review)
+    project_id = ensure_project(client, config.review, TEXT)
+    tasks = {
+        t.data["sample_id"]: t for t in client.tasks.list(project=project_id, fields="all", page_size=100)
+    }
+    published = duckdb.sql(
+        f"SELECT id, source_uri FROM read_parquet('{first.version_dir}/data/*.parquet')"
+    ).fetchall()
+    assert set(tasks) == {row[0] for row in published}
+    assert all(task.predictions for task in tasks.values())
+    by_record = {uri.rsplit("=", 1)[1]: sample_id for sample_id, uri in published}
+    ids = [by_record[str(index)] for index in range(len(PIPELINE_NOTES))]
+
+    admin = client.users.whoami()
+    second = client.users.create(
+        username="pipeline-rev2", email="pipeline-rev2@example.org", password="rev2-pass!"
+    )
+    plan = {
+        ids[0]: (annotation("accept", 5, "cardiology"), annotation("accept", 4, "cardiology")),
+        ids[1]: (annotation("reject", 1, "dermatology"), annotation("reject", 2, "dermatology")),
+        ids[2]: (annotation("accept", 4, "orthopedics"), annotation("reject", 2, "orthopedics")),
+    }  # ids[3] stays unreviewed
+    for sample_id, (first_result, second_result) in plan.items():
+        client.annotations.create(tasks[sample_id].id, result=first_result, completed_by=admin.id)
+        client.annotations.create(tasks[sample_id].id, result=second_result, completed_by=second.id)
+    pulled = pull_reviews(config.review)
+    assert pulled.verdicts == {"accepted": 1, "rejected": 1, "adjudicate": 1}
+    assert pulled.agreement["verdict"]["samples"] == 3
+
+    second_run = run(config)
+    assert (second_run.manifest.version, second_run.manifest.parent) == ("v0002", "v0001")
+    assert second_run.manifest.counts.dropped == {"review/rejected_by_reviewer": 1}
+    assert second_run.manifest.review["applied/accepted"] == 1
+    assert second_run.pushed is not None and second_run.pushed.sent == 0  # pending ones are there already
+    rows = {
+        row[0]: row[1:]
+        for row in duckdb.sql(
+            "SELECT id, review_status, review_accuracy, review_specialty "
+            f"FROM read_parquet('{second_run.version_dir}/data/*.parquet')"
+        ).fetchall()
+    }
+    assert ids[1] not in rows
+    assert rows[ids[0]] == ("accepted", pytest.approx(4.5), "cardiology")
+    assert rows[ids[2]][0] == rows[ids[3]][0] == "pending"
+    assert len(list(client.tasks.list(project=project_id, page_size=100))) == 4  # nothing duplicated

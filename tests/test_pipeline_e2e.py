@@ -65,8 +65,9 @@ def demo_runs(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_both_runs_succeed_and_publish_chained_versions(demo_runs):
-    out, codes, _ = demo_runs
+    out, codes, logs = demo_runs
     assert codes == [0, 0]
+    assert "prism" not in logs.lower(), "the local runner must never try to fetch the Prism binary"
     dataset = out / "medcurate-sample"
     assert (dataset / "LATEST").read_text().strip() == "v0002"
     assert read_manifest(str(dataset / "v0002")).parent == "v0001"

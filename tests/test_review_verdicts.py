@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 
+from PIL import Image
+
 from medcurate.annotators.verdicts import Verdict, apply_verdict, redact_spans
 from medcurate.schemas.sample import new_sample
-from PIL import Image
 
 
 def test_flagged_spans_are_redacted_and_existing_offsets_follow():
