@@ -159,6 +159,8 @@ def read_csv_notes(source: Source, config: IngestConfig, on_skip: SkipFn) -> Ite
             yield dead_letter(source.uri, number, "malformed_record", error)
             return
         if header is None:
+            if not set(values) & set(config.text_fields):
+                raise Rejected("missing_text")  # a table of something else: one dead letter, not one a row
             header = values
             continue
         if not values:
