@@ -141,6 +141,8 @@ def read_warc(source: Source, config: IngestConfig, on_skip: SkipFn) -> Iterator
 
 def _warc_record(uri: str, number: int, record: Any, config: IngestConfig, on_skip: SkipFn) -> Item | None:
     rec_type = record.rec_type
+    if not (record.rec_headers.get_header("Content-Length") or "").strip().isdigit():
+        raise Rejected("corrupt_warc")  # warcio reads it as empty; the bytes after it are misread
     if rec_type not in ("response", "resource", "conversion"):
         on_skip(f"warc_{rec_type}")
         return None
