@@ -11,11 +11,12 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
 from medcurate.pipelines.config import IngestConfig
 from medcurate.pipelines.ingest.sources import expand_inputs, read_source
 from medcurate.schemas.events import DeadLetter
-from warcio.statusandheaders import StatusAndHeaders
-from warcio.warcwriter import WARCWriter
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SMALL = IngestConfig(max_record_bytes=1 << 20, max_text_chars=100_000)
