@@ -21,6 +21,11 @@ class DedupConfig(StrictModel):
     image_hamming_radius: int = Field(
         6, ge=0, le=31, description="pHash bits two images may differ by and still be near-duplicates"
     )
+    against_published: list[str] = Field(
+        default_factory=list,
+        description="datasets whose latest published version's exact hashes count as already seen "
+        "(append-style datasets: only new content is published)",
+    )
     batch_size: int = Field(512, ge=1, description="samples per signature batch; bounds working memory")
     cc_rounds: int = Field(
         8, ge=1, description="large-star/small-star rounds unrolled for connected components"
