@@ -57,25 +57,39 @@ def _rotl(x: int, r: int) -> int:
     return ((x << r) | (x >> (32 - r))) & 0xFFFFFFFF
 
 
+@numba.njit(cache=True, inline="always")
+def _message_word(buf: np.ndarray, start: int, length: int, blocks: int, q: int) -> int:
+    """Big-endian word at byte q of the padded message (bytes, 0x80, zeros, 64-bit bit length)."""
+    if q + 4 <= length:
+        p = start + q
+        return (
+            (np.uint64(buf[p]) << 24)
+            | (np.uint64(buf[p + 1]) << 16)
+            | (np.uint64(buf[p + 2]) << 8)
+            | buf[p + 3]
+        )
+    if q == blocks * 64 - 4:
+        return (length * 8) & 0xFFFFFFFF
+    if q == blocks * 64 - 8:
+        return (length * 8) >> 32
+    if q > length:
+        return 0
+    word = 0
+    for j in range(4):
+        byte = buf[start + q + j] if q + j < length else (0x80 if q + j == length else 0)
+        word = (word << 8) | byte
+    return word
+
+
 @numba.njit(cache=True)
-def _sha1_hash32(buf: np.ndarray, start: int, end: int, block: np.ndarray, w: np.ndarray) -> int:
+def _sha1_hash32(buf: np.ndarray, start: int, end: int, w: np.ndarray) -> int:
     """datasketch's sha1_hash32 of buf[start:end]: SHA-1's first 4 digest bytes, read little-endian."""
     length = end - start
     blocks = (length + 8) // 64 + 1
     h0, h1, h2, h3, h4 = 0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0
     for index in range(blocks):
-        base = index * 64
-        for p in range(64):
-            q = base + p
-            block[p] = buf[start + q] if q < length else (0x80 if q == length else 0)
-        if index == blocks - 1:
-            bits = length * 8
-            for j in range(8):
-                block[63 - j] = (bits >> (8 * j)) & 0xFF
         for i in range(16):
-            w[i] = (
-                (block[4 * i] << 24) | (block[4 * i + 1] << 16) | (block[4 * i + 2] << 8) | block[4 * i + 3]
-            )
+            w[i] = _message_word(buf, start, length, blocks, index * 64 + 4 * i)
         for i in range(16, 80):
             w[i] = _rotl(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1)
         a, b, c, d, e = h0, h1, h2, h3, h4
@@ -111,7 +125,6 @@ def _fmix32(h: int) -> int:
 @numba.njit(cache=True)
 def _signatures(buf, offsets, words, n, a, b, out):  # pragma: no cover - compiled
     """Row d of `out` = MinHash of the n-gram windows of buf[offsets[d]:offsets[d+1]]."""
-    block = np.empty(64, dtype=np.uint64)
     w = np.empty(80, dtype=np.uint64)
     starts = np.empty(buf.shape[0] + 1, dtype=np.int64)
     ends = np.empty(buf.shape[0] + 1, dtype=np.int64)
@@ -135,12 +148,13 @@ def _signatures(buf, offsets, words, n, a, b, out):  # pragma: no cover - compil
             continue
         if not words:
             ends[units - 1] = hi
-        count = 1 if units <= n else units - n + 1
         if units <= n:
-            hashes[0] = _fmix32(_sha1_hash32(buf, lo, hi, block, w))
+            count = 1
+            hashes[0] = _fmix32(_sha1_hash32(buf, lo, hi, w))
         else:
+            count = units - n + 1
             for i in range(count):
-                hashes[i] = _fmix32(_sha1_hash32(buf, starts[i], ends[i + n - 1], block, w))
+                hashes[i] = _fmix32(_sha1_hash32(buf, starts[i], ends[i + n - 1], w))
         for k in range(a.shape[0]):
             ak, bk = a[k], b[k]
             low = np.uint32(0xFFFFFFFF)
