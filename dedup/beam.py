@@ -72,23 +72,25 @@ class _Fingerprint(beam.DoFn):
         self.bands, self.rows = lsh.optimal_bands(self.config.threshold, self.config.num_perm)
         self.progress = Progress(STAGE)
 
-    def _image(self, sample: dict[str, Any]) -> tuple[str, int | None, int]:
+    def _image(self, sample: dict[str, Any]) -> tuple[str, list[bytes], int | None, int]:
+        """(exact hash, band keys, pHash, size); undecodable bytes only ever match byte for byte."""
         data = sample["image_bytes"] or b""
         try:
             pixels = images.decode_pixels(data)
         except Exception:
             count("dedup/image_undecodable")
-            return images.bytes_hash(data), sample["image_phash"], len(data)
+            return images.bytes_hash(data), [], sample["image_phash"], len(data)
         phash = sample["image_phash"]
         if phash is None:
             phash = images.phash(pixels)
-        return images.pixel_hash(pixels), phash, int(pixels.size)
+        bands = image_band_keys(phash, pixels.shape[:2], self.config.image_hamming_radius)
+        return images.pixel_hash(pixels), bands, phash, int(pixels.size)
 
     def process(self, batch: list[dict[str, Any]]) -> Iterator[Any]:
         texts = []
         for sample in batch:
             if sample["modality"] == Modality.IMAGE:
-                exact, phash, size = self._image(sample)
+                exact, bands, phash, size = self._image(sample)
                 sample["image_phash"] = phash
             else:
                 (exact, size), phash = exact_text_hash(sample["text"] or ""), None
@@ -99,7 +101,6 @@ class _Fingerprint(beam.DoFn):
                 continue
             key = node_key(sample["id"], sample["quality_score"], size, exact)
             if sample["modality"] == Modality.IMAGE:
-                bands = [] if phash is None else images_band_keys(phash, self.config.image_hamming_radius)
                 yield TaggedOutput(NODES, (key, sample["modality"], exact, bands, phash))
             else:
                 texts.append((key, sample["modality"], exact, sample["text"] or ""))
@@ -112,8 +113,14 @@ class _Fingerprint(beam.DoFn):
         self.progress.advance(len(batch))
 
 
-def images_band_keys(phash: int, radius: int) -> list[bytes]:
-    return [b"i" + k.to_bytes(9, "little") for k in lsh.image_band_keys(phash, radius)]
+def image_band_keys(phash: int, shape: tuple[int, ...], radius: int) -> list[bytes]:
+    """pHash bands, only ever shared by images of the same height and width.
+
+    Re-encodings and DICOM/PNG twins keep their shape; requiring it keeps low-detail images of
+    different sizes (stripes, tiny thumbnails), whose hashes collide, apart.
+    """
+    prefix = b"i%dx%d|" % (shape[0], shape[1])
+    return [prefix + k.to_bytes(9, "little") for k in lsh.image_band_keys(phash, radius)]
 
 
 def _star_to_min(group: tuple[Any, Iterable[str]]) -> Iterator[tuple[str, str]]:
