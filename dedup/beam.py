@@ -125,8 +125,15 @@ def image_band_keys(phash: int, shape: tuple[int, ...], radius: int) -> list[byt
 
 def _star_to_min(group: tuple[Any, Iterable[str]]) -> Iterator[tuple[str, str]]:
     members = sorted(set(group[1]))
+    count("dedup/exact_edges", len(members) - 1)
     for other in members[1:]:
         yield members[0], other
+
+
+def _candidates(bucket: tuple[bytes, Iterable[str]]) -> list[tuple[str, str]]:
+    pairs = lsh.candidate_pairs(bucket[1])
+    count("dedup/candidate_pairs", len(pairs))
+    return pairs
 
 
 def _send_signature(joined: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple[str, bytes]]]:
@@ -143,6 +150,7 @@ def _verify(threshold: float):
             mine = np.frombuffer(signature, dtype=np.uint32)
             for other, their in parts["cand"]:
                 if lsh.jaccard_verified(mine, np.frombuffer(their, dtype=np.uint32), threshold):
+                    count("dedup/verified_edges")
                     yield other, key
                 else:
                     count("dedup/candidates_rejected")
@@ -163,6 +171,7 @@ def _decide(threshold: float, radius: int):
     def decide(group: tuple[str, Iterable[tuple[str, str, Any]]]) -> Iterator[tuple[str, tuple]]:
         members = sorted(group[1])
         keys = [key for key, _, _ in members]
+        count("dedup/component_members", len(keys))
         if members[0][1] == Modality.IMAGE:
             hashes = np.array([payload for *_, payload in members], dtype=np.uint64)
 
@@ -244,7 +253,7 @@ class DeduplicateSamples(beam.PTransform):
                 text_nodes
                 | "TextBands" >> beam.FlatMap(lambda n: ((band, n[0]) for band in n[3]))
                 | "GroupTextBands" >> beam.GroupByKey()
-                | "Candidates" >> beam.FlatMap(lambda group: lsh.candidate_pairs(group[1]))
+                | "Candidates" >> beam.FlatMap(_candidates)
                 | "DistinctCandidates" >> beam.Distinct()
             )
             with_first = {"sig": signatures, "pair": pairs} | "JoinFirst" >> beam.CoGroupByKey()
