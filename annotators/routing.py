@@ -17,6 +17,8 @@ IMAGE_TEXT_UNCHECKED = "image_text_unchecked"
 IMAGE_TEXT = "image_text"
 QUALITY_UNCERTAIN = "quality_uncertain"
 AUDIT = "audit"
+# Where image de-id records the pixel boxes it painted over (privacy/images.py).
+DEID_BOXES = "deid.boxes"
 
 # Statuses a routing decision may change: reviewed samples keep their verdict.
 _ROUTABLE = {ReviewStatus.NOT_REQUIRED.value, ReviewStatus.PENDING.value}
@@ -37,7 +39,7 @@ def review_reasons(sample: dict[str, Any], config: ReviewConfig) -> list[str]:
     if (
         config.review_images_with_text
         and sample.get("modality") == Modality.IMAGE
-        and sample.get("redactions")
+        and (sample.get("redactions") or (sample.get("metadata") or {}).get(DEID_BOXES))
     ):
         reasons.append(IMAGE_TEXT)
     quality = sample.get("quality_score")

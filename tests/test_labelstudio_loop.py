@@ -7,26 +7,33 @@ data folder (about 40 s); two reviewers are simulated through the API.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import threading
 import time
+import urllib.request
 
 import duckdb
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from PIL import Image, ImageDraw, ImageFont
 
 from medcurate.annotators import server
 from medcurate.annotators.agreement import krippendorff_alpha
 from medcurate.annotators.cli import labelstudio_command
 from medcurate.annotators.config import LabelStudioConfig, ReviewConfig
-from medcurate.annotators.projects import TEXT, connect, ensure_project
+from medcurate.annotators.projects import IMAGE, TEXT, connect, ensure_project
 from medcurate.annotators.pull import RECORDS_FILE, pull_reviews
 from medcurate.annotators.push import Outbox, push_samples
-from medcurate.annotators.routing import route_sample
+from medcurate.annotators.routing import IMAGE_TEXT, route_sample
 from medcurate.annotators.verdicts import REJECTED, apply_verdict, load_verdicts
 from medcurate.config import load_config
 from medcurate.pipelines.curate import run
+from medcurate.privacy.config import DeidConfig
+from medcurate.privacy.images import scrub_image_sample
+from medcurate.privacy.text import TextDeidentifier
 from medcurate.schemas.events import Drop
 from medcurate.schemas.review import REVIEW_SCHEMA
 from medcurate.schemas.sample import new_sample, samples_to_table
@@ -166,6 +173,109 @@ def test_end_to_end_two_reviewers_one_disagreement(ls_config, tmp_path, caplog, 
 
 def _overrides(ls_config: LabelStudioConfig) -> list[str]:
     return [f"review.label_studio.data_dir={ls_config.data_dir}"]
+
+
+@pytest.fixture(scope="module")
+def ls_images(ls_config: LabelStudioConfig, tmp_path_factory) -> LabelStudioConfig:
+    """The shared server restarted on its data folder (seconds) with Local Files serving on."""
+    images = ls_config.model_copy(update={"local_files_root": str(tmp_path_factory.mktemp("local_files"))})
+    server.stop(ls_config)
+    server.start(images)
+    return images
+
+
+def burned_in_png() -> bytes:
+    image = Image.new("RGB", (640, 200), (40, 40, 40))
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=28)
+    draw.text((20, 20), "Patient: Dr. Harold Whitcombe", fill=(255, 255, 255), font=font)
+    draw.text((20, 120), "Chest PA view", fill=(255, 255, 255), font=font)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def image_annotation(verdict: str, quality: int, box: dict | None) -> list[dict]:
+    result = [
+        {"from_name": "verdict", "to_name": "image", "type": "choices", "value": {"choices": [verdict]}},
+        {"from_name": "image_quality", "to_name": "image", "type": "rating", "value": {"rating": quality}},
+    ]
+    if box:
+        value = {**box, "rotation": 0, "rectanglelabels": ["PERSON"]}
+        result.append(
+            {
+                "from_name": "phi_boxes",
+                "to_name": "image",
+                "type": "rectanglelabels",
+                "original_width": 640,
+                "original_height": 200,
+                "value": value,
+            }
+        )
+    return result
+
+
+def pixels(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def test_image_review_boxes_come_back_and_are_blacked_out(ls_images, tmp_path):
+    """Burned-in PHI: de-id boxes as predictions, image served by Local Files, reviewer boxes applied."""
+    config = review_config(ls_images, tmp_path, "images", audit_fraction=0)
+    deid = DeidConfig()
+    raw = new_sample(
+        source_kind="image", modality="image", source_uri="file:///xray.png", image_bytes=burned_in_png()
+    )
+    sample = route_sample(scrub_image_sample(raw, TextDeidentifier(deid), deid), config)
+    assert sample["review_status"] == "pending" and sample["review_reasons"] == [IMAGE_TEXT]
+    deid_boxes = json.loads(sample["metadata"]["deid.boxes"])
+    assert push_samples([sample], config).sent == 1
+
+    client = connect(config)
+    project_id = ensure_project(client, config, IMAGE)
+    (task,) = client.tasks.list(project=project_id, fields="all")
+    assert task.data["sample_id"] == sample["id"]
+    # The server itself serves the pushed (de-identified) bytes from the Local Files storage.
+    request = urllib.request.Request(
+        server.read_state(ls_images).url + task.data["image"],
+        headers={"Authorization": f"Token {server.admin_token(ls_images)}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.read() == sample["image_bytes"]
+    predicted = [item["value"] for item in task.predictions[0].result]
+    assert [item["from_name"] for item in task.predictions[0].result] == ["redacted"] * len(deid_boxes)
+    for value, (left, top, right, bottom) in zip(predicted, deid_boxes, strict=True):
+        assert value["x"] * 640 / 100 == pytest.approx(left)
+        assert value["width"] * 640 / 100 == pytest.approx(right - left)
+        assert value["y"] * 200 / 100 == pytest.approx(top)
+        assert value["height"] * 200 / 100 == pytest.approx(bottom - top)
+
+    # Both physicians accept; each boxes text de-id left readable ("Chest PA view", x 20-230, y 120-150).
+    first_box = {"x": 2.5, "y": 58.0, "width": 20.0, "height": 20.0}
+    second_box = {"x": 20.0, "y": 58.0, "width": 18.0, "height": 20.0}
+    admin = client.users.whoami()
+    other = client.users.create(username="image-rev2", email="image-rev2@example.org", password="rev2-pass!")
+    client.annotations.create(task.id, result=image_annotation("accept", 4, first_box), completed_by=admin.id)
+    client.annotations.create(
+        task.id, result=image_annotation("accept", 2, second_box), completed_by=other.id
+    )
+
+    assert pull_reviews(config).verdicts == {"accepted": 1}
+    records = pq.read_table(tmp_path / "reviews" / RECORDS_FILE).to_pylist()
+    assert sorted(box["x"] for r in records for box in r["phi_boxes"]) == pytest.approx([2.5, 20.0])
+    verdict = load_verdicts(tmp_path / "reviews")[sample["id"]]
+    assert verdict.image_quality == pytest.approx(3.0) and len(verdict.phi_boxes) == 2
+
+    applied = apply_verdict(sample, verdict)
+    assert applied["review_status"] == "accepted" and applied["review_image_quality"] == pytest.approx(3.0)
+    before, after = pixels(sample["image_bytes"]), pixels(applied["image_bytes"])
+    inside = np.zeros(before.shape[:2], dtype=bool)
+    inside[117:156, 17:243] = True  # both boxes (y 116-156, x 16-243), one pixel in from each edge
+    outside = np.ones(before.shape[:2], dtype=bool)
+    outside[114:159, 14:246] = False  # one pixel of slack for rounding at the edges
+    assert (before[inside] != 0).any()  # there was something to black out
+    assert (after[inside] == 0).all()
+    assert (after[outside] == before[outside]).all()
 
 
 def test_repush_and_server_stopped_mid_push_leave_every_task_once(ls_config, tmp_path):
