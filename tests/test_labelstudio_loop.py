@@ -22,13 +22,14 @@ from PIL import Image, ImageDraw, ImageFont
 
 from medcurate.annotators import server
 from medcurate.annotators.agreement import krippendorff_alpha
-from medcurate.annotators.cli import labelstudio_command
+from medcurate.annotators.cli import labelstudio_command, review_command
 from medcurate.annotators.config import LabelStudioConfig, ReviewConfig
 from medcurate.annotators.projects import IMAGE, TEXT, connect, ensure_project
 from medcurate.annotators.pull import RECORDS_FILE, pull_reviews
 from medcurate.annotators.push import Outbox, push_samples
 from medcurate.annotators.routing import IMAGE_TEXT, route_sample
 from medcurate.annotators.verdicts import REJECTED, apply_verdict, load_verdicts
+from medcurate.cli import CliError
 from medcurate.config import load_config
 from medcurate.pipelines.curate import run
 from medcurate.privacy.config import DeidConfig
@@ -315,27 +316,38 @@ PIPELINE_NOTES = [
 ]
 
 
-def test_pipeline_run_review_then_next_version_applies_verdicts(ls_config, tmp_path):
-    """run -> tasks with predictions -> two reviewers (one disagreement) -> pull -> next version."""
+def push_command(overrides: list[str], version: str | None = None) -> None:
+    """`medcurate review push [--version V]` without paths, through its CLI handler (prints JSON)."""
+    args = argparse.Namespace(
+        action="push", config=None, overrides=overrides, paths=[], dataset=None, version=version
+    )
+    assert review_command(args, []) == 0
+
+
+def test_pipeline_run_review_then_next_version_applies_verdicts(ls_config, tmp_path, capsys):
+    """run -> `review push` -> tasks with predictions -> two reviewers (one disagreement) -> pull ->
+    next version, which pushes after publishing."""
     notes = tmp_path / "notes.jsonl"
     notes.write_text(
         "".join(json.dumps({"id": f"n{i}", "text": t}) + "\n" for i, t in enumerate(PIPELINE_NOTES))
     )
-    config = load_config(
-        None,
-        [
-            f"ingest.inputs=['{notes}']",
-            f"publish.output_dir={tmp_path / 'out'}",
-            "review.audit_fraction=1",
-            "review.push_after_run=true",
-            f"review.label_studio.data_dir={ls_config.data_dir}",
-            "review.text_project=pipeline text",
-            "review.image_project=pipeline image",
-        ],
-    )
+    overrides = [
+        f"ingest.inputs=['{notes}']",
+        f"publish.output_dir={tmp_path / 'out'}",
+        "review.audit_fraction=1",
+        f"review.label_studio.data_dir={ls_config.data_dir}",
+        "review.text_project=pipeline text",
+        "review.image_project=pipeline image",
+    ]
+    with pytest.raises(CliError, match="nothing has been published"):
+        push_command(overrides)
+    config = load_config(None, overrides)
     first = run(config)
     assert first.manifest.review["pending"] == 4
-    assert first.pushed is not None and first.pushed.sent == 4
+    assert first.pushed is None  # push_after_run is off: the command pushes the latest version
+    capsys.readouterr()
+    push_command(overrides)
+    assert json.loads(capsys.readouterr().out)["sent"] == 4
 
     client = connect(config.review)
     project_id = ensure_project(client, config.review, TEXT)
@@ -366,7 +378,7 @@ def test_pipeline_run_review_then_next_version_applies_verdicts(ls_config, tmp_p
     assert pulled.verdicts == {"accepted": 1, "rejected": 1, "adjudicate": 1}
     assert pulled.agreement["verdict"]["samples"] == 3
 
-    second_run = run(config)
+    second_run = run(load_config(None, [*overrides, "review.push_after_run=true"]))
     assert (second_run.manifest.version, second_run.manifest.parent) == ("v0002", "v0001")
     assert second_run.manifest.counts.dropped == {"review/rejected_by_reviewer": 1}
     assert second_run.manifest.review["applied/accepted"] == 1
@@ -382,3 +394,9 @@ def test_pipeline_run_review_then_next_version_applies_verdicts(ls_config, tmp_p
     assert rows[ids[0]] == ("accepted", pytest.approx(4.5), "cardiology")
     assert rows[ids[2]][0] == rows[ids[3]][0] == "pending"
     assert len(list(client.tasks.list(project=project_id, page_size=100))) == 4  # nothing duplicated
+    capsys.readouterr()
+    push_command(overrides, version="1")  # v0001 named explicitly: its pending samples are all there
+    printed = capsys.readouterr()
+    assert "medcurate-sample v0001" in printed.err
+    pushed = json.loads(printed.out)
+    assert (pushed["sent"], pushed["already_present"], pushed["left_in_outbox"]) == (0, 4, 0)
