@@ -113,7 +113,7 @@ def review_command(args: argparse.Namespace, extra: list[str]) -> int:
         else:
             from medcurate.annotators.pull import pull_reviews
 
-            print(json.dumps(asdict(pull_reviews(config, args.out)), indent=2))
+            print(json.dumps(asdict(pull_reviews(config, args.out, deid=run_config.deid)), indent=2))
     except ServerError as error:
         raise CliError(str(error)) from None
     return 0

@@ -42,6 +42,8 @@ from medcurate.schemas.sample import new_sample, samples_to_table
 pytestmark = pytest.mark.slow
 
 NOTE = "Seen today by Dr Alvarez for chest pain; <PERSON> reports dyspnea. Follow up in clinic. "
+QUOTING_COMMENT = "Mr Harold Whitcombe rang on 555-867-5309 to say the dose is wrong."
+PLAIN_COMMENT = "Dyspnea with chest pain fits; reasonable follow up plan."
 
 
 def review_config(ls_config: LabelStudioConfig, tmp_path, name: str, **fields) -> ReviewConfig:
@@ -81,12 +83,18 @@ def task_sample_ids(config: ReviewConfig) -> list[str]:
     return [task.data["sample_id"] for task in tasks]
 
 
-def annotation(verdict: str, accuracy: int, specialty: str, phi: tuple[int, int] | None = None) -> list[dict]:
+def annotation(
+    verdict: str, accuracy: int, specialty: str, phi: tuple[int, int] | None = None, comment: str = ""
+) -> list[dict]:
     result = [
         {"from_name": "verdict", "to_name": "text", "type": "choices", "value": {"choices": [verdict]}},
         {"from_name": "accuracy", "to_name": "text", "type": "rating", "value": {"rating": accuracy}},
         {"from_name": "specialty", "to_name": "text", "type": "choices", "value": {"choices": [specialty]}},
     ]
+    if comment:
+        result.append(
+            {"from_name": "comment", "to_name": "text", "type": "textarea", "value": {"text": [comment]}}
+        )
     if phi:
         value = {"start": phi[0], "end": phi[1], "text": NOTE[phi[0] : phi[1]], "labels": ["PERSON"]}
         result.append({"from_name": "phi", "to_name": "text", "type": "labels", "value": value})
@@ -127,7 +135,10 @@ def test_end_to_end_two_reviewers_one_disagreement(ls_config, tmp_path, caplog, 
     admin = client.users.whoami()
     second = client.users.create(username="reviewer2", email="reviewer2@example.org", password="rev2-pass!")
     plan = {  # sample index -> (first reviewer, second reviewer)
-        0: (annotation("accept", 5, "cardiology"), annotation("accept", 4, "cardiology")),
+        0: (
+            annotation("accept", 5, "cardiology", comment=QUOTING_COMMENT),
+            annotation("accept", 4, "cardiology", comment=PLAIN_COMMENT),
+        ),
         1: (annotation("reject", 1, "cardiology"), annotation("reject", 2, "other")),
         2: (annotation("accept", 4, "cardiology", phi=(17, 24)), annotation("accept", 4, "cardiology")),
         3: (annotation("accept", 3, "cardiology"), annotation("reject", 2, "cardiology")),
@@ -148,6 +159,14 @@ def test_end_to_end_two_reviewers_one_disagreement(ls_config, tmp_path, caplog, 
     votes = [[a[0]["value"]["choices"][0], b[0]["value"]["choices"][0]] for a, b in plan.values()]
     assert result.agreement["verdict"]["alpha"] == pytest.approx(krippendorff_alpha(votes))
     assert result.agreement["verdict"]["samples"] == 4
+
+    # A reviewer quoting the patient: the stored comment is de-identified; a plain one is kept as typed.
+    comments = [c for c in records.column("comment").to_pylist() if c]
+    assert len(comments) == 2 and PLAIN_COMMENT in comments
+    (quoted,) = (c for c in comments if c != PLAIN_COMMENT)
+    assert "<PERSON>" in quoted and "Whitcombe" not in quoted and "555-867-5309" not in quoted
+    for path in (tmp_path / "reviews").iterdir():
+        assert b"Whitcombe" not in path.read_bytes()
 
     verdicts = load_verdicts(tmp_path / "reviews")
     applied = [apply_verdict(sample, verdicts.get(sample["id"])) for sample in samples]
