@@ -13,7 +13,7 @@ from medcurate.annotators.config import ReviewConfig
 from medcurate.schemas.sample import Modality, ReviewStatus
 
 LOW_DEID_CONFIDENCE = "low_deid_confidence"
-IMAGE_TEXT_UNCHECKED = "image_text_unchecked"
+IMAGE_TEXT_UNCHECKED = "deid:burned_in_text_unchecked"  # set by privacy/images.py
 IMAGE_TEXT = "image_text"
 QUALITY_UNCERTAIN = "quality_uncertain"
 AUDIT = "audit"
