@@ -43,7 +43,7 @@ def test_each_reason_is_recorded():
         source_kind="image",
         modality="image",
         source_uri="file:///a.dcm",
-        redactions=[{"start": 0, "end": 4, "type": "PERSON", "score": 0.9}],
+        metadata={"deid.boxes": "[[10, 10, 60, 24]]", "deid.ocr": "checked"},
     )
     assert route_sample(image, NO_AUDIT)["review_reasons"] == [IMAGE_TEXT]
     assert (
