@@ -172,3 +172,21 @@ def test_append_style_run_skips_what_is_already_published(demo_runs):
     assert not published & {row[0] for row in new}
     assert appended.counts.dropped["dedup/exact_duplicate"] >= len(published)
     assert appended.counts.balanced
+
+
+def test_versions_and_query_commands(demo_runs, capsys):
+    out, _, _ = demo_runs
+    assert main(["versions", "--output", str(out), "--dataset", "medcurate-sample"]) == 0
+    listing = capsys.readouterr().out
+    assert "v0001" in listing and "v0002" in listing
+    sql = "SELECT count(*) AS n FROM samples"
+    assert (
+        main(["query", sql, "--output", str(out), "--dataset", "medcurate-sample", "--format", "json"]) == 0
+    )
+    latest_rows = read_manifest(str(out / "medcurate-sample" / "v0002")).rows
+    assert json.loads(capsys.readouterr().out) == {"n": latest_rows}
+    assert (
+        main(["query", "SELECT nope FROM samples", "--output", str(out), "--dataset", "medcurate-sample"])
+        == 2
+    )
+    assert "nope" in capsys.readouterr().err
