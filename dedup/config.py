@@ -1,8 +1,13 @@
-from typing import Literal
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from medcurate.schemas.config import StrictModel
+
+if TYPE_CHECKING:
+    from medcurate.dedup.minhash import Shingling
 
 
 class DedupConfig(StrictModel):
@@ -36,7 +41,8 @@ class DedupConfig(StrictModel):
         8, ge=1, description="large-star/small-star rounds unrolled for connected components"
     )
 
-    def shingling(self):
+    def shingling(self) -> Shingling:
+        """Built on demand: the kernel module (numba) is not imported just to read a config."""
         from medcurate.dedup.minhash import Shingling
 
         return Shingling(

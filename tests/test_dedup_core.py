@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -167,3 +168,27 @@ def test_node_key_orders_best_quality_then_longest_then_id() -> None:
     ]
     assert [key_id(k) for k in sorted(keys)] == ["d", "c", "a", "b", "e"]
     assert key_exact(keys[0]) == "f" * 16
+
+
+def _pydicom_test_file(name: str) -> bytes:
+    import pydicom
+
+    path = Path(pydicom.__file__).parent / "data" / "test_files" / name
+    if not path.exists():
+        pytest.skip(f"{name} is not in this pydicom wheel")
+    return path.read_bytes()
+
+
+def test_dicom_re_encodings_and_a_png_twin_meet() -> None:
+    rle = _pydicom_test_file("SC_rgb_rle.dcm")
+    lossy = _pydicom_test_file("SC_rgb_jpeg_lossy_gdcm.dcm")
+    rle_16bit = _pydicom_test_file("SC_rgb_rle_16bit.dcm")
+    assert images.is_dicom(rle) and not images.is_dicom(_encode(_scan(0), "PNG"))
+    pixels = images.decode_pixels(rle)
+    exact, phash = images.fingerprint(rle)
+    # A PNG of the decoded pixels is an exact duplicate; re-encodings are near duplicates.
+    assert images.fingerprint(_encode(pixels, "PNG")) == (exact, phash)
+    for other in (lossy, rle_16bit):
+        other_exact, other_hash = images.fingerprint(other)
+        assert other_exact != exact
+        assert lsh.hamming(phash, other_hash) <= 6
