@@ -77,6 +77,24 @@ def run_fhir(args: argparse.Namespace, extra: list[str]) -> int:
     return 1 if failed else 0
 
 
+def run_dicom(args: argparse.Namespace, extra: list[str]) -> int:
+    from medcurate.privacy.dicom import DicomDeidentifier, deidentify_tree
+    from medcurate.privacy.text import TextDeidentifier
+
+    if not args.input.exists():
+        raise CliError(f"no such input: {args.input}")
+    if args.output.resolve() == args.input.resolve():
+        raise CliError("the output folder must differ from the input")
+    config = _load_config(args)
+    deidentifier = DicomDeidentifier(config, TextDeidentifier(config) if config.ocr else None)
+    written, failed = deidentify_tree(args.input, args.output, deidentifier)
+    print(
+        f"deid dicom: {written} files written, {failed} unreadable; boxes in {args.output / 'redactions.jsonl'}",
+        file=sys.stderr,
+    )
+    return 1 if failed else 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     deid = subparsers.add_parser("deid", help="de-identify text, FHIR bundles or DICOM files")
     commands = deid.add_subparsers(dest="deid_command", metavar="KIND", required=True)
@@ -100,3 +118,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fhir.add_argument("output", type=Path, metavar="OUT_DIR")
     common(fhir)
     fhir.set_defaults(handler=run_fhir)
+
+    dicom = commands.add_parser(
+        "dicom", help="DICOM files: IN -> OUT, same relative paths, OUT/redactions.jsonl"
+    )
+    dicom.add_argument("input", type=Path, metavar="IN", help="a DICOM file or a folder of them")
+    dicom.add_argument("output", type=Path, metavar="OUT")
+    common(dicom)
+    dicom.set_defaults(handler=run_dicom)

@@ -14,12 +14,14 @@ from typing import Any, ClassVar
 
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
+from spacy.lang.en.stop_words import STOP_WORDS
 
 from medcurate.privacy.vocab import (
     EPONYM_HEADS,
     EPONYMS,
     NOT_NAMES,
     US_STATES,
+    english_words,
     first_names,
     is_name_word,
     is_plain_name,
@@ -57,7 +59,7 @@ _FACILITY_HEAD = (
     r"children'?s|gen|hospice|manor|care\s+center|surgical\s+center|urgent\s+care|"
     r"university\s+hospital|va\s+medical\s+center|pavilion|sanatorium)"
 )
-_ID_VALUE = r"([A-Z0-9](?:[A-Z0-9]|[-/.](?=[A-Z0-9])){2,24})"
+_ID_VALUE = r"(#?[A-Z0-9](?:[A-Z0-9]|[-/.](?=[A-Z0-9])){2,24})"
 
 # (entity type, score, pattern, capture group holding the PHI)
 _PATTERNS: list[tuple[str, float, str, int]] = [
@@ -66,11 +68,16 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
     (
         "DATE",
         STRONG,
-        r"(?<![\d/.])(?!([1-9])/\1\b)(?!1/[234]\b|[23]/[34]\b)(?:0?[1-9]|1[0-2])/(?:[12]\d|3[01]|0?[1-9])"
-        r"(?:/(?:\d{4}|\d{2}))?(?![\d/]|\.\d)",
+        r"(?<![\d/.])(?!([1-9])/\1\b)(?!1/[234](?![\d/])|[23]/[34](?![\d/]))(?:0?[1-9]|1[0-2])/"
+        r"(?:[12]\d|3[01]|0?[1-9])(?:/(?:\d{4}|\d{2}))?(?![\d/%]|\.\d|\s*%)",
         0,
     ),
-    ("DATE", STRONG, r"\b(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])[-/.](?:[12]\d|3[01]|0?[1-9])\b", 0),
+    (
+        "DATE",
+        STRONG,
+        r"\b(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])[-/.](?:[12]\d|3[01]|0?[1-9])\b(?:[ T]\d\d?:\d\d(?::\d\d)?)?",
+        0,
+    ),
     ("DATE", STRONG, r"\b(?:[12]\d|3[01]|0?[1-9])\.(?:0?[1-9]|1[0-2])\.(?:19|20)?\d\d\b", 0),
     ("DATE", STRONG, rf"\b{_MONTH}\.?\s*{_DAY}\b(?:,?\s*{_YEAR}\b)?", 0),
     ("DATE", STRONG, rf"\b{_DAY}(?:\s+of)?[\s-]*{_MONTH}\b\.?(?:,?[\s-]*{_YEAR}\b)?", 0),
@@ -131,7 +138,7 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
     (
         "MEDICAL_RECORD_NUMBER",
         STRONG,
-        r"\b(?:mrn|mr\s*#|mr\s+no\.?|medical\s+record(?:\s+(?:number|no\.?|num|#))?|record\s*(?:#|no\.?|number)|"
+        r"\b(?:mrn|emr|ehr|hicn|mbi|mr\s*#|mr\s+no\.?|medical\s+record(?:\s+(?:number|no\.?|num|#))?|record\s*(?:#|no\.?|number)|"
         r"unit\s+(?:no\.?|number)|patient\s+(?:id|number|no\.?|#)|pt\s+id|hospital\s+(?:id|number|#))"
         rf"\s*(?:is\s+)?[#:]?\s*[#:]?\s*{_ID_VALUE}",
         1,
@@ -176,6 +183,19 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
     ),
     ("CREDIT_CARD", MEDIUM, r"\b(?:\d{4}[- ]?){3}\d{1,4}\b", 0),
     ("IBAN_CODE", MEDIUM, r"\b(?-i:[A-Z]{2}\d{2})(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,4})?\b", 0),
+    ("IBAN_CODE", STRONG, r"\biban\s*(?:is|:|#)?\s*([a-z]{2}\d{2}[a-z0-9 ]{8,30}[a-z0-9])", 1),
+    (
+        "CREDIT_CARD",
+        STRONG,
+        r"\b(?:card|cc|credit\s+card|debit\s+card)\s*(?:number|no\.?|#)?\s*(?:is|:)?\s*(\d(?:[ -]?\d){11,18})\b",
+        1,
+    ),
+    (
+        "ZIP_CODE",
+        STRONG,
+        r"\b(?:zip|postal|post)\s*(?:code)?\s*(?:is|:)?\s*((?-i:[A-Z0-9]{2,6})(?:[ -][A-Z0-9]{2,4})?)\b",
+        1,
+    ),
     # Places: street addresses, City, ST ZIP, PO boxes, facility names.
     (
         "STREET_ADDRESS",
@@ -213,7 +233,8 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
     ("FACILITY", MEDIUM, r"\b(?-i:St|Saint|Mt|Mount|ST|MT)\.?\s+(?-i:[A-Z][a-z'’]+)(?:'s|’s|s)?\b", 0),
 ]
 
-_NAME = r"[A-Za-z][A-Za-z'’\-]*[A-Za-z]|[A-Za-z]\.?"
+_LETTER = r"[^\W\d_]"
+_NAME = rf"{_LETTER}(?:{_LETTER}|['’\-])*{_LETTER}|{_LETTER}\.?"
 _NAME_RUN = rf"(?:{_NAME})(?:\s+(?:[A-Za-z]\.\s*)?(?:{_NAME})){{0,2}}"
 _TITLE = r"\b(?:dr|drs|doctor|mr|mrs|ms|miss|mister|prof|professor|mx)\b\.?\s*"
 _RELATIVE = (
@@ -230,10 +251,10 @@ _ROLE = (
     r"\b\.?[\s,:]*"
 )
 _CREDENTIAL = (
-    r"(?:,\s*|\s+)(?:(?-i:RN|NP|PA|PT|OT|SW|DO|CM|PA-C)|rn|r\.n\.|md|m\.d\.|np|rrt|r\.r\.t\.|msw|licsw|lcsw|"
+    r"(?:,\s*|\s+)(?:(?-i:RN|NP|PA|SW|CM|PA-C)|rn|r\.n\.|md|m\.d\.|np|rrt|r\.r\.t\.|msw|licsw|lcsw|"
     r"phd|crna|cna|pharmd|lpn|aprn|fnp|dnp|rd|slp|crt|rrt)\b"
 )
-_WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*")
+_WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['’\-])*")
 
 
 @dataclass(frozen=True)
@@ -291,8 +312,8 @@ class ClinicalRecognizer(EntityRecognizer):
         self.related = re.compile(
             rf"{_RELATIVE}((?:{_NAME_RUN})(?:\s*(?:,|and|&)\s*(?:{_NAME_RUN})){{0,3}})", flags
         )
-        self.role = re.compile(rf"{_ROLE}((?:[A-Za-z]\.\s*)?{_NAME_RUN})", flags)
-        self.credentialed = re.compile(rf"((?:[A-Za-z]\.\s*)?{_NAME_RUN}){_CREDENTIAL}", flags)
+        self.role = re.compile(rf"{_ROLE}(\b(?:[A-Za-z]\.\s*)?{_NAME_RUN})", flags)
+        self.credentialed = re.compile(rf"(\b(?:[A-Za-z]\.\s*)?{_NAME_RUN}){_CREDENTIAL}", flags)
 
     def load(self) -> None:
         """Nothing to load: the patterns are compiled in the constructor."""
@@ -312,10 +333,14 @@ class ClinicalRecognizer(EntityRecognizer):
                 start, end = match.span(group)
                 if entity in _PLACE_NAMES:
                     start = _skip_common_words(text, start, end)
-                elif entity == "DATE" and _VENT_SETTING.search(text, max(0, start - 8), start):
+                elif entity == "DATE" and (
+                    _VENT_SETTING.search(text, max(0, start - 8), start) or _pain_score(text, start, end)
+                ):
                     continue
                 if end > start:
                     yield _Span(entity, start, end, score)
+        if not _mostly_upper(text) and _is_prose(text):
+            yield from _prose_spans(text)
         if self.deny:
             for match in self.deny.finditer(text):
                 yield _Span("DENY_LIST", match.start(), match.end(), 1.0)
@@ -323,9 +348,14 @@ class ClinicalRecognizer(EntityRecognizer):
 
     def _names(self, text: str) -> Iterator[_Span]:
         upper = _mostly_upper(text)
-        # A title is strong evidence: everything up to the first common word is a name.
+        # A title is strong evidence: everything up to the first common word is a name, and the
+        # title goes with it ("Dr. Sarah P." names a woman and a doctor).
         for match in self.titled.finditer(text):
-            yield from _name_tokens(text, match.start(2), match.end(2), upper, strong=True)
+            tokens = list(_name_tokens(text, match.start(2), match.end(2), upper, strong=True))
+            if tokens:
+                title_end = match.start(1) + len(match.group(1).rstrip())
+                yield _Span("PERSON", match.start(1), title_end, tokens[0].score)
+                yield from tokens
         for pattern, weak in ((self.related, False), (self.credentialed, False), (self.role, True)):
             for match in pattern.finditer(text):
                 yield from _name_tokens(
@@ -338,9 +368,174 @@ class ClinicalRecognizer(EntityRecognizer):
                     backwards=pattern is self.credentialed,
                 )
         yield from _list_names(text, upper)
+        yield from _places(text, upper)
 
 
 _PLACE_NAMES = frozenset({"FACILITY", "LOCATION"})
+# Phone numbers as written around the world ("+46 (0)8 928 571 38", "0494 92 82 32"): accepted
+# with a leading + ( or 0, or a phone word nearby.
+_INTL_PHONE = re.compile(
+    r"(?<![\w+.])(\+\d{1,3}[\s.-]?)?(\(0?\d{1,4}\)[\s.-]?)?\d{2,5}(?:[\s.-]\d{2,5}){1,4}(?:\s?x\d{1,5})?(?![\w.]\d)"
+)
+_PHONE_CUE = re.compile(
+    r"\b(?:call|phone|mobile|cell|desk|fax|tel|telephone|office|messages?|answering|reach|number|contact)\b",
+    re.IGNORECASE,
+)
+# An address block: a house number, then street words and numbers, unit, town, region, country and
+# postal code, across commas and line breaks, up to the first ordinary lower-case word.
+_ADDRESS_START = re.compile(
+    r"(?<![\w.,-])(?:\d{1,6}[A-Za-z]?\s+(?:\d{1,4}\s+)?[^\W\d_][\w'’.-]*|(?:psc|unit|box|apt\.?|suite)\s+\d+)",
+    re.IGNORECASE,
+)
+_ADDRESS_PART = re.compile(r"[ \t]*(?:[,>\n]|\\n)?[ \t\n]*([^\s,>?!\"“”]+)")
+_ADDRESS_WORDS = frozenset(
+    [
+        "apt",
+        "apt.",
+        "suite",
+        "ste",
+        "unit",
+        "box",
+        "po",
+        "p.o.",
+        "psc",
+        "apo",
+        "fpo",
+        "dpo",
+        "floor",
+        "fl",
+        "bldg",
+        "rm",
+        "room",
+        "de",
+        "do",
+        "da",
+        "dos",
+        "das",
+        "la",
+        "le",
+        "van",
+        "von",
+        "del",
+        "der",
+        "den",
+        "di",
+        "du",
+        "al",
+        "el",
+        "ul.",
+        "u.",
+        "and",
+        "&",
+    ]
+)
+# Capitalised words after these in prose name a place ("grew up in Sund", "flew to Leppen").
+_PLACE_CUE = re.compile(
+    r"\b(?:in|from|to|at|near|visit|visiting|born\s+in|lives\s+in)\s+(?:the\s+)?"
+    r"((?-i:[A-Z][\w'’-]*)(?:[ \t]+(?-i:[A-Z][\w'’-]*)){0,3})"
+)
+
+
+def _prose_spans(text: str) -> Iterator[_Span]:
+    """Patterns that only pay in ordinary prose, where clinical shorthand cannot trip them."""
+    for match in _INTL_PHONE.finditer(text):
+        digits = sum(c.isdigit() for c in match.group())
+        cued = match.group(1) or match.group(2) or match.group().startswith("0")
+        cued = cued or _PHONE_CUE.search(text, max(0, match.start() - 30), match.start())
+        cued = cued or _PHONE_CUE.match(text, match.end() + 1)
+        if 7 <= digits <= 16 and cued:
+            yield _Span("PHONE_NUMBER", match.start(), match.end(), MEDIUM)
+    for match in _ADDRESS_START.finditer(text):
+        end = _address_end(text, match.end())
+        if end is not None:
+            yield _Span("STREET_ADDRESS", match.start(), end, MEDIUM)
+    for match in _PLACE_CUE.finditer(text):
+        words = _WORD.findall(match.group(1))
+        if words and words[0].lower() not in NOT_NAMES and _CALENDAR.fullmatch(words[0]) is None:
+            yield _Span("LOCATION", match.start(1), match.end(1), WEAK)
+
+
+def _address_end(text: str, position: int) -> int | None:
+    """Where an address block that began before `position` ends; None when it has no second part
+    (a number, a unit word or a capitalised word) and so was only "5 Things"."""
+    end, parts = position, 0
+    while parts < 12:
+        match = _ADDRESS_PART.match(text, end)
+        if match is None:
+            break
+        token = match.group(1).rstrip(".;:")
+        low = token.lower()
+        if (
+            not token
+            or (token[0].islower() and low not in _ADDRESS_WORDS)
+            or low in STOP_WORDS - _ADDRESS_WORDS
+        ):
+            break
+        if not (token[0].isupper() or token[0].isdigit() or low in _ADDRESS_WORDS):
+            break
+        end = match.start(1) + len(token)
+        parts += 1
+    return end if parts else None
+
+
+# Where a patient goes, comes from or is seen: the words after are a place unless they are common.
+_MOVEMENT = re.compile(
+    r"\b(?:transferr?ed|transferring|transfer|trans|xfer(?:red|d)?|referred|admitted|readmitted|arrived|"
+    r"taken|sent|came|went|go|going|returned|discharged|d/c'?d|dc'?d|presented|brought|moved|seen|"
+    r"treated|followed|evaluated|assessed|hospitali[sz]ed|operated|lives|living|lived|resides|residing|"
+    r"visiting|visited|flew|relocated|born|admission|transport(?:ed)?|bed|placement|"
+    r"accepted)\s+(?:back\s+|here\s+|over\s+|today\s+|earlier\s+)?(?:to|from|at|in|@)\s+"
+    r"(?:the\s+|our\s+)?((?:[^\W\d_][\w'’.&-]*[ \t]*){1,5})|"
+    r"@\s*((?-i:(?:St\.?|Saint|Mt\.?)\s+)?(?-i:[A-Z][a-z][\w'’.&-]*)(?:[ \t]+[^\W\d_][\w'’.&-]*){0,3})|"
+    r"\b(?:to|from|at|in)\s+(?:the\s+)?((?:[^\W\d_][\w'’&-]*\s+){1,3}(?:hospital|hosp|memorial|medical\s+"
+    r"center|rehab|nursing\s+home|clinic|infirmary|hospice))\b",
+    re.IGNORECASE,
+)
+_FACILITY_TAIL = frozenset(
+    [
+        "hospital",
+        "hosp",
+        "memorial",
+        "medical",
+        "med",
+        "center",
+        "ctr",
+        "centre",
+        "clinic",
+        "rehab",
+        "health",
+        "infirmary",
+        "general",
+        "hospice",
+        "institute",
+    ]
+)
+
+
+def _places(text: str, upper: bool) -> Iterator[_Span]:
+    """The named place after a movement ("transferred to Quartermain", "lives in catonsville",
+    "at UCSF"): words up to the first one that is common vocabulary; in mixed-case text they must be
+    capitalised, in single-case text they must be unusual words or names."""
+    mixed = not upper and not text.islower()
+    for match in _MOVEMENT.finditer(text):
+        group = next(g for g in (1, 2, 3) if match.group(g))
+        start = end = None
+        for word in _WORD.finditer(text, match.start(group), match.end(group)):
+            token = word.group()
+            low = token.lower().rstrip(".")
+            if start is not None and low in _FACILITY_TAIL:
+                end = word.end()
+                continue
+            if low in NOT_NAMES or low in EPONYM_HEADS:
+                break
+            if mixed and not token[0].isupper():
+                break
+            if not mixed and low in english_words() and not is_name_word(low) and low not in _FACILITY_TAIL:
+                break
+            start = word.start() if start is None else start
+            end = word.end()
+        if start is not None:
+            yield _Span("LOCATION", start, end, MEDIUM)
 
 
 def _skip_common_words(text: str, start: int, end: int) -> int:
@@ -401,6 +596,16 @@ _FACILITY_WORDS = frozenset(
 )
 # "PS 10/5", "PEEP 5/5": ventilator settings, not dates.
 _VENT_SETTING = re.compile(r"(?:ps|peep|cpap|bipap|psv|ips|eps|imv|simv|/)\s*$", re.IGNORECASE)
+
+
+_PAIN = re.compile(r"\b(?:pain|cp|c/o|discomfort|rated|rates|scale|ha|headache|ache|sore)\b", re.IGNORECASE)
+
+
+def _pain_score(text: str, start: int, end: int) -> bool:
+    """ "c/o 3/10 back pain": a score out of ten, not the 10th of March."""
+    if not text.startswith("/10", end - 3):
+        return False
+    return bool(_PAIN.search(text, max(0, start - 25), start) or _PAIN.search(text, end, end + 15))
 
 
 _CUT_WORDS = NOT_NAMES - {"st", "saint", "mt", "mount", "hospital", "rehab", "home", "of", "and", "the"}
@@ -513,28 +718,34 @@ class FilteredSpacyRecognizer(EntityRecognizer):
         if nlp_artifacts is None:
             return []
         upper = _mostly_upper(text)
+        prose = not upper and _is_prose(text)
         results = []
         for ent in nlp_artifacts.entities:
             entity = self.LABELS.get(ent.label_)
             if entity is None or entity not in entities:
                 continue
-            score = self._score(text, ent, entity, upper)
+            score = self._score(text, ent, entity, upper, prose)
             if score > 0:
                 results.append(RecognizerResult(entity, ent.start_char, ent.end_char, score))
         return results
 
     @staticmethod
-    def _score(text: str, ent: Any, entity: str, upper: bool) -> float:
+    def _score(text: str, ent: Any, entity: str, upper: bool, prose: bool) -> float:
         """Clinical shorthand ("abd soft", "Fentanyl", "Cardiac") fools the model; real names are
-        capitalised word by word, and a person's name has a census name in it."""
+        capitalised word by word, and a person's name has a census name in it. In ordinary prose
+        (few clinical abbreviations) the model is trusted, as it was trained on such text."""
         words = _WORD.findall(ent.text)
-        if entity == "DATE" or upper or not words:
-            # Durations and ages ("55-year-old") are not dates and the date regexes find real
-            # ones; on UPPER CASE text the model's entities are noise.
-            return 0.0
+        if upper or not words:
+            return 0.0  # on UPPER CASE text the model's entities are noise
         lows = [w.lower() for w in words]
         if all(w in NOT_NAMES or w in EPONYMS for w in lows) or _is_eponym_use(text, ent.end_char):
             return 0.0
+        if entity == "DATE":
+            # Durations and ages ("two weeks", "55-year-old") are not dates.
+            return MEDIUM if prose and _CALENDAR.search(ent.text) and not _DURATION.search(ent.text) else 0.0
+        acronym = len(words) == 1 and words[0].isupper()
+        if prose and entity != "NRP" and not acronym and any(w[0].isupper() for w in words):
+            return MEDIUM
         if "\n" in ent.text.strip() or any(c in ent.text for c in "/&+"):
             return 0.0
         titled = all(
@@ -549,6 +760,30 @@ class FilteredSpacyRecognizer(EntityRecognizer):
         if entity == "ORGANIZATION":
             return MEDIUM if named or any(w in _FACILITY_WORDS for w in lows) else DOUBT
         return MEDIUM if named or len(words) >= 2 else DOUBT
+
+
+_CALENDAR = re.compile(rf"\d|\b(?:{_MONTH}|mon|tues?|wed|thu(?:rs)?|fri|sat|sun)(?:day)?\b", re.IGNORECASE)
+_DURATION = re.compile(
+    r"\b(?:years?|yrs?|months?|weeks?|days?|hours?|decades?)[- ]?(?:old|ago|long|later|earlier)?\b|\bage",
+    re.IGNORECASE,
+)
+# Shorthand that marks clinical writing, where the small model's entities need the filters above.
+_SHORTHAND = re.compile(
+    r"(?<![\w/])(?:pt|pts|hx|h/o|s/p|c/o|w/|y/o|yo|dx|tx|rx|sx|fx|prn|bid|tid|qid|qd|q\d+h?|mg|mcg|cc|ml|"
+    r"meq|iv|po|bp|hr|rr|sob|cp|abd|cxr|ekg|ecg|ngt|ogt|abg|vss|afeb|neuro|resp|gi|gu|cv|icu|dr|md|rn|"
+    r"mrn|dob|npo|ett|picc|hct|wbc|inr|cabg|chf|copd|cad|mi|afib|dm|htn|ckd|esrd|cva|tia|patients?|"
+    r"diagnos[a-z]+|history|treat[a-z]*|therap[a-z]+|guidelines?|prescri[a-z]+|[\w-]*year-old|"
+    r"diseases?|syndromes?|symptoms?|medications?|doses?|dosing|surgery|surgical|infections?|chronic|"
+    r"acute|clinical|post-op|pre-op|admitted|discharged|hospital|clinic|physician|nurse|"
+    r"management|managing|efficacy|contraindications?|side\s+effects)(?![\w/])",
+    re.IGNORECASE,
+)
+
+
+def _is_prose(text: str) -> bool:
+    """Ordinary prose, where the model is at home: clinical words in under one word in forty."""
+    words = max(1, text.count(" ") + 1)
+    return len(_SHORTHAND.findall(text)) * 40 < words
 
 
 _NAME_PARTICLES = frozenset({"of", "and", "the", "de", "la", "van", "von", "del", "der", "da", "di", "st"})

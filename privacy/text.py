@@ -13,6 +13,7 @@ from typing import Any
 
 from medcurate.privacy.config import DeidConfig
 from medcurate.privacy.operators import replacement
+from medcurate.privacy.recognizers import STRONG
 from medcurate.privacy.vocab import EPONYMS
 
 LANGUAGE = "en"
@@ -114,7 +115,7 @@ class TextDeidentifier:
     def __init__(self, config: DeidConfig | None = None) -> None:
         self.config = config or DeidConfig()
         self.analyzer = build_analyzer(self.config)
-        self.allow = EPONYMS | {word.lower() for word in self.config.allow_list}
+        self.allow = {word.lower() for word in self.config.allow_list}
 
     def deidentify_batch(self, texts: Sequence[str], scopes: Sequence[str] | None = None) -> list[DeidResult]:
         """`scopes` (e.g. patient ids) make surrogates and date shifts consistent across documents."""
@@ -139,7 +140,9 @@ class TextDeidentifier:
         return [
             PhiSpan(r.start, r.end, r.entity_type, float(r.score))
             for r in results
-            if text[r.start : r.end].strip().lower() not in self.allow
+            if (value := text[r.start : r.end].strip().lower()) not in self.allow
+            # An eponym alone ("Parkinson") survives unless its context made it strong ("Dr. Murphy").
+            and not (value in EPONYMS and r.score < STRONG)
         ]
 
     def _deidentify(self, text: str, nlp_artifacts: Any, scope: str) -> DeidResult:

@@ -33,7 +33,7 @@ EPONYMS = _words(
     sacks sachs schatzki schlatter schonlein sezary sheehan shy sjogren sjögren stevens still stokes
     sturge swan ganz takayasu tay tinel tourette trendelenburg trousseau turner virchow von waldenstrom
     wallenberg wegener weber wernicke whipple willebrand wilms wilson wolff parkinson-white zenker
-    zollinger ellison chediak higashi kallmann prader willi angelman dubowitz kearns sayre leber
+    zollinger ellison framingham chediak higashi kallmann prader willi angelman dubowitz kearns sayre leber
     """
 )
 
@@ -66,10 +66,30 @@ CLINICAL_WORDS = _words(
     new old more less much many few some all any each other another
     mother father son daughter wife husband sister brother friend friends aunt uncle niece nephew
     male female man woman boy girl baby infant child children adult
+    aline art mae asa pat min max long amber given riss kling fick staples quinton gu ms osh vicu
+    ew hob lcx rca lad ppm picc swan groshong hickman port neo levo dopa dobutamine
     """
 )
 
-NOT_NAMES = frozenset(STOP_WORDS) | CLINICAL_WORDS
+# Places inside a hospital and kinds of care a patient is sent to: "transferred to cath lab".
+CLINICAL_PLACES = _words(
+    """
+    cath lab labs ir mri ct echo dialysis hd radiology xray x-ray endoscopy surgery tele telemetry
+    stepdown step-down sdu ns bathroom commode chair shower stretcher ambulance icu's unit's
+    snf ltac lthc acute care vna er ed or pacu cvicu ctsicu nicu picu ccu micu sicu csru trauma ob gyn ortho neuro cardiology
+    oncology psych psychiatry medicine surgical service services ward wards
+    side sitting standing supine prone baseline pain
+    """
+)
+# Bacteria written genus-initial first ("E. coli"): not an initial and a surname.
+SPECIES = _words(
+    """
+    coli aureus diff difficile pylori aeruginosa pneumoniae epidermidis faecalis faecium influenzae
+    albicans glabrata marcescens cloacae mirabilis maltophilia baumannii fragilis pyogenes
+    """
+)
+
+NOT_NAMES = frozenset(STOP_WORDS) | CLINICAL_WORDS | CLINICAL_PLACES | SPECIES
 
 US_STATES = {
     "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California",
