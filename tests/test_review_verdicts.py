@@ -47,3 +47,22 @@ def test_undecided_verdicts_leave_the_sample_unchanged():
     for decision in ("adjudicate", "incomplete"):
         assert apply_verdict(sample, Verdict(sample["id"], decision)) is sample
     assert apply_verdict(sample, None) is sample
+
+
+def test_grayscale_jpeg_boxes_are_blacked_out_and_stay_jpeg():
+    buffer = io.BytesIO()
+    Image.new("L", (100, 50), 200).save(buffer, format="JPEG")
+    sample = new_sample(
+        source_kind="image",
+        modality="image",
+        source_uri="file:///x.jpg",
+        image_bytes=buffer.getvalue(),
+        image_format="jpeg",
+    )
+    box = {"x": 10.5, "y": 20.0, "width": 30.0, "height": 40.0, "type": "ID"}
+    applied = apply_verdict(sample, Verdict(sample["id"], "accepted", phi_boxes=[box]))
+    assert applied["image_format"] == "jpeg"
+    image = Image.open(io.BytesIO(applied["image_bytes"]))
+    assert image.format == "JPEG" and image.mode == "L"
+    assert image.getpixel((25, 20)) < 10
+    assert image.getpixel((80, 40)) > 190
