@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 import time
+import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -176,33 +178,65 @@ def main(argv: list[str] | None = None) -> int:
             docs = loader()
             evaluate_text(name, docs[: args.limit] if args.limit else docs, systems)
     if "fhir" in wanted:
-        evaluate_fhir()
+        evaluate_fhir(args.limit)
     if "dicom" in wanted:
         evaluate_dicom()
     return 0
 
 
-def evaluate_fhir() -> None:
+def _normal(text: str) -> str:
+    """Case- and accent-blind, so that "KOEPP" or "Peña" without its tilde still count as leaks."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
+
+
+def surviving_values(values: Sequence[str], output: str) -> int:
+    """Gold values found in the output as whole tokens (case- and accent-blind), phones and other
+    numbers also as bare digits; "160" inside "112.416" or "Rice" inside "Price" is no leak."""
+    haystack = _normal(output)
+    survived = 0
+    for value in values:
+        forms = {_normal(value)}
+        digits = re.sub(r"\D", "", value)
+        if len(digits) >= 7 and digits != value:
+            forms.add(digits)
+        survived += any(
+            form and re.search(rf"(?<![^\W_])(?<!\d\.){re.escape(form)}(?![^\W_]|\.\d)", haystack)
+            for form in forms
+        )
+    return survived
+
+
+def evaluate_fhir(limit: int = 0) -> None:
     try:
-        from medcurate.privacy.fhir import deidentify_bundle
+        from medcurate.privacy.fhir import FhirDeidentifier
     except ImportError:
         print("\n== synthea_fhir: privacy.fhir not available")
         return
     folder = PHI / "synthea_fhir"
-    survived = total = 0
-    started = time.perf_counter()
     golds = [json.loads(line) for line in (folder / "phi_gold.jsonl").open()]
+    golds = golds[:limit] if limit else golds
+    deidentifier = FhirDeidentifier()
+    survived = total = short_numbers = 0
+    by_type: dict[str, int] = defaultdict(int)
+    started = time.perf_counter()
     for gold in golds:
         bundle = json.loads((folder / "bundles" / gold["bundle"]).read_text())
-        output = json.dumps(deidentify_bundle(bundle), ensure_ascii=False).lower()
+        output = json.dumps(deidentifier.deidentify([bundle])[0], ensure_ascii=False)
         for item in gold["phi"]:
             total += 1
-            survived += str(item["value"]).lower() in output
+            hit = surviving_values([str(item["value"])], output)
+            survived += hit
+            by_type[item["type"]] += hit
+            short_numbers += hit and str(item["value"]).isdigit() and len(str(item["value"])) <= 3
     elapsed = time.perf_counter() - started
     print(
         f"\n== synthea_fhir ({len(golds)} bundles): {survived} of {total} gold PHI values survive; "
         f"{len(golds) / elapsed:.1f} bundles/s"
     )
+    print(f"   of which numbers of 3 digits or fewer (also clinical codes or values): {short_numbers}")
+    for kind, count in sorted(by_type.items()):
+        if count:
+            print(f"   surviving {kind}: {count}")
 
 
 def evaluate_dicom() -> None:

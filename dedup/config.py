@@ -16,12 +16,29 @@ class DedupConfig(StrictModel):
     ngram: int = Field(5, ge=1)
     seed: int = 1
     strip_punctuation: bool = Field(
-        True, description="drop punctuation before shingling (exact hashes never drop it)"
+        True, description="drop punctuation before shingling (exact hashes keep it)"
+    )
+    drop_stopwords: bool = Field(False, description="drop English function words before shingling")
+    char_spaces: bool = Field(
+        False,
+        description="keep spaces inside character n-grams (off: n-grams span words, fewer shared fragments)",
     )
     image_hamming_radius: int = Field(
         6, ge=0, le=31, description="pHash bits two images may differ by and still be near-duplicates"
+    )
+    against_published: list[str] = Field(
+        default_factory=list,
+        description="datasets whose latest published version's exact hashes count as already seen "
+        "(append-style datasets: only new content is published)",
     )
     batch_size: int = Field(512, ge=1, description="samples per signature batch; bounds working memory")
     cc_rounds: int = Field(
         8, ge=1, description="large-star/small-star rounds unrolled for connected components"
     )
+
+    def shingling(self):
+        from medcurate.dedup.minhash import Shingling
+
+        return Shingling(
+            self.shingle, self.ngram, self.strip_punctuation, self.drop_stopwords, self.char_spaces
+        )

@@ -89,11 +89,28 @@ class WriteEvents(beam.PTransform):
         )
 
 
-def build_pipeline(pipeline: beam.Pipeline, config: RunConfig, run_id: str, staging_dir: str) -> None:
+def published_exact_hashes(config: RunConfig) -> set[str]:
+    """Exact hashes already published in the datasets `dedup.against_published` names."""
+    path = catalog_path(config.publish.output_dir)
+    if not config.dedup.against_published or not storage.exists(path):
+        return set()
+    with Catalog(path, read_only=True) as catalog:
+        return set().union(*(catalog.exact_hashes(name) for name in config.dedup.against_published))
+
+
+def build_pipeline(
+    pipeline: beam.Pipeline,
+    config: RunConfig,
+    run_id: str,
+    staging_dir: str,
+    known_exact_hashes: set[str] | frozenset[str] = frozenset(),
+) -> None:
     ingested = pipeline | "Ingest" >> IngestSources(config.ingest)
     signals = ingested[SAMPLES] | "Signals" >> ComputeSignals(config.quality)
     deidentified = signals[SAMPLES] | "Deidentify" >> DeidentifySamples(config.deid)
-    deduplicated = deidentified[SAMPLES] | "Deduplicate" >> DeduplicateSamples(config.dedup)
+    deduplicated = deidentified[SAMPLES] | "Deduplicate" >> DeduplicateSamples(
+        config.dedup, known_exact_hashes
+    )
     reviewed = deduplicated[SAMPLES] | "ApplyVerdicts" >> ApplyVerdicts(config.review.reviews_dir)
     (
         reviewed[SAMPLES]
@@ -140,7 +157,7 @@ def run(config: RunConfig, beam_args: list[str] | None = None) -> RunResult:
     log.info("run %s: curating %s into %s", run_id, config.dataset, dataset_dir)
 
     pipeline = beam.Pipeline(options=pipeline_options(config.runner, beam_args or []))
-    build_pipeline(pipeline, config, run_id, staging_dir)
+    build_pipeline(pipeline, config, run_id, staging_dir, published_exact_hashes(config))
     result = pipeline.run()
     result.wait_until_finish()
 

@@ -64,6 +64,19 @@ def run_text(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def run_fhir(args: argparse.Namespace, extra: list[str]) -> int:
+    from medcurate.privacy.fhir import FhirDeidentifier, run_tree
+
+    if not args.input.is_dir():
+        raise CliError(f"no such input folder: {args.input}")
+    if args.output.resolve() == args.input.resolve():
+        raise CliError("the output folder must differ from the input folder")
+    written, failed = run_tree(args.input, args.output, FhirDeidentifier(_load_config(args)))
+    # Counts only: Synthea-style file names carry patient names.
+    print(f"deid fhir: {written} files written, {failed} unreadable (not JSON)", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     deid = subparsers.add_parser("deid", help="de-identify text, FHIR bundles or DICOM files")
     commands = deid.add_subparsers(dest="deid_command", metavar="KIND", required=True)
@@ -79,3 +92,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     text.add_argument("--output", type=Path, required=True)
     common(text)
     text.set_defaults(handler=run_text)
+
+    fhir = commands.add_parser(
+        "fhir", help="FHIR R4 bundles or plain JSON: IN_DIR -> OUT_DIR, same file names"
+    )
+    fhir.add_argument("input", type=Path, metavar="IN_DIR")
+    fhir.add_argument("output", type=Path, metavar="OUT_DIR")
+    common(fhir)
+    fhir.set_defaults(handler=run_fhir)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import uuid
 from datetime import date, timedelta
 from functools import cache
 
@@ -161,3 +162,20 @@ def replacement(config: DeidConfig, entity: str, value: str, scope: str) -> str:
     elif operator == "surrogate":
         return surrogate(config, entity, value, scope)
     return f"<{entity}>"
+
+
+def pseudonym_uuid(config: DeidConfig, value: str) -> str:
+    """A UUID keyed on the secret: the same identifier maps to the same UUID across a run."""
+    digest = hmac.new(config.surrogate_key.encode(), f"uuid\x00{value}".encode(), hashlib.sha256).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
+def pseudonym_uid(config: DeidConfig, value: str) -> str:
+    """A DICOM UID under the UUID-derived root 2.25 (PS3.5 B.2), keyed so references stay consistent."""
+    return "2.25." + str(uuid.UUID(pseudonym_uuid(config, "uid\x00" + value)).int)
+
+
+def pseudonym_id(config: DeidConfig, value: str) -> str:
+    """Letters only: a pseudonymous identifier never reads as a date, ZIP code or phone number."""
+    digest = hmac.new(config.surrogate_key.encode(), f"id\x00{value}".encode(), hashlib.sha256).digest()
+    return "id-" + "".join(chr(ord("a") + b % 26) for b in digest[:12])

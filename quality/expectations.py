@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from medcurate.schemas.sample import SAMPLE_SCHEMA, Modality, ReviewStatus, SourceKind
+from medcurate.warehouse.catalog import read_parquet_sql
 
 SUITE_NAME = "medcurate-samples"
 # Content and nested columns stay out of the DataFrame: the suite's results quote unexpected values,
@@ -63,8 +64,7 @@ def _suite(config_hash: str):
 
 def _cross_shard_checks(paths: list[str]) -> dict[str, int]:
     """Checks a per-DataFrame suite cannot express: counts of offending rows across all shards."""
-    listing = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
-    source = f"read_parquet([{listing}])"
+    source = read_parquet_sql(paths)
     checks = {
         "id_unique_across_shards": f"SELECT count(*) - count(DISTINCT id) FROM {source}",
         "text_present_for_text_samples": f"SELECT count(*) FROM {source} "

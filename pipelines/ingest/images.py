@@ -35,7 +35,9 @@ from medcurate.pipelines.ingest.common import Item, Rejected, SkipFn, Source, ma
 from medcurate.schemas.sample import Modality, SourceKind
 
 # pydicom and Pillow log header values and input details: never let them reach a log line.
+# (Pillow logs every EXIF/TIFF tag value, an ImageDescription naming the patient too, at DEBUG.)
 logging.getLogger("pydicom").setLevel(logging.CRITICAL)
+logging.getLogger("PIL").setLevel(logging.INFO)
 
 # Modes written as they are; anything else is converted to the nearest of these first.
 _PNG_MODES = frozenset({"1", "L", "LA", "RGB", "RGBA", "I;16"})
