@@ -160,6 +160,33 @@ def sample_to_task(sample: dict[str, Any], config: ReviewConfig) -> tuple[str, d
     return TEXT, {"data": data, "predictions": [_text_prediction(sample, config.model_version)]}
 
 
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
+
+
+def _json_lines(path: Path) -> Iterator[Any]:
+    """The JSON lines of an append log, skipping lines a crash cut mid-write.
+
+    Skipping is safe: a cut task line was never sent (its samples are still pending in their
+    shards and come back with the next push), and a cut acknowledgement only means its task is
+    looked up again, found, and not sent twice.
+    """
+    if not path.exists():
+        return
+    torn = 0
+    with path.open() as handle:
+        for line in handle:
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError:
+                    torn += 1
+    if torn:
+        log.warning("%s: skipped %d line(s) cut by an interrupted write", path.name, torn)
+
+
 class Outbox:
     """Pending tasks on disk, one JSON line per task, plus a log of the keys already delivered.
 
@@ -173,22 +200,17 @@ class Outbox:
 
     def load(self) -> dict[tuple[str, str], dict[str, Any]]:
         pending: dict[tuple[str, str], dict[str, Any]] = {}
-        if self.path.exists():
-            with self.path.open() as handle:
-                for line in handle:
-                    if line.strip():
-                        entry = json.loads(line)
-                        pending[(entry["kind"], entry["task"]["data"]["sample_id"])] = entry["task"]
-        if self.acked.exists():
-            with self.acked.open() as handle:
-                for line in handle:
-                    if line.strip():
-                        pending.pop(tuple(json.loads(line)), None)
+        for entry in _json_lines(self.path):
+            pending[(entry["kind"], entry["task"]["data"]["sample_id"])] = entry["task"]
+        for key in _json_lines(self.acked):
+            pending.pop(tuple(key), None)
         return pending
 
     def _write(self, path: Path, lines: Iterable[str], mode: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open(mode) as handle:
+            if mode == "a" and handle.tell() and not _ends_with_newline(path):
+                handle.write("\n")  # after a torn write, start a fresh line rather than extend it
             handle.writelines(lines)
             handle.flush()
             os.fsync(handle.fileno())

@@ -351,8 +351,8 @@ def push_command(overrides: list[str], version: str | None = None) -> None:
 
 
 def test_pipeline_run_review_then_next_version_applies_verdicts(ls_config, tmp_path, capsys):
-    """run -> `review push` -> tasks with predictions -> two reviewers (one disagreement) -> pull ->
-    next version, which pushes after publishing."""
+    """run -> `review push` -> tasks with predictions -> two reviewers (one disagreement) ->
+    `review pull` -> next version, which pushes after publishing."""
     notes = tmp_path / "notes.jsonl"
     notes.write_text(
         "".join(json.dumps({"id": f"n{i}", "text": t}) + "\n" for i, t in enumerate(PIPELINE_NOTES))
@@ -400,9 +400,13 @@ def test_pipeline_run_review_then_next_version_applies_verdicts(ls_config, tmp_p
     for sample_id, (first_result, second_result) in plan.items():
         client.annotations.create(tasks[sample_id].id, result=first_result, completed_by=admin.id)
         client.annotations.create(tasks[sample_id].id, result=second_result, completed_by=second.id)
-    pulled = pull_reviews(config.review)
-    assert pulled.verdicts == {"accepted": 1, "rejected": 1, "adjudicate": 1}
-    assert pulled.agreement["verdict"]["samples"] == 3
+    capsys.readouterr()
+    pull = argparse.Namespace(action="pull", config=None, overrides=overrides, out=None)
+    assert review_command(pull, []) == 0  # `medcurate review pull`, into <output_dir>/reviews
+    pulled = json.loads(capsys.readouterr().out)
+    assert pulled["verdicts"] == {"accepted": 1, "rejected": 1, "adjudicate": 1}
+    assert pulled["agreement"]["verdict"]["samples"] == 3
+    assert pulled["out_dir"] == config.review.reviews_dir
 
     second_run = run(load_config(None, [*overrides, "review.push_after_run=true"]))
     assert (second_run.manifest.version, second_run.manifest.parent) == ("v0002", "v0001")
