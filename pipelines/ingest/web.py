@@ -135,6 +135,10 @@ def read_warc(source: Source, config: IngestConfig, on_skip: SkipFn) -> Iterator
             except _TRUNCATION_ERRORS as error:
                 yield dead_letter(source.uri, number, "truncated_warc", error)
                 return
+            if item is not None and _cut_short(record):
+                # The file ended inside this record: what was read of it is a fragment, not a page.
+                yield dead_letter(source.uri, number, "truncated_warc")
+                return
             if item is not None:
                 yield item
 
