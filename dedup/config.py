@@ -41,7 +41,7 @@ class DedupConfig(StrictModel):
         0.5, ge=0, le=1, description="estimated Jaccard the rare (non-boilerplate) shingles must reach"
     )
     rare_min_share: float = Field(
-        0.05,
+        0.02,
         ge=0,
         le=1,
         description="below this share of permutations sampling a rare shingle, plain Jaccard decides",
