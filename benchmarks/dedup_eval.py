@@ -5,7 +5,7 @@
 bib_records: pairwise precision/recall/F1 against the gold clusters, record text = title, author
 surnames, year and journal, at --threshold 0.5 --shingle char --ngram 5 --num-perm 128. medical_question_pairs:
 share of label-0 pairs put in one cluster, share of label-1 pairs found. medquad answers: duplicate
-rate and largest cluster. pydicom near-duplicate groups: pair recall (and pairs merged across
+rate, largest cluster, distinct texts merged into another. pydicom near-duplicate groups: pair recall (and pairs merged across
 groups). The baseline is plain datasketch: one `MinHash` per document over the same shingles of
 lower-cased text, `MinHashLSH` with the same threshold and permutations, candidates kept when the
 estimated Jaccard reaches the threshold, clusters by union-find. Speed: signatures/s on medquad
@@ -20,7 +20,7 @@ import gzip
 import json
 import re
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from itertools import combinations
 from pathlib import Path
@@ -30,6 +30,7 @@ from datasketch import MinHash, MinHashLSH
 from medcurate.dedup.beam import assign_clusters
 from medcurate.dedup.config import DedupConfig
 from medcurate.dedup.minhash import MinHasher
+from medcurate.dedup.normalize import exact_text_hash
 from medcurate.schemas.sample import new_sample
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -164,14 +165,20 @@ def eval_medquad(clusterers: dict[str, Clusterer], config: DedupConfig) -> None:
         f"\nmedquad answers: {len(answers)} (default config: {config.shingle} {config.ngram}-grams, "
         f"threshold {config.threshold})"
     )
+    exact = [exact_text_hash(answer)[0] for answer in answers]
     for name, clusterer in clusterers.items():
         labels = clusterer(answers, config)
-        sizes = defaultdict(int)
-        for label in labels:
-            sizes[label] += 1
+        members = defaultdict(set)
+        for label, text_hash in zip(labels, exact, strict=True):
+            members[label].add(text_hash)
+        sizes = Counter(labels)
         dup_rate = 1 - len(sizes) / len(labels)
+        largest, size = sizes.most_common(1)[0]
+        # Distinct (normalised) texts folded into another: what near-duplicate detection decided.
+        near = sum(len(texts) - 1 for texts in members.values())
         print(
-            f"  {name:<11} duplicate rate {dup_rate:.2%}  clusters {len(sizes)}  largest cluster {max(sizes.values())}"
+            f"  {name:<11} duplicate rate {dup_rate:.2%}  clusters {len(sizes)}  largest cluster {size} "
+            f"({len(members[largest])} distinct texts)  distinct texts merged {near}"
         )
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from apache_beam.pvalue import TaggedOutput
 
 from medcurate.dedup import images, lsh
+from medcurate.dedup.boilerplate import DocumentFrequencies, DocumentFrequency, TextVerifier
 from medcurate.dedup.clusters import ConnectedComponents, stars
 from medcurate.dedup.config import DedupConfig
 from medcurate.dedup.minhash import MinHasher
@@ -33,6 +34,7 @@ from medcurate.schemas.sample import Modality
 STAGE = "dedup"
 NODES = "nodes"
 KNOWN = "known"
+SHINGLES = "shingles"
 ASSIGNMENTS = "assignments"
 EXACT = "exact_duplicate"
 NEAR = "near_duplicate"
@@ -105,7 +107,12 @@ class _Fingerprint(beam.DoFn):
             else:
                 texts.append((key, sample["modality"], exact, sample["text"] or ""))
         if texts:
-            signatures = self.hasher.signatures([text for *_, text in texts])
+            bodies = [text for *_, text in texts]
+            if self.config.boilerplate:
+                signatures, shingles = self.hasher.signatures_and_shingles(bodies)
+                yield TaggedOutput(SHINGLES, (len(texts), np.concatenate(shingles)))
+            else:
+                signatures = self.hasher.signatures(bodies)
             band_keys = lsh.text_band_keys(signatures, self.bands, self.rows)
             for (key, modality, exact, _), sig, row in zip(texts, signatures, band_keys, strict=True):
                 bands = [b"t" + bytes([i]) + int(v).to_bytes(8, "little") for i, v in enumerate(row)]
@@ -143,17 +150,20 @@ def _send_signature(joined: tuple[str, dict[str, list]]) -> Iterator[tuple[str, 
             yield other, (key, signature)
 
 
-def _verify(threshold: float):
-    def verify(joined: tuple[str, dict[str, list]]) -> Iterator[tuple[str, str]]:
+def _verify(verifier: TextVerifier):
+    def verify(
+        joined: tuple[str, dict[str, list]], frequencies: DocumentFrequencies
+    ) -> Iterator[tuple[str, str]]:
         key, parts = joined
-        for signature in parts["sig"]:
-            mine = np.frombuffer(signature, dtype=np.uint32)
-            for other, their in parts["cand"]:
-                if lsh.jaccard_verified(mine, np.frombuffer(their, dtype=np.uint32), threshold):
-                    count("dedup/verified_edges")
+        candidates = parts["cand"]
+        theirs = [np.frombuffer(their, dtype=np.uint32) for _, their in candidates]
+        for signature in parts["sig"] if candidates else ():
+            close = verifier.close(frequencies, np.frombuffer(signature, dtype=np.uint32), np.stack(theirs))
+            count("dedup/verified_edges", int(close.sum()))
+            count("dedup/candidates_rejected", int((~close).sum()))
+            for (other, _), verified in zip(candidates, close, strict=True):
+                if verified:
                     yield other, key
-                else:
-                    count("dedup/candidates_rejected")
 
     return verify
 
@@ -165,10 +175,12 @@ def _attach_payload(joined: tuple[str, dict[str, list]]) -> Iterator[tuple[str, 
             yield root, (key, modality, payload)
 
 
-def _decide(threshold: float, radius: int):
+def _decide(verifier: TextVerifier, radius: int):
     """Component -> verified stars -> (sample id, (cluster id, cluster size, drop reason or None))."""
 
-    def decide(group: tuple[str, Iterable[tuple[str, str, Any]]]) -> Iterator[tuple[str, tuple]]:
+    def decide(
+        group: tuple[str, Iterable[tuple[str, str, Any]]], frequencies: DocumentFrequencies
+    ) -> Iterator[tuple[str, tuple]]:
         members = sorted(group[1])
         keys = [key for key, _, _ in members]
         count("dedup/component_members", len(keys))
@@ -182,7 +194,7 @@ def _decide(threshold: float, radius: int):
             sigs = np.stack([np.frombuffer(payload, dtype=np.uint32) for *_, payload in members])
 
             def close_to(centre: int, rest: np.ndarray) -> np.ndarray:
-                return (sigs[rest] == sigs[centre]).sum(axis=1) >= threshold * sigs.shape[1]
+                return verifier.close(frequencies, sigs[centre], sigs[rest])
 
         for star in stars(len(keys), close_to):
             centre = keys[star[0]]
@@ -234,9 +246,14 @@ class DeduplicateSamples(beam.PTransform):
             samples
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=cfg.batch_size)
             | "Fingerprint"
-            >> beam.ParDo(_Fingerprint(cfg, self.known)).with_outputs(NODES, KNOWN, main=SAMPLES)
+            >> beam.ParDo(_Fingerprint(cfg, self.known)).with_outputs(NODES, KNOWN, SHINGLES, main=SAMPLES)
         )
         nodes = fingerprinted[NODES]
+        frequencies = beam.pvalue.AsSingleton(
+            fingerprinted[SHINGLES]
+            | "DocumentFrequency" >> beam.CombineGlobally(DocumentFrequency(cfg.df_sketch_bits))
+        )
+        verifier = TextVerifier(cfg)
         edges = []
         if cfg.exact:
             edges.append(
@@ -261,7 +278,7 @@ class DeduplicateSamples(beam.PTransform):
             edges.append(
                 {"sig": signatures, "cand": second}
                 | "JoinSecond" >> beam.CoGroupByKey()
-                | "Verify" >> beam.FlatMap(_verify(cfg.threshold))
+                | "Verify" >> beam.FlatMap(_verify(verifier), frequencies)
             )
             radius = cfg.image_hamming_radius
             edges.append(
@@ -281,7 +298,7 @@ class DeduplicateSamples(beam.PTransform):
             | "JoinPayloads" >> beam.CoGroupByKey()
             | "ByRoot" >> beam.FlatMap(_attach_payload)
             | "GroupComponents" >> beam.GroupByKey()
-            | "Decide" >> beam.FlatMap(_decide(cfg.threshold, cfg.image_hamming_radius))
+            | "Decide" >> beam.FlatMap(_decide(verifier, cfg.image_hamming_radius), frequencies)
         )
         decisions = (decisions, fingerprinted[KNOWN]) | "AllDecisions" >> beam.Flatten()
         keyed = fingerprinted[SAMPLES] | "ById" >> beam.Map(lambda s: (s["id"], s))

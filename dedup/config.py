@@ -28,6 +28,25 @@ class DedupConfig(StrictModel):
         False,
         description="keep spaces inside character n-grams (off: n-grams span words, fewer shared fragments)",
     )
+    boilerplate: bool = Field(
+        True,
+        description="templated texts (same boilerplate, different subject) must also agree on their "
+        "rare shingles to be near-duplicates",
+    )
+    boilerplate_share: float = Field(
+        0.001, gt=0, le=1, description="a shingle in at least this share of the texts is boilerplate"
+    )
+    boilerplate_min_docs: int = Field(10, ge=2, description="... and in at least this many texts")
+    rare_threshold: float = Field(
+        0.5, ge=0, le=1, description="estimated Jaccard the rare (non-boilerplate) shingles must reach"
+    )
+    rare_min_share: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="below this share of permutations sampling a rare shingle, plain Jaccard decides",
+    )
+    df_sketch_bits: int = Field(20, ge=8, le=28, description="log2 width of the document-frequency sketch")
     image_hamming_radius: int = Field(
         6, ge=0, le=31, description="pHash bits two images may differ by and still be near-duplicates"
     )

@@ -123,8 +123,12 @@ def _fmix32(h: int) -> int:
 
 
 @numba.njit(cache=True)
-def _signatures(buf, offsets, words, n, a, b, out):  # pragma: no cover - compiled
-    """Row d of `out` = MinHash of the n-gram windows of buf[offsets[d]:offsets[d+1]]."""
+def _signatures(buf, offsets, words, n, a, b, out, shingles, counts):  # pragma: no cover - compiled
+    """Row d of `out` = MinHash of the n-gram windows of buf[offsets[d]:offsets[d+1]].
+
+    When `shingles` is not empty, document d's pre-mixed shingle hashes also go to
+    shingles[offsets[d] + d:] and their number to counts[d] (for document frequencies).
+    """
     w = np.empty(80, dtype=np.uint64)
     starts = np.empty(buf.shape[0] + 1, dtype=np.int64)
     ends = np.empty(buf.shape[0] + 1, dtype=np.int64)
@@ -155,6 +159,9 @@ def _signatures(buf, offsets, words, n, a, b, out):  # pragma: no cover - compil
             count = units - n + 1
             for i in range(count):
                 hashes[i] = _fmix32(_sha1_hash32(buf, starts[i], ends[i + n - 1], w))
+        if shingles.shape[0]:
+            shingles[lo + d : lo + d + count] = hashes[:count]
+            counts[d] = count
         for k in range(a.shape[0]):
             ak, bk = a[k], b[k]
             low = np.uint32(0xFFFFFFFF)
@@ -177,14 +184,26 @@ class MinHasher:
 
     def signatures(self, texts: Sequence[str]) -> np.ndarray:
         """(documents x num_perm) uint32; a text without shingles gets the empty signature."""
+        return self._run(texts, collect=False)[0]
+
+    def signatures_and_shingles(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Signatures, and each document's distinct pre-mixed shingle hashes (what the signature's
+        values are permutations of: `a*h + b` with odd `a`, so each value names its shingle)."""
+        signatures, shingles, counts, offsets = self._run(texts, collect=True)
+        starts = offsets[:-1] + np.arange(len(texts))
+        return signatures, [np.unique(shingles[s : s + c]) for s, c in zip(starts, counts, strict=True)]
+
+    def _run(self, texts: Sequence[str], collect: bool) -> tuple[np.ndarray, ...]:
         encoded = [self.shingling.prepare(text).encode() for text in texts]
         offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
         np.cumsum([len(e) for e in encoded], out=offsets[1:])
         buf = np.frombuffer(b"".join(encoded), dtype=np.uint8)
         out = np.full((len(encoded), self.num_perm), EMPTY, dtype=np.uint32)
         words = self.shingling.kind == "word"
-        _signatures(buf, offsets, words, self.shingling.n, self._a, self._b, out)
-        return out
+        shingles = np.empty(buf.shape[0] + len(encoded) if collect else 0, dtype=np.uint32)
+        counts = np.zeros(len(encoded), dtype=np.int64)
+        _signatures(buf, offsets, words, self.shingling.n, self._a, self._b, out, shingles, counts)
+        return out, shingles, counts, offsets
 
     def lean_minhash(self, signature: np.ndarray) -> LeanMinHash:
         return LeanMinHash(seed=self.seed, hashvalues=signature, scheme=SCHEME)

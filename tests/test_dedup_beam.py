@@ -100,6 +100,45 @@ def test_known_published_hashes_are_dropped_and_do_not_cluster() -> None:
     assert {r["id"]: r["keep"] for r in rows} == {"a": False, "b": False, "c": True, "d": False, "e": True}
 
 
+TEMPLATE = (
+    "How is {0} inherited? {0} is inherited in an autosomal recessive pattern, which means both copies "
+    "of the gene in each cell have mutations. The parents of an individual with an autosomal recessive "
+    "condition each carry one copy of the mutated gene, but they typically do not show signs and "
+    "symptoms of the condition. When two carriers have children, each child has a one in four chance "
+    "of being affected, a one in two chance of being an unaffected carrier like the parents, and a one "
+    "in four chance of inheriting two working copies of the gene. Genetic counselling can help "
+    "families understand these risks, and testing of relatives may be offered once the variants in "
+    "the family are known. More information is available from patient support groups."
+)
+SUBJECTS = [
+    "Fabry disease",
+    "Krabbe leukodystrophy",
+    "Pompe myopathy",
+    "Gaucher syndrome",
+    "Canavan disease",
+    "Wolman disease",
+    "Farber lipogranulomatosis",
+    "Sandhoff disease",
+    "Tay-Sachs disease",
+    "Niemann-Pick type C",
+    "Alexander disease",
+    "Zellweger syndrome",
+]
+
+
+@pytest.mark.slow
+def test_templated_texts_about_different_subjects_stay_apart_and_a_republished_leaflet_merges() -> None:
+    texts = {f"t{i:02d}": TEMPLATE.format(subject) for i, subject in enumerate(SUBJECTS)}
+    texts |= {"leaflet": LEAFLET * 2, "leaflet-edited": (LEAFLET * 2).replace("sometimes", "often", 1)}
+    config = DedupConfig()
+    clusters = {r["id"]: r["cluster"] for r in assign_clusters(_text_samples(texts), config)}
+    assert clusters["leaflet-edited"] == clusters["leaflet"]
+    assert len({clusters[key] for key in texts if key.startswith("t")}) == len(SUBJECTS)
+    # Without boilerplate awareness MinHash alone takes them for near-duplicates.
+    plain = assign_clusters(_text_samples(texts), config.model_copy(update={"boilerplate": False}))
+    assert len({r["cluster"] for r in plain if r["id"].startswith("t")}) < len(SUBJECTS) / 2
+
+
 @pytest.mark.slow
 def test_exact_only_keeps_near_duplicates() -> None:
     rows = assign_clusters(_text_samples(TEXTS), CONFIG.model_copy(update={"near": False}))

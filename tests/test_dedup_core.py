@@ -44,6 +44,31 @@ def test_signatures_equal_datasketch(shingling: Shingling, num_perm: int, seed: 
         np.testing.assert_array_equal(signature, reference.hashvalues)
 
 
+def test_signature_values_name_their_shingles_and_rare_ones_are_found() -> None:
+    """The verifier's premise: each signature value maps back to one of the document's shingles."""
+    from medcurate.dedup.boilerplate import DocumentFrequency, TextVerifier
+    from medcurate.dedup.config import DedupConfig
+
+    config = DedupConfig(boilerplate_min_docs=3)
+    common = "the parents of an affected person each carry one copy of the altered gene"
+    texts = [f"{name} {name} is inherited. {common}" for name in ("alpha", "beta", "gamma", "delta")]
+    hasher = MinHasher(config.num_perm, config.seed, config.shingling())
+    signatures, shingles = hasher.signatures_and_shingles(texts)
+    np.testing.assert_array_equal(signatures, hasher.signatures(texts))
+    verifier = TextVerifier(config)
+    named = (signatures - verifier._b) * verifier._a_inverse
+    for row, own in zip(named, shingles, strict=True):
+        assert np.isin(row, own).all()
+    combine = DocumentFrequency(config.df_sketch_bits)
+    frequencies = combine.add_input(combine.create_accumulator(), (len(texts), np.concatenate(shingles)))
+    rare = verifier.rare(frequencies, signatures)
+    # Shingles holding a name are in one document (rare), the shared sentence's in all four.
+    in_docs = np.array([[sum(h in set(own) for own in shingles) for h in row] for row in named])
+    np.testing.assert_array_equal(rare, in_docs < config.boilerplate_min_docs)
+    assert set(in_docs.ravel()) == {1, 4}
+    assert rare.any(axis=1).all() and not rare.all(axis=1).any()
+
+
 def test_long_shingles_over_several_sha1_blocks_match_datasketch() -> None:
     rng = np.random.default_rng(0)
     words = ["x" * int(k) for k in rng.integers(1, 90, size=60)]  # 5-grams of 5 to 450 bytes
