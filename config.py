@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from medcurate.annotators.config import ReviewConfig
 from medcurate.dedup.config import DedupConfig
@@ -24,9 +24,10 @@ from medcurate.warehouse.config import PublishConfig
 
 
 class RunnerConfig(StrictModel):
-    """Beam runner; never Prism (it downloads a binary at run time)."""
+    """Beam runner. Local runs use the in-process FnApiRunner: Beam's DirectRunner first tries the
+    Prism runner, which downloads a binary at run time (and can hang on a network that drops it)."""
 
-    name: Literal["DirectRunner", "FnApiRunner", "DataflowRunner"] = "DirectRunner"
+    name: Literal["FnApiRunner", "DataflowRunner"] = "FnApiRunner"
     direct_num_workers: int = Field(1, ge=1)
     direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "in_memory"
     options: list[str] = Field(default_factory=list, description="extra Beam pipeline options, passed as-is")
@@ -41,6 +42,16 @@ class RunConfig(StrictModel):
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     publish: PublishConfig = Field(default_factory=PublishConfig)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
+
+    @model_validator(mode="after")
+    def _review_files_beside_the_datasets(self) -> RunConfig:
+        """Reviews and the push outbox belong with the datasets they judge, unless placed explicitly."""
+        output_dir = self.publish.output_dir.rstrip("/")
+        if self.review.reviews_dir is None:
+            self.review.reviews_dir = f"{output_dir}/reviews"
+        if self.review.outbox is None:
+            self.review.outbox = f"{output_dir}/review_outbox.jsonl"
+        return self
 
 
 class ConfigError(ValueError):

@@ -1,14 +1,17 @@
-"""Beam adapter of the routing policy."""
+"""Beam adapters of the review loop: routing to review, and applying physicians' verdicts."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
 
 from medcurate.annotators.config import ReviewConfig
 from medcurate.annotators.routing import route_sample
-from medcurate.pipelines.stage import count
+from medcurate.annotators.verdicts import apply_verdict, load_verdicts
+from medcurate.pipelines.stage import DROPS, SAMPLES, count, emit_event
+from medcurate.schemas.events import Drop
 from medcurate.schemas.sample import ReviewStatus
 
 
@@ -30,3 +33,35 @@ class RouteForReview(beam.PTransform):
 
     def expand(self, samples: beam.PCollection) -> beam.PCollection:
         return samples | "RouteSample" >> beam.Map(_route_and_count, self.config)
+
+
+class _ApplyVerdictsFn(beam.DoFn):
+    def __init__(self, reviews_dir: str) -> None:
+        self.reviews_dir = reviews_dir
+
+    def setup(self) -> None:
+        self.verdicts = load_verdicts(self.reviews_dir)
+
+    def process(self, sample: dict[str, Any]) -> Iterator[Any]:
+        verdict = self.verdicts.get(sample["id"])
+        result = apply_verdict(sample, verdict)
+        if isinstance(result, Drop):
+            yield emit_event(result)
+            return
+        if result is not sample:
+            count(f"review:applied/{result['review_status']}")
+        yield result
+
+
+class ApplyVerdicts(beam.PTransform):
+    """Physicians' settled verdicts from earlier reviews: rejected samples leave with a reason,
+    accepted ones carry their ratings; samples without a settled verdict pass unchanged."""
+
+    def __init__(self, reviews_dir: str) -> None:
+        super().__init__()
+        self.reviews_dir = reviews_dir
+
+    def expand(self, samples: beam.PCollection):
+        return samples | "Apply" >> beam.ParDo(_ApplyVerdictsFn(self.reviews_dir)).with_outputs(
+            DROPS, main=SAMPLES
+        )

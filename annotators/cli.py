@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
+import sys
 from typing import Any
 
 from medcurate.cli import CliError
@@ -33,9 +33,17 @@ def register(subparsers: Any) -> None:
 
     review = subparsers.add_parser("review", help="send samples to physician review and gather verdicts")
     review_commands = review.add_subparsers(dest="action", metavar="ACTION", required=True)
-    push = review_commands.add_parser("push", help="push pending samples (Parquet shards) and the outbox")
+    push = review_commands.add_parser(
+        "push", help="push pending samples (of shards, or of a published version) and the outbox"
+    )
     _common(push)
-    push.add_argument("paths", nargs="*", metavar="PARQUET", help="shards whose pending samples are pushed")
+    push.add_argument(
+        "paths", nargs="*", metavar="PARQUET", help="shards to push; default: the latest published version"
+    )
+    push.add_argument(
+        "--dataset", help="dataset in publish.output_dir's catalog (needed when it holds several)"
+    )
+    push.add_argument("--version", help="e.g. v0002 or 2; default: the latest validated version")
     push.set_defaults(handler=review_command)
     pull = review_commands.add_parser("pull", help="export reviews; write records, agreement and verdicts")
     _common(pull)
@@ -43,19 +51,33 @@ def register(subparsers: Any) -> None:
     pull.set_defaults(handler=review_command)
 
 
-def _review_config(args: argparse.Namespace) -> Any:
+def _run_config(args: argparse.Namespace) -> Any:
     from medcurate.config import ConfigError, load_config
 
     try:
-        return load_config(args.config, args.overrides).review
+        return load_config(args.config, args.overrides)
     except ConfigError as error:
         raise CliError(str(error)) from None
+
+
+def _published_shards(args: argparse.Namespace, output_dir: str) -> list[str]:
+    """The shards of the chosen (default: latest validated) version in the output folder's catalog."""
+    from medcurate.warehouse.catalog import Catalog, CatalogError, catalog_path
+
+    try:
+        with Catalog(catalog_path(output_dir), read_only=True) as catalog:
+            dataset, version = catalog.resolve(args.dataset, args.version)
+            paths = catalog.shard_paths(dataset, version)
+    except CatalogError as error:
+        raise CliError(str(error)) from None
+    print(f"pushing pending samples of {dataset} {version} ({len(paths)} shards)", file=sys.stderr)
+    return paths
 
 
 def labelstudio_command(args: argparse.Namespace, extra: list[str]) -> int:
     from medcurate.annotators import server
 
-    config = _review_config(args).label_studio
+    config = _run_config(args).review.label_studio
     try:
         if args.action == "start":
             state = server.start(config)
@@ -80,25 +102,18 @@ def review_command(args: argparse.Namespace, extra: list[str]) -> int:
 
     from medcurate.annotators.server import ServerError
 
-    config = _review_config(args)
+    run_config = _run_config(args)
+    config = run_config.review
     try:
         if args.action == "push":
-            import pyarrow.parquet as pq
+            from medcurate.annotators.push import pending_in_shards, push_samples
 
-            from medcurate.annotators.push import push_samples
-            from medcurate.schemas.sample import ReviewStatus, table_to_samples
-
-            samples = [
-                sample
-                for path in args.paths
-                for sample in table_to_samples(pq.read_table(Path(path)))
-                if sample["review_status"] == ReviewStatus.PENDING
-            ]
-            print(json.dumps(asdict(push_samples(samples, config))))
+            paths = args.paths or _published_shards(args, run_config.publish.output_dir)
+            print(json.dumps(asdict(push_samples(pending_in_shards(paths), config))))
         else:
             from medcurate.annotators.pull import pull_reviews
 
-            print(json.dumps(asdict(pull_reviews(config, args.out)), indent=2))
+            print(json.dumps(asdict(pull_reviews(config, args.out, deid=run_config.deid)), indent=2))
     except ServerError as error:
         raise CliError(str(error)) from None
     return 0

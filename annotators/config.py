@@ -39,6 +39,9 @@ class ReviewConfig(StrictModel):
     )
     seed: int = 0
 
+    push_after_run: bool = Field(
+        False, description="after publishing, push the version's pending samples to Label Studio"
+    )
     reviewers_per_task: int = Field(2, ge=1, description="maximum_annotations of each task")
     consensus: Literal["unanimous", "majority"] = "majority"
     batch_size: int = Field(1000, ge=1, le=10000)
@@ -47,8 +50,13 @@ class ReviewConfig(StrictModel):
     model_version: str = "medcurate-0.1"
     text_project: str = "medcurate text review"
     image_project: str = "medcurate image review"
-    outbox: str = Field("out/review_outbox.jsonl", description="pushes kept while Label Studio is down")
-    reviews_dir: str = Field("out/reviews", description="review records, agreement and consensus")
+    outbox: str | None = Field(
+        None,
+        description="pushes kept while Label Studio is down; default <publish.output_dir>/review_outbox.jsonl",
+    )
+    reviews_dir: str | None = Field(
+        None, description="review records, agreement and consensus; default <publish.output_dir>/reviews"
+    )
     label_studio: LabelStudioConfig = Field(default_factory=LabelStudioConfig)
 
     @model_validator(mode="after")

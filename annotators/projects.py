@@ -12,6 +12,7 @@ from medcurate.annotators.server import ServerError, admin_token, read_state
 
 TEXT = "text"
 IMAGE = "image"
+LOCAL_IMAGES = "medcurate"
 
 # PHI types reviewers can mark; de-id predictions of other types are shown as OTHER.
 PHI_LABELS = ("PERSON", "DATE_TIME", "LOCATION", "PHONE_NUMBER", "EMAIL_ADDRESS", "ID", "OTHER")
@@ -63,6 +64,9 @@ TEXT_CONFIG = f"""<View>
 IMAGE_CONFIG = f"""<View>
   <Header value="Sample $sample_id · $source_kind"/>
   <Image name="image" value="$image" zoom="true"/>
+  <Header value="Burned-in text the de-identification blacked out (prediction)" size="6"/>
+  <RectangleLabels name="redacted" toName="image">{_labels(PHI_LABELS)}</RectangleLabels>
+  <Header value="Box any PHI that survived" size="6"/>
   <RectangleLabels name="phi_boxes" toName="image">{_labels(PHI_LABELS)}</RectangleLabels>
   {_verdict("image")}
   <Header value="Image quality" size="6"/>
@@ -88,12 +92,18 @@ def project_title(config: ReviewConfig, kind: str) -> str:
 
 
 def ensure_project(client: LabelStudio, config: ReviewConfig, kind: str) -> int:
-    """The id of this kind's review project, creating it (or fixing its overlap) if needed."""
+    """The id of this kind's review project, creating it (or bringing its settings up to date)."""
     title = project_title(config, kind)
     for project in client.projects.list(title=title):
         if project.title == title:
+            # Projects made by an older medcurate get the current labeling config (new controls).
+            changes: dict[str, Any] = {}
             if project.maximum_annotations != config.reviewers_per_task:
-                client.projects.update(project.id, maximum_annotations=config.reviewers_per_task)
+                changes["maximum_annotations"] = config.reviewers_per_task
+            if project.label_config != LABEL_CONFIGS[kind]:
+                changes["label_config"] = LABEL_CONFIGS[kind]
+            if changes:
+                client.projects.update(project.id, **changes)
             _ensure_local_storage(client, config, kind, project.id)
             return project.id
     project = client.projects.create(
@@ -109,15 +119,25 @@ def ensure_project(client: LabelStudio, config: ReviewConfig, kind: str) -> int:
     return project.id
 
 
+def local_images_dir(config: ReviewConfig) -> Path | None:
+    """Where pushed images are written for Local Files serving, or None to send them inline.
+
+    A subfolder: Label Studio refuses a storage whose path is the document root itself.
+    """
+    root = config.label_studio.local_files_root
+    return Path(root).resolve() / LOCAL_IMAGES if root else None
+
+
 def _ensure_local_storage(client: LabelStudio, config: ReviewConfig, kind: str, project_id: int) -> None:
     """Image links under the Local Files root 404 unless a Local Files storage is attached."""
-    root = config.label_studio.local_files_root
-    if kind != IMAGE or not root:
+    folder = local_images_dir(config)
+    if kind != IMAGE or folder is None:
         return
     if list(client.import_storage.local.list(project=project_id)):
         return
+    folder.mkdir(parents=True, exist_ok=True)
     client.import_storage.local.create(
-        project=project_id, path=str(Path(root).resolve()), title="medcurate images", use_blob_urls=False
+        project=project_id, path=str(folder), title="medcurate images", use_blob_urls=False
     )
 
 

@@ -20,6 +20,8 @@ from label_studio_sdk import LabelStudio
 from medcurate.annotators.agreement import agreement, consensus, reviewer_stats
 from medcurate.annotators.config import ReviewConfig
 from medcurate.annotators.projects import IMAGE, TEXT, connect, project_title
+from medcurate.privacy.config import DeidConfig
+from medcurate.privacy.text import TextDeidentifier
 from medcurate.schemas.review import REVIEW_SCHEMA, VERDICT_SCHEMA
 
 log = logging.getLogger("medcurate.review.pull")
@@ -109,6 +111,17 @@ def annotation_to_record(task: dict[str, Any], annotation: dict[str, Any], proje
     return record
 
 
+def deidentify_comments(records: list[dict[str, Any]], deid: DeidConfig) -> None:
+    """Physicians may quote the patient in a comment: comments go through the notes' de-identifier
+    before anything is written, so no PHI a reviewer types reaches the review folder."""
+    commented = [record for record in records if record["comment"]]
+    if not commented:
+        return
+    results = TextDeidentifier(deid).deidentify_batch([record["comment"] for record in commented])
+    for record, result in zip(commented, results, strict=True):
+        record["comment"] = result.text
+
+
 def _write_parquet(rows: list[dict[str, Any]], schema: pa.Schema, path: Path) -> None:
     table = pa.Table.from_pylist(rows, schema=schema)
     tmp = path.with_suffix(".tmp")
@@ -117,9 +130,13 @@ def _write_parquet(rows: list[dict[str, Any]], schema: pa.Schema, path: Path) ->
 
 
 def pull_reviews(
-    config: ReviewConfig, out_dir: str | Path | None = None, client: LabelStudio | None = None
+    config: ReviewConfig,
+    out_dir: str | Path | None = None,
+    client: LabelStudio | None = None,
+    deid: DeidConfig | None = None,
 ) -> PullResult:
-    """Export both review projects, write review records, verdicts, agreement and reviewer stats."""
+    """Export both review projects, write review records (comments de-identified with `deid`, the
+    run config's deid section), verdicts, agreement and reviewer stats."""
     client = client or connect(config)
     out = Path(out_dir or config.reviews_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -136,6 +153,7 @@ def pull_reviews(
             for annotation in task.get("annotations") or []:
                 if not annotation.get("was_cancelled"):
                     records.append(annotation_to_record(task, annotation, kind))
+    deidentify_comments(records, deid or DeidConfig())
     verdicts = consensus(records, config.consensus, config.reviewers_per_task)
     agreement_report = agreement(records)
     _write_parquet(records, REVIEW_SCHEMA, out / RECORDS_FILE)

@@ -10,18 +10,22 @@ the outbox for the next push.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
+from PIL import Image
 
 from medcurate.annotators.config import ReviewConfig
 from medcurate.annotators.projects import (
@@ -31,8 +35,10 @@ from medcurate.annotators.projects import (
     connect,
     ensure_project,
     existing_sample_ids,
+    local_images_dir,
 )
-from medcurate.schemas.sample import Modality
+from medcurate.annotators.routing import DEID_BOXES
+from medcurate.schemas.sample import Modality, ReviewStatus, table_to_samples
 
 log = logging.getLogger("medcurate.review.push")
 T = TypeVar("T")
@@ -54,6 +60,14 @@ def _phi_label(entity_type: str) -> str:
     return entity_type if entity_type in PHI_LABELS else "OTHER"
 
 
+def _prediction(sample: dict[str, Any], model_version: str, result: list[dict[str, Any]]) -> dict[str, Any]:
+    """A prediction scored with the quality score, so reviewers can sort tasks by it."""
+    prediction: dict[str, Any] = {"model_version": model_version, "result": result}
+    if sample.get("quality_score") is not None:
+        prediction["score"] = float(sample["quality_score"])
+    return prediction
+
+
 def _text_prediction(sample: dict[str, Any], model_version: str) -> dict[str, Any]:
     text = sample.get("text") or ""
     result = [
@@ -72,22 +86,58 @@ def _text_prediction(sample: dict[str, Any], model_version: str) -> dict[str, An
         }
         for i, r in enumerate(sample.get("redactions") or [])
     ]
-    prediction: dict[str, Any] = {"model_version": model_version, "result": result}
-    if sample.get("quality_score") is not None:
-        prediction["score"] = float(sample["quality_score"])
-    return prediction
+    return _prediction(sample, model_version, result)
+
+
+def _image_size(sample: dict[str, Any]) -> tuple[int, int]:
+    if sample.get("image_width") and sample.get("image_height"):
+        return sample["image_width"], sample["image_height"]
+    with Image.open(io.BytesIO(sample["image_bytes"])) as image:  # reads the header only
+        return image.size
+
+
+def _image_prediction(sample: dict[str, Any], model_version: str) -> dict[str, Any]:
+    """De-id's burned-in text boxes (pixels, in `metadata["deid.boxes"]`) as percent rectangles.
+
+    OCR boxes carry no PHI type, so they show as OTHER.
+    """
+    boxes = json.loads((sample.get("metadata") or {}).get(DEID_BOXES) or "[]")
+    result = []
+    if boxes:
+        width, height = _image_size(sample)
+        for i, (left, top, right, bottom) in enumerate(boxes):
+            value = {
+                "x": 100 * left / width,
+                "y": 100 * top / height,
+                "width": 100 * (right - left) / width,
+                "height": 100 * (bottom - top) / height,
+                "rotation": 0,
+                "rectanglelabels": ["OTHER"],
+            }
+            result.append(
+                {
+                    "id": f"b{i}",
+                    "from_name": "redacted",
+                    "to_name": "image",
+                    "type": "rectanglelabels",
+                    "original_width": width,
+                    "original_height": height,
+                    "value": value,
+                }
+            )
+    return _prediction(sample, model_version, result)
 
 
 def _image_url(sample: dict[str, Any], config: ReviewConfig) -> str:
     """A Local Files link when a root is configured (the file is written there), else a data URI."""
     fmt = (sample.get("image_format") or "png").lower()
-    root = config.label_studio.local_files_root
-    if root:
-        path = Path(root).resolve() / "medcurate" / f"{sample['id']}.{fmt}"
+    folder = local_images_dir(config)
+    if folder is not None:
+        path = folder / f"{sample['id']}.{fmt}"
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             path.write_bytes(sample["image_bytes"])
-        return f"/data/local-files/?d={path.relative_to(Path(root).resolve())}"
+        return f"/data/local-files/?d={path.relative_to(folder.parent)}"
     encoded = base64.b64encode(sample["image_bytes"]).decode()
     return f"data:image/{fmt};base64,{encoded}"
 
@@ -105,12 +155,36 @@ def sample_to_task(sample: dict[str, Any], config: ReviewConfig) -> tuple[str, d
     }
     if sample.get("modality") == Modality.IMAGE:
         data["image"] = _image_url(sample, config)
-        prediction = {"model_version": config.model_version, "result": []}
-        if sample.get("quality_score") is not None:
-            prediction["score"] = float(sample["quality_score"])
-        return IMAGE, {"data": data, "predictions": [prediction]}
+        return IMAGE, {"data": data, "predictions": [_image_prediction(sample, config.model_version)]}
     data["text"] = sample.get("text") or ""
     return TEXT, {"data": data, "predictions": [_text_prediction(sample, config.model_version)]}
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
+
+
+def _json_lines(path: Path) -> Iterator[Any]:
+    """The JSON lines of an append log, skipping lines a crash cut mid-write.
+
+    Skipping is safe: a cut task line was never sent (its samples are still pending in their
+    shards and come back with the next push), and a cut acknowledgement only means its task is
+    looked up again, found, and not sent twice.
+    """
+    if not path.exists():
+        return
+    torn = 0
+    with path.open() as handle:
+        for line in handle:
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError:
+                    torn += 1
+    if torn:
+        log.warning("%s: skipped %d line(s) cut by an interrupted write", path.name, torn)
 
 
 class Outbox:
@@ -126,22 +200,17 @@ class Outbox:
 
     def load(self) -> dict[tuple[str, str], dict[str, Any]]:
         pending: dict[tuple[str, str], dict[str, Any]] = {}
-        if self.path.exists():
-            with self.path.open() as handle:
-                for line in handle:
-                    if line.strip():
-                        entry = json.loads(line)
-                        pending[(entry["kind"], entry["task"]["data"]["sample_id"])] = entry["task"]
-        if self.acked.exists():
-            with self.acked.open() as handle:
-                for line in handle:
-                    if line.strip():
-                        pending.pop(tuple(json.loads(line)), None)
+        for entry in _json_lines(self.path):
+            pending[(entry["kind"], entry["task"]["data"]["sample_id"])] = entry["task"]
+        for key in _json_lines(self.acked):
+            pending.pop(tuple(key), None)
         return pending
 
     def _write(self, path: Path, lines: Iterable[str], mode: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open(mode) as handle:
+            if mode == "a" and handle.tell() and not _ends_with_newline(path):
+                handle.write("\n")  # after a torn write, start a fresh line rather than extend it
             handle.writelines(lines)
             handle.flush()
             os.fsync(handle.fileno())
@@ -169,6 +238,14 @@ def _is_transient(error: Exception) -> bool:
     if isinstance(error, ApiError):
         return error.status_code is None or error.status_code >= 500 or error.status_code == 429
     return isinstance(error, TRANSIENT)
+
+
+def pending_in_shards(paths: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """The samples of published shards that wait for review (only those rows are read)."""
+    for path in paths:
+        with FileSystems.open(path) as handle:
+            table = pq.read_table(handle, filters=[("review_status", "=", ReviewStatus.PENDING.value)])
+        yield from table_to_samples(table)
 
 
 def push_samples(

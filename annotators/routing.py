@@ -13,10 +13,12 @@ from medcurate.annotators.config import ReviewConfig
 from medcurate.schemas.sample import Modality, ReviewStatus
 
 LOW_DEID_CONFIDENCE = "low_deid_confidence"
-IMAGE_TEXT_UNCHECKED = "image_text_unchecked"
+IMAGE_TEXT_UNCHECKED = "deid:burned_in_text_unchecked"  # set by privacy/images.py
 IMAGE_TEXT = "image_text"
 QUALITY_UNCERTAIN = "quality_uncertain"
 AUDIT = "audit"
+# Where image de-id records the pixel boxes it painted over (privacy/images.py).
+DEID_BOXES = "deid.boxes"
 
 # Statuses a routing decision may change: reviewed samples keep their verdict.
 _ROUTABLE = {ReviewStatus.NOT_REQUIRED.value, ReviewStatus.PENDING.value}
@@ -37,7 +39,7 @@ def review_reasons(sample: dict[str, Any], config: ReviewConfig) -> list[str]:
     if (
         config.review_images_with_text
         and sample.get("modality") == Modality.IMAGE
-        and sample.get("redactions")
+        and (sample.get("redactions") or (sample.get("metadata") or {}).get(DEID_BOXES))
     ):
         reasons.append(IMAGE_TEXT)
     quality = sample.get("quality_score")

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import io
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-from PIL import Image, ImageDraw
 
 from medcurate.annotators.pull import VERDICTS_FILE
+from medcurate.privacy.images import encode_clean, load_pixels, paint_boxes
 from medcurate.schemas.events import Drop
 from medcurate.schemas.sample import ReviewStatus
 
@@ -79,19 +79,24 @@ def redact_spans(
     return "".join(pieces), out
 
 
-def black_out_boxes(image_bytes: bytes, image_format: str | None, boxes: list[dict[str, Any]]) -> bytes:
-    """Paint reviewer-flagged boxes (percent coordinates) black and re-encode in the same format."""
-    with Image.open(io.BytesIO(image_bytes)) as image:
-        image = image.copy()
+def black_out_boxes(
+    image_bytes: bytes, image_format: str | None, boxes: list[dict[str, Any]]
+) -> tuple[bytes, str]:
+    """Paint reviewer-flagged boxes (percent coordinates) black, every partly covered pixel included,
+    and re-encode from pixels as de-id does; returns (bytes, format)."""
+    image = load_pixels(image_bytes)
     width, height = image.size
-    draw = ImageDraw.Draw(image)
-    for box in boxes:
-        left, top = box["x"] * width / 100, box["y"] * height / 100
-        right, bottom = left + box["width"] * width / 100, top + box["height"] * height / 100
-        draw.rectangle([left, top, right, bottom], fill="black" if image.mode in ("RGB", "RGBA") else 0)
-    buffer = io.BytesIO()
-    image.save(buffer, format=(image_format or "PNG").upper())
-    return buffer.getvalue()
+    pixel_boxes = [
+        (
+            math.floor(box["x"] * width / 100),
+            math.floor(box["y"] * height / 100),
+            math.ceil((box["x"] + box["width"]) * width / 100),
+            math.ceil((box["y"] + box["height"]) * height / 100),
+        )
+        for box in boxes
+    ]
+    data, fmt = encode_clean(paint_boxes(image, pixel_boxes, margin=0), image_format)
+    return data, fmt.lower()
 
 
 def apply_verdict(sample: dict[str, Any], verdict: Verdict | None) -> dict[str, Any] | Drop:
@@ -113,7 +118,7 @@ def apply_verdict(sample: dict[str, Any], verdict: Verdict | None) -> dict[str, 
             sample["text"], list(sample.get("redactions") or []), verdict.phi_spans
         )
     if verdict.phi_boxes and sample.get("image_bytes"):
-        applied["image_bytes"] = black_out_boxes(
+        applied["image_bytes"], applied["image_format"] = black_out_boxes(
             sample["image_bytes"], sample.get("image_format"), verdict.phi_boxes
         )
     return applied

@@ -22,9 +22,10 @@ import numpy as np
 from apache_beam.pvalue import TaggedOutput
 
 from medcurate.dedup import images, lsh
-from medcurate.dedup.clusters import ConnectedComponents
+from medcurate.dedup.boilerplate import DocumentFrequencies, DocumentFrequency, TextVerifier
+from medcurate.dedup.clusters import ConnectedComponents, stars
 from medcurate.dedup.config import DedupConfig
-from medcurate.dedup.minhash import MinHasher, shingles
+from medcurate.dedup.minhash import MinHasher
 from medcurate.dedup.normalize import exact_text_hash
 from medcurate.pipelines.stage import DROPS, SAMPLES, Progress, count, emit_event
 from medcurate.schemas.events import Drop
@@ -33,6 +34,7 @@ from medcurate.schemas.sample import Modality
 STAGE = "dedup"
 NODES = "nodes"
 KNOWN = "known"
+SHINGLES = "shingles"
 ASSIGNMENTS = "assignments"
 EXACT = "exact_duplicate"
 NEAR = "near_duplicate"
@@ -68,27 +70,29 @@ class _Fingerprint(beam.DoFn):
         self.known = known_exact_hashes
 
     def setup(self) -> None:
-        self.hasher = MinHasher(self.config.num_perm, self.config.seed)
+        self.hasher = MinHasher(self.config.num_perm, self.config.seed, self.config.shingling())
         self.bands, self.rows = lsh.optimal_bands(self.config.threshold, self.config.num_perm)
         self.progress = Progress(STAGE)
 
-    def _image(self, sample: dict[str, Any]) -> tuple[str, int | None, int]:
+    def _image(self, sample: dict[str, Any]) -> tuple[str, list[bytes], int | None, int]:
+        """(exact hash, band keys, pHash, size); undecodable bytes only ever match byte for byte."""
         data = sample["image_bytes"] or b""
         try:
             pixels = images.decode_pixels(data)
         except Exception:
             count("dedup/image_undecodable")
-            return images.bytes_hash(data), sample["image_phash"], len(data)
+            return images.bytes_hash(data), [], sample["image_phash"], len(data)
         phash = sample["image_phash"]
         if phash is None:
             phash = images.phash(pixels)
-        return images.pixel_hash(pixels), phash, int(pixels.size)
+        bands = image_band_keys(phash, pixels.shape[:2], self.config.image_hamming_radius)
+        return images.pixel_hash(pixels), bands, phash, int(pixels.size)
 
     def process(self, batch: list[dict[str, Any]]) -> Iterator[Any]:
         texts = []
         for sample in batch:
             if sample["modality"] == Modality.IMAGE:
-                exact, phash, size = self._image(sample)
+                exact, bands, phash, size = self._image(sample)
                 sample["image_phash"] = phash
             else:
                 (exact, size), phash = exact_text_hash(sample["text"] or ""), None
@@ -99,14 +103,16 @@ class _Fingerprint(beam.DoFn):
                 continue
             key = node_key(sample["id"], sample["quality_score"], size, exact)
             if sample["modality"] == Modality.IMAGE:
-                bands = [] if phash is None else images_band_keys(phash, self.config.image_hamming_radius)
                 yield TaggedOutput(NODES, (key, sample["modality"], exact, bands, phash))
             else:
                 texts.append((key, sample["modality"], exact, sample["text"] or ""))
         if texts:
-            cfg = self.config
-            sets = [shingles(t, cfg.shingle, cfg.ngram, cfg.strip_punctuation) for *_, t in texts]
-            signatures = self.hasher.signatures(sets)
+            bodies = [text for *_, text in texts]
+            if self.config.boilerplate:
+                signatures, shingles = self.hasher.signatures_and_shingles(bodies)
+                yield TaggedOutput(SHINGLES, (len(texts), np.concatenate(shingles)))
+            else:
+                signatures = self.hasher.signatures(bodies)
             band_keys = lsh.text_band_keys(signatures, self.bands, self.rows)
             for (key, modality, exact, _), sig, row in zip(texts, signatures, band_keys, strict=True):
                 bands = [b"t" + bytes([i]) + int(v).to_bytes(8, "little") for i, v in enumerate(row)]
@@ -114,14 +120,27 @@ class _Fingerprint(beam.DoFn):
         self.progress.advance(len(batch))
 
 
-def images_band_keys(phash: int, radius: int) -> list[bytes]:
-    return [b"i" + k.to_bytes(9, "little") for k in lsh.image_band_keys(phash, radius)]
+def image_band_keys(phash: int, shape: tuple[int, ...], radius: int) -> list[bytes]:
+    """pHash bands, only ever shared by images of the same height and width.
+
+    Re-encodings and DICOM/PNG twins keep their shape; requiring it keeps low-detail images of
+    different sizes (stripes, tiny thumbnails), whose hashes collide, apart.
+    """
+    prefix = b"i%dx%d|" % (shape[0], shape[1])
+    return [prefix + k.to_bytes(9, "little") for k in lsh.image_band_keys(phash, radius)]
 
 
 def _star_to_min(group: tuple[Any, Iterable[str]]) -> Iterator[tuple[str, str]]:
     members = sorted(set(group[1]))
+    count("dedup/exact_edges", len(members) - 1)
     for other in members[1:]:
         yield members[0], other
+
+
+def _candidates(bucket: tuple[bytes, Iterable[str]]) -> list[tuple[str, str]]:
+    pairs = lsh.candidate_pairs(bucket[1])
+    count("dedup/candidate_pairs", len(pairs))
+    return pairs
 
 
 def _send_signature(joined: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple[str, bytes]]]:
@@ -131,28 +150,63 @@ def _send_signature(joined: tuple[str, dict[str, list]]) -> Iterator[tuple[str, 
             yield other, (key, signature)
 
 
-def _verify(threshold: float):
-    def verify(joined: tuple[str, dict[str, list]]) -> Iterator[tuple[str, str]]:
+def _verify(verifier: TextVerifier):
+    def verify(
+        joined: tuple[str, dict[str, list]], frequencies: DocumentFrequencies
+    ) -> Iterator[tuple[str, str]]:
         key, parts = joined
-        for signature in parts["sig"]:
-            mine = np.frombuffer(signature, dtype=np.uint32)
-            for other, their in parts["cand"]:
-                if lsh.jaccard_verified(mine, np.frombuffer(their, dtype=np.uint32), threshold):
+        candidates = parts["cand"]
+        theirs = [np.frombuffer(their, dtype=np.uint32) for _, their in candidates]
+        for signature in parts["sig"] if candidates else ():
+            close = verifier.close(frequencies, np.frombuffer(signature, dtype=np.uint32), np.stack(theirs))
+            count("dedup/verified_edges", int(close.sum()))
+            count("dedup/candidates_rejected", int((~close).sum()))
+            for (other, _), verified in zip(candidates, close, strict=True):
+                if verified:
                     yield other, key
-                else:
-                    count("dedup/candidates_rejected")
 
     return verify
 
 
-def _decisions(group: tuple[str, Iterable[str]]) -> Iterator[tuple[str, tuple[str, int, str | None]]]:
-    """(sample id, (cluster id, cluster size, None if kept else the drop reason)) for every member."""
-    root, members = group
-    members = sorted(set(members))
-    cluster = key_id(root)
-    for member in members:
-        reason = None if member == root else (EXACT if key_exact(member) == key_exact(root) else NEAR)
-        yield key_id(member), (cluster, len(members), reason)
+def _attach_payload(joined: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple[str, str, Any]]]:
+    key, parts = joined
+    for root in parts["root"]:
+        for modality, payload in parts["payload"]:
+            yield root, (key, modality, payload)
+
+
+def _decide(verifier: TextVerifier, radius: int):
+    """Component -> verified stars -> (sample id, (cluster id, cluster size, drop reason or None))."""
+
+    def decide(
+        group: tuple[str, Iterable[tuple[str, str, Any]]], frequencies: DocumentFrequencies
+    ) -> Iterator[tuple[str, tuple]]:
+        members = sorted(group[1])
+        keys = [key for key, _, _ in members]
+        count("dedup/component_members", len(keys))
+        if members[0][1] == Modality.IMAGE:
+            hashes = np.array([payload for *_, payload in members], dtype=np.uint64)
+
+            def close_to(centre: int, rest: np.ndarray) -> np.ndarray:
+                return np.bitwise_count(hashes[rest] ^ hashes[centre]) <= radius
+
+        else:
+            sigs = np.stack([np.frombuffer(payload, dtype=np.uint32) for *_, payload in members])
+
+            def close_to(centre: int, rest: np.ndarray) -> np.ndarray:
+                return verifier.close(frequencies, sigs[centre], sigs[rest])
+
+        for star in stars(len(keys), close_to):
+            centre = keys[star[0]]
+            for index in star:
+                member = keys[index]
+                if member == centre:
+                    reason = None
+                else:
+                    reason = EXACT if key_exact(member) == key_exact(centre) else NEAR
+                yield key_id(member), (key_id(centre), len(star), reason)
+
+    return decide
 
 
 def _apply(joined: tuple[str, dict[str, list]]) -> Iterator[Any]:
@@ -192,9 +246,14 @@ class DeduplicateSamples(beam.PTransform):
             samples
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=cfg.batch_size)
             | "Fingerprint"
-            >> beam.ParDo(_Fingerprint(cfg, self.known)).with_outputs(NODES, KNOWN, main=SAMPLES)
+            >> beam.ParDo(_Fingerprint(cfg, self.known)).with_outputs(NODES, KNOWN, SHINGLES, main=SAMPLES)
         )
         nodes = fingerprinted[NODES]
+        frequencies = beam.pvalue.AsSingleton(
+            fingerprinted[SHINGLES]
+            | "DocumentFrequency" >> beam.CombineGlobally(DocumentFrequency(cfg.df_sketch_bits))
+        )
+        verifier = TextVerifier(cfg)
         edges = []
         if cfg.exact:
             edges.append(
@@ -211,7 +270,7 @@ class DeduplicateSamples(beam.PTransform):
                 text_nodes
                 | "TextBands" >> beam.FlatMap(lambda n: ((band, n[0]) for band in n[3]))
                 | "GroupTextBands" >> beam.GroupByKey()
-                | "Candidates" >> beam.FlatMap(lambda group: lsh.candidate_pairs(group[1]))
+                | "Candidates" >> beam.FlatMap(_candidates)
                 | "DistinctCandidates" >> beam.Distinct()
             )
             with_first = {"sig": signatures, "pair": pairs} | "JoinFirst" >> beam.CoGroupByKey()
@@ -219,7 +278,7 @@ class DeduplicateSamples(beam.PTransform):
             edges.append(
                 {"sig": signatures, "cand": second}
                 | "JoinSecond" >> beam.CoGroupByKey()
-                | "Verify" >> beam.FlatMap(_verify(cfg.threshold))
+                | "Verify" >> beam.FlatMap(_verify(verifier), frequencies)
             )
             radius = cfg.image_hamming_radius
             edges.append(
@@ -228,13 +287,18 @@ class DeduplicateSamples(beam.PTransform):
                 | "GroupImageBands" >> beam.GroupByKey()
                 | "ImageEdges" >> beam.FlatMap(lambda group: lsh.image_edges(list(group[1]), radius))
             )
-        decisions = (
+        roots = (
             edges
             | "Edges" >> beam.Flatten(pipeline=samples.pipeline)
             | "Components" >> ConnectedComponents(cfg.cc_rounds)
-            | "ByRoot" >> beam.KvSwap()
-            | "GroupClusters" >> beam.GroupByKey()
-            | "Decide" >> beam.FlatMap(_decisions)
+        )
+        payloads = nodes | "Payloads" >> beam.Map(lambda n: (n[0], (n[1], n[4])))
+        decisions = (
+            {"root": roots, "payload": payloads}
+            | "JoinPayloads" >> beam.CoGroupByKey()
+            | "ByRoot" >> beam.FlatMap(_attach_payload)
+            | "GroupComponents" >> beam.GroupByKey()
+            | "Decide" >> beam.FlatMap(_decide(verifier, cfg.image_hamming_radius), frequencies)
         )
         decisions = (decisions, fingerprinted[KNOWN]) | "AllDecisions" >> beam.Flatten()
         keyed = fingerprinted[SAMPLES] | "ById" >> beam.Map(lambda s: (s["id"], s))

@@ -1,8 +1,13 @@
-from typing import Literal
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from medcurate.schemas.config import StrictModel
+
+if TYPE_CHECKING:
+    from medcurate.dedup.minhash import Shingling
 
 
 class DedupConfig(StrictModel):
@@ -16,12 +21,49 @@ class DedupConfig(StrictModel):
     ngram: int = Field(5, ge=1)
     seed: int = 1
     strip_punctuation: bool = Field(
-        True, description="drop punctuation before shingling (exact hashes never drop it)"
+        True, description="drop punctuation before shingling (exact hashes keep it)"
     )
+    drop_stopwords: bool = Field(False, description="drop English function words before shingling")
+    char_spaces: bool = Field(
+        False,
+        description="keep spaces inside character n-grams (off: n-grams span words, fewer shared fragments)",
+    )
+    boilerplate: bool = Field(
+        True,
+        description="templated texts (same boilerplate, different subject) must also agree on their "
+        "rare shingles to be near-duplicates",
+    )
+    boilerplate_share: float = Field(
+        0.001, gt=0, le=1, description="a shingle in at least this share of the texts is boilerplate"
+    )
+    boilerplate_min_docs: int = Field(10, ge=2, description="... and in at least this many texts")
+    rare_threshold: float = Field(
+        0.5, ge=0, le=1, description="estimated Jaccard the rare (non-boilerplate) shingles must reach"
+    )
+    rare_min_share: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="below this share of permutations sampling a rare shingle, plain Jaccard decides",
+    )
+    df_sketch_bits: int = Field(20, ge=8, le=28, description="log2 width of the document-frequency sketch")
     image_hamming_radius: int = Field(
         6, ge=0, le=31, description="pHash bits two images may differ by and still be near-duplicates"
+    )
+    against_published: list[str] = Field(
+        default_factory=list,
+        description="datasets whose latest published version's exact hashes count as already seen "
+        "(append-style datasets: only new content is published)",
     )
     batch_size: int = Field(512, ge=1, description="samples per signature batch; bounds working memory")
     cc_rounds: int = Field(
         8, ge=1, description="large-star/small-star rounds unrolled for connected components"
     )
+
+    def shingling(self) -> Shingling:
+        """Built on demand: the kernel module (numba) is not imported just to read a config."""
+        from medcurate.dedup.minhash import Shingling
+
+        return Shingling(
+            self.shingle, self.ngram, self.strip_punctuation, self.drop_stopwords, self.char_spaces
+        )

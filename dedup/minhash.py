@@ -1,18 +1,20 @@
 """MinHash signatures for whole batches of documents, bit-identical to datasketch's.
 
 datasketch (affine32 scheme, its default) hashes each shingle with the first 4 bytes of SHA-1,
-pre-mixes with the MurmurHash3 finalizer and applies `a*h + b mod 2**32` per permutation. Here
-the shingles of a whole batch are hashed in one pass and the permutation step is one
-(shingles x num_perm) array operation, reduced per document with `np.minimum.reduceat`; the
-result loads as `datasketch.LeanMinHash(seed=..., hashvalues=..., scheme="affine32")`.
+pre-mixes with the MurmurHash3 finalizer and applies `a*h + b mod 2**32` per permutation. Here a
+batch is normalised in Python, concatenated into one UTF-8 buffer, and a compiled kernel (numba)
+finds the shingles as byte windows of that buffer, hashes them and folds the permutations into
+each signature: no Python object per shingle. The result loads as
+`datasketch.LeanMinHash(seed=..., hashvalues=..., scheme="affine32")`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from hashlib import sha1
+from dataclasses import dataclass
 from typing import Literal
 
+import numba
 import numpy as np
 from datasketch import LeanMinHash, MinHash
 
@@ -20,68 +22,188 @@ from medcurate.dedup.normalize import normalize_for_shingles
 
 SCHEME = "affine32"
 EMPTY = np.uint32(0xFFFFFFFF)
-# Rows of the (shingles x num_perm) array processed at once: about 8 MiB at 128 permutations.
-_CHUNK_SHINGLES = 16_384
+_SPACE = 32
 
 
-def shingles(text: str, kind: Literal["word", "char"], n: int, strip_punctuation: bool = True) -> set[str]:
-    """Distinct word or character n-grams of the normalised text; short texts give one shingle."""
-    norm = normalize_for_shingles(text, strip_punctuation)
-    if kind == "word":
-        words = norm.split(" ") if norm else []
-        if len(words) <= n:
-            return {" ".join(words)} if words else set()
-        return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
-    if len(norm) <= n:
-        return {norm} if norm else set()
-    return {norm[i : i + n] for i in range(len(norm) - n + 1)}
+@dataclass(frozen=True)
+class Shingling:
+    """How a text becomes shingles: word or character n-grams of its normalised form."""
+
+    kind: Literal["word", "char"] = "word"
+    n: int = 5
+    strip_punctuation: bool = True
+    drop_stopwords: bool = False
+    char_spaces: bool = False
+
+    def prepare(self, text: str) -> str:
+        """The normalised text whose windows are the shingles (char n-grams may skip spaces)."""
+        norm = normalize_for_shingles(text, self.strip_punctuation, self.drop_stopwords)
+        return norm if self.kind == "word" or self.char_spaces else norm.replace(" ", "")
+
+    def shingles(self, text: str) -> set[str]:
+        """The shingle set, as datasketch or rensa would be fed it; a short text is one shingle."""
+        prepared = self.prepare(text)
+        units = prepared.split(" ") if self.kind == "word" else list(prepared)
+        if not prepared:
+            return set()
+        if len(units) <= self.n:
+            return {prepared}
+        sep = " " if self.kind == "word" else ""
+        return {sep.join(units[i : i + self.n]) for i in range(len(units) - self.n + 1)}
 
 
-def _fmix32(h: np.ndarray) -> np.ndarray:
-    h = h ^ (h >> np.uint32(16))
-    h = h * np.uint32(0x85EBCA6B)
-    h = h ^ (h >> np.uint32(13))
-    h = h * np.uint32(0xC2B2AE35)
-    return h ^ (h >> np.uint32(16))
+@numba.njit(cache=True, inline="always")
+def _rotl(x: int, r: int) -> int:
+    return ((x << r) | (x >> (32 - r))) & 0xFFFFFFFF
+
+
+@numba.njit(cache=True, inline="always")
+def _message_word(buf: np.ndarray, start: int, length: int, blocks: int, q: int) -> int:
+    """Big-endian word at byte q of the padded message (bytes, 0x80, zeros, 64-bit bit length)."""
+    if q + 4 <= length:
+        p = start + q
+        return (
+            (np.uint64(buf[p]) << 24)
+            | (np.uint64(buf[p + 1]) << 16)
+            | (np.uint64(buf[p + 2]) << 8)
+            | buf[p + 3]
+        )
+    if q == blocks * 64 - 4:
+        return (length * 8) & 0xFFFFFFFF
+    if q == blocks * 64 - 8:
+        return (length * 8) >> 32
+    if q > length:
+        return 0
+    word = 0
+    for j in range(4):
+        byte = buf[start + q + j] if q + j < length else (0x80 if q + j == length else 0)
+        word = (word << 8) | byte
+    return word
+
+
+@numba.njit(cache=True)
+def _sha1_hash32(buf: np.ndarray, start: int, end: int, w: np.ndarray) -> int:
+    """datasketch's sha1_hash32 of buf[start:end]: SHA-1's first 4 digest bytes, read little-endian."""
+    length = end - start
+    blocks = (length + 8) // 64 + 1
+    h0, h1, h2, h3, h4 = 0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0
+    for index in range(blocks):
+        for i in range(16):
+            w[i] = _message_word(buf, start, length, blocks, index * 64 + 4 * i)
+        for i in range(16, 80):
+            w[i] = _rotl(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1)
+        a, b, c, d, e = h0, h1, h2, h3, h4
+        for i in range(20):
+            temp = (_rotl(a, 5) + ((b & c) | (~b & d & 0xFFFFFFFF)) + e + 0x5A827999 + w[i]) & 0xFFFFFFFF
+            e, d, c, b, a = d, c, _rotl(b, 30), a, temp
+        for i in range(20, 40):
+            temp = (_rotl(a, 5) + (b ^ c ^ d) + e + 0x6ED9EBA1 + w[i]) & 0xFFFFFFFF
+            e, d, c, b, a = d, c, _rotl(b, 30), a, temp
+        for i in range(40, 60):
+            temp = (_rotl(a, 5) + ((b & c) | (b & d) | (c & d)) + e + 0x8F1BBCDC + w[i]) & 0xFFFFFFFF
+            e, d, c, b, a = d, c, _rotl(b, 30), a, temp
+        for i in range(60, 80):
+            temp = (_rotl(a, 5) + (b ^ c ^ d) + e + 0xCA62C1D6 + w[i]) & 0xFFFFFFFF
+            e, d, c, b, a = d, c, _rotl(b, 30), a, temp
+        h0 = (h0 + a) & 0xFFFFFFFF
+        h1 = (h1 + b) & 0xFFFFFFFF
+        h2 = (h2 + c) & 0xFFFFFFFF
+        h3 = (h3 + d) & 0xFFFFFFFF
+        h4 = (h4 + e) & 0xFFFFFFFF
+    return ((h0 & 0xFF) << 24) | ((h0 >> 8 & 0xFF) << 16) | ((h0 >> 16 & 0xFF) << 8) | (h0 >> 24)
+
+
+@numba.njit(cache=True, inline="always")
+def _fmix32(h: int) -> int:
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & 0xFFFFFFFF
+    return h ^ (h >> 16)
+
+
+@numba.njit(cache=True)
+def _signatures(buf, offsets, words, n, a, b, out, shingles, counts):  # pragma: no cover - compiled
+    """Row d of `out` = MinHash of the n-gram windows of buf[offsets[d]:offsets[d+1]].
+
+    When `shingles` is not empty, document d's pre-mixed shingle hashes also go to
+    shingles[offsets[d] + d:] and their number to counts[d] (for document frequencies).
+    """
+    w = np.empty(80, dtype=np.uint64)
+    starts = np.empty(buf.shape[0] + 1, dtype=np.int64)
+    ends = np.empty(buf.shape[0] + 1, dtype=np.int64)
+    hashes = np.empty(buf.shape[0] + 1, dtype=np.uint32)
+    for d in range(offsets.shape[0] - 1):
+        lo, hi = offsets[d], offsets[d + 1]
+        units = 0
+        for p in range(lo, hi):
+            if words:
+                if buf[p] != _SPACE and (p == lo or buf[p - 1] == _SPACE):
+                    starts[units] = p
+                if buf[p] != _SPACE and (p + 1 == hi or buf[p + 1] == _SPACE):
+                    ends[units] = p + 1
+                    units += 1
+            elif buf[p] & 0xC0 != 0x80:  # first byte of a UTF-8 character
+                if units > 0:
+                    ends[units - 1] = p
+                starts[units] = p
+                units += 1
+        if units == 0:
+            continue
+        if not words:
+            ends[units - 1] = hi
+        if units <= n:
+            count = 1
+            hashes[0] = _fmix32(_sha1_hash32(buf, lo, hi, w))
+        else:
+            count = units - n + 1
+            for i in range(count):
+                hashes[i] = _fmix32(_sha1_hash32(buf, starts[i], ends[i + n - 1], w))
+        if shingles.shape[0]:
+            shingles[lo + d : lo + d + count] = hashes[:count]
+            counts[d] = count
+        for k in range(a.shape[0]):
+            ak, bk = a[k], b[k]
+            low = np.uint32(0xFFFFFFFF)
+            for i in range(count):
+                v = np.uint32(ak * hashes[i] + bk)
+                low = min(low, v)
+            out[d, k] = low
 
 
 class MinHasher:
-    """The permutations of `datasketch.MinHash(num_perm, seed)`, applied to batches."""
+    """The permutations of `datasketch.MinHash(num_perm, seed)`, applied to batches of texts."""
 
-    def __init__(self, num_perm: int = 128, seed: int = 1) -> None:
+    def __init__(self, num_perm: int = 128, seed: int = 1, shingling: Shingling | None = None) -> None:
         self.num_perm = num_perm
         self.seed = seed
+        self.shingling = shingling or Shingling()
         a, b = MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME).permutations
-        self._a = a.astype(np.uint32)[None, :]
-        self._b = b.astype(np.uint32)[None, :]
+        self._a = a.astype(np.uint32)
+        self._b = b.astype(np.uint32)
 
-    def hash_shingles(self, shingle_sets: Sequence[set[str]]) -> tuple[np.ndarray, np.ndarray]:
-        """All shingles of the batch hashed at once; returns (mixed hashes, per-document counts)."""
-        counts = np.fromiter((len(s) for s in shingle_sets), dtype=np.int64, count=len(shingle_sets))
-        digests = b"".join(sha1(s.encode()).digest()[:4] for doc in shingle_sets for s in doc)
-        return _fmix32(np.frombuffer(digests, dtype="<u4").astype(np.uint32)), counts
+    def signatures(self, texts: Sequence[str]) -> np.ndarray:
+        """(documents x num_perm) uint32; a text without shingles gets the empty signature."""
+        return self._run(texts, collect=False)[0]
 
-    def signatures(self, shingle_sets: Sequence[set[str]]) -> np.ndarray:
-        """(documents x num_perm) uint32; a document without shingles gets the empty signature."""
-        hashes, counts = self.hash_shingles(shingle_sets)
-        out = np.full((len(shingle_sets), self.num_perm), EMPTY, dtype=np.uint32)
-        ends = np.cumsum(counts)
-        starts = ends - counts
-        doc = 0
-        while doc < len(shingle_sets):
-            # Take whole documents until the chunk is full (always at least one document).
-            last = max(doc + 1, int(np.searchsorted(ends, starts[doc] + _CHUNK_SHINGLES, side="right")))
-            lo, hi = starts[doc], ends[last - 1]
-            nonempty = np.flatnonzero(counts[doc:last]) + doc
-            if hi > lo:
-                permuted = hashes[lo:hi, None] * self._a + self._b
-                out[nonempty] = np.minimum.reduceat(permuted, starts[nonempty] - lo, axis=0)
-            doc = last
-        return out
+    def signatures_and_shingles(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Signatures, and each document's distinct pre-mixed shingle hashes (what the signature's
+        values are permutations of: `a*h + b` with odd `a`, so each value names its shingle)."""
+        signatures, shingles, counts, offsets = self._run(texts, collect=True)
+        starts = offsets[:-1] + np.arange(len(texts))
+        return signatures, [np.unique(shingles[s : s + c]) for s, c in zip(starts, counts, strict=True)]
+
+    def _run(self, texts: Sequence[str], collect: bool) -> tuple[np.ndarray, ...]:
+        encoded = [self.shingling.prepare(text).encode() for text in texts]
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+        buf = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+        out = np.full((len(encoded), self.num_perm), EMPTY, dtype=np.uint32)
+        words = self.shingling.kind == "word"
+        shingles = np.empty(buf.shape[0] + len(encoded) if collect else 0, dtype=np.uint32)
+        counts = np.zeros(len(encoded), dtype=np.int64)
+        _signatures(buf, offsets, words, self.shingling.n, self._a, self._b, out, shingles, counts)
+        return out, shingles, counts, offsets
 
     def lean_minhash(self, signature: np.ndarray) -> LeanMinHash:
         return LeanMinHash(seed=self.seed, hashvalues=signature, scheme=SCHEME)
-
-
-def estimated_jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.count_nonzero(a == b)) / a.shape[-1]

@@ -1,4 +1,4 @@
-"""Text normalisation: exact hashes see case- and whitespace-blind text; shingles may also drop punctuation."""
+"""Text normalisation: exact hashes see case- and whitespace-blind text; shingles see less still."""
 
 from __future__ import annotations
 
@@ -7,20 +7,61 @@ import re
 import unicodedata
 
 _WHITESPACE = re.compile(r"\s+")
-_PUNCTUATION = re.compile(r"[^\w\s]|_")
+_NON_WORD = re.compile(r"[\W_]+")
+# Function words only: dropping them lets shingles span the content words.
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "their",
+        "these",
+        "this",
+        "to",
+        "was",
+        "were",
+        "which",
+        "with",
+    ]
+)
+
+
+def _nfkc_casefold(text: str) -> str:
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    return text.casefold()
 
 
 def normalize_exact(text: str) -> str:
     """NFKC, case-folded, whitespace collapsed: what counts as 'the same text'."""
-    return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    return _WHITESPACE.sub(" ", _nfkc_casefold(text)).strip()
 
 
-def normalize_for_shingles(text: str, strip_punctuation: bool = True) -> str:
-    """What MinHash sees; punctuation and symbol noise (exports, markup) would otherwise dilute Jaccard."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    if strip_punctuation:
-        text = _PUNCTUATION.sub(" ", text)
-    return _WHITESPACE.sub(" ", text).strip()
+def normalize_for_shingles(text: str, strip_punctuation: bool = True, drop_stopwords: bool = False) -> str:
+    """What MinHash sees: words separated by single spaces, punctuation and markup noise removed."""
+    text = (_NON_WORD if strip_punctuation else _WHITESPACE).sub(" ", _nfkc_casefold(text)).strip()
+    if drop_stopwords:
+        return " ".join(word for word in text.split(" ") if word not in STOPWORDS)
+    return text
 
 
 def exact_text_hash(text: str) -> tuple[str, int]:

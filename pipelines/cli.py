@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--output", metavar="DIR", help="output folder (publish.output_dir)")
     parser.add_argument("--dataset", help="dataset name")
-    parser.add_argument("--runner", help="Beam runner: DirectRunner (default), FnApiRunner or DataflowRunner")
+    parser.add_argument("--runner", help="Beam runner: FnApiRunner (local, default) or DataflowRunner")
     parser.set_defaults(handler=run_command, accepts_extra=True)
 
 
@@ -47,6 +47,7 @@ def format_summary(result) -> str:
     rows = [("read", counts.read), ("published", counts.published)]
     rows += [(f"dropped  {key}", n) for key, n in counts.dropped.items()]
     rows += [(f"dead letter  {key}", n) for key, n in counts.dead_lettered.items()]
+    rows += [(f"review  {key}", n) for key, n in result.manifest.review.items()]
     width = max(len(label) for label, _ in rows)
     lines = [f"  {label:<{width}}  {n:>8,}" for label, n in rows]
     balance = "balanced" if counts.balanced else "NOT BALANCED: some samples are unaccounted for"
@@ -58,6 +59,13 @@ def format_summary(result) -> str:
             *lines,
             f"  read = published + dropped + dead letters: {balance}",
             f"  validation: {status}",
+            *(
+                [
+                    f"  pushed to review: {result.pushed.sent} sent, {result.pushed.left_in_outbox} in the outbox"
+                ]
+                if result.pushed
+                else []
+            ),
             f"  dead letters: {result.dead_letter_path}",
             f"  reports: {result.report_dir}",
             f"published: {result.version_dir}",

@@ -23,7 +23,9 @@ class IngestConfig(StrictModel):
     max_image_pixels: int = Field(89_478_485, gt=0, description="decompression-bomb guard (width x height)")
     jpeg_quality: int = Field(95, ge=50, le=100, description="re-encoding quality for JPEG sources")
     html_favor: Literal["balanced", "precision", "recall"] = Field(
-        "balanced", description="trafilatura's trade-off between extra boilerplate and lost article text"
+        "precision",
+        description="trafilatura's trade-off between boilerplate kept and article text lost; precision "
+        "scored best on the article benchmark (benchmarks/ingest_eval.py)",
     )
     text_fields: list[str] = Field(
         default_factory=lambda: ["text", "note", "note_text", "body", "content", "TEXT"],

@@ -8,16 +8,16 @@ import logging
 import subprocess
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 
 from medcurate import __version__
-from medcurate.annotators.beam import RouteForReview
+from medcurate.annotators.beam import ApplyVerdicts, RouteForReview
 from medcurate.config import RunConfig, config_hash, resolved_config
 from medcurate.dedup.beam import DeduplicateSamples
 from medcurate.pipelines.ingest.beam import IngestSources
@@ -32,6 +32,9 @@ from medcurate.warehouse import storage
 from medcurate.warehouse.catalog import Catalog, catalog_path
 from medcurate.warehouse.publish import publish_version
 
+if TYPE_CHECKING:
+    from medcurate.annotators.push import PushResult
+
 log = logging.getLogger(__name__)
 
 
@@ -42,6 +45,7 @@ class RunResult:
     manifest: Manifest
     dead_letter_path: str
     report_dir: str
+    pushed: PushResult | None = None
 
 
 def new_run_id() -> str:
@@ -85,13 +89,31 @@ class WriteEvents(beam.PTransform):
         )
 
 
-def build_pipeline(pipeline: beam.Pipeline, config: RunConfig, run_id: str, staging_dir: str) -> None:
+def published_exact_hashes(config: RunConfig) -> set[str]:
+    """Exact hashes already published in the datasets `dedup.against_published` names."""
+    path = catalog_path(config.publish.output_dir)
+    if not config.dedup.against_published or not storage.exists(path):
+        return set()
+    with Catalog(path, read_only=True) as catalog:
+        return set().union(*(catalog.exact_hashes(name) for name in config.dedup.against_published))
+
+
+def build_pipeline(
+    pipeline: beam.Pipeline,
+    config: RunConfig,
+    run_id: str,
+    staging_dir: str,
+    known_exact_hashes: set[str] | frozenset[str] = frozenset(),
+) -> None:
     ingested = pipeline | "Ingest" >> IngestSources(config.ingest)
     signals = ingested[SAMPLES] | "Signals" >> ComputeSignals(config.quality)
     deidentified = signals[SAMPLES] | "Deidentify" >> DeidentifySamples(config.deid)
-    deduplicated = deidentified[SAMPLES] | "Deduplicate" >> DeduplicateSamples(config.dedup)
+    deduplicated = deidentified[SAMPLES] | "Deduplicate" >> DeduplicateSamples(
+        config.dedup, known_exact_hashes
+    )
+    reviewed = deduplicated[SAMPLES] | "ApplyVerdicts" >> ApplyVerdicts(config.review.reviews_dir)
     (
-        deduplicated[SAMPLES]
+        reviewed[SAMPLES]
         | "Route" >> RouteForReview(config.review)
         | "Provenance" >> beam.Map(stamp_provenance, run_id, code_version(), config_hash(config))
         | "WriteShards"
@@ -110,7 +132,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: RunConfig, run_id: str, stag
         | "WriteDeadLetters" >> WriteEvents(storage.join(staging_dir, "dead_letters"))
     )
     (
-        (signals[DROPS], deduplicated[DROPS])
+        (signals[DROPS], deidentified[DROPS], deduplicated[DROPS], reviewed[DROPS])
         | "AllDrops" >> beam.Flatten()
         | "WriteDrops" >> WriteEvents(storage.join(staging_dir, "drops"))
     )
@@ -120,11 +142,11 @@ def _read_events(path: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in storage.read_text(path).splitlines() if line.strip()]
 
 
-def _counter(result: beam.runners.runner.PipelineResult, name: str) -> int:
-    counters = result.metrics().query(MetricsFilter().with_namespace(COUNTER_NAMESPACE).with_name(name))[
-        "counters"
-    ]
-    return sum(c.committed or 0 for c in counters)
+def _counters(result: beam.runners.runner.PipelineResult) -> Counter[str]:
+    totals: Counter[str] = Counter()
+    for counter in result.metrics().query(MetricsFilter().with_namespace(COUNTER_NAMESPACE))["counters"]:
+        totals[counter.key.metric.name] += counter.committed or 0
+    return totals
 
 
 def run(config: RunConfig, beam_args: list[str] | None = None) -> RunResult:
@@ -135,7 +157,7 @@ def run(config: RunConfig, beam_args: list[str] | None = None) -> RunResult:
     log.info("run %s: curating %s into %s", run_id, config.dataset, dataset_dir)
 
     pipeline = beam.Pipeline(options=pipeline_options(config.runner, beam_args or []))
-    build_pipeline(pipeline, config, run_id, staging_dir)
+    build_pipeline(pipeline, config, run_id, staging_dir, published_exact_hashes(config))
     result = pipeline.run()
     result.wait_until_finish()
 
@@ -146,7 +168,7 @@ def run(config: RunConfig, beam_args: list[str] | None = None) -> RunResult:
     validation = validate_shards(staged_shards, hash_)
     validation_path = storage.join(staging_dir, "validation.json")
     storage.write_text(validation_path, json.dumps(validation.results, indent=1, default=str))
-    read_count = _counter(result, "read")
+    counters = _counters(result)
 
     def make_manifest(version: str, parent: str | None, shards: list[ShardInfo]) -> Manifest:
         rows = sum(s.rows for s in shards)
@@ -163,7 +185,7 @@ def run(config: RunConfig, beam_args: list[str] | None = None) -> RunResult:
             shards=shards,
             rows=rows,
             counts=StageCounts(
-                read=read_count,
+                read=counters["read"],
                 published=rows,
                 dropped=dict(sorted(Counter(f"{e['stage']}/{e['reason']}" for e in drops).items())),
                 dead_lettered=dict(
@@ -176,6 +198,9 @@ def run(config: RunConfig, beam_args: list[str] | None = None) -> RunResult:
                 results_path="validation/results.json",
                 failed_expectations=validation.failed,
             ),
+            review={
+                k.removeprefix("review:"): v for k, v in sorted(counters.items()) if k.startswith("review:")
+            },
         )
 
     with Catalog(catalog_path(output_dir)) as catalog:
@@ -191,7 +216,14 @@ def run(config: RunConfig, beam_args: list[str] | None = None) -> RunResult:
         storage.join(report_dir, "summary.json"), manifest.counts.model_dump_json(indent=2) + "\n"
     )
     _remove_staging(staging_dir)
-    return RunResult(run_id, version_dir, manifest, dead_letter_path, report_dir)
+    pushed = None
+    if config.review.push_after_run and manifest.validation.passed:
+        from medcurate.annotators.push import pending_in_shards, push_samples
+
+        shards = [storage.join(version_dir, shard.path) for shard in manifest.shards]
+        pushed = push_samples(pending_in_shards(shards), config.review)
+        storage.write_text(storage.join(report_dir, "review_push.json"), json.dumps(asdict(pushed), indent=2))
+    return RunResult(run_id, version_dir, manifest, dead_letter_path, report_dir, pushed)
 
 
 def _remove_staging(staging_dir: str) -> None:

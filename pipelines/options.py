@@ -14,7 +14,7 @@ SETUP_FILE = Path(__file__).resolve().parents[1] / "setup.py"
 
 def pipeline_options(runner: RunnerConfig, extra_args: list[str]) -> PipelineOptions:
     args = [f"--runner={runner.name}"]
-    if runner.name == "DirectRunner":
+    if runner.name == "FnApiRunner":
         args += [
             f"--direct_num_workers={runner.direct_num_workers}",
             f"--direct_running_mode={runner.direct_running_mode}",

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from medcurate.schemas.sample import SAMPLE_SCHEMA, Modality, ReviewStatus, SourceKind
+from medcurate.warehouse.catalog import read_parquet_sql
 
 SUITE_NAME = "medcurate-samples"
 # Content and nested columns stay out of the DataFrame: the suite's results quote unexpected values,
@@ -21,9 +22,12 @@ VALIDATED_COLUMNS = [
     if f.name not in ("text", "image_bytes", "metadata", "quality_signals", "redactions", "review_reasons")
 ]
 
-log = logging.getLogger(__name__)
-# Its INFO lines (temporary folders, registrations) are noise in a pipeline run.
-logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+def _quiet_great_expectations() -> None:
+    """Its loggers set their own INFO level on import; their lines are noise in a pipeline run."""
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("great_expectations"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
@@ -60,8 +64,7 @@ def _suite(config_hash: str):
 
 def _cross_shard_checks(paths: list[str]) -> dict[str, int]:
     """Checks a per-DataFrame suite cannot express: counts of offending rows across all shards."""
-    listing = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
-    source = f"read_parquet([{listing}])"
+    source = read_parquet_sql(paths)
     checks = {
         "id_unique_across_shards": f"SELECT count(*) - count(DISTINCT id) FROM {source}",
         "text_present_for_text_samples": f"SELECT count(*) FROM {source} "
@@ -78,6 +81,8 @@ def _cross_shard_checks(paths: list[str]) -> dict[str, int]:
 def validate_shards(paths: list[str], config_hash: str) -> ValidationOutcome:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    _quiet_great_expectations()
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)

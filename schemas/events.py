@@ -7,7 +7,7 @@ class name of an exception (exception messages can quote the input, so they are 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
@@ -25,15 +25,23 @@ EVENT_SCHEMA = pa.schema(
 
 
 @dataclass(frozen=True)
-class DeadLetter:
-    """An input or sample that failed: it could not be read or processed."""
-
+class _Event:
     stage: str
     reason: str
     source_uri: str
     sample_id: str | None = None
     error_type: str | None = None
-    kind: str = "dead_letter"
+    kind: ClassVar[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class DeadLetter(_Event):
+    """An input or sample that failed: it could not be read or processed."""
+
+    kind: ClassVar[str] = "dead_letter"
 
     @classmethod
     def from_exception(
@@ -41,23 +49,12 @@ class DeadLetter:
     ) -> DeadLetter:
         return cls(stage, reason, source_uri, sample_id, type(error).__name__)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class Drop:
+class Drop(_Event):
     """A sample deliberately left out of the dataset (duplicate, wrong language, too short...)."""
 
-    stage: str
-    reason: str
-    source_uri: str
-    sample_id: str | None = None
-    error_type: str | None = None
-    kind: str = "drop"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    kind: ClassVar[str] = "drop"
 
 
 Event = DeadLetter | Drop

@@ -51,3 +51,6 @@ class Manifest(BaseModel):
     rows: int
     counts: StageCounts
     validation: ValidationInfo
+    review: dict[str, int] = Field(
+        default_factory=dict, description="routed to review by reason, verdicts applied, tasks pushed"
+    )

@@ -1,7 +1,8 @@
 """Arrow schemas of what physician review produces: one record per annotation, one verdict per sample.
 
 Offsets of surviving PHI refer to the published (de-identified) text; the PHI value itself is
-never stored. Reviewer comments are free text from physicians and are never logged.
+never stored. Reviewer comments are free text from physicians: they are de-identified like
+notes before they are written, and never logged.
 """
 
 from __future__ import annotations

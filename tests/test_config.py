@@ -8,7 +8,7 @@ from medcurate.config import ConfigError, config_hash, load_config
 def test_defaults_validate_and_hash_is_stable():
     first, second = load_config(), load_config()
     assert config_hash(first) == config_hash(second)
-    assert first.runner.name == "DirectRunner"
+    assert first.runner.name == "FnApiRunner"
     assert first.publish.output_dir == "out"
 
 

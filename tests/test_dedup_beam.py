@@ -58,6 +58,7 @@ def _summary(sample: dict) -> tuple:
     )
 
 
+@pytest.mark.slow
 def test_transform_keeps_one_per_cluster_and_drops_the_rest_with_reasons() -> None:
     with BeamTestPipeline(runner="FnApiRunner") as pipeline:
         outputs = pipeline | beam.Create(_text_samples(TEXTS)) | DeduplicateSamples(CONFIG)
@@ -74,6 +75,7 @@ def test_transform_keeps_one_per_cluster_and_drops_the_rest_with_reasons() -> No
         )
 
 
+@pytest.mark.slow
 def test_keeper_prefers_quality_and_exact_twins_of_the_keeper_drop_as_exact() -> None:
     rows = assign_clusters(_text_samples(TEXTS, quality={"a": 0.9, "b": 0.5, "c": 0.5}), CONFIG)
     assert [(r["id"], r["cluster"], r["keep"]) for r in rows] == [
@@ -90,6 +92,7 @@ def test_keeper_prefers_quality_and_exact_twins_of_the_keeper_drop_as_exact() ->
     assert sorted(map(json.dumps, again)) == sorted(map(json.dumps, rows))
 
 
+@pytest.mark.slow
 def test_known_published_hashes_are_dropped_and_do_not_cluster() -> None:
     from medcurate.dedup.normalize import exact_text_hash
 
@@ -97,6 +100,46 @@ def test_known_published_hashes_are_dropped_and_do_not_cluster() -> None:
     assert {r["id"]: r["keep"] for r in rows} == {"a": False, "b": False, "c": True, "d": False, "e": True}
 
 
+TEMPLATE = (
+    "How is {0} inherited? {0} is inherited in an autosomal recessive pattern, which means both copies "
+    "of the gene in each cell have mutations. The parents of an individual with an autosomal recessive "
+    "condition each carry one copy of the mutated gene, but they typically do not show signs and "
+    "symptoms of the condition. When two carriers have children, each child has a one in four chance "
+    "of being affected, a one in two chance of being an unaffected carrier like the parents, and a one "
+    "in four chance of inheriting two working copies of the gene. Genetic counselling can help "
+    "families understand these risks, and testing of relatives may be offered once the variants in "
+    "the family are known. More information is available from patient support groups."
+)
+SUBJECTS = [
+    "Fabry disease",
+    "Krabbe leukodystrophy",
+    "Pompe myopathy",
+    "Gaucher syndrome",
+    "Canavan disease",
+    "Wolman disease",
+    "Farber lipogranulomatosis",
+    "Sandhoff disease",
+    "Tay-Sachs disease",
+    "Niemann-Pick type C",
+    "Alexander disease",
+    "Zellweger syndrome",
+]
+
+
+@pytest.mark.slow
+def test_templated_texts_about_different_subjects_stay_apart_and_a_republished_leaflet_merges() -> None:
+    texts = {f"t{i:02d}": TEMPLATE.format(subject) for i, subject in enumerate(SUBJECTS)}
+    texts |= {"leaflet": LEAFLET * 2, "leaflet-edited": (LEAFLET * 2).replace("sometimes", "often", 1)}
+    config = DedupConfig()
+    clusters = {r["id"]: r["cluster"] for r in assign_clusters(_text_samples(texts), config)}
+    assert clusters["leaflet-edited"] == clusters["leaflet"]
+    assert len({clusters[key] for key in texts if key.startswith("t")}) == len(SUBJECTS)
+    # Without boilerplate awareness MinHash alone takes them for near-duplicates.
+    plain = assign_clusters(_text_samples(texts), config.model_copy(update={"boilerplate": False}))
+    assert len({r["cluster"] for r in plain if r["id"].startswith("t")}) < len(SUBJECTS) / 2
+
+
+@pytest.mark.slow
 def test_exact_only_keeps_near_duplicates() -> None:
     rows = assign_clusters(_text_samples(TEXTS), CONFIG.model_copy(update={"near": False}))
     assert {r["id"]: (r["cluster"], r["keep"]) for r in rows} == {
@@ -108,6 +151,7 @@ def test_exact_only_keeps_near_duplicates() -> None:
     }
 
 
+@pytest.mark.slow
 def test_connected_components_of_a_long_chain_and_separate_pieces() -> None:
     chain = [(f"n{i:02d}", f"n{i + 1:02d}") for i in range(30)]
     edges = [*reversed(chain), ("x", "y"), ("z", "y")]
@@ -129,6 +173,7 @@ def _run_cli(argv: list[str]) -> int:
     return args.handler(args, [])
 
 
+@pytest.mark.slow
 def test_cli_text_round_trip(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps({"id": key, "text": text}) + "\n" for key, text in TEXTS.items()))
@@ -143,6 +188,7 @@ def test_cli_text_round_trip(tmp_path: Path) -> None:
         assert sum(r["keep"] for r in rows if r["cluster"] == cluster) == 1
 
 
+@pytest.mark.slow
 def test_cli_images_finds_png_and_jpeg_twins(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     y, x = np.mgrid[0:96, 0:96] / 96.0

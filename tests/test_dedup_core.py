@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,8 @@ from PIL import Image
 
 from medcurate.dedup import images, lsh
 from medcurate.dedup.beam import key_exact, key_id, node_key
-from medcurate.dedup.minhash import MinHasher, shingles
+from medcurate.dedup.clusters import stars
+from medcurate.dedup.minhash import MinHasher, Shingling
 from medcurate.dedup.normalize import exact_text_hash
 
 TEXTS = [
@@ -23,32 +25,79 @@ TEXTS = [
 ]
 
 
-@pytest.mark.parametrize("kind,n", [("word", 1), ("word", 5), ("char", 5), ("char", 3)])
+SHINGLINGS = [
+    Shingling("word", 1),
+    Shingling("word", 5),
+    Shingling("word", 2, drop_stopwords=True),
+    Shingling("char", 5),
+    Shingling("char", 3, char_spaces=True, strip_punctuation=False),
+]
+
+
+@pytest.mark.parametrize("shingling", SHINGLINGS, ids=repr)
 @pytest.mark.parametrize("num_perm,seed", [(128, 1), (64, 7)])
-def test_signatures_equal_datasketch(kind: str, n: int, num_perm: int, seed: int) -> None:
-    sets = [shingles(text, kind, n) for text in TEXTS]
-    ours = MinHasher(num_perm, seed).signatures(sets)
-    for tokens, signature in zip(sets, ours, strict=True):
+def test_signatures_equal_datasketch(shingling: Shingling, num_perm: int, seed: int) -> None:
+    ours = MinHasher(num_perm, seed, shingling).signatures(TEXTS)
+    for text, signature in zip(TEXTS, ours, strict=True):
         reference = MinHash(num_perm=num_perm, seed=seed)
-        reference.update_batch([token.encode() for token in tokens])
+        reference.update_batch([token.encode() for token in shingling.shingles(text)])
         np.testing.assert_array_equal(signature, reference.hashvalues)
 
 
-def test_batches_larger_than_one_chunk_match_per_document_signatures() -> None:
-    # Enough shingles to cross the internal chunk boundary several times.
+def test_signature_values_name_their_shingles_and_rare_ones_are_found() -> None:
+    """The verifier's premise: each signature value maps back to one of the document's shingles."""
+    from medcurate.dedup.boilerplate import DocumentFrequency, TextVerifier
+    from medcurate.dedup.config import DedupConfig
+
+    config = DedupConfig(boilerplate_min_docs=3)
+    common = "the parents of an affected person each carry one copy of the altered gene"
+    texts = [f"{name} {name} is inherited. {common}" for name in ("alpha", "beta", "gamma", "delta")]
+    hasher = MinHasher(config.num_perm, config.seed, config.shingling())
+    signatures, shingles = hasher.signatures_and_shingles(texts)
+    np.testing.assert_array_equal(signatures, hasher.signatures(texts))
+    verifier = TextVerifier(config)
+    named = (signatures - verifier._b) * verifier._a_inverse
+    for row, own in zip(named, shingles, strict=True):
+        assert np.isin(row, own).all()
+    combine = DocumentFrequency(config.df_sketch_bits)
+    frequencies = combine.add_input(combine.create_accumulator(), (len(texts), np.concatenate(shingles)))
+    rare = verifier.rare(frequencies, signatures)
+    # Shingles holding a name are in one document (rare), the shared sentence's in all four.
+    in_docs = np.array([[sum(h in set(own) for own in shingles) for h in row] for row in named])
+    np.testing.assert_array_equal(rare, in_docs < config.boilerplate_min_docs)
+    assert set(in_docs.ravel()) == {1, 4}
+    assert rare.any(axis=1).all() and not rare.all(axis=1).any()
+
+
+def test_long_shingles_over_several_sha1_blocks_match_datasketch() -> None:
+    rng = np.random.default_rng(0)
+    words = ["x" * int(k) for k in rng.integers(1, 90, size=60)]  # 5-grams of 5 to 450 bytes
+    shingling = Shingling("word", 5)
+    signature = MinHasher(128, 1, shingling).signatures([" ".join(words)])[0]
+    reference = MinHash(num_perm=128, seed=1)
+    reference.update_batch([token.encode() for token in shingling.shingles(" ".join(words))])
+    np.testing.assert_array_equal(signature, reference.hashvalues)
+
+
+def test_a_batch_gives_each_document_its_own_signature() -> None:
     rng = np.random.default_rng(0)
     words = [f"w{i}" for i in range(5000)]
     texts = [" ".join(rng.choice(words, size=int(rng.integers(0, 3000)))) for _ in range(40)]
-    sets = [shingles(text, "word", 2) for text in texts]
-    hasher = MinHasher(128, 1)
-    batch = hasher.signatures(sets)
-    for tokens, row in zip(sets, batch, strict=True):
-        np.testing.assert_array_equal(row, hasher.signatures([tokens])[0])
+    hasher = MinHasher(128, 1, Shingling("word", 2))
+    batch = hasher.signatures(texts)
+    for text, row in zip(texts, batch, strict=True):
+        np.testing.assert_array_equal(row, hasher.signatures([text])[0])
+
+
+def test_char_shingles_skip_spaces_unless_asked() -> None:
+    assert Shingling("char", 3).shingles("ab cd") == {"abc", "bcd"}
+    assert Shingling("char", 3, char_spaces=True).shingles("ab cd") == {"ab ", "b c", " cd"}
+    assert Shingling("word", 2, drop_stopwords=True).shingles("The cause of the fever") == {"cause fever"}
 
 
 def test_signature_loads_as_lean_minhash_and_queries_datasketch_lsh() -> None:
-    hasher = MinHasher(128, 1)
-    sigs = hasher.signatures([shingles(t, "word", 3) for t in TEXTS[:2]])
+    hasher = MinHasher(128, 1, Shingling("word", 3))
+    sigs = hasher.signatures(TEXTS[:2])
     index = MinHashLSH(threshold=0.5, num_perm=128)
     index.insert("first", hasher.lean_minhash(sigs[0]))
     assert index.query(hasher.lean_minhash(sigs[1])) == ["first"]
@@ -67,11 +116,9 @@ def test_bands_follow_datasketch_and_near_duplicates_share_a_band() -> None:
         MinHashLSH(threshold=0.8, num_perm=128).b,
         MinHashLSH(threshold=0.8, num_perm=128).r,
     )
-    hasher = MinHasher(128, 1)
+    hasher = MinHasher(128, 1, Shingling("word", 3))
     base = "the patient was given paracetamol for fever and advised to rest and drink fluids " * 3
-    sigs = hasher.signatures(
-        [shingles(t, "word", 3) for t in (base, base + " daily", "an unrelated sentence about knees")]
-    )
+    sigs = hasher.signatures([base, base + " daily", "an unrelated sentence about knees"])
     keys = lsh.text_band_keys(sigs, bands, rows)
     assert (keys[0] == keys[1]).any()
     assert not (keys[0] == keys[2]).any()
@@ -126,6 +173,16 @@ def test_png_and_jpeg_of_the_same_pixels_are_near_duplicates_and_others_are_not(
     assert lsh.hamming(png_hash, other_hash) > 6
 
 
+def test_stars_split_a_chain_at_the_unverified_link() -> None:
+    # a~b, b~c, c~d but a is not close to c or d: two stars, never one chained cluster.
+    close = {(0, 1), (1, 2), (2, 3)}
+
+    def close_to(centre: int, rest: np.ndarray) -> np.ndarray:
+        return np.array([(min(centre, r), max(centre, r)) in close or r == centre for r in rest])
+
+    assert [list(s) for s in stars(4, close_to)] == [[0, 1], [2, 3]]
+
+
 def test_node_key_orders_best_quality_then_longest_then_id() -> None:
     keys = [
         node_key("b", 0.9, 10, "ff" * 16),
@@ -136,3 +193,27 @@ def test_node_key_orders_best_quality_then_longest_then_id() -> None:
     ]
     assert [key_id(k) for k in sorted(keys)] == ["d", "c", "a", "b", "e"]
     assert key_exact(keys[0]) == "f" * 16
+
+
+def _pydicom_test_file(name: str) -> bytes:
+    import pydicom
+
+    path = Path(pydicom.__file__).parent / "data" / "test_files" / name
+    if not path.exists():
+        pytest.skip(f"{name} is not in this pydicom wheel")
+    return path.read_bytes()
+
+
+def test_dicom_re_encodings_and_a_png_twin_meet() -> None:
+    rle = _pydicom_test_file("SC_rgb_rle.dcm")
+    lossy = _pydicom_test_file("SC_rgb_jpeg_lossy_gdcm.dcm")
+    rle_16bit = _pydicom_test_file("SC_rgb_rle_16bit.dcm")
+    assert images.is_dicom(rle) and not images.is_dicom(_encode(_scan(0), "PNG"))
+    pixels = images.decode_pixels(rle)
+    exact, phash = images.fingerprint(rle)
+    # A PNG of the decoded pixels is an exact duplicate; re-encodings are near duplicates.
+    assert images.fingerprint(_encode(pixels, "PNG")) == (exact, phash)
+    for other in (lossy, rle_16bit):
+        other_exact, other_hash = images.fingerprint(other)
+        assert other_exact != exact
+        assert lsh.hamming(phash, other_hash) <= 6

@@ -42,6 +42,16 @@ def shard_strings(path: Path) -> str:
     return json.dumps(table.to_pylist(), default=str)
 
 
+def run_demo(out: Path, *extra: str) -> int:
+    """`medcurate run` on the demo config, from the repository root as `make demo` runs it."""
+    cwd = Path.cwd()
+    os.chdir(REPO)
+    try:
+        return main(["run", "--config", "configs/demo.yaml", "--output", str(out), *extra])
+    finally:
+        os.chdir(cwd)
+
+
 @pytest.fixture(scope="module")
 def demo_runs(tmp_path_factory: pytest.TempPathFactory):
     """Two demo runs, with every log record (DEBUG included) and all console output captured."""
@@ -52,21 +62,19 @@ def demo_runs(tmp_path_factory: pytest.TempPathFactory):
     level = root.level
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
-    cwd = Path.cwd()
     try:
-        os.chdir(REPO)
         with contextlib.redirect_stdout(logs), contextlib.redirect_stderr(logs):
-            codes = [main(["run", "--config", "configs/demo.yaml", "--output", str(out)]) for _ in range(2)]
+            codes = [run_demo(out), run_demo(out)]
     finally:
-        os.chdir(cwd)
         root.removeHandler(handler)
         root.setLevel(level)
     return out, codes, logs.getvalue()
 
 
 def test_both_runs_succeed_and_publish_chained_versions(demo_runs):
-    out, codes, _ = demo_runs
+    out, codes, logs = demo_runs
     assert codes == [0, 0]
+    assert "prism" not in logs.lower(), "the local runner must never try to fetch the Prism binary"
     dataset = out / "medcurate-sample"
     assert (dataset / "LATEST").read_text().strip() == "v0002"
     assert read_manifest(str(dataset / "v0002")).parent == "v0001"
@@ -148,3 +156,37 @@ def test_second_run_left_the_first_version_untouched(demo_runs):
     assert {s.path: s.sha256 for s in manifest.shards} == {
         k: v for k, v in digest(version).items() if k.startswith("data/")
     }
+
+
+def test_append_style_run_skips_what_is_already_published(demo_runs):
+    out, _, _ = demo_runs
+    assert run_demo(out, "--dataset", "appended", "--set", "dedup.against_published=[medcurate-sample]") == 0
+    published = {
+        row[0]
+        for row in duckdb.sql(
+            f"SELECT exact_hash FROM read_parquet('{out}/medcurate-sample/v0002/data/*.parquet')"
+        ).fetchall()
+    }
+    appended = read_manifest(str(out / "appended" / "v0001"))
+    new = duckdb.sql(f"SELECT exact_hash FROM read_parquet('{out}/appended/v0001/data/*.parquet')").fetchall()
+    assert not published & {row[0] for row in new}
+    assert appended.counts.dropped["dedup/exact_duplicate"] >= len(published)
+    assert appended.counts.balanced
+
+
+def test_versions_and_query_commands(demo_runs, capsys):
+    out, _, _ = demo_runs
+    assert main(["versions", "--output", str(out), "--dataset", "medcurate-sample"]) == 0
+    listing = capsys.readouterr().out
+    assert "v0001" in listing and "v0002" in listing
+    sql = "SELECT count(*) AS n FROM samples"
+    assert (
+        main(["query", sql, "--output", str(out), "--dataset", "medcurate-sample", "--format", "json"]) == 0
+    )
+    latest_rows = read_manifest(str(out / "medcurate-sample" / "v0002")).rows
+    assert json.loads(capsys.readouterr().out) == {"n": latest_rows}
+    assert (
+        main(["query", "SELECT nope FROM samples", "--output", str(out), "--dataset", "medcurate-sample"])
+        == 2
+    )
+    assert "nope" in capsys.readouterr().err

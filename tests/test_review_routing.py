@@ -43,7 +43,7 @@ def test_each_reason_is_recorded():
         source_kind="image",
         modality="image",
         source_uri="file:///a.dcm",
-        redactions=[{"start": 0, "end": 4, "type": "PERSON", "score": 0.9}],
+        metadata={"deid.boxes": "[[10, 10, 60, 24]]", "deid.ocr": "checked"},
     )
     assert route_sample(image, NO_AUDIT)["review_reasons"] == [IMAGE_TEXT]
     assert (
@@ -101,7 +101,7 @@ def test_audit_is_deterministic_and_close_to_its_fraction_per_kind():
 def test_route_for_review_in_beam_counts_reasons():
     samples = [text_sample(i, deid_confidence=0.1 if i < 3 else 0.99, quality_score=0.9) for i in range(10)]
     expected = [(s["id"], "pending" if i < 3 else "not_required") for i, s in enumerate(samples)]
-    pipeline = beam.Pipeline(runner="DirectRunner", options=PipelineOptions([]))
+    pipeline = beam.Pipeline(runner="FnApiRunner", options=PipelineOptions([]))
     routed = pipeline | beam.Create(samples) | RouteForReview(NO_AUDIT)
     assert_that(routed | beam.Map(lambda s: (s["id"], s["review_status"])), equal_to(expected))
     result = pipeline.run()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 
+from PIL import Image
+
 from medcurate.annotators.verdicts import Verdict, apply_verdict, redact_spans
 from medcurate.schemas.sample import new_sample
-from PIL import Image
 
 
 def test_flagged_spans_are_redacted_and_existing_offsets_follow():
@@ -23,16 +24,20 @@ def test_flagged_spans_are_redacted_and_existing_offsets_follow():
     assert [r["score"] for r in redactions] == [None, 0.9, None]
 
 
-def test_flagged_image_boxes_are_blacked_out():
+def image_sample(mode: str, color: int | str, fmt: str) -> dict:
     buffer = io.BytesIO()
-    Image.new("RGB", (100, 50), "white").save(buffer, format="PNG")
-    sample = new_sample(
+    Image.new(mode, (100, 50), color).save(buffer, format=fmt)
+    return new_sample(
         source_kind="image",
         modality="image",
-        source_uri="file:///x.png",
+        source_uri=f"file:///x.{fmt.lower()}",
         image_bytes=buffer.getvalue(),
-        image_format="png",
+        image_format=fmt.lower(),
     )
+
+
+def test_flagged_image_boxes_are_blacked_out():
+    sample = image_sample("RGB", "white", "PNG")
     box = {"x": 10.0, "y": 20.0, "width": 30.0, "height": 40.0, "type": "PERSON"}
     applied = apply_verdict(sample, Verdict(sample["id"], "accepted", image_quality=4.0, phi_boxes=[box]))
     image = Image.open(io.BytesIO(applied["image_bytes"]))
@@ -46,3 +51,14 @@ def test_undecided_verdicts_leave_the_sample_unchanged():
     for decision in ("adjudicate", "incomplete"):
         assert apply_verdict(sample, Verdict(sample["id"], decision)) is sample
     assert apply_verdict(sample, None) is sample
+
+
+def test_grayscale_jpeg_boxes_are_blacked_out_and_stay_jpeg():
+    sample = image_sample("L", 200, "JPEG")
+    box = {"x": 10.5, "y": 20.0, "width": 30.0, "height": 40.0, "type": "ID"}
+    applied = apply_verdict(sample, Verdict(sample["id"], "accepted", phi_boxes=[box]))
+    assert applied["image_format"] == "jpeg"
+    image = Image.open(io.BytesIO(applied["image_bytes"]))
+    assert image.format == "JPEG" and image.mode == "L"
+    assert image.getpixel((25, 20)) < 10
+    assert image.getpixel((80, 40)) > 190

@@ -23,6 +23,12 @@ CREATE TABLE IF NOT EXISTS shards (
 """
 
 
+def read_parquet_sql(paths: list[str]) -> str:
+    """A DuckDB table expression over these Parquet files, quoted safely."""
+    listing = ", ".join("'" + path.replace("'", "''") + "'" for path in paths)
+    return f"read_parquet([{listing}])"
+
+
 class CatalogError(LookupError):
     """No such catalog, dataset or version; the message says which."""
 
@@ -118,14 +124,23 @@ class Catalog:
         ).fetchall()
         return [row[0] for row in rows]
 
+    def exact_hashes(self, dataset: str) -> set[str]:
+        """Exact hashes in a dataset's latest validated version; empty if it has none yet."""
+        try:
+            dataset, version = self.resolve(dataset, None)
+        except CatalogError:
+            return set()
+        source = read_parquet_sql(self.shard_paths(dataset, version))
+        rows = self.connection.execute(
+            f"SELECT DISTINCT exact_hash FROM {source} WHERE exact_hash IS NOT NULL"
+        ).fetchall()
+        return {row[0] for row in rows}
+
     def query(
         self, sql: str, dataset: str | None = None, version: str | None = None
     ) -> duckdb.DuckDBPyRelation:
         """Runs SQL with a view `samples` over the chosen version's shards."""
         dataset, version = self.resolve(dataset, version)
-        paths = self.shard_paths(dataset, version)
-        listing = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
-        self.connection.execute(
-            f"CREATE OR REPLACE TEMP VIEW samples AS SELECT * FROM read_parquet([{listing}])"
-        )
+        source = read_parquet_sql(self.shard_paths(dataset, version))
+        self.connection.execute(f"CREATE OR REPLACE TEMP VIEW samples AS SELECT * FROM {source}")
         return self.connection.sql(sql)

@@ -7,7 +7,6 @@ garbling it). FHIR is rendered by `fhir.render_patient`: clinical content plus a
 from __future__ import annotations
 
 import csv
-import io
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -124,28 +123,53 @@ def read_json_notes(source: Source, config: IngestConfig, on_skip: SkipFn) -> It
         yield from _records(source.uri, [(None, value)], config)  # type: ignore[list-item]
 
 
+# Stands in for a line longer than `max_record_bytes`, which is skipped unread.
+_TOO_LONG = "\ue000too_large"
+
+
+def _csv_lines(source: Source, config: IngestConfig) -> Iterator[str]:
+    """Decoded lines for the csv module, none longer than `max_record_bytes` (bounded memory)."""
+    with source.open() as stream:
+        for number, line in enumerate(bounded_lines(stream, config.max_record_bytes)):
+            if line is None:
+                yield _TOO_LONG + "\n"
+                continue
+            try:
+                yield line.decode("utf-8-sig" if number == 0 else "utf-8")
+            except UnicodeDecodeError as error:
+                raise Rejected("not_utf8", error) from None
+
+
 def read_csv_notes(source: Source, config: IngestConfig, on_skip: SkipFn) -> Iterator[Item]:
     """CSV (or TSV) with a header row; the note is the first column named in `text_fields`."""
     csv.field_size_limit(config.max_record_bytes)
-    delimiter = "\t" if source.extension == ".tsv" else ","
-    with source.open() as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")  # type: ignore[arg-type]
-        reader = csv.DictReader(text, delimiter=delimiter)
-        number = 0
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except UnicodeDecodeError as error:
-                yield dead_letter(source.uri, number, "not_utf8", error)
-                return
-            except csv.Error as error:
-                # The reader cannot resynchronise after a broken row: stop the file here.
-                yield dead_letter(source.uri, number, "malformed_record", error)
-                return
-            yield from _records(source.uri, [(number, row)], config)
-            number += 1
+    reader = csv.reader(_csv_lines(source, config), delimiter="\t" if source.extension == ".tsv" else ",")
+    header: list[str] | None = None
+    number = 0
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except Rejected as rejected:
+            yield dead_letter(source.uri, number, rejected.reason, rejected)
+            return
+        except csv.Error as error:
+            # The reader cannot resynchronise after a broken row: stop the file here.
+            yield dead_letter(source.uri, number, "malformed_record", error)
+            return
+        if header is None:
+            if not set(values) & set(config.text_fields):
+                raise Rejected("missing_text")  # a table of something else: one dead letter, not one a row
+            header = values
+            continue
+        if not values:
+            continue
+        if values[0].startswith(_TOO_LONG):
+            yield dead_letter(source.uri, number, "too_large")
+        else:
+            yield from _records(source.uri, [(number, dict(zip(header, values, strict=False)))], config)
+        number += 1
 
 
 def _fhir_samples(uri: str, resources: list[dict[str, Any]], record_base: int | None) -> Iterator[Item]:

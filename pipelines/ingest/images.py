@@ -1,11 +1,12 @@
 """Images (PNG, JPEG, WebP, TIFF, GIF, BMP) and DICOM into image samples with no metadata left.
 
-Re-encoding policy: JPEG sources are re-encoded as JPEG (quality `jpeg_quality`, 95 by default:
-re-saving as PNG would only inflate a lossy image); every other source, DICOM included, becomes a
-lossless PNG. Pixels are copied into a fresh image before saving, so no EXIF, XMP, ICC, PNG text
-chunk or DICOM header survives. Multi-frame inputs (animated GIF/WebP, multi-page TIFF, cine or
-multi-frame DICOM) keep their middle frame, the one most likely to show the subject; the
-frame count is recorded in the metadata.
+Re-encoding policy: JPEG sources (JPEG files, and DICOMs stored as baseline/extended JPEG) are
+re-encoded as JPEG (quality `jpeg_quality`, 95 by default: re-saving as PNG would only inflate a
+lossy image); every other source, other DICOMs included, becomes a lossless PNG. Pixels are
+copied into a fresh image before saving, so no EXIF, XMP, ICC, PNG text chunk or DICOM header
+survives. Multi-frame inputs (animated GIF/WebP, multi-page TIFF, cine or multi-frame DICOM)
+keep their middle frame, the one most likely to show the subject; the frame count is recorded
+in the metadata.
 """
 
 from __future__ import annotations
@@ -21,18 +22,28 @@ import pydicom
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, pixel_array
-from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+)
 
 from medcurate.pipelines.config import IngestConfig
 from medcurate.pipelines.ingest.common import Item, Rejected, SkipFn, Source, make_sample
 from medcurate.schemas.sample import Modality, SourceKind
 
 # pydicom and Pillow log header values and input details: never let them reach a log line.
+# (Pillow logs every EXIF/TIFF tag value, an ImageDescription naming the patient too, at DEBUG.)
 logging.getLogger("pydicom").setLevel(logging.CRITICAL)
+logging.getLogger("PIL").setLevel(logging.INFO)
 
 # Modes written as they are; anything else is converted to the nearest of these first.
 _PNG_MODES = frozenset({"1", "L", "LA", "RGB", "RGBA", "I;16"})
 _JPEG_MODES = frozenset({"L", "RGB"})
+# DICOMs stored as lossy JPEG are JPEG sources: re-encoded as JPEG, like JPEG files.
+_LOSSY_JPEG = frozenset({JPEGBaseline8Bit, JPEGExtended12Bit})
 _DICOM_METADATA = {
     "Modality": "modality",
     "BodyPartExamined": "body_part",
@@ -165,7 +176,7 @@ def dicom_to_image(dataset: pydicom.Dataset, config: IngestConfig) -> tuple[Imag
     if photometric == "PALETTE COLOR":
         array = apply_color_lut(array, dataset)
     if array.ndim == 3 and array.shape[-1] in (3, 4):
-        return Image.fromarray(_to_uint8(array[..., :3].astype(np.float64))), frames
+        return Image.fromarray(_to_uint8(np.ascontiguousarray(array[..., :3]))), frames
     if array.ndim != 2:
         raise Rejected("corrupt_dicom")
     values = apply_modality_lut(array, dataset)
@@ -178,14 +189,18 @@ def dicom_to_image(dataset: pydicom.Dataset, config: IngestConfig) -> tuple[Imag
 
 
 def _to_uint8(values: np.ndarray) -> np.ndarray:
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return np.zeros(values.shape, np.uint8)
-    low, high = float(finite.min()), float(finite.max())
-    if values.dtype == np.uint8 or (low >= 0 and high <= 255 and high > 1):
-        return np.clip(np.nan_to_num(values), 0, 255).astype(np.uint8)
-    scaled = (np.nan_to_num(values, nan=low) - low) / ((high - low) or 1.0)
-    return np.clip(scaled * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    """8-bit pixels: uint8 as it is, anything else (after windowing) scaled to its full range.
+
+    Works in place on one float32 copy: a 16-bit radiograph must not cost eight bytes a pixel."""
+    if values.dtype == np.uint8:
+        return values
+    pixels = np.nan_to_num(np.asarray(values, dtype=np.float32), copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    low, high = float(pixels.min()), float(pixels.max())
+    pixels -= low
+    pixels *= 255.0 / ((high - low) or 1.0)
+    pixels += 0.5
+    np.clip(pixels, 0, 255, out=pixels)
+    return pixels.astype(np.uint8)
 
 
 def read_dicom(source: Source, config: IngestConfig, on_skip: SkipFn) -> Iterator[Item]:
@@ -205,13 +220,13 @@ def read_dicom(source: Source, config: IngestConfig, on_skip: SkipFn) -> Iterato
             AttributeError,
         ) as error:
             raise Rejected("corrupt_dicom", error) from None
-    fields = encode_image(image, "PNG", config)
+    transfer_syntax = getattr(dataset, "file_meta", {}).get("TransferSyntaxUID")
+    fields = encode_image(image, "JPEG" if transfer_syntax in _LOSSY_JPEG else "PNG", config)
     metadata = {
         key: str(dataset.get(keyword, "")).strip()
         for keyword, key in _DICOM_METADATA.items()
         if keyword in dataset
     }
-    transfer_syntax = getattr(dataset, "file_meta", {}).get("TransferSyntaxUID")
     if transfer_syntax is not None:
         metadata["transfer_syntax"] = transfer_syntax.name
     metadata.update(

@@ -135,12 +135,18 @@ def read_warc(source: Source, config: IngestConfig, on_skip: SkipFn) -> Iterator
             except _TRUNCATION_ERRORS as error:
                 yield dead_letter(source.uri, number, "truncated_warc", error)
                 return
+            if item is not None and _cut_short(record):
+                # The file ended inside this record: what was read of it is a fragment, not a page.
+                yield dead_letter(source.uri, number, "truncated_warc")
+                return
             if item is not None:
                 yield item
 
 
 def _warc_record(uri: str, number: int, record: Any, config: IngestConfig, on_skip: SkipFn) -> Item | None:
     rec_type = record.rec_type
+    if not (record.rec_headers.get_header("Content-Length") or "").strip().isdigit():
+        raise Rejected("corrupt_warc")  # warcio reads it as empty; the bytes after it are misread
     if rec_type not in ("response", "resource", "conversion"):
         on_skip(f"warc_{rec_type}")
         return None
