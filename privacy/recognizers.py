@@ -605,12 +605,12 @@ def _skip_common_words(text: str, start: int, end: int) -> int:
         if word.group().lower() in _CUT_WORDS and (upper or not word.group()[0].isupper()):
             name_start = word.end()
     words = list(_WORD.finditer(text, name_start, end))
-    if not any(w.group().lower() not in _FACILITY_WORDS for w in words):
+    if not any(w.group().lower() not in FACILITY_WORDS for w in words):
         return end  # "the hospital", "REHAB": a kind of place, not a named one
     return words[0].start()
 
 
-_FACILITY_WORDS = frozenset(
+FACILITY_WORDS = frozenset(
     [
         "hospital",
         "hosp",
@@ -898,7 +898,7 @@ class FilteredSpacyRecognizer(EntityRecognizer):
         if entity == "PERSON":
             return STRONG if named else DOUBT
         if entity == "ORGANIZATION":
-            return MEDIUM if named or any(w in _FACILITY_WORDS for w in lows) else DOUBT
+            return MEDIUM if named or any(w in FACILITY_WORDS for w in lows) else DOUBT
         return MEDIUM if named or len(words) >= 2 else DOUBT
 
 

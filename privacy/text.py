@@ -14,7 +14,7 @@ from typing import Any
 
 from medcurate.privacy.config import DeidConfig
 from medcurate.privacy.operators import replacement
-from medcurate.privacy.recognizers import MEDIUM, STRONG, mostly_upper
+from medcurate.privacy.recognizers import FACILITY_WORDS, MEDIUM, STRONG, mostly_upper
 from medcurate.privacy.vocab import EPONYMS, NOT_NAMES
 
 LANGUAGE = "en"
@@ -115,19 +115,21 @@ _TOKEN = re.compile(r"[^\W\d_](?:[^\W\d_]|['’\-])+")
 
 def repeated_names(text: str, spans: list[PhiSpan]) -> list[PhiSpan]:
     """A name found once is a name everywhere in the document ("Mr. Nicholson" ... "Nicholson
-    will go"), whatever the context of its other mentions."""
-    words = {
-        word.group().lower()
-        for span in spans
-        if span.type == "PERSON"
-        for word in _TOKEN.finditer(text, span.start, span.end)
-        if len(word.group()) > 2
-    }
-    words -= NOT_NAMES | EPONYMS
-    if not words:
-        return []
-    pattern = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, words))) + r")\b", re.IGNORECASE)
-    return [PhiSpan(m.start(), m.end(), "PERSON", MEDIUM) for m in pattern.finditer(text)]
+    will go", "transferred to GH" ... "seen at GH"), whatever the context of its other mentions."""
+    out: list[PhiSpan] = []
+    for entity, shortest in (("PERSON", 3), ("LOCATION", 2), ("FACILITY", 2)):
+        words = {
+            word.group().lower()
+            for span in spans
+            if span.type == entity
+            for word in _TOKEN.finditer(text, span.start, span.end)
+            if len(word.group()) >= shortest
+        }
+        words -= NOT_NAMES | EPONYMS | FACILITY_WORDS
+        if words:
+            pattern = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, words))) + r")\b", re.IGNORECASE)
+            out.extend(PhiSpan(m.start(), m.end(), entity, MEDIUM) for m in pattern.finditer(text))
+    return out
 
 
 class TextDeidentifier:
