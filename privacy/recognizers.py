@@ -884,7 +884,15 @@ class FilteredSpacyRecognizer(EntityRecognizer):
             # Durations and ages ("two weeks", "55-year-old") are not dates.
             return MEDIUM if prose and _CALENDAR.search(ent.text) and not _DURATION.search(ent.text) else 0.0
         acronym = len(words) == 1 and words[0].isupper()
-        if prose and not acronym and any(w[0].isupper() for w in words):
+        # A lone capitalised word opening a sentence ("Dyspnea with...", "Oxygen saturation...") is
+        # capitalised by grammar, not because it names someone: it needs a census name to count.
+        opener = (
+            entity != "PERSON"
+            and len(words) == 1
+            and _opens_sentence(text, ent.start_char)
+            and not is_name_word(lows[0])
+        )
+        if prose and not acronym and not opener and any(w[0].isupper() for w in words):
             return MEDIUM
         if "\n" in ent.text.strip() or any(c in ent.text for c in "/&+"):
             return 0.0
@@ -900,6 +908,11 @@ class FilteredSpacyRecognizer(EntityRecognizer):
         if entity == "ORGANIZATION":
             return MEDIUM if named or any(w in FACILITY_WORDS for w in lows) else DOUBT
         return MEDIUM if named or len(words) >= 2 else DOUBT
+
+
+def _opens_sentence(text: str, start: int) -> bool:
+    before = text[:start].rstrip()
+    return not before or before[-1] in ".!?:;\n"
 
 
 _CALENDAR = re.compile(rf"\d|\b(?:{_MONTH}|mon|tues?|wed|thu(?:rs)?|fri|sat|sun)(?:day)?\b", re.IGNORECASE)

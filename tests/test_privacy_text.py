@@ -86,6 +86,14 @@ def test_phi_free_clinical_query_untouched(deidentifier: TextDeidentifier) -> No
     assert result.confidence == 1.0
 
 
+def test_capitalised_sentence_openers_are_not_places(deidentifier: TextDeidentifier) -> None:
+    # The small model tags sentence-opening clinical words as places or organisations.
+    text = "Dyspnea with chest pain fits. Oxygen saturation 93 percent on air.  Nebulised salbutamol given."
+    [prose, name] = deidentifier.deidentify_batch([text, "Smith called about the results."])
+    assert prose.text == text
+    assert "Smith" not in name.text
+
+
 def test_offsets_and_redactions_line_up(deidentifier: TextDeidentifier) -> None:
     text = "Mrs. Wilhelmina Castellanos (DOB 04/12/1950) called 617-555-0142 from Boston, MA 02115."
     result = deidentifier.deidentify_batch([text])[0]
