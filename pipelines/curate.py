@@ -26,6 +26,7 @@ from medcurate.pipelines.stage import COUNTER_NAMESPACE, DEAD_LETTERS, DROPS, SA
 from medcurate.privacy.beam import DeidentifySamples
 from medcurate.quality.beam import ComputeSignals
 from medcurate.quality.expectations import SUITE_NAME, validate_shards
+from medcurate.schemas.events import counts_by_reason
 from medcurate.schemas.manifest import Manifest, ShardInfo, StageCounts, ValidationInfo
 from medcurate.schemas.sample import SAMPLE_SCHEMA, SCHEMA_VERSION
 from medcurate.warehouse import storage
@@ -187,10 +188,8 @@ def run(config: RunConfig, beam_args: list[str] | None = None) -> RunResult:
             counts=StageCounts(
                 read=counters["read"],
                 published=rows,
-                dropped=dict(sorted(Counter(f"{e['stage']}/{e['reason']}" for e in drops).items())),
-                dead_lettered=dict(
-                    sorted(Counter(f"{e['stage']}/{e['reason']}" for e in dead_letters).items())
-                ),
+                dropped=counts_by_reason(drops),
+                dead_lettered=counts_by_reason(dead_letters),
             ),
             validation=ValidationInfo(
                 passed=validation.passed,

@@ -6,6 +6,7 @@ class name of an exception (exception messages can quote the input, so they are 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -60,6 +61,12 @@ class Drop(_Event):
 Event = DeadLetter | Drop
 
 
-def count_key(event: Event) -> str:
+def count_key(event: Event | dict[str, Any]) -> str:
     """The key under which manifests and summaries count an event: `stage/reason`."""
+    if isinstance(event, dict):
+        return f"{event['stage']}/{event['reason']}"
     return f"{event.stage}/{event.reason}"
+
+
+def counts_by_reason(events: list[dict[str, Any]]) -> dict[str, int]:
+    return dict(sorted(Counter(map(count_key, events)).items()))
