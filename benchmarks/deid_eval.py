@@ -195,9 +195,17 @@ def _normal_cached(text: str) -> str:
     return _normal(text)
 
 
-def surviving_values(values: Sequence[str], output: str) -> int:
+def _occurrences(form: str, haystack: str) -> int:
+    return len(re.findall(rf"(?<![^\W_])(?<!\d\.){re.escape(form)}(?![^\W_]|\.\d)", haystack))
+
+
+def surviving_values(values: Sequence[str], output: str, innocent: str = "") -> int:
     """Gold values found in the output as whole tokens (case- and accent-blind), phones and other
-    numbers also as bare digits; "160" inside "112.416" or "Rice" inside "Price" is no leak."""
+    numbers also as bare digits; "160" inside "112.416" or "Rice" inside "Price" is no leak.
+
+    A number of three digits or fewer (a practitioner id "140") is also a vaccine code or a
+    measurement: it survives only where the output holds it more often than `innocent`, the input
+    without the resources the value identifies."""
     haystack = _normal_cached(output)
     survived = 0
     for value in values:
@@ -205,11 +213,13 @@ def surviving_values(values: Sequence[str], output: str) -> int:
         digits = re.sub(r"\D", "", value)
         if len(digits) >= 7 and digits != value:
             forms.add(digits)
-        survived += any(
-            form and re.search(rf"(?<![^\W_])(?<!\d\.){re.escape(form)}(?![^\W_]|\.\d)", haystack)
-            for form in forms
-        )
+        allowed = _occurrences(value, _normal(innocent)) if value.isdigit() and len(value) <= 3 else 0
+        survived += any(form and _occurrences(form, haystack) > allowed for form in forms)
     return survived
+
+
+def _resource_type(entry: dict) -> str:
+    return (entry.get("resource") or {}).get("resourceType", "")
 
 
 def evaluate_fhir(limit: int = 0) -> None:
@@ -222,7 +232,7 @@ def evaluate_fhir(limit: int = 0) -> None:
     golds = [json.loads(line) for line in (folder / "phi_gold.jsonl").open()]
     golds = golds[:limit] if limit else golds
     deidentifier = FhirDeidentifier()
-    survived = total = short_numbers = 0
+    survived = total = short_numbers = beyond_innocent = 0
     by_type: dict[str, int] = defaultdict(int)
     elapsed = 0.0
     for gold in golds:
@@ -232,15 +242,22 @@ def evaluate_fhir(limit: int = 0) -> None:
         elapsed += time.perf_counter() - started
         for item in gold["phi"]:
             total += 1
-            hit = surviving_values([str(item["value"])], output)
+            value = str(item["value"])
+            hit = surviving_values([value], output)
             survived += hit
             by_type[item["type"]] += hit
-            short_numbers += hit and str(item["value"]).isdigit() and len(str(item["value"])) <= 3
+            if hit and value.isdigit() and len(value) <= 3:
+                short_numbers += 1
+                innocent = [e for e in bundle.get("entry", []) if _resource_type(e) != item["resource"]]
+                beyond_innocent += surviving_values([value], output, json.dumps(innocent, ensure_ascii=False))
     print(
         f"\n== synthea_fhir ({len(golds)} bundles): {survived} of {total} gold PHI values survive; "
         f"{len(golds) / elapsed:.1f} bundles/s"
     )
-    print(f"   of which numbers of 3 digits or fewer (also clinical codes or values): {short_numbers}")
+    print(
+        f"   of which numbers of 3 digits or fewer (also clinical codes or values): {short_numbers}; "
+        f"found more often than in the input's other resources (a leak): {beyond_innocent}"
+    )
     for kind, count in sorted(by_type.items()):
         if count:
             print(f"   surviving {kind}: {count}")

@@ -11,6 +11,12 @@ from medcurate.privacy.config import DeidConfig
 from medcurate.privacy.images import scrub_image_sample
 
 
+def free_text_metadata(sample: dict[str, Any], structured: frozenset[str]) -> list[str]:
+    """Metadata keys whose values may hold PHI: anything ingest did not produce as a structured field."""
+    metadata = sample.get("metadata") or {}
+    return [key for key, value in metadata.items() if value and key not in structured]
+
+
 def patient_scope(sample: dict[str, Any]) -> str:
     """Surrogates and date shifts stay consistent per patient where ingest knows the patient."""
     metadata = sample.get("metadata") or {}
@@ -29,28 +35,35 @@ class DeidentifyFn(SampleStageFn):
 
         super().setup()
         self.deidentifier = TextDeidentifier(self.config)
+        self.structured = frozenset(self.config.structured_metadata)
 
     def process_samples(self, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        texts = [s for s in samples if s.get("text")]
+        # Texts and free-text metadata values go through the model in one batch, each with its
+        # sample's patient scope so that a surrogate in a title matches the one in the text.
+        jobs = [(index, None) for index, sample in enumerate(samples) if sample.get("text")]
+        jobs += [
+            (index, key)
+            for index, sample in enumerate(samples)
+            for key in free_text_metadata(sample, self.structured)
+        ]
         results = self.deidentifier.deidentify_batch(
-            [s["text"] for s in texts], [patient_scope(s) for s in texts]
+            [samples[i]["text"] if key is None else samples[i]["metadata"][key] for i, key in jobs],
+            [patient_scope(samples[i]) for i, _ in jobs],
         )
-        by_id = {id(sample): result for sample, result in zip(texts, results, strict=True)}
-        out = []
-        for sample in samples:
-            result = by_id.get(id(sample))
+        out = [dict(sample) for sample in samples]
+        for (index, key), result in zip(jobs, results, strict=True):
+            sample = out[index]
+            if key is None:
+                sample.update(
+                    text=result.text, redactions=result.redactions, deid_confidence=result.confidence
+                )
+            elif result.spans:
+                sample["metadata"] = {**sample["metadata"], key: result.text}
+        for index, sample in enumerate(out):
             if sample.get("image_bytes") is not None:
-                sample = scrub_image_sample(sample, self.deidentifier, self.config)
-            if result is not None:
-                sample = {
-                    **sample,
-                    "text": result.text,
-                    "redactions": result.redactions,
-                    "deid_confidence": result.confidence,
-                }
-            elif sample.get("deid_confidence") is None:
-                sample = {**sample, "deid_confidence": 1.0}
-            out.append(sample)
+                out[index] = sample = scrub_image_sample(sample, self.deidentifier, self.config)
+            if sample.get("deid_confidence") is None:
+                sample["deid_confidence"] = 1.0
         return out
 
 

@@ -38,6 +38,17 @@ class DeidConfig(StrictModel):
     deny_list: list[str] = Field(
         default_factory=list, description="words always redacted as PHI (e.g. local facility names)"
     )
+    structured_metadata: list[str] = Field(
+        default_factory=lambda: [
+            "url", "date", "warc_date", "charset", "content_type", "language", "source_format",
+            "width", "height", "mode", "format", "frames", "frame_index", "transfer_syntax",
+            "modality", "body_part", "photometric_interpretation", "bits_stored",
+            "sex", "age", "fhir_resources", "condition_codes", "medication_codes",
+        ],
+        description="sample metadata keys whose values ingest produces as structured, non-identifying "
+        "fields; every other metadata string (page titles, configured note fields) is de-identified "
+        "like the text",
+    )  # fmt: skip
     batch_size: int = Field(128, ge=1, description="documents per nlp.pipe call (and per Beam batch)")
     ocr: bool = Field(True, description="look for burned-in text in images with Tesseract")
     ocr_min_confidence: float = Field(

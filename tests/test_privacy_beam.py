@@ -35,7 +35,17 @@ def _dump(element: dict, folder: Path) -> None:
 def test_stage_deidentifies_samples_and_dead_letters_carry_no_phi(tmp_path: Path) -> None:
     samples = [
         new_sample(source_kind="clinical", modality="text", source_uri="mem://note/1", text=CANARY),
-        new_sample(source_kind="clinical", modality="text", source_uri="mem://note/2", text="No PHI here."),
+        new_sample(
+            source_kind="web",
+            modality="text",
+            source_uri="mem://note/2",
+            text="No PHI here.",
+            # A page title or a configured note field is free text: de-identified like the text.
+            metadata={
+                "title": "Letter from Evangeline Fairweather, 617-555-0199",
+                "content_type": "text/html",
+            },
+        ),
         new_sample(source_kind="image", modality="image", source_uri="mem://img/1", image_bytes=_png()),
         # Undecodable image bytes whose content is PHI: must dead-letter without it.
         new_sample(
@@ -63,6 +73,10 @@ def test_stage_deidentifies_samples_and_dead_letters_carry_no_phi(tmp_path: Path
     assert note["redactions"] and 0 < note["deid_confidence"] <= 1
     for redaction in note["redactions"]:
         assert note["text"][redaction["start"] : redaction["end"]] == f"<{redaction['type']}>"
+    page = next(s for s in out_samples if s["source_uri"] == "mem://note/2")
+    assert page["text"] == "No PHI here." and page["deid_confidence"] == 1.0
+    assert page["metadata"]["content_type"] == "text/html"
+    assert page["metadata"]["title"].startswith("Letter from <")
     image = next(s for s in out_samples if s["source_uri"] == "mem://img/1")
     assert image["metadata"]["deid.ocr"] == "checked"
     assert image["review_status"] == "not_required"
