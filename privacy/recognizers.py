@@ -347,6 +347,7 @@ class ClinicalRecognizer(EntityRecognizer):
                     yield _Span(entity, start, end, score)
         if not mostly_upper(text):
             yield from _cued_places(text)
+            yield from _cued_addresses(text)
             if is_prose(text):
                 yield from _prose_spans(text)
         if self.deny:
@@ -400,10 +401,14 @@ _ADDRESS_START = re.compile(
     r"(?<![\w.,-])(?:\d{1,6}[A-Za-z]?\s+(?:\d{1,4}\s+)?[^\W\d_][\w'’.-]*|(?:psc|unit|box|apt\.?|suite)\s+\d+)",
     re.IGNORECASE,
 )
-_ADDRESS_PART = re.compile(r"[\s,>]{1,6}([^\s,>?!\"“”]+)")
+_ADDRESS_PART = re.compile(r"(?:[\s,>•·|]|\?{2,}){1,6}([^\s,>•·|?!\"“”]+)")
+# After an address cue a full stop may also close a line of the block ("u. 97.\nPorto Alegre").
+_CUED_ADDRESS_PART = re.compile(r"(?:[\s,.>•·|]|\?{2,}){1,6}([^\s,>•·|?!\"“”]+)")
 _STREET_WORDS = (
-    "strasse straße str str. gasse weg vej vei veien gata gatan gade katu tie kuja u. ul. utca tér út rue "
-    "via calle avenida av. rua avenue street road"
+    "strasse straße str str. gasse weg vej vei veien veg vegen gate gata gatan gade katu tie kuja tee põik "
+    "u. ul. ulica utca tér út útja körút rkp. trg cesta ulice náměstí rue via viale piazza corso calle c/ "
+    "carrer paseo plaza camino avenida av. rua rúa travessa largo praça straat laan plein platz allee "
+    "boulevard chemin allée quai odos οδός λεωφόρος λ. avenue street road"
 )
 _ADDRESS_WORDS = frozenset(
     (
@@ -416,6 +421,12 @@ _STREET_FIRST = re.compile(
     r"(?<![\w.,-])(?-i:[A-Z][\w'’-]+)(?:\s+(?-i:[A-Z][\w'’-]+))?\s+(?:"
     + "|".join(re.escape(w) for w in _STREET_WORDS.split())
     + r")\s*\d{1,5}\b",
+    re.IGNORECASE,
+)
+# One word ending in a street word of another language, then the number ("Loorenstrasse 149").
+_STREET_COMPOUND = re.compile(
+    r"(?<![\w.,-])(?-i:[A-ZÀ-ÞĀ-Ž])[\w'’-]*(?:strasse|straße|gasse|weg|vej|vei|veien|vegen|gata|gatan|gade|"
+    r"katu|tie|kuja|vägen|väg|straat|laan|platz|allee|stræde|gränd|plads|torget|utca)\s+\d{1,5}\b",
     re.IGNORECASE,
 )
 # Capitalised words after these in prose name a place ("grew up in Sund", "flew to Leppen").
@@ -437,10 +448,10 @@ def _prose_spans(text: str) -> Iterator[_Span]:
         cued = cued or _PHONE_CUE.match(text, match.end() + 1)
         if 7 <= digits <= 16 and cued:
             yield _Span("PHONE_NUMBER", match.start(), match.end(), MEDIUM)
-    for pattern in (_ADDRESS_START, _STREET_FIRST):
+    for pattern in (_ADDRESS_START, _STREET_FIRST, _STREET_COMPOUND):
         for match in pattern.finditer(text):
             end = _address_end(text, match.end())
-            if end is not None or pattern is _STREET_FIRST or match.group()[0].isalpha():
+            if end is not None or pattern is not _ADDRESS_START or match.group()[0].isalpha():
                 yield _Span("STREET_ADDRESS", match.start(), end or match.end(), MEDIUM)
 
 
@@ -464,27 +475,59 @@ def _trailing_dot(value: str) -> int:
     return 1 if value.endswith(".") and not value.endswith(("St.", "Mt.")) else 0
 
 
-def _address_end(text: str, position: int) -> int | None:
+def _address_end(text: str, position: int, lenient: bool = False) -> int | None:
     """Where an address block that began before `position` ends; None when it has no second part
-    (a number, a unit word or a capitalised word) and so was only "5 Things"."""
+    (a number, a unit word or a capitalised word) and so was only "5 Things". `lenient` (after an
+    address cue, or in text written all in lower case) also lets through lower-case words that are
+    not English ("trg revolucije", "πεντέλης")."""
     end, parts = position, 0
-    while parts < 12:
-        match = _ADDRESS_PART.match(text, end)
+    part = _CUED_ADDRESS_PART if lenient else _ADDRESS_PART
+    while parts < 16:
+        match = part.match(text, end)
         if match is None:
             break
         token = match.group(1).rstrip(".;:").strip("()")
+        if not token:
+            break
         low = token.lower()
-        if (
-            not token
-            or (token[0].islower() and low not in _ADDRESS_WORDS)
-            or low in STOP_WORDS - _ADDRESS_WORDS
-        ):
+        listed = low in _ADDRESS_WORDS or low + "." in _ADDRESS_WORDS
+        region = token.isupper() and len(token) > 1  # "OULU NO", "FPO AA": codes, not stop words
+        if not (listed or region) and low in STOP_WORDS:
             break
-        if not (token[0].isupper() or token[0].isdigit() or low in _ADDRESS_WORDS):
+        foreign = lenient and not is_english(low)
+        if not (token[0].isupper() or token[0].isdigit() or listed or foreign):
             break
-        end = match.start(1) + len(token)
+        end = match.end(1) if low + "." in _ADDRESS_WORDS else match.start(1) + len(token)
         parts += 1
     return end if parts else None
+
+
+# Phrases after which an address follows ("Address:", "sent to", "located at", "lives on").
+_ADDRESS_CUE = re.compile(
+    r"\b(?:address(?:es)?(?:\s+(?:of\s+[^.?!\n]{1,60}?\s+)?(?:is|was|to|with|at))?\s*:?|here\s+they\s+are\s*:|"
+    r"(?:sent|send|mail|mailed|ship|shipped|deliver|delivered|forward|forwarded|return|returned)"
+    r"(?:\s+[a-z]+){0,3}?\s+to|located\s+(?:at|on|in)|(?:live|lives|lived|living|reside|resides)\s+(?:at|on|in)|"
+    r"meet\s+(?:me|you|us)\s+at|(?:is|are)\s+(?:at|on)|it'?s\s+(?:in|at|on)|(?:drop|drops|dropped)\s+\w+\s+off\s+at|"
+    r"arrived\s+at|stop\s+at|(?P<corner>(?:the\s+)?corner\s+of))(?=\s)",
+    re.IGNORECASE,
+)
+
+
+def _cued_addresses(text: str) -> Iterator[_Span]:
+    """The address after an address cue, as a whole block ("Address: Brucker Bundesstrasse 31
+    Suite 245 / FÜRLING / Austria 25173", "the corner of X 12 and Y Road"); a block without a
+    number is no address ("sent to the lab")."""
+    if len(_SHORTHAND.findall(text)) > 1 and not is_prose(text):
+        return  # clinical notes: "returned to 1.1", "sent to CATH LAB @ 630am"
+    lenient = not any(c.isupper() for c in text)
+    for cue in _ADDRESS_CUE.finditer(text):
+        corner = cue.group("corner") is not None
+        end = _address_end(text, cue.end(), lenient=True)
+        first = _ADDRESS_PART.match(text, cue.end())
+        if end is None or first is None or not any(c.isdigit() for c in text[cue.end() : end]):
+            continue
+        if corner or lenient or first.group(1)[0].isupper() or first.group(1)[0].isdigit():
+            yield _Span("STREET_ADDRESS", cue.start() if corner else first.start(1), end, MEDIUM)
 
 
 # Where a patient goes, comes from or is seen: the words after are a place unless they are common.
