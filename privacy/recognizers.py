@@ -18,8 +18,10 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 from spacy.lang.en.stop_words import STOP_WORDS
 
 from medcurate.privacy.vocab import (
+    COUNTRIES,
     EPONYM_HEADS,
     EPONYMS,
+    NATIONALITIES,
     NOT_NAMES,
     US_STATES,
     first_names,
@@ -290,6 +292,7 @@ class ClinicalRecognizer(EntityRecognizer):
         "ZIP_CODE",
         "FACILITY",
         "PERSON",
+        "NRP",
         "DENY_LIST",
     )
 
@@ -347,7 +350,9 @@ class ClinicalRecognizer(EntityRecognizer):
                     yield _Span(entity, start, end, score)
         if not mostly_upper(text):
             yield from _cued_places(text)
-            yield from _cued_addresses(text)
+            if everyday(text):
+                yield from _cued_addresses(text)
+                yield from _world_places(text)
             if is_prose(text):
                 yield from _prose_spans(text)
         if self.deny:
@@ -517,8 +522,6 @@ def _cued_addresses(text: str) -> Iterator[_Span]:
     """The address after an address cue, as a whole block ("Address: Brucker Bundesstrasse 31
     Suite 245 / FÜRLING / Austria 25173", "the corner of X 12 and Y Road"); a block without a
     number is no address ("sent to the lab")."""
-    if len(_SHORTHAND.findall(text)) > 1 and not is_prose(text):
-        return  # clinical notes: "returned to 1.1", "sent to CATH LAB @ 630am"
     lenient = not any(c.isupper() for c in text)
     for cue in _ADDRESS_CUE.finditer(text):
         corner = cue.group("corner") is not None
@@ -980,6 +983,33 @@ def is_prose(text: str) -> bool:
     """Ordinary prose, where the model is at home: clinical words in under one word in forty."""
     words = max(1, text.count(" ") + 1)
     return len(_SHORTHAND.findall(text)) * 40 < words
+
+
+def everyday(text: str) -> bool:
+    """Prose, or a short text with at most one clinical word: not a clinical note, where "returned
+    to 1.1" or "Spanish speaking" say nothing about where a person lives."""
+    return is_prose(text) or (len(text) < 500 and len(_SHORTHAND.findall(text)) <= 1)
+
+
+def _alternation(phrases: frozenset[str]) -> str:
+    return "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in sorted(phrases, key=len, reverse=True))
+
+
+# A country, with its qualifier and the postal code that follows it at the end of an address
+# ("Cyprus (Greek) 51034"); a nationality, faith or party, singular or plural.
+_COUNTRY = re.compile(
+    rf"\b(?:{_alternation(COUNTRIES)})\b(?:\s*\([^\W\d_]+\))?(?:\s+\d{{4,6}}\b)?", re.IGNORECASE
+)
+_NATIONALITY = re.compile(rf"\b(?:{_alternation(NATIONALITIES)})(?:s|es)?\b", re.IGNORECASE)
+
+
+def _world_places(text: str) -> Iterator[_Span]:
+    """Countries and nationalities in everyday prose; capitalised unless the whole text is lower case."""
+    lower = not any(c.isupper() for c in text)
+    for entity, pattern in (("LOCATION", _COUNTRY), ("NRP", _NATIONALITY)):
+        for match in pattern.finditer(text):
+            if lower or match.group()[0].isupper():
+                yield _Span(entity, match.start(), match.end(), MEDIUM)
 
 
 _AFTER = re.compile(
