@@ -353,6 +353,7 @@ class ClinicalRecognizer(EntityRecognizer):
             if everyday(text):
                 yield from _cued_addresses(text)
                 yield from _world_places(text)
+                yield from _everyday_names(text)
             if is_prose(text):
                 yield from _prose_spans(text)
         if self.deny:
@@ -985,10 +986,29 @@ def is_prose(text: str) -> bool:
     return len(_SHORTHAND.findall(text)) * 40 < words
 
 
+# Words of bedside and respiratory notes that the prose test above does not need to know.
+_BEDSIDE = re.compile(
+    r"\b(?:vent(?:ed|ilated|ilator)?|peep|fio2|cpap|psv|sats?|intubated|extubated|trach|sedated|suction(?:ed)?|"
+    r"sxn|sputum|secretions|rhonchi|gtt|oob|tidal|breath|wean(?:ed|ing)?|pressors?|propofol|morphine|"
+    r"bedside|stable|tolerat(?:ed|ing)|diet|chart|note)\b",
+    re.IGNORECASE,
+)
+
+
+_EVERYDAY_TOO = frozenset({"dr", "cc", "y/o"})  # "Dr. Jones", "cc 4111...", "I'm 31 y/o"
+
+
 def everyday(text: str) -> bool:
-    """Prose, or a short text with at most one clinical word: not a clinical note, where "returned
-    to 1.1" or "Spanish speaking" say nothing about where a person lives."""
-    return is_prose(text) or (len(text) < 500 and len(_SHORTHAND.findall(text)) <= 1)
+    """Everyday writing, not a clinical note: at most one clinical word in eighty (two capitals such
+    as "MD" or "PA" name a region in an address, "Dr" and "cc" are everyday too). Cues such as "returned to" or "Spanish" say where
+    a person lives in the first, nothing in the second ("returned to 1.1", "Spanish speaking")."""
+    shorthand = sum(
+        1
+        for m in _SHORTHAND.finditer(text)
+        if not (len(m.group()) == 2 and m.group().isupper()) and m.group().lower() not in _EVERYDAY_TOO
+    )
+    clinical = shorthand + len(_BEDSIDE.findall(text))
+    return clinical == 0 or clinical * 80 < text.count(" ") + 1
 
 
 def _alternation(phrases: frozenset[str]) -> str:
@@ -1010,6 +1030,57 @@ def _world_places(text: str) -> Iterator[_Span]:
         for match in pattern.finditer(text):
             if lower or match.group()[0].isupper():
                 yield _Span(entity, match.start(), match.end(), MEDIUM)
+
+
+# Capitals of the Latin, Greek and Cyrillic alphabets ("Ágnes", "Šušulić", "ΛΕΥΚΩΣΙΑ").
+_CAPITALS = "A-Z" + "".join(chr(i) for i in range(0xC0, 0x530) if chr(i).isupper())
+_PROPER = re.compile(
+    rf"(?<![\w'’@/.-])(?-i:[{_CAPITALS}])(?:[^\W\d_]|['’-](?=[^\W\d_]))*\.?"
+    rf"(?:[ \t]+(?:(?-i:[{_CAPITALS}])(?:[^\W\d_]|['’-](?=[^\W\d_]))*\.?|(?:van|von|de|der|den|ten|da|di|del|la|le)(?=[ \t]+(?-i:[{_CAPITALS}])))){{0,3}}"
+)
+_LOWER_NAME = re.compile(r"(?<![\w'’@/.-])([^\W\d_]{2,})(?:[ \t]+([^\W\d_])\.?)?(?:[ \t]+([^\W\d_]{2,}))?")
+
+
+def _bare(word: str) -> str:
+    """The word without its full stop, possessive or contraction ("Meza's" -> "meza", "I'm" -> "i")."""
+    return re.split(r"['’]", word.lower().rstrip("."), maxsplit=1)[0]
+
+
+def _unknown(word: str) -> bool:
+    """Not a word of English nor of clinical shorthand: a name, a brand, a foreign place."""
+    low = _bare(word)
+    return len(low) > 2 and low not in NOT_NAMES and not is_english(low) and not _CALENDAR.fullmatch(low)
+
+
+def _everyday_names(text: str) -> Iterator[_Span]:
+    """In everyday writing, proper nouns are people, organisations and places: a run of capitalised
+    words holding a census name or a word that is not English ("Ravil G Yefimov", "Halldór",
+    "Lawdragon"), and in text written all in lower case a census first name that is no English word
+    with the surname after it ("eva kleist")."""
+    if not any(c.isupper() for c in text):
+        for match in _LOWER_NAME.finditer(text):
+            first = match.group(1)
+            if first in first_names() and _unknown(first):
+                last = match.group(3)
+                end = match.end() if last and _unknown(last) else match.end(1)
+                yield _Span("PERSON", match.start(), end, MEDIUM)
+        return
+    for match in _PROPER.finditer(text):
+        words = list(re.finditer(r"\S+", match.group()))
+        # Sentence openers and contractions before the name ("Hi Freddy", "I'm Naomi Ryan").
+        while words and (_bare(words[0].group()) in NOT_NAMES or is_english(_bare(words[0].group()))):
+            if _bare(words[0].group()) in first_names() and len(words) > 1 and _unknown(words[1].group()):
+                break  # "Destiny Ottosen": an English word that is also a first name, before a surname
+            words.pop(0)
+        if not words:
+            continue
+        lows = [_bare(w.group()) for w in words]
+        named = any(w in first_names() and not is_english(w) for w in lows)
+        unknown = [w for w in words if _unknown(w.group())]
+        if named or (unknown and (len(words) > 1 or not words[0].group().isupper())):
+            start, end = match.start() + words[0].start(), match.start() + words[-1].end()
+            end -= text[start:end].endswith(".")
+            yield _Span("PERSON", start, end, MEDIUM if named else WEAK)
 
 
 _AFTER = re.compile(
