@@ -995,7 +995,8 @@ _BEDSIDE = re.compile(
 )
 
 
-_EVERYDAY_TOO = frozenset({"dr", "cc", "y/o"})  # "Dr. Jones", "cc 4111...", "I'm 31 y/o"
+# "Dr. Jones", "cc 4111...", "I'm 31 y/o", "the Treaty of Rome": not only clinical.
+_EVERYDAY_TOO = frozenset({"dr", "cc", "y/o", "treaty", "treaties"})
 
 
 def everyday(text: str) -> bool:
@@ -1024,11 +1025,12 @@ _NATIONALITY = re.compile(rf"\b(?:{_alternation(NATIONALITIES)})(?:s|es)?\b", re
 
 
 def _world_places(text: str) -> Iterator[_Span]:
-    """Countries and nationalities in everyday prose; capitalised unless the whole text is lower case."""
+    """Countries and nationalities in everyday prose; a country capitalised ("turkey", "chile" are
+    food) unless the whole text is lower case."""
     lower = not any(c.isupper() for c in text)
     for entity, pattern in (("LOCATION", _COUNTRY), ("NRP", _NATIONALITY)):
         for match in pattern.finditer(text):
-            if lower or match.group()[0].isupper():
+            if lower or entity == "NRP" or match.group()[0].isupper():
                 yield _Span(entity, match.start(), match.end(), MEDIUM)
 
 
@@ -1039,6 +1041,19 @@ _PROPER = re.compile(
     rf"(?:[ \t]+(?:(?-i:[{_CAPITALS}])(?:[^\W\d_]|['’-](?=[^\W\d_]))*\.?|(?:van|von|de|der|den|ten|da|di|del|la|le)(?=[ \t]+(?-i:[{_CAPITALS}])))){{0,3}}"
 )
 _LOWER_NAME = re.compile(r"(?<![\w'’@/.-])([^\W\d_]{2,})(?:[ \t]+([^\W\d_])\.?)?(?:[ \t]+([^\W\d_]{2,}))?")
+
+
+_FIRM = rf"(?-i:[{_CAPITALS}])[\w'’&.-]*"
+# A firm: capitalised words ending in a company word ("Miller Ltd.", "Overture Technologies"), or
+# surnames listed as a partnership ("Davis, Reynolds and Williamson", "Thomas and Sons").
+_ORGANIZATION = re.compile(
+    rf"(?<![\w'’])(?:{_FIRM}[ \t]+){{1,4}}(?-i:Inc|Ltd|LLC|LLP|PLC|Corp|Corporation|Co|Company|Group|Partners|"
+    r"Associates|Technologies|Technology|Software|Systems|Solutions|Consulting|Agency|Markets|Holdings|"
+    r"Labs|Media|Movers|Insurance|Bank|Capital|Club|Foundation|Industries|International|Enterprises|"
+    r"Ventures|Networks|Services|Analytics|Research|Sons|Brothers|GmbH|AG|SA|BV|AB|AS|Oy)\b\.?"
+    rf"|(?<![\w'’]){_FIRM},[ \t]+{_FIRM},?[ \t]+(?:and|&)[ \t]+{_FIRM}",
+    re.IGNORECASE,
+)
 
 
 def _bare(word: str) -> str:
@@ -1060,11 +1075,13 @@ def _everyday_names(text: str) -> Iterator[_Span]:
     if not any(c.isupper() for c in text):
         for match in _LOWER_NAME.finditer(text):
             first = match.group(1)
-            if first in first_names() and _unknown(first):
-                last = match.group(3)
-                end = match.end() if last and _unknown(last) else match.end(1)
-                yield _Span("PERSON", match.start(), end, MEDIUM)
+            last = match.group(3)
+            surname = last is not None and _unknown(last)
+            if first in first_names() and first not in NOT_NAMES and (_unknown(first) or surname):
+                yield _Span("PERSON", match.start(), match.end() if surname else match.end(1), MEDIUM)
         return
+    for match in _ORGANIZATION.finditer(text):
+        yield _Span("ORGANIZATION", match.start(), match.end(), MEDIUM)
     for match in _PROPER.finditer(text):
         words = list(re.finditer(r"\S+", match.group()))
         # Sentence openers and contractions before the name ("Hi Freddy", "I'm Naomi Ryan").
@@ -1081,6 +1098,9 @@ def _everyday_names(text: str) -> Iterator[_Span]:
             start, end = match.start() + words[0].start(), match.start() + words[-1].end()
             end -= text[start:end].endswith(".")
             yield _Span("PERSON", start, end, MEDIUM if named else WEAK)
+            # Names listed with this one are names ("Kónya, Becker and Vasquez").
+            for other_start, other_end in _coordinated(text, start, end):
+                yield _Span("PERSON", other_start, other_end, WEAK)
 
 
 _AFTER = re.compile(
