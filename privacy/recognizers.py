@@ -23,6 +23,7 @@ from medcurate.privacy.vocab import (
     EPONYMS,
     NATIONALITIES,
     NOT_NAMES,
+    OCCUPATIONS,
     US_STATES,
     first_names,
     is_english,
@@ -293,6 +294,7 @@ class ClinicalRecognizer(EntityRecognizer):
         "FACILITY",
         "PERSON",
         "NRP",
+        "TITLE",
         "DENY_LIST",
     )
 
@@ -354,6 +356,7 @@ class ClinicalRecognizer(EntityRecognizer):
                 yield from _cued_addresses(text)
                 yield from _world_places(text)
                 yield from _everyday_names(text)
+                yield from _job_titles(text)
             if is_prose(text):
                 yield from _prose_spans(text)
         if self.deny:
@@ -1041,6 +1044,37 @@ _PROPER = re.compile(
     rf"(?:[ \t]+(?:(?-i:[{_CAPITALS}])(?:[^\W\d_]|['’-](?=[^\W\d_]))*\.?|(?:van|von|de|der|den|ten|da|di|del|la|le)(?=[ \t]+(?-i:[{_CAPITALS}])))){{0,3}}"
 )
 _LOWER_NAME = re.compile(r"(?<![\w'’@/.-])([^\W\d_]{2,})(?:[ \t]+([^\W\d_])\.?)?(?:[ \t]+([^\W\d_]{2,}))?")
+
+
+_OCCUPATION = re.compile(rf"\b(?:{'|'.join(sorted(OCCUPATIONS))})\b(?!['’])", re.IGNORECASE)
+_FIELD_START = re.compile(r"(?:^|\n|  |\bas(?:\s+an?)?\s)[ \t]*$", re.IGNORECASE)
+# Words of a job title before its head noun, on the same line: "Court, municipal, and license".
+_TITLE_WORD = re.compile(r"(?:[^\W\d_][\w'’-]*|,)[ \t]*$")
+
+
+def _job_titles(text: str) -> Iterator[_Span]:
+    """A job title in everyday writing, a quasi-identifier next to a name ("Hijacinta Godina, the
+    Technical writer"): the occupation noun with the words before it on its line, back to a stop
+    word other than "and" (at most five words). A bare lower-case noun ("the driver", "my manager")
+    names nobody unless it fills a field or follows "as"; a plural names a group."""
+    for match in _OCCUPATION.finditer(text):
+        start, words = match.start(), 0
+        while words < 5:
+            before = _TITLE_WORD.search(text, max(0, start - 40), start)
+            if before is None or before.end() != start:
+                break
+            word = before.group().strip()
+            if word != "," and (word.lower() in STOP_WORDS - {"and"} or _CALENDAR.fullmatch(word)):
+                break
+            if text[before.start() - 2 : before.start()] == "  ":
+                start = before.start()
+                break  # two spaces open the field of a card
+            start, words = before.start(), words + (word != ",")
+        while text[start] in ", " or text.startswith("and ", start):
+            start += 4 if text.startswith("and ", start) else 1
+        bare = start == match.start() and match.group().islower()
+        if not bare or _FIELD_START.search(text, max(0, start - 8), start):
+            yield _Span("TITLE", start, match.end(), WEAK)
 
 
 _FIRM = rf"(?-i:[{_CAPITALS}])[\w'’&.-]*"

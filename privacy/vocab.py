@@ -218,3 +218,21 @@ NATIONALITIES = _phrases(
     democrat republican communist socialist libertarian
     """
 )
+
+# Head nouns of job titles ("Staff development specialist", "Local transit bus driver").
+OCCUPATIONS = _words(
+    """
+    accountant actor actress adjuster administrator adviser advisor agent analyst architect archivist
+    artist assessor assistant attendant auditor baker banker bartender broker buyer carpenter cashier
+    chef chemist cleaner clerk coach controller cook coordinator counselor counsellor curator dancer
+    designer developer dietitian director distributor driver economist editor electrician engineer
+    estimator executive farmer firefighter fitter gardener geologist guard hygienist inspector
+    installer instructor interpreter janitor journalist labourer laborer lawyer lecturer librarian
+    machinist manager mechanic merchandiser midwife musician nurse officer operator optician packager
+    packer paralegal paramedic pharmacist photographer physicist physician pilot planner plumber
+    porter producer professor programmer psychologist radiographer receptionist representative
+    researcher salesperson scientist secretary singer soldier sonographer specialist statistician
+    supervisor surgeon surveyor teacher technician technologist therapist translator tutor underwriter
+    waiter waitress welder worker writer echocardiographer
+    """
+)
