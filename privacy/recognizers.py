@@ -989,11 +989,12 @@ def is_prose(text: str) -> bool:
     return len(_SHORTHAND.findall(text)) * 40 < words
 
 
-# Words of bedside and respiratory notes that the prose test above does not need to know.
+# Words of bedside notes and symptoms that the prose test above does not need to know.
 _BEDSIDE = re.compile(
     r"\b(?:vent(?:ed|ilated|ilator)?|peep|fio2|cpap|psv|sats?|intubated|extubated|trach|sedated|suction(?:ed)?|"
     r"sxn|sputum|secretions|rhonchi|gtt|oob|tidal|breath|wean(?:ed|ing)?|pressors?|propofol|morphine|"
-    r"bedside|stable|tolerat(?:ed|ing)|diet|chart|note)\b",
+    r"bedside|stable|tolerat(?:ed|ing)|diet|chart|note|chest|pain|oxygen|saturation|dyspn(?:o)?ea|nebuli[sz]ed|"
+    r"fever|cough|nausea|vomiting|tablets?|mg|blood|pressure|pulse|rash|wound|given)\b",
     re.IGNORECASE,
 )
 
