@@ -18,9 +18,12 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 from spacy.lang.en.stop_words import STOP_WORDS
 
 from medcurate.privacy.vocab import (
+    COUNTRIES,
     EPONYM_HEADS,
     EPONYMS,
+    NATIONALITIES,
     NOT_NAMES,
+    OCCUPATIONS,
     US_STATES,
     first_names,
     is_english,
@@ -290,6 +293,8 @@ class ClinicalRecognizer(EntityRecognizer):
         "ZIP_CODE",
         "FACILITY",
         "PERSON",
+        "NRP",
+        "TITLE",
         "DENY_LIST",
     )
 
@@ -347,6 +352,11 @@ class ClinicalRecognizer(EntityRecognizer):
                     yield _Span(entity, start, end, score)
         if not mostly_upper(text):
             yield from _cued_places(text)
+            if everyday(text):
+                yield from _cued_addresses(text)
+                yield from _world_places(text)
+                yield from _everyday_names(text)
+                yield from _job_titles(text)
             if is_prose(text):
                 yield from _prose_spans(text)
         if self.deny:
@@ -400,10 +410,14 @@ _ADDRESS_START = re.compile(
     r"(?<![\w.,-])(?:\d{1,6}[A-Za-z]?\s+(?:\d{1,4}\s+)?[^\W\d_][\w'’.-]*|(?:psc|unit|box|apt\.?|suite)\s+\d+)",
     re.IGNORECASE,
 )
-_ADDRESS_PART = re.compile(r"[\s,>]{1,6}([^\s,>?!\"“”]+)")
+_ADDRESS_PART = re.compile(r"(?:[\s,>•·|]|\?{2,}){1,6}([^\s,>•·|?!\"“”]+)")
+# After an address cue a full stop may also close a line of the block ("u. 97.\nPorto Alegre").
+_CUED_ADDRESS_PART = re.compile(r"(?:[\s,.>•·|]|\?{2,}){1,6}([^\s,>•·|?!\"“”]+)")
 _STREET_WORDS = (
-    "strasse straße str str. gasse weg vej vei veien gata gatan gade katu tie kuja u. ul. utca tér út rue "
-    "via calle avenida av. rua avenue street road"
+    "strasse straße str str. gasse weg vej vei veien veg vegen gate gata gatan gade katu tie kuja tee põik "
+    "u. ul. ulica utca tér út útja körút rkp. trg cesta ulice náměstí rue via viale piazza corso calle c/ "
+    "carrer paseo plaza camino avenida av. rua rúa travessa largo praça straat laan plein platz allee "
+    "boulevard chemin allée quai odos οδός λεωφόρος λ. avenue street road"
 )
 _ADDRESS_WORDS = frozenset(
     (
@@ -416,6 +430,12 @@ _STREET_FIRST = re.compile(
     r"(?<![\w.,-])(?-i:[A-Z][\w'’-]+)(?:\s+(?-i:[A-Z][\w'’-]+))?\s+(?:"
     + "|".join(re.escape(w) for w in _STREET_WORDS.split())
     + r")\s*\d{1,5}\b",
+    re.IGNORECASE,
+)
+# One word ending in a street word of another language, then the number ("Loorenstrasse 149").
+_STREET_COMPOUND = re.compile(
+    r"(?<![\w.,-])(?-i:[A-ZÀ-ÞĀ-Ž])[\w'’-]*(?:strasse|straße|gasse|weg|vej|vei|veien|vegen|gata|gatan|gade|"
+    r"katu|tie|kuja|vägen|väg|straat|laan|platz|allee|stræde|gränd|plads|torget|utca)\s+\d{1,5}\b",
     re.IGNORECASE,
 )
 # Capitalised words after these in prose name a place ("grew up in Sund", "flew to Leppen").
@@ -437,10 +457,10 @@ def _prose_spans(text: str) -> Iterator[_Span]:
         cued = cued or _PHONE_CUE.match(text, match.end() + 1)
         if 7 <= digits <= 16 and cued:
             yield _Span("PHONE_NUMBER", match.start(), match.end(), MEDIUM)
-    for pattern in (_ADDRESS_START, _STREET_FIRST):
+    for pattern in (_ADDRESS_START, _STREET_FIRST, _STREET_COMPOUND):
         for match in pattern.finditer(text):
             end = _address_end(text, match.end())
-            if end is not None or pattern is _STREET_FIRST or match.group()[0].isalpha():
+            if end is not None or pattern is not _ADDRESS_START or match.group()[0].isalpha():
                 yield _Span("STREET_ADDRESS", match.start(), end or match.end(), MEDIUM)
 
 
@@ -464,27 +484,57 @@ def _trailing_dot(value: str) -> int:
     return 1 if value.endswith(".") and not value.endswith(("St.", "Mt.")) else 0
 
 
-def _address_end(text: str, position: int) -> int | None:
+def _address_end(text: str, position: int, lenient: bool = False) -> int | None:
     """Where an address block that began before `position` ends; None when it has no second part
-    (a number, a unit word or a capitalised word) and so was only "5 Things"."""
+    (a number, a unit word or a capitalised word) and so was only "5 Things". `lenient` (after an
+    address cue, or in text written all in lower case) also lets through lower-case words that are
+    not English ("trg revolucije", "πεντέλης")."""
     end, parts = position, 0
-    while parts < 12:
-        match = _ADDRESS_PART.match(text, end)
+    part = _CUED_ADDRESS_PART if lenient else _ADDRESS_PART
+    while parts < 16:
+        match = part.match(text, end)
         if match is None:
             break
         token = match.group(1).rstrip(".;:").strip("()")
+        if not token:
+            break
         low = token.lower()
-        if (
-            not token
-            or (token[0].islower() and low not in _ADDRESS_WORDS)
-            or low in STOP_WORDS - _ADDRESS_WORDS
-        ):
+        listed = low in _ADDRESS_WORDS or low + "." in _ADDRESS_WORDS
+        region = token.isupper() and len(token) > 1  # "OULU NO", "FPO AA": codes, not stop words
+        if not (listed or region) and low in STOP_WORDS:
             break
-        if not (token[0].isupper() or token[0].isdigit() or low in _ADDRESS_WORDS):
+        foreign = lenient and not is_english(low)
+        if not (token[0].isupper() or token[0].isdigit() or listed or foreign):
             break
-        end = match.start(1) + len(token)
+        end = match.end(1) if low + "." in _ADDRESS_WORDS else match.start(1) + len(token)
         parts += 1
     return end if parts else None
+
+
+# Phrases after which an address follows ("Address:", "sent to", "located at", "lives on").
+_ADDRESS_CUE = re.compile(
+    r"\b(?:address(?:es)?(?:\s+(?:of\s+[^.?!\n]{1,60}?\s+)?(?:is|was|to|with|at))?\s*:?|here\s+they\s+are\s*:|"
+    r"(?:sent|send|mail|mailed|ship|shipped|deliver|delivered|forward|forwarded|return|returned)"
+    r"(?:\s+[a-z]+){0,3}?\s+to|located\s+(?:at|on|in)|(?:live|lives|lived|living|reside|resides)\s+(?:at|on|in)|"
+    r"meet\s+(?:me|you|us)\s+at|(?:is|are)\s+(?:at|on)|it'?s\s+(?:in|at|on)|(?:drop|drops|dropped)\s+\w+\s+off\s+at|"
+    r"arrived\s+at|stop\s+at|(?P<corner>(?:the\s+)?corner\s+of))(?=\s)",
+    re.IGNORECASE,
+)
+
+
+def _cued_addresses(text: str) -> Iterator[_Span]:
+    """The address after an address cue, as a whole block ("Address: Brucker Bundesstrasse 31
+    Suite 245 / FÜRLING / Austria 25173", "the corner of X 12 and Y Road"); a block without a
+    number is no address ("sent to the lab")."""
+    lenient = not any(c.isupper() for c in text)
+    for cue in _ADDRESS_CUE.finditer(text):
+        corner = cue.group("corner") is not None
+        end = _address_end(text, cue.end(), lenient=True)
+        first = _ADDRESS_PART.match(text, cue.end())
+        if end is None or first is None or not any(c.isdigit() for c in text[cue.end() : end]):
+            continue
+        if corner or lenient or first.group(1)[0].isupper() or first.group(1)[0].isdigit():
+            yield _Span("STREET_ADDRESS", cue.start() if corner else first.start(1), end, MEDIUM)
 
 
 # Where a patient goes, comes from or is seen: the words after are a place unless they are common.
@@ -937,6 +987,155 @@ def is_prose(text: str) -> bool:
     """Ordinary prose, where the model is at home: clinical words in under one word in forty."""
     words = max(1, text.count(" ") + 1)
     return len(_SHORTHAND.findall(text)) * 40 < words
+
+
+# Words of bedside notes and symptoms that the prose test above does not need to know.
+_BEDSIDE = re.compile(
+    r"\b(?:vent(?:ed|ilated|ilator)?|peep|fio2|cpap|psv|sats?|intubated|extubated|trach|sedated|suction(?:ed)?|"
+    r"sxn|sputum|secretions|rhonchi|gtt|oob|tidal|breath|wean(?:ed|ing)?|pressors?|propofol|morphine|"
+    r"bedside|stable|tolerat(?:ed|ing)|diet|chart|note|chest|pain|oxygen|saturation|dyspn(?:o)?ea|nebuli[sz]ed|"
+    r"fever|cough|nausea|vomiting|tablets?|mg|blood|pressure|pulse|rash|wound|given)\b",
+    re.IGNORECASE,
+)
+
+
+# "Dr. Jones", "cc 4111...", "I'm 31 y/o", "the Treaty of Rome": not only clinical.
+_EVERYDAY_TOO = frozenset({"dr", "cc", "y/o", "treaty", "treaties"})
+
+
+def everyday(text: str) -> bool:
+    """Everyday writing, not a clinical note: at most one clinical word in eighty (two capitals such
+    as "MD" or "PA" name a region in an address, "Dr" and "cc" are everyday too). Cues such as "returned to" or "Spanish" say where
+    a person lives in the first, nothing in the second ("returned to 1.1", "Spanish speaking")."""
+    shorthand = sum(
+        1
+        for m in _SHORTHAND.finditer(text)
+        if not (len(m.group()) == 2 and m.group().isupper()) and m.group().lower() not in _EVERYDAY_TOO
+    )
+    clinical = shorthand + len(_BEDSIDE.findall(text))
+    return clinical == 0 or clinical * 80 < text.count(" ") + 1
+
+
+def _alternation(phrases: frozenset[str]) -> str:
+    return "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in sorted(phrases, key=len, reverse=True))
+
+
+# A country, with its qualifier and the postal code that follows it at the end of an address
+# ("Cyprus (Greek) 51034"); a nationality, faith or party, singular or plural.
+_COUNTRY = re.compile(
+    rf"\b(?:{_alternation(COUNTRIES)})\b(?:\s*\([^\W\d_]+\))?(?:\s+\d{{4,6}}\b)?", re.IGNORECASE
+)
+_NATIONALITY = re.compile(rf"\b(?:{_alternation(NATIONALITIES)})(?:s|es)?\b", re.IGNORECASE)
+
+
+def _world_places(text: str) -> Iterator[_Span]:
+    """Countries and nationalities in everyday prose; a country capitalised ("turkey", "chile" are
+    food) unless the whole text is lower case."""
+    lower = not any(c.isupper() for c in text)
+    for entity, pattern in (("LOCATION", _COUNTRY), ("NRP", _NATIONALITY)):
+        for match in pattern.finditer(text):
+            if lower or entity == "NRP" or match.group()[0].isupper():
+                yield _Span(entity, match.start(), match.end(), MEDIUM)
+
+
+# Capitals of the Latin, Greek and Cyrillic alphabets ("Ágnes", "Šušulić", "ΛΕΥΚΩΣΙΑ").
+_CAPITALS = "A-Z" + "".join(chr(i) for i in range(0xC0, 0x530) if chr(i).isupper())
+_PROPER = re.compile(
+    rf"(?<![\w'’@/.-])(?-i:[{_CAPITALS}])(?:[^\W\d_]|['’-](?=[^\W\d_]))*\.?"
+    rf"(?:[ \t]+(?:(?-i:[{_CAPITALS}])(?:[^\W\d_]|['’-](?=[^\W\d_]))*\.?|(?:van|von|de|der|den|ten|da|di|del|la|le)(?=[ \t]+(?-i:[{_CAPITALS}])))){{0,3}}"
+)
+_LOWER_NAME = re.compile(r"(?<![\w'’@/.-])([^\W\d_]{2,})(?:[ \t]+([^\W\d_])\.?)?(?:[ \t]+([^\W\d_]{2,}))?")
+
+
+_OCCUPATION = re.compile(rf"\b(?:{'|'.join(sorted(OCCUPATIONS))})\b(?!['’])", re.IGNORECASE)
+_FIELD_START = re.compile(r"(?:^|\n|  |\bas(?:\s+an?)?\s)[ \t]*$", re.IGNORECASE)
+# Words of a job title before its head noun, on the same line: "Court, municipal, and license".
+_TITLE_WORD = re.compile(r"(?:[^\W\d_][\w'’-]*|,)[ \t]*$")
+
+
+def _job_titles(text: str) -> Iterator[_Span]:
+    """A job title in everyday writing, a quasi-identifier next to a name ("Hijacinta Godina, the
+    Technical writer"): the occupation noun with the words before it on its line, back to a stop
+    word other than "and" (at most five words). A bare lower-case noun ("the driver", "my manager")
+    names nobody unless it fills a field or follows "as"; a plural names a group."""
+    for match in _OCCUPATION.finditer(text):
+        start, words = match.start(), 0
+        while words < 5:
+            before = _TITLE_WORD.search(text, max(0, start - 40), start)
+            if before is None or before.end() != start:
+                break
+            word = before.group().strip()
+            if word != "," and (word.lower() in STOP_WORDS - {"and"} or _CALENDAR.fullmatch(word)):
+                break
+            if text[before.start() - 2 : before.start()] == "  ":
+                start = before.start()
+                break  # two spaces open the field of a card
+            start, words = before.start(), words + (word != ",")
+        while text[start] in ", " or text.startswith("and ", start):
+            start += 4 if text.startswith("and ", start) else 1
+        bare = start == match.start() and match.group().islower()
+        if not bare or _FIELD_START.search(text, max(0, start - 8), start):
+            yield _Span("TITLE", start, match.end(), WEAK)
+
+
+_FIRM = rf"(?-i:[{_CAPITALS}])[\w'’&.-]*"
+# A firm: capitalised words ending in a company word ("Miller Ltd.", "Overture Technologies"), or
+# surnames listed as a partnership ("Davis, Reynolds and Williamson", "Thomas and Sons").
+_ORGANIZATION = re.compile(
+    rf"(?<![\w'’])(?:{_FIRM}[ \t]+){{1,4}}(?-i:Inc|Ltd|LLC|LLP|PLC|Corp|Corporation|Co|Company|Group|Partners|"
+    r"Associates|Technologies|Technology|Software|Systems|Solutions|Consulting|Agency|Markets|Holdings|"
+    r"Labs|Media|Movers|Insurance|Bank|Capital|Club|Foundation|Industries|International|Enterprises|"
+    r"Ventures|Networks|Services|Analytics|Research|Sons|Brothers|GmbH|AG|SA|BV|AB|AS|Oy)\b\.?"
+    rf"|(?<![\w'’]){_FIRM},[ \t]+{_FIRM},?[ \t]+(?:and|&)[ \t]+{_FIRM}",
+    re.IGNORECASE,
+)
+
+
+def _bare(word: str) -> str:
+    """The word without its full stop, possessive or contraction ("Meza's" -> "meza", "I'm" -> "i")."""
+    return re.split(r"['’]", word.lower().rstrip("."), maxsplit=1)[0]
+
+
+def _unknown(word: str) -> bool:
+    """Not a word of English nor of clinical shorthand: a name, a brand, a foreign place."""
+    low = _bare(word)
+    return len(low) > 2 and low not in NOT_NAMES and not is_english(low) and not _CALENDAR.fullmatch(low)
+
+
+def _everyday_names(text: str) -> Iterator[_Span]:
+    """In everyday writing, proper nouns are people, organisations and places: a run of capitalised
+    words holding a census name or a word that is not English ("Ravil G Yefimov", "Halldór",
+    "Lawdragon"), and in text written all in lower case a census first name that is no English word
+    with the surname after it ("eva kleist")."""
+    if not any(c.isupper() for c in text):
+        for match in _LOWER_NAME.finditer(text):
+            first = match.group(1)
+            last = match.group(3)
+            surname = last is not None and _unknown(last)
+            if first in first_names() and first not in NOT_NAMES and (_unknown(first) or surname):
+                yield _Span("PERSON", match.start(), match.end() if surname else match.end(1), MEDIUM)
+        return
+    for match in _ORGANIZATION.finditer(text):
+        yield _Span("ORGANIZATION", match.start(), match.end(), MEDIUM)
+    for match in _PROPER.finditer(text):
+        words = list(re.finditer(r"\S+", match.group()))
+        # Sentence openers and contractions before the name ("Hi Freddy", "I'm Naomi Ryan").
+        while words and (_bare(words[0].group()) in NOT_NAMES or is_english(_bare(words[0].group()))):
+            if _bare(words[0].group()) in first_names() and len(words) > 1 and _unknown(words[1].group()):
+                break  # "Destiny Ottosen": an English word that is also a first name, before a surname
+            words.pop(0)
+        if not words:
+            continue
+        lows = [_bare(w.group()) for w in words]
+        named = any(w in first_names() and not is_english(w) for w in lows)
+        unknown = [w for w in words if _unknown(w.group())]
+        if named or (unknown and (len(words) > 1 or not words[0].group().isupper())):
+            start, end = match.start() + words[0].start(), match.start() + words[-1].end()
+            end -= text[start:end].endswith(".")
+            yield _Span("PERSON", start, end, MEDIUM if named else WEAK)
+            # Names listed with this one are names ("Kónya, Becker and Vasquez").
+            for other_start, other_end in _coordinated(text, start, end):
+                yield _Span("PERSON", other_start, other_end, WEAK)
 
 
 _AFTER = re.compile(

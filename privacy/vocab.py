@@ -163,3 +163,76 @@ def is_plain_name(word: str) -> bool:
 def is_name_word(word: str) -> bool:
     low = word.lower()
     return low in first_names() or low in last_names()
+
+
+# The world's countries and the names of their peoples, religions and political groups (general
+# knowledge): in everyday prose they place a person ("I'm originally from Estonia", "We are proud
+# Ecuadoreans"). Words for race used in clinical descriptions ("Caucasian", "Hispanic") are left out.
+# Hyphens stand for spaces in multi-word names.
+def _phrases(block: str) -> frozenset[str]:
+    return frozenset(word.replace("-", " ") for word in block.split())
+
+
+COUNTRIES = _phrases(
+    """
+    afghanistan albania algeria andorra angola antigua argentina armenia australia austria azerbaijan
+    bahamas bahrain bangladesh barbados belarus belgium belize benin bhutan bolivia bosnia botswana
+    brazil brunei bulgaria burkina-faso burundi cambodia cameroon canada cape-verde chile china
+    colombia comoros costa-rica croatia cuba cyprus czechia czech-republic denmark djibouti dominica
+    dominican-republic ecuador egypt el-salvador england eritrea estonia eswatini ethiopia fiji finland
+    france gabon gambia germany ghana greece greenland grenada guatemala guyana haiti honduras
+    hong-kong hungary iceland india indonesia iran iraq ireland israel italy ivory-coast jamaica japan
+    kazakhstan kenya kiribati kosovo kuwait kyrgyzstan laos latvia lebanon lesotho liberia libya
+    liechtenstein lithuania luxembourg madagascar malawi malaysia maldives malta mauritania mauritius
+    mexico micronesia moldova monaco mongolia montenegro morocco mozambique myanmar namibia nauru nepal
+    netherlands new-zealand nicaragua nigeria north-korea north-macedonia norway oman pakistan palau
+    palestine panama papua-new-guinea paraguay peru philippines poland portugal puerto-rico qatar
+    romania russia rwanda samoa san-marino saudi-arabia scotland senegal serbia seychelles
+    sierra-leone singapore slovakia slovenia somalia south-africa south-korea south-sudan spain
+    sri-lanka sudan suriname sweden switzerland syria taiwan tajikistan tanzania thailand togo tonga
+    trinidad tunisia turkmenistan tuvalu uganda ukraine united-arab-emirates united-kingdom
+    united-states uruguay uzbekistan vanuatu venezuela vietnam wales yemen zambia zimbabwe
+    """
+)
+NATIONALITIES = _phrases(
+    """
+    afghan albanian algerian american andorran angolan argentine argentinian armenian australian
+    austrian azerbaijani bahamian bahraini bangladeshi barbadian belarusian belgian belizean belizian
+    beninese bhutanese bolivian bosnian botswanan brazilian british bruneian bulgarian burmese
+    burundian cambodian cameroonian canadian chilean chinese colombian congolese croatian cuban
+    cypriot czech danish dane dutch ecuadorian ecuadorean egyptian emirati english englishman
+    englishwoman eritrean estonian ethiopian fijian filipino finnish finn french frenchman gabonese
+    gambian georgian german ghanaian greek greenlander grenadian guatemalan guinean guyanese haitian
+    honduran hungarian icelandic icelander indonesian iranian iraqi irish irishman israeli italian
+    ivorian jamaican japanese jordanian kazakh kenyan korean kosovar kuwaiti kyrgyz laotian latvian
+    lebanese liberian libyan lithuanian luxembourgish macedonian malagasy malawian malaysian maldivian
+    malian maltese mauritanian mauritian mexican moldovan mongolian montenegrin moroccan mozambican
+    namibian nepalese nepali nicaraguan nigerian nigerien norwegian omani pakistani palestinian
+    panamanian paraguayan persian peruvian polish portuguese qatari romanian russian rwandan
+    salvadoran saudi scottish scot senegalese serbian singaporean slovak slovakian slovenian somali
+    spanish spaniard sudanese surinamese swede swedish swiss syrian taiwanese tajik tanzanian thai
+    togolese tongan tunisian turkish turkmen ugandan ukrainian uruguayan uzbek venezuelan vietnamese
+    welsh yemeni zambian zimbabwean
+    muslim christian jewish jew catholic protestant hindu buddhist sikh shia shiite shii sunni mormon
+    lutheran methodist baptist evangelical anglican presbyterian
+    democrat republican communist socialist libertarian
+    """
+)
+
+# Head nouns of job titles ("Staff development specialist", "Local transit bus driver").
+OCCUPATIONS = _words(
+    """
+    accountant actor actress adjuster administrator adviser advisor agent analyst architect archivist
+    artist assessor assistant attendant auditor baker banker bartender broker buyer carpenter cashier
+    chef chemist cleaner clerk coach controller cook coordinator counselor counsellor curator dancer
+    designer developer dietitian director distributor driver economist editor electrician engineer
+    estimator executive farmer firefighter fitter gardener geologist guard hygienist inspector
+    installer instructor interpreter janitor journalist labourer laborer lawyer lecturer librarian
+    machinist manager mechanic merchandiser midwife musician nurse officer operator optician packager
+    packer paralegal paramedic pharmacist photographer physicist physician pilot planner plumber
+    porter producer professor programmer psychologist radiographer receptionist representative
+    researcher salesperson scientist secretary singer soldier sonographer specialist statistician
+    supervisor surgeon surveyor teacher technician technologist therapist translator tutor underwriter
+    waiter waitress welder worker writer echocardiographer
+    """
+)

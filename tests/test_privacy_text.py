@@ -148,3 +148,44 @@ def test_deny_and_allow_lists() -> None:
     result = TextDeidentifier(config).deidentify_batch(["Moved to Quartermain 2; son Bartholomew aware."])[0]
     assert "Quartermain" not in result.text
     assert "Bartholomew" in result.text
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        # An address block after an address cue, through unit, town, country and postal code lines.
+        (
+            "Please post the card to Lindqvistgatan 17\n Suite 40\n SKOGBY\n Sweden 41233 before Friday.",
+            ["Lindqvistgatan 17", "Suite 40", "SKOGBY", "Sweden 41233"],
+        ),
+        (
+            "Our office is located at Talvikatu 8 Apt. 12, Vaara, Finland.",
+            ["Talvikatu 8", "Apt. 12", "Vaara"],
+        ),
+        ("Meet me at the corner of Ringstrasse 12 and Oakhollow Lane.", ["the corner of Ringstrasse 12"]),
+        ("Address: 7 Ul. Brzozowa 44, Kraków", ["Brzozowa 44", "Kraków"]),
+        # Everyday prose: foreign names, firms, job titles, countries and nationalities.
+        ("Have you heard Radomir T Wielgosz speak yet?", ["Radomir T Wielgosz"]),
+        (
+            "I used to work for Brightwater Technologies as Senior payroll clerk.",
+            ["Brightwater", "payroll clerk"],
+        ),
+        ("The founders were Ashworth, Pemberton and Lyle.", ["Ashworth", "Pemberton", "Lyle"]),
+        ("I'm originally from Estonia and we are proud Estonians.", ["Estonia", "Estonians"]),
+        ("signed by gretchen kovacevic yesterday", ["gretchen kovacevic"]),
+    ],
+)
+def test_everyday_writing(deidentifier: TextDeidentifier, text: str, values: list[str]) -> None:
+    out = deidentifier.deidentify_batch([text])[0].text
+    for value in values:
+        assert value not in out
+
+
+def test_everyday_rules_leave_clinical_notes_alone(deidentifier: TextDeidentifier) -> None:
+    # Address cues, nationalities and job words in a bedside note name no one.
+    text = (
+        "Pt returned to 12 peep overnight, sats 95%. Spanish speaking, interpreter paged. "
+        "Sent to CT at 1400, tolerated well. Social worker and nurse at bedside; plan per MD."
+    )
+    result = deidentifier.deidentify_batch([text])[0]
+    assert result.text == text
