@@ -21,6 +21,7 @@ from medcurate.privacy.vocab import (
     COUNTRIES,
     EPONYM_HEADS,
     EPONYMS,
+    MEDICAL_TERMS,
     NATIONALITIES,
     NOT_NAMES,
     OCCUPATIONS,
@@ -259,6 +260,7 @@ _CREDENTIAL = (
     r"phd|crna|cna|pharmd|lpn|aprn|fnp|dnp|rd|slp|crt|rrt)\b"
 )
 _WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['’\-])*")
+_TITLE_AT = re.compile(_TITLE, re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -366,14 +368,19 @@ class ClinicalRecognizer(EntityRecognizer):
 
     def _names(self, text: str) -> Iterator[_Span]:
         upper = mostly_upper(text)
-        # A title is strong evidence: everything up to the first common word is a name, and the
-        # title goes with it ("Dr. Sarah P." names a woman and a doctor).
+        # A title is strong evidence: everything up to the first common word is a name. In clinical
+        # notes the title itself stays, as the i2b2 and PhysioNet guidelines have it ("Dr." names
+        # no one), and "MS" is also mental status ("MS changes"): there the name after it needs a
+        # census name that is no English word. In prose the title goes with the name, as PII
+        # annotation has it ("Mr. Leiva flew to ...").
+        prose = not upper and is_prose(text)
         for match in self.titled.finditer(text):
-            tokens = list(_name_tokens(text, match.start(2), match.end(2), upper, strong=True))
-            if tokens:
+            ms = not prose and match.group(1).rstrip(". \t\n").lower() == "ms"
+            tokens = list(_name_tokens(text, match.start(2), match.end(2), upper, strong=not ms, weak=ms))
+            if prose and tokens:
                 title_end = match.start(1) + len(match.group(1).rstrip())
                 yield _Span("PERSON", match.start(1), title_end, tokens[0].score)
-                yield from tokens
+            yield from tokens
         for pattern, weak in ((self.related, False), (self.credentialed, False), (self.role, True)):
             for match in pattern.finditer(text):
                 yield from _name_tokens(
@@ -793,14 +800,15 @@ def _name_tokens(
                 continue
         if low == "and":
             continue
-        if low in NOT_NAMES or _is_eponym_use(text, word.end()):
-            break
+        surname_term = (strong or backwards) and index == 0 and low in MEDICAL_TERMS and is_name_word(low)
+        if (low in NOT_NAMES and not surname_term) or _is_eponym_use(text, word.end()):
+            break  # but "Dr. Walker" and "Dr. Early" are people
         if mixed and not strong and token.isupper() and len(token) > 1:
             break  # an acronym in mixed-case text ("with CHF")
+        capitalised = (token[0].isupper() and not token.isupper()) or len(token) == 1
         named = (is_plain_name(low) or low in first_names()) if weak else is_name_word(low)
         # Not a word of the language: after a relative or a title, a name ("husband milovan").
         unknown = len(low) > 2 and low.isalpha() and not is_english(low)
-        capitalised = (token[0].isupper() and not token.isupper()) or len(token) == 1
         if weak and not named:
             break
         if index == 0:
@@ -908,8 +916,11 @@ class FilteredSpacyRecognizer(EntityRecognizer):
             if entity is None or entity not in entities:
                 continue
             score = self._score(text, ent, entity, upper, prose)
-            if score > 0:
-                results.append(RecognizerResult(entity, ent.start_char, ent.end_char, score))
+            start = ent.start_char
+            if entity == "PERSON" and not prose and (title := _TITLE_AT.match(text, start, ent.end_char)):
+                start = title.end()  # "Dr. Murphy" in a note: the name without its title
+            if score > 0 and start < ent.end_char:
+                results.append(RecognizerResult(entity, start, ent.end_char, score))
                 if prose and entity in ("PERSON", "ORGANIZATION"):
                     results.extend(
                         RecognizerResult(entity, start, end, score)
@@ -973,7 +984,7 @@ _DURATION = re.compile(
 # Shorthand that marks clinical writing, where the small model's entities need the filters above.
 _SHORTHAND = re.compile(
     r"(?<![\w/])(?:pt|pts|hx|h/o|s/p|c/o|w/|y/o|yo|dx|tx|rx|sx|fx|prn|bid|tid|qid|qd|q\d+h?|mg|mcg|cc|ml|"
-    r"meq|iv|po|bp|hr|rr|sob|cp|abd|cxr|ekg|ecg|ngt|ogt|abg|vss|afeb|neuro|resp|gi|gu|cv|icu|dr|md|rn|"
+    r"meq|iv|po|bp|hr|rr|sob|cp|abd|cxr|ekg|ecg|ngt|ogt|abg|vss|afeb|neuro|resp|gi|gu|cv|icu|md|rn|"
     r"mrn|dob|npo|ett|picc|hct|wbc|inr|cabg|chf|copd|cad|mi|afib|dm|htn|ckd|esrd|cva|tia|patients?|"
     r"diagnos[a-z]+|history|treat[a-z]*|therap[a-z]+|guidelines?|prescri[a-z]+|[\w-]*year-old|"
     r"diseases?|syndromes?|symptoms?|medications?|doses?|dosing|surgery|surgical|infections?|chronic|"

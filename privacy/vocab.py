@@ -91,7 +91,43 @@ SPECIES = _words(
     """
 )
 
-NOT_NAMES = frozenset(STOP_WORDS) | CLINICAL_WORDS | CLINICAL_PLACES | SPECIES
+# Drugs, devices, ventilator modes, rhythms, labs and nursing shorthand that notes capitalise or
+# write after "to/at/with" ("changed to Levophed", "in Afib", "to angio", "PA numbers"): spaCy and
+# the place and name cues take them for names. General ICU vocabulary, not names.
+MEDICAL_TERMS = _words(
+    """
+    levophed levo neosynephrine neo-synephrine phenylephrine norepinephrine epinephrine epi dopamine
+    dobutamine vasopressin milrinone nitro ntg nitroglycerin nipride nitroprusside labetalol
+    lopressor metoprolol hydralazine diltiazem cardizem amiodarone amio digoxin dig lasix furosemide
+    bumex captopril lisinopril heparin coumadin warfarin lovenox integrilin plavix aspirin asa
+    insulin nph lantus regular humalog kcl kphos mgso4 magnesium calcium bicarb
+    fentanyl morphine mso4 dilaudid hydromorphone versed midazolam ativan lorazepam propofol
+    haldol haloperidol ambien tylenol percocet oxycodone demerol narcan
+    vanco vancomycin zosyn levaquin levoflox levofloxacin cipro ciprofloxacin flagyl bactrim ampi
+    ampicillin ceftaz ceftazidime ceftriaxone cefazolin kefzol gent gentamicin tobra acyclovir
+    azithromycin zithromax diflucan fluconazole meropenem imipenem clinda clindamycin linezolid
+    albuterol atrovent combivent flovent ventolin xopenex mucomyst solumedrol prednisone decadron
+    protonix pepcid zantac carafate reglan colace senna dulcolax lactulose kayexalate mylanta maalox
+    allegra benadryl phenergan zofran compazine promote jevity impact nepro pulmocare osmolite
+    pca pcea gtt gtts mdi mdi's neb nebs ivf ivp ivpb tpn ppn ffp prbc prbcs plts cryo
+    afib a-fib aflutter a-flutter vfib v-fib vtach v-tach svt nsr sr sb st junctional paced
+    pvc pvcs pac pacs bigeminy trigeminy brady tachy asystole pea
+    cpap c-pap bipap bi-pap simv imv psv ps peep fio2 fi02 ac a/c vent vents ventilator trach ett ngt
+    ogt peg foley flowby flow-by aline a-line art-line swan picc tlc cvl iabp ppm aicd
+    angio cath echo tee eeg emg ercp egd ivc bronch bronchoscopy thoracentesis paracentesis
+    hct hgb wbc plt inr ptt pt/ptt bun creat cr lytes abg abgs vbg lfts ck cpk mb trop troponin
+    bnp lactate sao2 spo2 sao pao paco2 pao2 svo2 scvo2 cvp pcwp pad pas map maps svr co ci
+    numbers vss afeb nad nt nd ns lr d5w d5 hob oob rom mae perrl perla cta rrr
+    ep tsicu pmicu cicu mcicu nsicu ccu's sicu's pcu imcu ltach snf's ew bb
+    rle lle rue lue rll rul lll lul bs bss
+    walker cane wheelchair bedside commode hugger bair
+    noon morning afternoon evening tonight overnight overnoc noc later earlier early
+    resp respiratory neuro cardiac pulm renal heme endo endoc gi gu skin social coping plan
+    assessment addendum review systems
+    """
+)
+
+NOT_NAMES = frozenset(STOP_WORDS) | CLINICAL_WORDS | CLINICAL_PLACES | SPECIES | MEDICAL_TERMS
 
 US_STATES = {
     "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California",
