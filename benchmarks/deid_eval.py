@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import tempfile
@@ -23,6 +24,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+# docs/s is per process, on one core as a Beam worker has it: numpy's BLAS would otherwise spread
+# the models' matrix products over every core. Set before anything imports numpy.
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PHI = DATA / "phi"

@@ -929,6 +929,19 @@ class FilteredSpacyRecognizer(EntityRecognizer):
         return results
 
     @staticmethod
+    def needs_model(text: str) -> bool:
+        """Whether any entity the model could find in `text` would score above zero, so that texts
+        where none could skip the model. `_score` gives an entity a score only for a capitalised
+        word, a name particle that is not common vocabulary ("de la"), or a calendar word in a
+        prose date; entities are substrings of the text, so a text with none of them gains
+        nothing from the model (a test checks this against the model itself)."""
+        if mostly_upper(text):
+            return False
+        if any(c.isupper() for c in text) or _NAME_PARTICLE.search(text):
+            return True
+        return bool(is_prose(text) and _CALENDAR.search(text))
+
+    @staticmethod
     def _score(text: str, ent: Any, entity: str, upper: bool, prose: bool) -> float:
         """Clinical shorthand ("abd soft", "Fentanyl", "Cardiac") fools the model; real names are
         capitalised word by word, and a person's name has a census name in it. In ordinary prose
@@ -994,8 +1007,10 @@ _SHORTHAND = re.compile(
 )
 
 
+@lru_cache(maxsize=256)
 def is_prose(text: str) -> bool:
-    """Ordinary prose, where the model is at home: clinical words in under one word in forty."""
+    """Ordinary prose, where the model is at home: clinical words in under one word in forty.
+    Cached: several recognizers ask it of the same document in a row."""
     words = max(1, text.count(" ") + 1)
     return len(_SHORTHAND.findall(text)) * 40 < words
 
@@ -1172,3 +1187,8 @@ def _coordinated(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
 
 
 _NAME_PARTICLES = frozenset({"of", "and", "the", "de", "la", "van", "von", "del", "der", "da", "di", "st"})
+# The particles that can make a lower-case entity count (the others are common words, never names).
+_NAME_PARTICLE = re.compile(
+    r"(?<![^\W\d_])(?:" + "|".join(sorted(_NAME_PARTICLES - NOT_NAMES - EPONYMS)) + r")(?![^\W\d_])",
+    re.IGNORECASE,
+)

@@ -189,3 +189,45 @@ def test_everyday_rules_leave_clinical_notes_alone(deidentifier: TextDeidentifie
     )
     result = deidentifier.deidentify_batch([text])[0]
     assert result.text == text
+
+
+LOWER_CASE_TEXTS = [
+    "pt resting comfortably, vss, afebrile. wife at bedside, updated on plan. will cont to monitor.",
+    "my mother was told she has a heart murmur and i want to know what that means for her",
+    "seen on march 3 and again last week; he lives near the river with his son.",
+    "can a child with asthma play football at school on monday",
+]
+
+
+def test_texts_that_skip_the_model_would_gain_nothing_from_it(deidentifier: TextDeidentifier) -> None:
+    """Texts without capitals skip spaCy: run it anyway and check that none of its entities counts."""
+    from presidio_analyzer.nlp_engine import NlpArtifacts
+
+    from medcurate.privacy.recognizers import FilteredSpacyRecognizer
+
+    nlp = deidentifier.analyzer.nlp_engine.nlp["en"]
+    recognizer = FilteredSpacyRecognizer()
+    skipped = [text for text in LOWER_CASE_TEXTS if not recognizer.needs_model(text)]
+    assert skipped
+    for doc in nlp.pipe(skipped):
+        artifacts = NlpArtifacts(list(doc.ents), None, [], [], None, "en")
+        assert recognizer.analyze(doc.text, recognizer.supported_entities, artifacts) == []
+    assert recognizer.needs_model("visited by maria de la cruz")  # a particle can make a name
+    assert recognizer.needs_model("Seen today.")
+
+
+def test_candidates_are_what_presidio_analyze_returns(deidentifier: TextDeidentifier) -> None:
+    """The hot path calls the recognizers itself; the AnalyzerEngine stays usable and agrees."""
+    texts = [
+        f"Seen today; {c} noted. Wife Marisol at bedside, from Springfield."
+        for cs in CANARIES.values()
+        for c in cs
+    ]
+    for text, artifacts in zip(texts, deidentifier._artifacts(texts), strict=True):
+        expected = deidentifier.analyzer.analyze(
+            text, language="en", nlp_artifacts=artifacts, score_threshold=deidentifier.config.review_floor
+        )
+        got = deidentifier.analyze(text, artifacts)
+        assert [(r.start, r.end, r.entity_type, r.score) for r in got] == [
+            (r.start, r.end, r.entity_type, r.score) for r in expected
+        ]
