@@ -357,6 +357,9 @@ class ClinicalRecognizer(EntityRecognizer):
                 yield from _world_places(text)
                 yield from _everyday_names(text)
                 yield from _job_titles(text)
+                for match in _ANY_AGE.finditer(text):
+                    group = 1 if match.group(1) else 2
+                    yield _Span("AGE", match.start(group), match.end(group), WEAK)
             if is_prose(text):
                 yield from _prose_spans(text)
         if self.deny:
@@ -411,7 +414,7 @@ _ADDRESS_START = re.compile(
     re.IGNORECASE,
 )
 _ADDRESS_PART = re.compile(r"(?:[\s,>•·|]|\?{2,}){1,6}([^\s,>•·|?!\"“”]+)")
-# After an address cue a full stop may also close a line of the block ("u. 97.\nPorto Alegre").
+# After an address cue a full stop may also close a line of the block ("Fő u. 3.\nSzeged").
 _CUED_ADDRESS_PART = re.compile(r"(?:[\s,.>•·|]|\?{2,}){1,6}([^\s,>•·|?!\"“”]+)")
 _STREET_WORDS = (
     "strasse straße str str. gasse weg vej vei veien veg vegen gate gata gatan gade katu tie kuja tee põik "
@@ -422,7 +425,8 @@ _STREET_WORDS = (
 _ADDRESS_WORDS = frozenset(
     (
         "apt apt. suite ste unit box po p.o. psc apo fpo dpo floor fl bldg rm room de do da dos das la le "
-        "van von del der den di du al el and & nan " + _STREET_WORDS
+        "van von del der den di du al el and & nan z u v na nad pod e y des dei delle della degli dels "
+        + _STREET_WORDS
     ).split()
 )
 # A street name before its number, as most of the world writes it ("Villacher Strasse 89").
@@ -432,7 +436,7 @@ _STREET_FIRST = re.compile(
     + r")\s*\d{1,5}\b",
     re.IGNORECASE,
 )
-# One word ending in a street word of another language, then the number ("Loorenstrasse 149").
+# One word ending in a street word of another language, then the number ("Mühlenstrasse 12").
 _STREET_COMPOUND = re.compile(
     r"(?<![\w.,-])(?-i:[A-ZÀ-ÞĀ-Ž])[\w'’-]*(?:strasse|straße|gasse|weg|vej|vei|veien|vegen|gata|gatan|gade|"
     r"katu|tie|kuja|vägen|väg|straat|laan|platz|allee|stræde|gränd|plads|torget|utca)\s+\d{1,5}\b",
@@ -488,7 +492,7 @@ def _address_end(text: str, position: int, lenient: bool = False) -> int | None:
     """Where an address block that began before `position` ends; None when it has no second part
     (a number, a unit word or a capitalised word) and so was only "5 Things". `lenient` (after an
     address cue, or in text written all in lower case) also lets through lower-case words that are
-    not English ("trg revolucije", "πεντέλης")."""
+    not English ("trg slobode", "οδός ερμού")."""
     end, parts = position, 0
     part = _CUED_ADDRESS_PART if lenient else _ADDRESS_PART
     while parts < 16:
@@ -500,7 +504,7 @@ def _address_end(text: str, position: int, lenient: bool = False) -> int | None:
             break
         low = token.lower()
         listed = low in _ADDRESS_WORDS or low + "." in _ADDRESS_WORDS
-        region = token.isupper() and len(token) > 1  # "OULU NO", "FPO AA": codes, not stop words
+        region = token.isupper() and len(token) > 1  # "TAMPERE NO", "APO AE": codes, not stop words
         if not (listed or region) and low in STOP_WORDS:
             break
         foreign = lenient and not is_english(low)
@@ -522,19 +526,27 @@ _ADDRESS_CUE = re.compile(
 )
 
 
+_CORNER = re.compile(r"\s+((?:the\s+)?corner\s+of)\b", re.IGNORECASE)
+
+
 def _cued_addresses(text: str) -> Iterator[_Span]:
-    """The address after an address cue, as a whole block ("Address: Brucker Bundesstrasse 31
-    Suite 245 / FÜRLING / Austria 25173", "the corner of X 12 and Y Road"); a block without a
-    number is no address ("sent to the lab")."""
+    """The address after an address cue, as a whole block ("Address: Mühlgasse 4 / Suite 12 /
+    LINZ / Austria 4020", "the corner of Elm Road 12 and Oak Lane"); a block without a number is
+    no address ("sent to the lab")."""
     lenient = not any(c.isupper() for c in text)
     for cue in _ADDRESS_CUE.finditer(text):
-        corner = cue.group("corner") is not None
-        end = _address_end(text, cue.end(), lenient=True)
-        first = _ADDRESS_PART.match(text, cue.end())
-        if end is None or first is None or not any(c.isdigit() for c in text[cue.end() : end]):
+        start = position = cue.end()
+        corner = _CORNER.match(text, position)
+        if cue.group("corner") is not None:
+            start = cue.start()
+        elif corner is not None:
+            start, position = corner.start(1), corner.end()
+        end = _address_end(text, position, lenient=True)
+        first = _ADDRESS_PART.match(text, position)
+        if end is None or first is None or not any(c.isdigit() for c in text[position:end]):
             continue
-        if corner or lenient or first.group(1)[0].isupper() or first.group(1)[0].isdigit():
-            yield _Span("STREET_ADDRESS", cue.start() if corner else first.start(1), end, MEDIUM)
+        if start != cue.end() or lenient or first.group(1)[0].isupper() or first.group(1)[0].isdigit():
+            yield _Span("STREET_ADDRESS", start if start != cue.end() else first.start(1), end, MEDIUM)
 
 
 # Where a patient goes, comes from or is seen: the words after are a place unless they are common.
@@ -1021,7 +1033,7 @@ def _alternation(phrases: frozenset[str]) -> str:
 
 
 # A country, with its qualifier and the postal code that follows it at the end of an address
-# ("Cyprus (Greek) 51034"); a nationality, faith or party, singular or plural.
+# ("Cyprus (Greek) 1010"); a nationality, faith or party, singular or plural.
 _COUNTRY = re.compile(
     rf"\b(?:{_alternation(COUNTRIES)})\b(?:\s*\([^\W\d_]+\))?(?:\s+\d{{4,6}}\b)?", re.IGNORECASE
 )
@@ -1038,7 +1050,7 @@ def _world_places(text: str) -> Iterator[_Span]:
                 yield _Span(entity, match.start(), match.end(), MEDIUM)
 
 
-# Capitals of the Latin, Greek and Cyrillic alphabets ("Ágnes", "Šušulić", "ΛΕΥΚΩΣΙΑ").
+# Capitals of the Latin, Greek and Cyrillic alphabets ("Ágota", "Čapek", "ΑΘΗΝΑ").
 _CAPITALS = "A-Z" + "".join(chr(i) for i in range(0xC0, 0x530) if chr(i).isupper())
 _PROPER = re.compile(
     rf"(?<![\w'’@/.-])(?-i:[{_CAPITALS}])(?:[^\W\d_]|['’-](?=[^\W\d_]))*\.?"
@@ -1049,13 +1061,13 @@ _LOWER_NAME = re.compile(r"(?<![\w'’@/.-])([^\W\d_]{2,})(?:[ \t]+([^\W\d_])\.?
 
 _OCCUPATION = re.compile(rf"\b(?:{'|'.join(sorted(OCCUPATIONS))})\b(?!['’])", re.IGNORECASE)
 _FIELD_START = re.compile(r"(?:^|\n|  |\bas(?:\s+an?)?\s)[ \t]*$", re.IGNORECASE)
-# Words of a job title before its head noun, on the same line: "Court, municipal, and license".
+# Words of a job title before its head noun, on the same line: "Senior payroll and benefits".
 _TITLE_WORD = re.compile(r"(?:[^\W\d_][\w'’-]*|,)[ \t]*$")
 
 
 def _job_titles(text: str) -> Iterator[_Span]:
-    """A job title in everyday writing, a quasi-identifier next to a name ("Hijacinta Godina, the
-    Technical writer"): the occupation noun with the words before it on its line, back to a stop
+    """A job title in everyday writing, a quasi-identifier next to a name ("Ana Horvat, the senior
+    tax adviser"): the occupation noun with the words before it on its line, back to a stop
     word other than "and" (at most five words). A bare lower-case noun ("the driver", "my manager")
     names nobody unless it fills a field or follows "as"; a plural names a group."""
     for match in _OCCUPATION.finditer(text):
@@ -1078,9 +1090,15 @@ def _job_titles(text: str) -> Iterator[_Span]:
             yield _Span("TITLE", start, match.end(), WEAK)
 
 
+# Any age, in everyday writing only (a quasi-identifier there; clinical notes keep ages under 90).
+_ANY_AGE = re.compile(
+    r"\b(\d{1,3})(?=[- ]?(?:y/?o\b|y\.o\.|years?[- ]old\b|yrs?[- ]old\b))|"
+    r"\b(?:turn(?:s|ed|ing)?|age\s+of|aged|(?:he|she|i|you|they)\s+(?:was|were|am|is|are))\s+(\d{1,3})\b(?![.,]?\d|\s*%)",
+    re.IGNORECASE,
+)
 _FIRM = rf"(?-i:[{_CAPITALS}])[\w'’&.-]*"
-# A firm: capitalised words ending in a company word ("Miller Ltd.", "Overture Technologies"), or
-# surnames listed as a partnership ("Davis, Reynolds and Williamson", "Thomas and Sons").
+# A firm: capitalised words ending in a company word ("Harbour Ltd.", "Northgate Technologies"), or
+# surnames listed as a partnership ("Baxter, Lowe and Pryce", "Hughes and Sons").
 _ORGANIZATION = re.compile(
     rf"(?<![\w'’])(?:{_FIRM}[ \t]+){{1,4}}(?-i:Inc|Ltd|LLC|LLP|PLC|Corp|Corporation|Co|Company|Group|Partners|"
     r"Associates|Technologies|Technology|Software|Systems|Solutions|Consulting|Agency|Markets|Holdings|"
@@ -1104,9 +1122,9 @@ def _unknown(word: str) -> bool:
 
 def _everyday_names(text: str) -> Iterator[_Span]:
     """In everyday writing, proper nouns are people, organisations and places: a run of capitalised
-    words holding a census name or a word that is not English ("Ravil G Yefimov", "Halldór",
-    "Lawdragon"), and in text written all in lower case a census first name that is no English word
-    with the surname after it ("eva kleist")."""
+    words holding a census name or a word that is not English ("Tamas K Veress", "Jorunn",
+    "Quillbyte"), and in text written all in lower case a census first name that is no English word
+    with the surname after it ("ingrid halvorsen")."""
     if not any(c.isupper() for c in text):
         for match in _LOWER_NAME.finditer(text):
             first = match.group(1)
@@ -1119,10 +1137,10 @@ def _everyday_names(text: str) -> Iterator[_Span]:
         yield _Span("ORGANIZATION", match.start(), match.end(), MEDIUM)
     for match in _PROPER.finditer(text):
         words = list(re.finditer(r"\S+", match.group()))
-        # Sentence openers and contractions before the name ("Hi Freddy", "I'm Naomi Ryan").
+        # Sentence openers and contractions before the name ("Hi Tomas", "I'm Ingrid Berg").
         while words and (_bare(words[0].group()) in NOT_NAMES or is_english(_bare(words[0].group()))):
             if _bare(words[0].group()) in first_names() and len(words) > 1 and _unknown(words[1].group()):
-                break  # "Destiny Ottosen": an English word that is also a first name, before a surname
+                break  # "Faith Oyelaran": an English word that is also a first name, before a surname
             words.pop(0)
         if not words:
             continue
@@ -1133,7 +1151,7 @@ def _everyday_names(text: str) -> Iterator[_Span]:
             start, end = match.start() + words[0].start(), match.start() + words[-1].end()
             end -= text[start:end].endswith(".")
             yield _Span("PERSON", start, end, MEDIUM if named else WEAK)
-            # Names listed with this one are names ("Kónya, Becker and Vasquez").
+            # Names listed with this one are names ("Veress, Baker and Lund").
             for other_start, other_end in _coordinated(text, start, end):
                 yield _Span("PERSON", other_start, other_end, WEAK)
 
@@ -1145,7 +1163,7 @@ _BEFORE = re.compile(r"((?-i:[A-Z][\w'’-]+))(?:\s*,\s*|\s+and\s+|\s*&\s*)$")
 
 
 def _coordinated(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
-    """Names listed with one the model found ("Kónya, Becker and Vasquez"): the same kind."""
+    """Names listed with one the model found ("Veress, Baker and Lund"): the same kind."""
     for _ in range(4):
         match = _AFTER.match(text, end)
         if match is None or match.group(1).lower() in NOT_NAMES:

@@ -166,8 +166,8 @@ def is_name_word(word: str) -> bool:
 
 
 # The world's countries and the names of their peoples, religions and political groups (general
-# knowledge): in everyday prose they place a person ("I'm originally from Estonia", "We are proud
-# Ecuadoreans"). Words for race used in clinical descriptions ("Caucasian", "Hispanic") are left out.
+# knowledge): in everyday prose they place a person ("I grew up in Latvia", "we are proud
+# Peruvians"). Words for race used in clinical descriptions ("Caucasian", "Hispanic") are left out.
 # Hyphens stand for spaces in multi-word names.
 def _phrases(block: str) -> frozenset[str]:
     return frozenset(word.replace("-", " ") for word in block.split())
@@ -219,7 +219,7 @@ NATIONALITIES = _phrases(
     """
 )
 
-# Head nouns of job titles ("Staff development specialist", "Local transit bus driver").
+# Head nouns of job titles ("Senior payroll clerk", "school bus driver").
 OCCUPATIONS = _words(
     """
     accountant actor actress adjuster administrator adviser advisor agent analyst architect archivist

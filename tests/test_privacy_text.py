@@ -171,7 +171,7 @@ def test_deny_and_allow_lists() -> None:
             ["Brightwater", "payroll clerk"],
         ),
         ("The founders were Ashworth, Pemberton and Lyle.", ["Ashworth", "Pemberton", "Lyle"]),
-        ("I'm originally from Estonia and we are proud Estonians.", ["Estonia", "Estonians"]),
+        ("I grew up in Latvia and we are proud Latvians.", ["Latvia", "Latvians"]),
         ("signed by gretchen kovacevic yesterday", ["gretchen kovacevic"]),
     ],
 )
