@@ -356,6 +356,7 @@ class ClinicalRecognizer(EntityRecognizer):
                 yield from _cued_addresses(text)
                 yield from _world_places(text)
                 yield from _everyday_names(text)
+                yield from _everyday_places(text)
                 yield from _job_titles(text)
                 for match in _ANY_AGE.finditer(text):
                     group = 1 if match.group(1) else 2
@@ -461,9 +462,11 @@ def _prose_spans(text: str) -> Iterator[_Span]:
         cued = cued or _PHONE_CUE.match(text, match.end() + 1)
         if 7 <= digits <= 16 and cued:
             yield _Span("PHONE_NUMBER", match.start(), match.end(), MEDIUM)
+    # Lower-case everyday writing: a block's town and country are lower case too.
+    lenient = everyday(text) and not any(c.isupper() for c in text)
     for pattern in (_ADDRESS_START, _STREET_FIRST, _STREET_COMPOUND):
         for match in pattern.finditer(text):
-            end = _address_end(text, match.end())
+            end = _address_end(text, match.end(), lenient=lenient)
             if end is not None or pattern is not _ADDRESS_START or match.group()[0].isalpha():
                 yield _Span("STREET_ADDRESS", match.start(), end or match.end(), MEDIUM)
 
@@ -1063,6 +1066,36 @@ _OCCUPATION = re.compile(rf"\b(?:{'|'.join(sorted(OCCUPATIONS))})\b(?!['’])", 
 _FIELD_START = re.compile(r"(?:^|\n|  |\bas(?:\s+an?)?\s)[ \t]*$", re.IGNORECASE)
 # Words of a job title before its head noun, on the same line: "Senior payroll and benefits".
 _TITLE_WORD = re.compile(r"(?:[^\W\d_][\w'’-]*|,)[ \t]*$")
+
+
+_EVERYDAY_PLACE = re.compile(
+    r"\b(?:in|from|to|at|near|visit|visiting|grew\s+up\s+in|city)\s+([^\W\d_][\w'’.-]*(?:[ \t]+[^\W\d_][\w'’.-]*){0,4})",
+    re.IGNORECASE,
+)
+_PLACE_PARTICLES = frozenset(
+    {"de", "la", "le", "les", "du", "des", "del", "della", "di", "da", "do", "dos", "das"}
+    | {"pri", "nad", "pod", "na", "am", "an", "der", "den", "bei", "sur", "sous"}
+)
+
+
+def _everyday_places(text: str) -> Iterator[_Span]:
+    """The place after "in/from/to/at" in everyday writing, in any alphabet and, where the whole
+    text is lower case, in lower case ("I am in ΠΑΤΡΑ", "grew up in tromsø"): words that are not
+    English, with the particles between them ("Bourg de Péage")."""
+    lower = not any(c.isupper() for c in text)
+    for match in _EVERYDAY_PLACE.finditer(text):
+        end = None
+        for word in re.finditer(r"\S+", match.group(1)):
+            token = word.group().rstrip(".,")
+            if not token or not (lower or token[0].isupper()):
+                break
+            if _bare(token) in _PLACE_PARTICLES and end is not None:
+                continue
+            if not _unknown(token):
+                break
+            end = match.start(1) + word.start() + len(token)
+        if end is not None:
+            yield _Span("LOCATION", match.start(1), end, WEAK)
 
 
 def _job_titles(text: str) -> Iterator[_Span]:

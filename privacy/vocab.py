@@ -192,6 +192,13 @@ COUNTRIES = _phrases(
     sri-lanka sudan suriname sweden switzerland syria taiwan tajikistan tanzania thailand togo tonga
     trinidad tunisia turkmenistan tuvalu uganda ukraine united-arab-emirates united-kingdom
     united-states uruguay uzbekistan vanuatu venezuela vietnam wales yemen zambia zimbabwe
+    macedonia marshall-islands solomon-islands cook-islands faroe-islands isle-of-man saint-lucia
+    saint-vincent-and-the-grenadines saint-kitts-and-nevis antigua-and-barbuda bosnia-and-herzegovina
+    trinidad-and-tobago sao-tome-and-principe côte-d'ivoire cote-d'ivoire democratic-republic-of-the-congo
+    republic-of-the-congo people's-republic-of-china kingdom-of-the-netherlands timor-leste east-timor
+    equatorial-guinea guinea-bissau central-african-republic western-sahara bermuda aruba gibraltar
+    new-caledonia french-polynesia vatican-city great-britain northern-ireland russian-federation
+    slovak-republic united-states-of-america
     """
 )
 NATIONALITIES = _phrases(
