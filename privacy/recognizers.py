@@ -1018,6 +1018,7 @@ _BEDSIDE = re.compile(
 _EVERYDAY_TOO = frozenset({"dr", "cc", "y/o", "treaty", "treaties"})
 
 
+@lru_cache(maxsize=256)
 def everyday(text: str) -> bool:
     """Everyday writing, not a clinical note: at most one clinical word in eighty (two capitals such
     as "MD" or "PA" name a region in an address, "Dr" and "cc" are everyday too). Cues such as "returned to" or "Spanish" say where
