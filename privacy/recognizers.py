@@ -29,6 +29,7 @@ from medcurate.privacy.vocab import (
     is_english,
     is_name_word,
     is_plain_name,
+    last_names,
 )
 
 STRONG = 0.85
@@ -357,6 +358,7 @@ class ClinicalRecognizer(EntityRecognizer):
                 yield from _world_places(text)
                 yield from _everyday_names(text)
                 yield from _everyday_places(text)
+                yield from _cued_everyday_names(text)
                 yield from _job_titles(text)
                 for match in _ANY_AGE.finditer(text):
                     group = 1 if match.group(1) else 2
@@ -1069,6 +1071,51 @@ _FIELD_START = re.compile(r"(?:^|\n|  |\bas(?:\s+an?)?\s)[ \t]*$", re.IGNORECASE
 _TITLE_WORD = re.compile(r"(?:[^\W\d_][\w'’-]*|,)[ \t]*$")
 
 
+_NAME_WORD = r"[^\W\d_][\w'’-]*"
+# Cues to a name in everyday writing, whatever its case: the strong ones name whatever follows
+# ("she named him Will"), the others need a name that is no English word ("with tovah").
+_EVERYDAY_NAME_CUE = re.compile(
+    r"\b(?:(named(?:\s+(?:him|her|them))?|call(?:s|ed)?\s+me|name\s+is|name\s*:|name\?\s*(?:user:)?)|"
+    r"i'm|i\s+am|says|said|with|add|speak\s+to|heard|starring|by|to|for|and)\s+"
+    rf"({_NAME_WORD}(?:[ \t]+[^\W\d_]\.?)?(?:[ \t]+{_NAME_WORD})?)",
+    re.IGNORECASE,
+)
+# A speaker ("Tovah: \"Who are you?\"") and a relative's or an address's owner ("Tovah's son").
+_OWNER = re.compile(
+    rf"(?:^|(?<=[\s\"“]))({_NAME_WORD}):\s*[\"“]|\b({_NAME_WORD})['’]s\s+(?:daughter|son|kid|child|wife|husband|"
+    r"mother|father|sister|brother|partner|address|phone|email|account)\b",
+    re.IGNORECASE,
+)
+
+
+def _census_name(word: str) -> bool:
+    low = _bare(word)
+    return low not in NOT_NAMES and (low in first_names() or low in last_names())
+
+
+def _cued_everyday_names(text: str) -> Iterator[_Span]:
+    """Names in everyday writing found by their cue, in any case ("call me tovah", "Amos: \"Hi\"",
+    "I'm Amos's daughter"): a census name or a word that is no English word."""
+    for match in _EVERYDAY_NAME_CUE.finditer(text):
+        words = list(re.finditer(r"\S+", match.group(2)))
+        first = words[0].group()
+        strong = match.group(1) is not None
+        if not (_unknown(first) or (_census_name(first) and (strong or not is_english(_bare(first))))):
+            continue
+        end = match.start(2) + words[0].end()
+        for word in words[1:]:
+            token = word.group()
+            if not (len(token.rstrip(".")) == 1 or _unknown(token) or _census_name(token)):
+                break
+            end = match.start(2) + word.end()
+        end -= text[match.start(2) : end].endswith(".")
+        yield _Span("PERSON", match.start(2), end, WEAK)
+    for match in _OWNER.finditer(text):
+        group = 1 if match.group(1) else 2
+        if _unknown(match.group(group)) or _census_name(match.group(group)):
+            yield _Span("PERSON", match.start(group), match.end(group), WEAK)
+
+
 _EVERYDAY_PLACE = re.compile(
     r"\b(?:in|from|to|at|near|visit|visiting|grew\s+up\s+in|city)\s+([^\W\d_][\w'’.-]*(?:[ \t]+[^\W\d_][\w'’.-]*){0,4})",
     re.IGNORECASE,
@@ -1176,6 +1223,10 @@ def _everyday_names(text: str) -> Iterator[_Span]:
             if _bare(words[0].group()) in first_names() and len(words) > 1 and _unknown(words[1].group()):
                 break  # "Faith Oyelaran": an English word that is also a first name, before a surname
             words.pop(0)
+        # ... and common words after it ("the Quillbyte Orchestra"), which a name found once would
+        # otherwise redact at every mention.
+        while len(words) > 1 and is_english(_bare(words[-1].group())) and not _census_name(words[-1].group()):
+            words.pop()
         if not words:
             continue
         lows = [_bare(w.group()) for w in words]

@@ -173,6 +173,10 @@ def test_deny_and_allow_lists() -> None:
         ("The founders were Ashworth, Pemberton and Lyle.", ["Ashworth", "Pemberton", "Lyle"]),
         ("I grew up in Latvia and we are proud Latvians.", ["Latvia", "Latvians"]),
         ("signed by gretchen kovacevic yesterday", ["gretchen kovacevic"]),
+        (
+            "Sometimes people call me Tovah. I grew up in Ærøskøbing, and I'm 34 y/o.",
+            ["Tovah", "Ærøskøbing", "34"],
+        ),
     ],
 )
 def test_everyday_writing(deidentifier: TextDeidentifier, text: str, values: list[str]) -> None:
