@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any, ClassVar
 
 from presidio_analyzer import EntityRecognizer, RecognizerResult
@@ -359,6 +360,7 @@ class ClinicalRecognizer(EntityRecognizer):
                 yield from _everyday_names(text)
                 yield from _everyday_places(text)
                 yield from _cued_everyday_names(text)
+                yield from _card_fields(text)
                 yield from _job_titles(text)
                 for match in _ANY_AGE.finditer(text):
                     group = 1 if match.group(1) else 2
@@ -1088,6 +1090,32 @@ _OWNER = re.compile(
 )
 
 
+# A contact card or signature block: fields split by two spaces, ">", "•" or runs of "?".
+_FIELD_SPLIT = re.compile(r"[ \t]{2,}|\n|[ \t]*(?:>|•|\?{3,})[ \t]*")
+_FIELD_LABEL = re.compile(r"^[^\W\d_][\w ]{0,20}:")
+
+
+def _card_fields(text: str) -> Iterator[_Span]:
+    """The short fields of a contact card that holds a street address or phone number: the name,
+    job and firm written beside them ("ingrid berg  payroll clerk  nordhavn traders  4 fjordgata").
+    Labels ("Phone:") and fields with digits or sentence punctuation are left to the other rules."""
+    splits = [(m.start(), m.end()) for m in _FIELD_SPLIT.finditer(text)]
+    if len(splits) < 3 or not re.search(r"\d{3}", text):
+        return
+    bounds = [(0, 0), *splits, (len(text), len(text))]
+    fields = [(left[1], right[0]) for left, right in pairwise(bounds) if right[0] > left[1]]
+    for start, end in fields:
+        value = text[start:end].strip()
+        words = value.split()
+        if not 1 <= len(words) <= 5 or any(c.isdigit() or c in '?!:;"' for c in value):
+            continue
+        if value.endswith(".") and not value.lower().endswith(("inc.", "ltd.", "co.")):
+            continue
+        if all(_bare(w) in STOP_WORDS for w in words):
+            continue
+        yield _Span("ORGANIZATION", start, start + len(text[start:end].rstrip()), WEAK)
+
+
 def _census_name(word: str) -> bool:
     low = _bare(word)
     return low not in NOT_NAMES and (low in first_names() or low in last_names())
@@ -1180,13 +1208,15 @@ _ANY_AGE = re.compile(
 _FIRM = rf"(?-i:[{_CAPITALS}])[\w'’&.-]*"
 # A firm: capitalised words ending in a company word ("Harbour Ltd.", "Northgate Technologies"), or
 # surnames listed as a partnership ("Baxter, Lowe and Pryce", "Hughes and Sons").
+_COMPANY_WORD = (
+    r"(?-i:Inc|Ltd|LLC|LLP|PLC|Corp|Corporation|Co|Company|Group|Partners|Associates|Technologies|Technology|"
+    r"Software|Systems|Solutions|Consulting|Agency|Markets|Holdings|Labs|Media|Movers|Insurance|Bank|Capital|"
+    r"Club|Foundation|Industries|International|Enterprises|Ventures|Networks|Services|Analytics|Research|"
+    r"Sons|Brothers|GmbH|AG|SA|BV|AB|AS|Oy)\b\.?"
+)
 _ORGANIZATION = re.compile(
-    rf"(?<![\w'’])(?:{_FIRM}[ \t]+){{1,4}}(?-i:Inc|Ltd|LLC|LLP|PLC|Corp|Corporation|Co|Company|Group|Partners|"
-    r"Associates|Technologies|Technology|Software|Systems|Solutions|Consulting|Agency|Markets|Holdings|"
-    r"Labs|Media|Movers|Insurance|Bank|Capital|Club|Foundation|Industries|International|Enterprises|"
-    r"Ventures|Networks|Services|Analytics|Research|Sons|Brothers|GmbH|AG|SA|BV|AB|AS|Oy)\b\.?"
-    rf"|(?<![\w'’]){_FIRM},[ \t]+{_FIRM},?[ \t]+(?:and|&)[ \t]+{_FIRM}",
-    re.IGNORECASE,
+    rf"(?<![\w'’])(?:{_FIRM},[ \t]+{_FIRM},?[ \t]+(?:and|&)[ \t]+{_FIRM}(?:[ \t]+{_COMPANY_WORD})?|"
+    rf"(?:{_FIRM}[ \t]+(?:(?:and|&)[ \t]+)?){{1,4}}{_COMPANY_WORD})"
 )
 
 

@@ -171,6 +171,11 @@ def test_deny_and_allow_lists() -> None:
             ["Brightwater", "payroll clerk"],
         ),
         ("The founders were Ashworth, Pemberton and Lyle.", ["Ashworth", "Pemberton", "Lyle"]),
+        ("Suppliers: Tarn, Holloway and Pike Ltd. were late.", ["Tarn, Holloway and Pike Ltd"]),
+        (
+            "ingrid berg  payroll clerk  nordhavn traders  4 fjordgata  tromsø  mobile: 412 55 901",
+            ["ingrid berg", "payroll clerk", "nordhavn traders", "4 fjordgata", "tromsø"],
+        ),
         ("I grew up in Latvia and we are proud Latvians.", ["Latvia", "Latvians"]),
         ("signed by gretchen kovacevic yesterday", ["gretchen kovacevic"]),
         (
