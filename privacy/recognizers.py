@@ -524,7 +524,7 @@ def _address_end(text: str, position: int, lenient: bool = False) -> int | None:
 
 # Phrases after which an address follows ("Address:", "sent to", "located at", "lives on").
 _ADDRESS_CUE = re.compile(
-    r"\b(?:address(?:es)?(?:\s+(?:of\s+[^.?!\n]{1,60}?\s+)?(?:is|was|to|with|at))?\s*:?|here\s+they\s+are\s*:|"
+    r"\b(?:address(?:es)?(?:\s+(?:of\s+[^.?!\n]{1,60}?\s+)?(?:is|was|to|with|at))?\s*:?|"
     r"(?:sent|send|mail|mailed|ship|shipped|deliver|delivered|forward|forwarded|return|returned)"
     r"(?:\s+[a-z]+){0,3}?\s+to|located\s+(?:at|on|in)|(?:live|lives|lived|living|reside|resides)\s+(?:at|on|in)|"
     r"meet\s+(?:me|you|us)\s+at|(?:is|are)\s+(?:at|on)|it'?s\s+(?:in|at|on)|(?:drop|drops|dropped)\s+\w+\s+off\s+at|"
@@ -1025,8 +1025,9 @@ _EVERYDAY_TOO = frozenset({"dr", "cc", "y/o", "treaty", "treaties"})
 @lru_cache(maxsize=256)
 def everyday(text: str) -> bool:
     """Everyday writing, not a clinical note: at most one clinical word in eighty (two capitals such
-    as "MD" or "PA" name a region in an address, "Dr" and "cc" are everyday too). Cues such as "returned to" or "Spanish" say where
-    a person lives in the first, nothing in the second ("returned to 1.1", "Spanish speaking")."""
+    as "MD" or "PA" name a region in an address; "Dr" and "cc" are everyday too). Cues such as
+    "returned to" or "Spanish" say where a person lives in the first, nothing in the second
+    ("returned to 1.1", "Spanish speaking")."""
     shorthand = sum(
         1
         for m in _SHORTHAND.finditer(text)
@@ -1077,7 +1078,7 @@ _NAME_WORD = r"[^\W\d_][\w'’-]*"
 # Cues to a name in everyday writing, whatever its case: the strong ones name whatever follows
 # ("she named him Will"), the others need a name that is no English word ("with tovah").
 _EVERYDAY_NAME_CUE = re.compile(
-    r"\b(?:(named(?:\s+(?:him|her|them))?|call(?:s|ed)?\s+me|name\s+is|name\s*:|name\?\s*(?:user:)?)|"
+    r"\b(?:(named(?:\s+(?:him|her|them))?|call(?:s|ed)?\s+me|name\s+is|name\s*:|name\?)|"
     r"i'm|i\s+am|says|said|with|add|speak\s+to|heard|starring|by|to|for|and)\s+"
     rf"({_NAME_WORD}(?:[ \t]+[^\W\d_]\.?)?(?:[ \t]+{_NAME_WORD})?)",
     re.IGNORECASE,
@@ -1092,7 +1093,6 @@ _OWNER = re.compile(
 
 # A contact card or signature block: fields split by two spaces, ">", "•" or runs of "?".
 _FIELD_SPLIT = re.compile(r"[ \t]{2,}|\n|[ \t]*(?:>|•|\?{3,})[ \t]*")
-_FIELD_LABEL = re.compile(r"^[^\W\d_][\w ]{0,20}:")
 
 
 def _card_fields(text: str) -> Iterator[_Span]:
@@ -1202,7 +1202,8 @@ def _job_titles(text: str) -> Iterator[_Span]:
 # Any age, in everyday writing only (a quasi-identifier there; clinical notes keep ages under 90).
 _ANY_AGE = re.compile(
     r"\b(\d{1,3})(?=[- ]?(?:y/?o\b|y\.o\.|years?[- ]old\b|yrs?[- ]old\b))|"
-    r"\b(?:turn(?:s|ed|ing)?|age\s+of|aged|(?:he|she|i|you|they)\s+(?:was|were|am|is|are))\s+(\d{1,3})\b(?![.,]?\d|\s*%)",
+    r"\b(?:turn(?:s|ed|ing)?|age\s+of|aged|(?:he|she|i|you|they)\s+(?:was|were|am|is|are))\s+(\d{1,3})\b"
+    r"(?![.,]?\d|\s*(?!years?\b|yrs?\b|y/?o\b)[^\W\d_%]|\s*%)",
     re.IGNORECASE,
 )
 _FIRM = rf"(?-i:[{_CAPITALS}])[\w'’&.-]*"
