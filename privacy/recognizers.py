@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import pairwise
+from itertools import chain, pairwise
 from typing import Any, ClassVar
 
 from presidio_analyzer import EntityRecognizer, RecognizerResult
@@ -1028,13 +1028,17 @@ def everyday(text: str) -> bool:
     as "MD" or "PA" name a region in an address; "Dr" and "cc" are everyday too). Cues such as
     "returned to" or "Spanish" say where a person lives in the first, nothing in the second
     ("returned to 1.1", "Spanish speaking")."""
-    shorthand = sum(
-        1
-        for m in _SHORTHAND.finditer(text)
-        if not (len(m.group()) == 2 and m.group().isupper()) and m.group().lower() not in _EVERYDAY_TOO
-    )
-    clinical = shorthand + len(_BEDSIDE.findall(text))
-    return clinical == 0 or clinical * 80 < text.count(" ") + 1
+    words = text.count(" ") + 1
+    clinical = 0
+    # Stop at the first clinical word over the allowance: most notes are told by their first lines.
+    for match in chain(_BEDSIDE.finditer(text), _SHORTHAND.finditer(text)):
+        word = match.group()
+        if (len(word) == 2 and word.isupper()) or word.lower() in _EVERYDAY_TOO:
+            continue
+        clinical += 1
+        if clinical * 80 >= words:
+            return False
+    return True
 
 
 def _alternation(phrases: frozenset[str]) -> str:
@@ -1047,11 +1051,15 @@ _COUNTRY = re.compile(
     rf"\b(?:{_alternation(COUNTRIES)})\b(?:\s*\([^\W\d_]+\))?(?:\s+\d{{4,6}}\b)?", re.IGNORECASE
 )
 _NATIONALITY = re.compile(rf"\b(?:{_alternation(NATIONALITIES)})(?:s|es)?\b", re.IGNORECASE)
+_WORLD_HEADS = frozenset(phrase.split()[0] for phrase in COUNTRIES | NATIONALITIES)
 
 
 def _world_places(text: str) -> Iterator[_Span]:
     """Countries and nationalities in everyday prose; a country capitalised ("turkey", "chile" are
     food) unless the whole text is lower case."""
+    words = {w.lower() for w in _WORD.findall(text)}
+    if not any(w in _WORLD_HEADS or w[:-1] in _WORLD_HEADS or w[:-2] in _WORLD_HEADS for w in words):
+        return  # the long alternations below cost more than this look-up
     lower = not any(c.isupper() for c in text)
     for entity, pattern in (("LOCATION", _COUNTRY), ("NRP", _NATIONALITY)):
         for match in pattern.finditer(text):
