@@ -1073,7 +1073,11 @@ _PROPER = re.compile(
     rf"(?<![\w'’@/.-])(?-i:[{_CAPITALS}])(?:[^\W\d_]|['’-](?=[^\W\d_]))*\.?"
     rf"(?:[ \t]+(?:(?-i:[{_CAPITALS}])(?:[^\W\d_]|['’-](?=[^\W\d_]))*\.?|(?:van|von|de|der|den|ten|da|di|del|la|le)(?=[ \t]+(?-i:[{_CAPITALS}])))){{0,3}}"
 )
-_LOWER_NAME = re.compile(r"(?<![\w'’@/.-])([^\W\d_]{2,})(?:[ \t]+([^\W\d_])\.?)?(?:[ \t]+([^\W\d_]{2,}))?")
+# A lower-case word, its initial and the next word (in a lookahead, so that every word is tried as
+# a first name: "follow up with tina roelink").
+_LOWER_NAME = re.compile(
+    r"(?<![\w'’@/.-])([a-zà-ÿ][^\W\d_]+)(?=((?:[ \t]+[^\W\d_]\.?)?[ \t]+([^\W\d_]{2,}))?)"
+)
 
 
 _OCCUPATION = re.compile(rf"\b(?:{'|'.join(sorted(OCCUPATIONS))})\b(?!['’])", re.IGNORECASE)
@@ -1243,15 +1247,16 @@ def _unknown(word: str) -> bool:
 def _everyday_names(text: str) -> Iterator[_Span]:
     """In everyday writing, proper nouns are people, organisations and places: a run of capitalised
     words holding a census name or a word that is not English ("Tamas K Veress", "Jorunn",
-    "Quillbyte"), and in text written all in lower case a census first name that is no English word
-    with the surname after it ("ingrid halvorsen")."""
-    if not any(c.isupper() for c in text):
-        for match in _LOWER_NAME.finditer(text):
-            first = match.group(1)
-            last = match.group(3)
-            surname = last is not None and _unknown(last)
-            if first in first_names() and first not in NOT_NAMES and (_unknown(first) or surname):
-                yield _Span("PERSON", match.start(), match.end() if surname else match.end(1), MEDIUM)
+    "Quillbyte"), and a lower-case census first name with a surname that is no English word
+    ("ingrid halvorsen"), or alone where the whole text is lower case and it is no English word."""
+    lower = not any(c.isupper() for c in text)
+    for match in _LOWER_NAME.finditer(text):
+        first, last = match.group(1), match.group(3)
+        surname = last is not None and _unknown(last) and (lower or last.islower())
+        # In mixed-case text a lower-case name needs its surname ("with tina roelink").
+        if first in first_names() and first not in NOT_NAMES and (surname or (lower and _unknown(first))):
+            yield _Span("PERSON", match.start(1), match.end(2) if surname else match.end(1), MEDIUM)
+    if lower:
         return
     for match in _ORGANIZATION.finditer(text):
         yield _Span("ORGANIZATION", match.start(), match.end(), MEDIUM)
