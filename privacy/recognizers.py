@@ -1012,8 +1012,9 @@ def is_prose(text: str) -> bool:
 _BEDSIDE = re.compile(
     r"\b(?:vent(?:ed|ilated|ilator)?|peep|fio2|cpap|psv|sats?|intubated|extubated|trach|sedated|suction(?:ed)?|"
     r"sxn|sputum|secretions|rhonchi|gtt|oob|tidal|breath|wean(?:ed|ing)?|pressors?|propofol|morphine|"
-    r"bedside|stable|tolerat(?:ed|ing)|diet|chart|note|chest|pain|oxygen|saturation|dyspn(?:o)?ea|nebuli[sz]ed|"
-    r"fever|cough|nausea|vomiting|tablets?|mg|blood|pressure|pulse|rash|wound|given)\b",
+    r"bedside|stable|tolerat(?:ed|ing)|diet|chart|notes?|chest|pain|oxygen|saturation|dyspn(?:o)?ea|nebuli[sz]ed|"
+    r"fever|cough|nausea|vomiting|tablets?|mg|blood|pressure|pulse|rash|wound|hemodynamic(?:s|ally)?|transfus(?:ed|ion)|"
+    r"prbc'?s?|infus(?:ed|ing|ion)|urine|stool|foley|insulin|heparin|sedation|incision|dressing)\b",
     re.IGNORECASE,
 )
 
