@@ -1014,7 +1014,12 @@ _BEDSIDE = re.compile(
     r"sxn|sputum|secretions|rhonchi|gtt|oob|tidal|breath|wean(?:ed|ing)?|pressors?|propofol|morphine|"
     r"bedside|stable|tolerat(?:ed|ing)|diet|chart|notes?|chest|pain|oxygen|saturation|dyspn(?:o)?ea|nebuli[sz]ed|"
     r"fever|cough|nausea|vomiting|tablets?|mg|blood|pressure|pulse|rash|wound|hemodynamic(?:s|ally)?|transfus(?:ed|ion)|"
-    r"prbc'?s?|infus(?:ed|ing|ion)|urine|stool|foley|insulin|heparin|sedation|incision|dressing)\b",
+    r"prbc'?s?|infus(?:ed|ing|ion)|urine|stool|foley|insulin|heparin|sedation|incision|dressing|dosage|pills?|"
+    r"medicines?|drugs?|vitamins?|supplements?|prescription|pharmacy|doctor|"
+    # Drug names by their stems ("amoxicillin", "omeprazole", "lisinopril", "ibuprofen").
+    r"\w{3,}(?:cillin|mycin|cycline|floxacin|azole|pril|sartan|olol|statin|dipine|tidine|triptan|afil|mab|tinib|"
+    r"vir|azepam|zolam|codone|profen|oxetine|semide|thiazide|gliptin|glitazone|formin|parin|xaban|gatran|"
+    r"lukast|olone|asone|caine))\b",
     re.IGNORECASE,
 )
 

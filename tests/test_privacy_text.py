@@ -198,3 +198,13 @@ def test_everyday_rules_leave_clinical_notes_alone(deidentifier: TextDeidentifie
     )
     result = deidentifier.deidentify_batch([text])[0]
     assert result.text == text
+
+
+def test_drug_names_make_a_query_clinical() -> None:
+    # A drug stem marks health writing, where the everyday proper-noun rules stay out ("Zyrtec").
+    from medcurate.privacy.recognizers import ClinicalRecognizer, everyday
+
+    text = "Can I take ibuprofen and Zyrtec together?"
+    assert not everyday(text)
+    assert list(ClinicalRecognizer().spans(text)) == []
+    assert everyday("I moved in April to Oslo.")
