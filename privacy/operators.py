@@ -85,7 +85,7 @@ def surrogate(config: DeidConfig, entity: str, value: str, scope: str) -> str:
         return f"https://example.org/{digest % 100000}"
     if entity == "PHONE_NUMBER" and sum(c.isdigit() for c in value) >= 10:
         return f"555-01{digest % 100:02d}-{digest % 10000:04d}"
-    if entity in ("LOCATION", "FACILITY", "ORGANIZATION", "STREET_ADDRESS", "NRP", "DENY_LIST"):
+    if entity in ("LOCATION", "FACILITY", "ORGANIZATION", "STREET_ADDRESS", "NRP", "TITLE", "DENY_LIST"):
         return f"<{entity}>"  # inventing plausible places misleads more than it helps
     return _shape_surrogate(value, digest)
 

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain, pairwise
 from typing import Any, ClassVar
 
 from presidio_analyzer import EntityRecognizer, RecognizerResult
@@ -30,6 +31,7 @@ from medcurate.privacy.vocab import (
     is_english,
     is_name_word,
     is_plain_name,
+    last_names,
 )
 
 STRONG = 0.85
@@ -358,7 +360,13 @@ class ClinicalRecognizer(EntityRecognizer):
                 yield from _cued_addresses(text)
                 yield from _world_places(text)
                 yield from _everyday_names(text)
+                yield from _everyday_places(text)
+                yield from _cued_everyday_names(text)
+                yield from _card_fields(text)
                 yield from _job_titles(text)
+                for match in _ANY_AGE.finditer(text):
+                    group = 1 if match.group(1) else 2
+                    yield _Span("AGE", match.start(group), match.end(group), WEAK)
             if is_prose(text):
                 yield from _prose_spans(text)
         if self.deny:
@@ -418,7 +426,7 @@ _ADDRESS_START = re.compile(
     re.IGNORECASE,
 )
 _ADDRESS_PART = re.compile(r"(?:[\s,>•·|]|\?{2,}){1,6}([^\s,>•·|?!\"“”]+)")
-# After an address cue a full stop may also close a line of the block ("u. 97.\nPorto Alegre").
+# After an address cue a full stop may also close a line of the block ("Fő u. 3.\nSzeged").
 _CUED_ADDRESS_PART = re.compile(r"(?:[\s,.>•·|]|\?{2,}){1,6}([^\s,>•·|?!\"“”]+)")
 _STREET_WORDS = (
     "strasse straße str str. gasse weg vej vei veien veg vegen gate gata gatan gade katu tie kuja tee põik "
@@ -429,7 +437,8 @@ _STREET_WORDS = (
 _ADDRESS_WORDS = frozenset(
     (
         "apt apt. suite ste unit box po p.o. psc apo fpo dpo floor fl bldg rm room de do da dos das la le "
-        "van von del der den di du al el and & nan " + _STREET_WORDS
+        "van von del der den di du al el and & nan z u v na nad pod e y des dei delle della degli dels "
+        + _STREET_WORDS
     ).split()
 )
 # A street name before its number, as most of the world writes it ("Villacher Strasse 89").
@@ -439,7 +448,7 @@ _STREET_FIRST = re.compile(
     + r")\s*\d{1,5}\b",
     re.IGNORECASE,
 )
-# One word ending in a street word of another language, then the number ("Loorenstrasse 149").
+# One word ending in a street word of another language, then the number ("Mühlenstrasse 12").
 _STREET_COMPOUND = re.compile(
     r"(?<![\w.,-])(?-i:[A-ZÀ-ÞĀ-Ž])[\w'’-]*(?:strasse|straße|gasse|weg|vej|vei|veien|vegen|gata|gatan|gade|"
     r"katu|tie|kuja|vägen|väg|straat|laan|platz|allee|stræde|gränd|plads|torget|utca)\s+\d{1,5}\b",
@@ -464,9 +473,11 @@ def _prose_spans(text: str) -> Iterator[_Span]:
         cued = cued or _PHONE_CUE.match(text, match.end() + 1)
         if 7 <= digits <= 16 and cued:
             yield _Span("PHONE_NUMBER", match.start(), match.end(), MEDIUM)
+    # Lower-case everyday writing: a block's town and country are lower case too.
+    lenient = everyday(text) and not any(c.isupper() for c in text)
     for pattern in (_ADDRESS_START, _STREET_FIRST, _STREET_COMPOUND):
         for match in pattern.finditer(text):
-            end = _address_end(text, match.end())
+            end = _address_end(text, match.end(), lenient=lenient)
             if end is not None or pattern is not _ADDRESS_START or match.group()[0].isalpha():
                 yield _Span("STREET_ADDRESS", match.start(), end or match.end(), MEDIUM)
 
@@ -495,7 +506,7 @@ def _address_end(text: str, position: int, lenient: bool = False) -> int | None:
     """Where an address block that began before `position` ends; None when it has no second part
     (a number, a unit word or a capitalised word) and so was only "5 Things". `lenient` (after an
     address cue, or in text written all in lower case) also lets through lower-case words that are
-    not English ("trg revolucije", "πεντέλης")."""
+    not English ("trg slobode", "οδός ερμού")."""
     end, parts = position, 0
     part = _CUED_ADDRESS_PART if lenient else _ADDRESS_PART
     while parts < 16:
@@ -507,7 +518,7 @@ def _address_end(text: str, position: int, lenient: bool = False) -> int | None:
             break
         low = token.lower()
         listed = low in _ADDRESS_WORDS or low + "." in _ADDRESS_WORDS
-        region = token.isupper() and len(token) > 1  # "OULU NO", "FPO AA": codes, not stop words
+        region = token.isupper() and len(token) > 1  # "TAMPERE NO", "APO AE": codes, not stop words
         if not (listed or region) and low in STOP_WORDS:
             break
         foreign = lenient and not is_english(low)
@@ -520,7 +531,7 @@ def _address_end(text: str, position: int, lenient: bool = False) -> int | None:
 
 # Phrases after which an address follows ("Address:", "sent to", "located at", "lives on").
 _ADDRESS_CUE = re.compile(
-    r"\b(?:address(?:es)?(?:\s+(?:of\s+[^.?!\n]{1,60}?\s+)?(?:is|was|to|with|at))?\s*:?|here\s+they\s+are\s*:|"
+    r"\b(?:address(?:es)?(?:\s+(?:of\s+[^.?!\n]{1,60}?\s+)?(?:is|was|to|with|at))?\s*:?|"
     r"(?:sent|send|mail|mailed|ship|shipped|deliver|delivered|forward|forwarded|return|returned)"
     r"(?:\s+[a-z]+){0,3}?\s+to|located\s+(?:at|on|in)|(?:live|lives|lived|living|reside|resides)\s+(?:at|on|in)|"
     r"meet\s+(?:me|you|us)\s+at|(?:is|are)\s+(?:at|on)|it'?s\s+(?:in|at|on)|(?:drop|drops|dropped)\s+\w+\s+off\s+at|"
@@ -529,19 +540,27 @@ _ADDRESS_CUE = re.compile(
 )
 
 
+_CORNER = re.compile(r"\s+((?:the\s+)?corner\s+of)\b", re.IGNORECASE)
+
+
 def _cued_addresses(text: str) -> Iterator[_Span]:
-    """The address after an address cue, as a whole block ("Address: Brucker Bundesstrasse 31
-    Suite 245 / FÜRLING / Austria 25173", "the corner of X 12 and Y Road"); a block without a
-    number is no address ("sent to the lab")."""
+    """The address after an address cue, as a whole block ("Address: Mühlgasse 4 / Suite 12 /
+    LINZ / Austria 4020", "the corner of Elm Road 12 and Oak Lane"); a block without a number is
+    no address ("sent to the lab")."""
     lenient = not any(c.isupper() for c in text)
     for cue in _ADDRESS_CUE.finditer(text):
-        corner = cue.group("corner") is not None
-        end = _address_end(text, cue.end(), lenient=True)
-        first = _ADDRESS_PART.match(text, cue.end())
-        if end is None or first is None or not any(c.isdigit() for c in text[cue.end() : end]):
+        start = position = cue.end()
+        corner = _CORNER.match(text, position)
+        if cue.group("corner") is not None:
+            start = cue.start()
+        elif corner is not None:
+            start, position = corner.start(1), corner.end()
+        end = _address_end(text, position, lenient=True)
+        first = _ADDRESS_PART.match(text, position)
+        if end is None or first is None or not any(c.isdigit() for c in text[position:end]):
             continue
-        if corner or lenient or first.group(1)[0].isupper() or first.group(1)[0].isdigit():
-            yield _Span("STREET_ADDRESS", cue.start() if corner else first.start(1), end, MEDIUM)
+        if start != cue.end() or lenient or first.group(1)[0].isupper() or first.group(1)[0].isdigit():
+            yield _Span("STREET_ADDRESS", start if start != cue.end() else first.start(1), end, MEDIUM)
 
 
 # Where a patient goes, comes from or is seen: the words after are a place unless they are common.
@@ -1019,8 +1038,14 @@ def is_prose(text: str) -> bool:
 _BEDSIDE = re.compile(
     r"\b(?:vent(?:ed|ilated|ilator)?|peep|fio2|cpap|psv|sats?|intubated|extubated|trach|sedated|suction(?:ed)?|"
     r"sxn|sputum|secretions|rhonchi|gtt|oob|tidal|breath|wean(?:ed|ing)?|pressors?|propofol|morphine|"
-    r"bedside|stable|tolerat(?:ed|ing)|diet|chart|note|chest|pain|oxygen|saturation|dyspn(?:o)?ea|nebuli[sz]ed|"
-    r"fever|cough|nausea|vomiting|tablets?|mg|blood|pressure|pulse|rash|wound|given)\b",
+    r"bedside|stable|tolerat(?:ed|ing)|diet|chart|notes?|chest|pain|oxygen|saturation|dyspn(?:o)?ea|nebuli[sz]ed|"
+    r"fever|cough|nausea|vomiting|tablets?|mg|blood|pressure|pulse|rash|wound|hemodynamic(?:s|ally)?|transfus(?:ed|ion)|"
+    r"prbc'?s?|infus(?:ed|ing|ion)|urine|stool|foley|insulin|heparin|sedation|incision|dressing|dosage|pills?|"
+    r"medicines?|drugs?|vitamins?|supplements?|prescription|pharmacy|doctor|"
+    # Drug names by their stems ("amoxicillin", "omeprazole", "lisinopril", "ibuprofen").
+    r"\w{3,}(?:cillin|mycin|cycline|floxacin|azole|pril|sartan|olol|statin|dipine|tidine|triptan|afil|mab|tinib|"
+    r"vir|azepam|zolam|codone|profen|oxetine|semide|thiazide|gliptin|glitazone|formin|parin|xaban|gatran|"
+    r"lukast|olone|asone|caine))\b",
     re.IGNORECASE,
 )
 
@@ -1029,17 +1054,23 @@ _BEDSIDE = re.compile(
 _EVERYDAY_TOO = frozenset({"dr", "cc", "y/o", "treaty", "treaties"})
 
 
+@lru_cache(maxsize=256)
 def everyday(text: str) -> bool:
     """Everyday writing, not a clinical note: at most one clinical word in eighty (two capitals such
-    as "MD" or "PA" name a region in an address, "Dr" and "cc" are everyday too). Cues such as "returned to" or "Spanish" say where
-    a person lives in the first, nothing in the second ("returned to 1.1", "Spanish speaking")."""
-    shorthand = sum(
-        1
-        for m in _SHORTHAND.finditer(text)
-        if not (len(m.group()) == 2 and m.group().isupper()) and m.group().lower() not in _EVERYDAY_TOO
-    )
-    clinical = shorthand + len(_BEDSIDE.findall(text))
-    return clinical == 0 or clinical * 80 < text.count(" ") + 1
+    as "MD" or "PA" name a region in an address; "Dr" and "cc" are everyday too). Cues such as
+    "returned to" or "Spanish" say where a person lives in the first, nothing in the second
+    ("returned to 1.1", "Spanish speaking")."""
+    words = text.count(" ") + 1
+    clinical = 0
+    # Stop at the first clinical word over the allowance: most notes are told by their first lines.
+    for match in chain(_BEDSIDE.finditer(text), _SHORTHAND.finditer(text)):
+        word = match.group()
+        if (len(word) == 2 and word.isupper()) or word.lower() in _EVERYDAY_TOO:
+            continue
+        clinical += 1
+        if clinical * 80 >= words:
+            return False
+    return True
 
 
 def _alternation(phrases: frozenset[str]) -> str:
@@ -1047,16 +1078,20 @@ def _alternation(phrases: frozenset[str]) -> str:
 
 
 # A country, with its qualifier and the postal code that follows it at the end of an address
-# ("Cyprus (Greek) 51034"); a nationality, faith or party, singular or plural.
+# ("Cyprus (Greek) 1010"); a nationality, faith or party, singular or plural.
 _COUNTRY = re.compile(
     rf"\b(?:{_alternation(COUNTRIES)})\b(?:\s*\([^\W\d_]+\))?(?:\s+\d{{4,6}}\b)?", re.IGNORECASE
 )
 _NATIONALITY = re.compile(rf"\b(?:{_alternation(NATIONALITIES)})(?:s|es)?\b", re.IGNORECASE)
+_WORLD_HEADS = frozenset(phrase.split()[0] for phrase in COUNTRIES | NATIONALITIES)
 
 
 def _world_places(text: str) -> Iterator[_Span]:
     """Countries and nationalities in everyday prose; a country capitalised ("turkey", "chile" are
     food) unless the whole text is lower case."""
+    words = {w.lower() for w in _WORD.findall(text)}
+    if not any(w in _WORLD_HEADS or w[:-1] in _WORLD_HEADS or w[:-2] in _WORLD_HEADS for w in words):
+        return  # the long alternations below cost more than this look-up
     lower = not any(c.isupper() for c in text)
     for entity, pattern in (("LOCATION", _COUNTRY), ("NRP", _NATIONALITY)):
         for match in pattern.finditer(text):
@@ -1064,24 +1099,128 @@ def _world_places(text: str) -> Iterator[_Span]:
                 yield _Span(entity, match.start(), match.end(), MEDIUM)
 
 
-# Capitals of the Latin, Greek and Cyrillic alphabets ("Ágnes", "Šušulić", "ΛΕΥΚΩΣΙΑ").
+# Capitals of the Latin, Greek and Cyrillic alphabets ("Ágota", "Čapek", "ΑΘΗΝΑ").
 _CAPITALS = "A-Z" + "".join(chr(i) for i in range(0xC0, 0x530) if chr(i).isupper())
 _PROPER = re.compile(
     rf"(?<![\w'’@/.-])(?-i:[{_CAPITALS}])(?:[^\W\d_]|['’-](?=[^\W\d_]))*\.?"
     rf"(?:[ \t]+(?:(?-i:[{_CAPITALS}])(?:[^\W\d_]|['’-](?=[^\W\d_]))*\.?|(?:van|von|de|der|den|ten|da|di|del|la|le)(?=[ \t]+(?-i:[{_CAPITALS}])))){{0,3}}"
 )
-_LOWER_NAME = re.compile(r"(?<![\w'’@/.-])([^\W\d_]{2,})(?:[ \t]+([^\W\d_])\.?)?(?:[ \t]+([^\W\d_]{2,}))?")
+# A lower-case word, its initial and the next word (in a lookahead, so that every word is tried as
+# a first name: "follow up with tina roelink").
+_LOWER_NAME = re.compile(
+    r"(?<![\w'’@/.-])([a-zà-ÿ][^\W\d_]+)(?=((?:[ \t]+[^\W\d_]\.?)?[ \t]+([^\W\d_]{2,}))?)"
+)
 
 
 _OCCUPATION = re.compile(rf"\b(?:{'|'.join(sorted(OCCUPATIONS))})\b(?!['’])", re.IGNORECASE)
 _FIELD_START = re.compile(r"(?:^|\n|  |\bas(?:\s+an?)?\s)[ \t]*$", re.IGNORECASE)
-# Words of a job title before its head noun, on the same line: "Court, municipal, and license".
+# Words of a job title before its head noun, on the same line: "Senior payroll and benefits".
 _TITLE_WORD = re.compile(r"(?:[^\W\d_][\w'’-]*|,)[ \t]*$")
 
 
+_NAME_WORD = r"[^\W\d_][\w'’-]*"
+# Cues to a name in everyday writing, whatever its case: the strong ones name whatever follows
+# ("she named him Will"), the others need a name that is no English word ("with tovah").
+_EVERYDAY_NAME_CUE = re.compile(
+    r"\b(?:(named(?:\s+(?:him|her|them))?|call(?:s|ed)?\s+me|name\s+is|name\s*:|name\?)|"
+    r"i'm|i\s+am|says|said|with|add|speak\s+to|heard|starring|by|to|for|and)\s+"
+    rf"({_NAME_WORD}(?:[ \t]+[^\W\d_]\.?)?(?:[ \t]+{_NAME_WORD})?)",
+    re.IGNORECASE,
+)
+# A speaker ("Tovah: \"Who are you?\"") and a relative's or an address's owner ("Tovah's son").
+_OWNER = re.compile(
+    rf"(?:^|(?<=[\s\"“]))({_NAME_WORD}):\s*[\"“]|\b({_NAME_WORD})['’]s\s+(?:daughter|son|kid|child|wife|husband|"
+    r"mother|father|sister|brother|partner|address|phone|email|account)\b",
+    re.IGNORECASE,
+)
+
+
+# A contact card or signature block: fields split by two spaces, ">", "•" or runs of "?".
+_FIELD_SPLIT = re.compile(r"[ \t]{2,}|\n|[ \t]*(?:>|•|\?{3,})[ \t]*")
+
+
+def _card_fields(text: str) -> Iterator[_Span]:
+    """The short fields of a contact card that holds a street address or phone number: the name,
+    job and firm written beside them ("ingrid berg  payroll clerk  nordhavn traders  4 fjordgata").
+    Labels ("Phone:") and fields with digits or sentence punctuation are left to the other rules."""
+    splits = [(m.start(), m.end()) for m in _FIELD_SPLIT.finditer(text)]
+    if len(splits) < 3 or not re.search(r"\d{3}", text):
+        return
+    bounds = [(0, 0), *splits, (len(text), len(text))]
+    fields = [(left[1], right[0]) for left, right in pairwise(bounds) if right[0] > left[1]]
+    for start, end in fields:
+        value = text[start:end].strip()
+        words = value.split()
+        if not 1 <= len(words) <= 5 or any(c.isdigit() or c in '?!:;"' for c in value):
+            continue
+        if value.endswith(".") and not value.lower().endswith(("inc.", "ltd.", "co.")):
+            continue
+        if all(_bare(w) in STOP_WORDS for w in words):
+            continue
+        yield _Span("ORGANIZATION", start, start + len(text[start:end].rstrip()), WEAK)
+
+
+def _census_name(word: str) -> bool:
+    low = _bare(word)
+    return low not in NOT_NAMES and (low in first_names() or low in last_names())
+
+
+def _cued_everyday_names(text: str) -> Iterator[_Span]:
+    """Names in everyday writing found by their cue, in any case ("call me tovah", "Amos: \"Hi\"",
+    "I'm Amos's daughter"): a census name or a word that is no English word."""
+    for match in _EVERYDAY_NAME_CUE.finditer(text):
+        words = list(re.finditer(r"\S+", match.group(2)))
+        first = words[0].group()
+        strong = match.group(1) is not None
+        if not (_unknown(first) or (_census_name(first) and (strong or not is_english(_bare(first))))):
+            continue
+        end = match.start(2) + words[0].end()
+        for word in words[1:]:
+            token = word.group()
+            if not (len(token.rstrip(".")) == 1 or _unknown(token) or _census_name(token)):
+                break
+            end = match.start(2) + word.end()
+        end -= text[match.start(2) : end].endswith(".")
+        yield _Span("PERSON", match.start(2), end, WEAK)
+    for match in _OWNER.finditer(text):
+        group = 1 if match.group(1) else 2
+        if _unknown(match.group(group)) or _census_name(match.group(group)):
+            yield _Span("PERSON", match.start(group), match.end(group), WEAK)
+
+
+_EVERYDAY_PLACE = re.compile(
+    r"\b(?:in|from|to|at|near|visit|visiting|grew\s+up\s+in|city)\s+([^\W\d_][\w'’.-]*(?:[ \t]+[^\W\d_][\w'’.-]*){0,4})",
+    re.IGNORECASE,
+)
+_PLACE_PARTICLES = frozenset(
+    {"de", "la", "le", "les", "du", "des", "del", "della", "di", "da", "do", "dos", "das"}
+    | {"pri", "nad", "pod", "na", "am", "an", "der", "den", "bei", "sur", "sous"}
+)
+
+
+def _everyday_places(text: str) -> Iterator[_Span]:
+    """The place after "in/from/to/at" in everyday writing, in any alphabet and, where the whole
+    text is lower case, in lower case ("I am in ΠΑΤΡΑ", "grew up in tromsø"): words that are not
+    English, with the particles between them ("Bourg de Péage")."""
+    lower = not any(c.isupper() for c in text)
+    for match in _EVERYDAY_PLACE.finditer(text):
+        end = None
+        for word in re.finditer(r"\S+", match.group(1)):
+            token = word.group().rstrip(".,")
+            if not token or not (lower or token[0].isupper()):
+                break
+            if _bare(token) in _PLACE_PARTICLES and end is not None:
+                continue
+            if not _unknown(token):
+                break
+            end = match.start(1) + word.start() + len(token)
+        if end is not None:
+            yield _Span("LOCATION", match.start(1), end, WEAK)
+
+
 def _job_titles(text: str) -> Iterator[_Span]:
-    """A job title in everyday writing, a quasi-identifier next to a name ("Hijacinta Godina, the
-    Technical writer"): the occupation noun with the words before it on its line, back to a stop
+    """A job title in everyday writing, a quasi-identifier next to a name ("Ana Horvat, the senior
+    tax adviser"): the occupation noun with the words before it on its line, back to a stop
     word other than "and" (at most five words). A bare lower-case noun ("the driver", "my manager")
     names nobody unless it fills a field or follows "as"; a plural names a group."""
     for match in _OCCUPATION.finditer(text):
@@ -1104,16 +1243,25 @@ def _job_titles(text: str) -> Iterator[_Span]:
             yield _Span("TITLE", start, match.end(), WEAK)
 
 
-_FIRM = rf"(?-i:[{_CAPITALS}])[\w'’&.-]*"
-# A firm: capitalised words ending in a company word ("Miller Ltd.", "Overture Technologies"), or
-# surnames listed as a partnership ("Davis, Reynolds and Williamson", "Thomas and Sons").
-_ORGANIZATION = re.compile(
-    rf"(?<![\w'’])(?:{_FIRM}[ \t]+){{1,4}}(?-i:Inc|Ltd|LLC|LLP|PLC|Corp|Corporation|Co|Company|Group|Partners|"
-    r"Associates|Technologies|Technology|Software|Systems|Solutions|Consulting|Agency|Markets|Holdings|"
-    r"Labs|Media|Movers|Insurance|Bank|Capital|Club|Foundation|Industries|International|Enterprises|"
-    r"Ventures|Networks|Services|Analytics|Research|Sons|Brothers|GmbH|AG|SA|BV|AB|AS|Oy)\b\.?"
-    rf"|(?<![\w'’]){_FIRM},[ \t]+{_FIRM},?[ \t]+(?:and|&)[ \t]+{_FIRM}",
+# Any age, in everyday writing only (a quasi-identifier there; clinical notes keep ages under 90).
+_ANY_AGE = re.compile(
+    r"\b(\d{1,3})(?=[- ]?(?:y/?o\b|y\.o\.|years?[- ]old\b|yrs?[- ]old\b))|"
+    r"\b(?:turn(?:s|ed|ing)?|age\s+of|aged|(?:he|she|i|you|they)\s+(?:was|were|am|is|are))\s+(\d{1,3})\b"
+    r"(?![.,]?\d|\s*(?!years?\b|yrs?\b|y/?o\b)[^\W\d_%]|\s*%)",
     re.IGNORECASE,
+)
+_FIRM = rf"(?-i:[{_CAPITALS}])[\w'’&.-]*"
+# A firm: capitalised words ending in a company word ("Harbour Ltd.", "Northgate Technologies"), or
+# surnames listed as a partnership ("Baxter, Lowe and Pryce", "Hughes and Sons").
+_COMPANY_WORD = (
+    r"(?-i:Inc|Ltd|LLC|LLP|PLC|Corp|Corporation|Co|Company|Group|Partners|Associates|Technologies|Technology|"
+    r"Software|Systems|Solutions|Consulting|Agency|Markets|Holdings|Labs|Media|Movers|Insurance|Bank|Capital|"
+    r"Club|Foundation|Industries|International|Enterprises|Ventures|Networks|Services|Analytics|Research|"
+    r"Sons|Brothers|GmbH|AG|SA|BV|AB|AS|Oy)\b\.?"
+)
+_ORGANIZATION = re.compile(
+    rf"(?<![\w'’])(?:{_FIRM},[ \t]+{_FIRM},?[ \t]+(?:and|&)[ \t]+{_FIRM}(?:[ \t]+{_COMPANY_WORD})?|"
+    rf"(?:{_FIRM}[ \t]+(?:(?:and|&)[ \t]+)?){{1,4}}{_COMPANY_WORD})"
 )
 
 
@@ -1130,26 +1278,31 @@ def _unknown(word: str) -> bool:
 
 def _everyday_names(text: str) -> Iterator[_Span]:
     """In everyday writing, proper nouns are people, organisations and places: a run of capitalised
-    words holding a census name or a word that is not English ("Ravil G Yefimov", "Halldór",
-    "Lawdragon"), and in text written all in lower case a census first name that is no English word
-    with the surname after it ("eva kleist")."""
-    if not any(c.isupper() for c in text):
-        for match in _LOWER_NAME.finditer(text):
-            first = match.group(1)
-            last = match.group(3)
-            surname = last is not None and _unknown(last)
-            if first in first_names() and first not in NOT_NAMES and (_unknown(first) or surname):
-                yield _Span("PERSON", match.start(), match.end() if surname else match.end(1), MEDIUM)
+    words holding a census name or a word that is not English ("Tamas K Veress", "Jorunn",
+    "Quillbyte"), and a lower-case census first name with a surname that is no English word
+    ("ingrid halvorsen"), or alone where the whole text is lower case and it is no English word."""
+    lower = not any(c.isupper() for c in text)
+    for match in _LOWER_NAME.finditer(text):
+        first, last = match.group(1), match.group(3)
+        surname = last is not None and _unknown(last) and (lower or last.islower())
+        # In mixed-case text a lower-case name needs its surname ("with tina roelink").
+        if first in first_names() and first not in NOT_NAMES and (surname or (lower and _unknown(first))):
+            yield _Span("PERSON", match.start(1), match.end(2) if surname else match.end(1), MEDIUM)
+    if lower:
         return
     for match in _ORGANIZATION.finditer(text):
         yield _Span("ORGANIZATION", match.start(), match.end(), MEDIUM)
     for match in _PROPER.finditer(text):
         words = list(re.finditer(r"\S+", match.group()))
-        # Sentence openers and contractions before the name ("Hi Freddy", "I'm Naomi Ryan").
+        # Sentence openers and contractions before the name ("Hi Tomas", "I'm Ingrid Berg").
         while words and (_bare(words[0].group()) in NOT_NAMES or is_english(_bare(words[0].group()))):
             if _bare(words[0].group()) in first_names() and len(words) > 1 and _unknown(words[1].group()):
-                break  # "Destiny Ottosen": an English word that is also a first name, before a surname
+                break  # "Faith Oyelaran": an English word that is also a first name, before a surname
             words.pop(0)
+        # ... and common words after it ("the Quillbyte Orchestra"), which a name found once would
+        # otherwise redact at every mention.
+        while len(words) > 1 and is_english(_bare(words[-1].group())) and not _census_name(words[-1].group()):
+            words.pop()
         if not words:
             continue
         lows = [_bare(w.group()) for w in words]
@@ -1159,7 +1312,7 @@ def _everyday_names(text: str) -> Iterator[_Span]:
             start, end = match.start() + words[0].start(), match.start() + words[-1].end()
             end -= text[start:end].endswith(".")
             yield _Span("PERSON", start, end, MEDIUM if named else WEAK)
-            # Names listed with this one are names ("Kónya, Becker and Vasquez").
+            # Names listed with this one are names ("Veress, Baker and Lund").
             for other_start, other_end in _coordinated(text, start, end):
                 yield _Span("PERSON", other_start, other_end, WEAK)
 
@@ -1171,7 +1324,7 @@ _BEFORE = re.compile(r"((?-i:[A-Z][\w'’-]+))(?:\s*,\s*|\s+and\s+|\s*&\s*)$")
 
 
 def _coordinated(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
-    """Names listed with one the model found ("Kónya, Becker and Vasquez"): the same kind."""
+    """Names listed with one the model found ("Veress, Baker and Lund"): the same kind."""
     for _ in range(4):
         match = _AFTER.match(text, end)
         if match is None or match.group(1).lower() in NOT_NAMES:

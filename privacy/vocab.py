@@ -202,8 +202,8 @@ def is_name_word(word: str) -> bool:
 
 
 # The world's countries and the names of their peoples, religions and political groups (general
-# knowledge): in everyday prose they place a person ("I'm originally from Estonia", "We are proud
-# Ecuadoreans"). Words for race used in clinical descriptions ("Caucasian", "Hispanic") are left out.
+# knowledge): in everyday prose they place a person ("I grew up in Latvia", "we are proud
+# Peruvians"). Words for race used in clinical descriptions ("Caucasian", "Hispanic") are left out.
 # Hyphens stand for spaces in multi-word names.
 def _phrases(block: str) -> frozenset[str]:
     return frozenset(word.replace("-", " ") for word in block.split())
@@ -228,6 +228,13 @@ COUNTRIES = _phrases(
     sri-lanka sudan suriname sweden switzerland syria taiwan tajikistan tanzania thailand togo tonga
     trinidad tunisia turkmenistan tuvalu uganda ukraine united-arab-emirates united-kingdom
     united-states uruguay uzbekistan vanuatu venezuela vietnam wales yemen zambia zimbabwe
+    macedonia marshall-islands solomon-islands cook-islands faroe-islands isle-of-man saint-lucia
+    saint-vincent-and-the-grenadines saint-kitts-and-nevis antigua-and-barbuda bosnia-and-herzegovina
+    trinidad-and-tobago sao-tome-and-principe côte-d'ivoire cote-d'ivoire democratic-republic-of-the-congo
+    republic-of-the-congo people's-republic-of-china kingdom-of-the-netherlands timor-leste east-timor
+    equatorial-guinea guinea-bissau central-african-republic western-sahara bermuda aruba gibraltar
+    new-caledonia french-polynesia vatican-city great-britain northern-ireland russian-federation
+    slovak-republic united-states-of-america
     """
 )
 NATIONALITIES = _phrases(
@@ -255,7 +262,7 @@ NATIONALITIES = _phrases(
     """
 )
 
-# Head nouns of job titles ("Staff development specialist", "Local transit bus driver").
+# Head nouns of job titles ("Senior payroll clerk", "school bus driver").
 OCCUPATIONS = _words(
     """
     accountant actor actress adjuster administrator adviser advisor agent analyst architect archivist

@@ -171,8 +171,17 @@ def test_deny_and_allow_lists() -> None:
             ["Brightwater", "payroll clerk"],
         ),
         ("The founders were Ashworth, Pemberton and Lyle.", ["Ashworth", "Pemberton", "Lyle"]),
-        ("I'm originally from Estonia and we are proud Estonians.", ["Estonia", "Estonians"]),
+        ("Suppliers: Tarn, Holloway and Pike Ltd. were late.", ["Tarn, Holloway and Pike Ltd"]),
+        (
+            "ingrid berg  payroll clerk  nordhavn traders  4 fjordgata  tromsø  mobile: 412 55 901",
+            ["ingrid berg", "payroll clerk", "nordhavn traders", "4 fjordgata", "tromsø"],
+        ),
+        ("I grew up in Latvia and we are proud Latvians.", ["Latvia", "Latvians"]),
         ("signed by gretchen kovacevic yesterday", ["gretchen kovacevic"]),
+        (
+            "Sometimes people call me Tovah. I grew up in Ærøskøbing, and I'm 34 y/o.",
+            ["Tovah", "Ærøskøbing", "34"],
+        ),
     ],
 )
 def test_everyday_writing(deidentifier: TextDeidentifier, text: str, values: list[str]) -> None:
@@ -231,3 +240,13 @@ def test_candidates_are_what_presidio_analyze_returns(deidentifier: TextDeidenti
         assert [(r.start, r.end, r.entity_type, r.score) for r in got] == [
             (r.start, r.end, r.entity_type, r.score) for r in expected
         ]
+
+
+def test_drug_names_make_a_query_clinical() -> None:
+    # A drug stem marks health writing, where the everyday proper-noun rules stay out ("Zyrtec").
+    from medcurate.privacy.recognizers import ClinicalRecognizer, everyday
+
+    text = "Can I take ibuprofen and Zyrtec together?"
+    assert not everyday(text)
+    assert list(ClinicalRecognizer().spans(text)) == []
+    assert everyday("I moved in April to Oslo.")
