@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from medcurate.privacy.config import DeidConfig
+from medcurate.privacy.ner_decode import GreedyNer
 from medcurate.privacy.operators import replacement
 from medcurate.privacy.recognizers import FACILITY_WORDS, MEDIUM, STRONG, FilteredSpacyRecognizer
 from medcurate.privacy.vocab import EPONYMS, NOT_NAMES
@@ -156,6 +157,10 @@ class TextDeidentifier:
         self.recognizers = self.analyzer.registry.get_recognizers(language=LANGUAGE, all_fields=True)
         self.entities = self.analyzer.get_supported_entities(language=LANGUAGE)
         self.allow = {word.lower() for word in self.config.allow_list}
+        nlp = self.analyzer.nlp_engine.nlp[LANGUAGE]
+        self.pipe = getattr(GreedyNer.create(nlp), "pipe", None) or (
+            lambda texts, batch_size: nlp.pipe(texts, batch_size=batch_size)
+        )
 
     def deidentify_batch(self, texts: Sequence[str], scopes: Sequence[str] | None = None) -> list[DeidResult]:
         """`scopes` (e.g. patient ids) make surrogates and date shifts consistent across documents."""
@@ -168,15 +173,15 @@ class TextDeidentifier:
         ]
 
     def _artifacts(self, texts: list[str]) -> list[Any]:
-        """Named entities only, through one `nlp.pipe`; texts where no entity could count (UPPER
-        CASE notes, text without capitals) skip the model. Presidio's own conversion (tokens,
-        lemmas, keywords for context words) is skipped: no recognizer here reads it."""
+        """Named entities only, batch by batch (`GreedyNer`, or `nlp.pipe` for another model);
+        texts where no entity could count (UPPER CASE notes, text without capitals) skip the model.
+        Presidio's own conversion (tokens, lemmas, keywords for context words) is skipped: no
+        recognizer here reads it."""
         from presidio_analyzer.nlp_engine import NlpArtifacts
 
-        nlp = self.analyzer.nlp_engine.nlp[LANGUAGE]
         wanted = [i for i, text in enumerate(texts) if FilteredSpacyRecognizer.needs_model(text)]
         entities: list[list[Any]] = [[] for _ in texts]
-        docs = nlp.pipe((texts[i] for i in wanted), batch_size=self.config.batch_size)
+        docs = self.pipe([texts[i] for i in wanted], self.config.batch_size)
         for index, doc in zip(wanted, docs, strict=True):
             entities[index] = [ent for ent in doc.ents if ent.label_ in NER_LABELS]
         return [

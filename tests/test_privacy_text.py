@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from medcurate.privacy.config import DeidConfig
@@ -190,3 +192,28 @@ def test_candidates_are_what_presidio_analyze_returns(deidentifier: TextDeidenti
         assert [(r.start, r.end, r.entity_type, r.score) for r in got] == [
             (r.start, r.end, r.entity_type, r.score) for r in expected
         ]
+
+
+def test_vectorised_ner_decoding_finds_what_spacy_finds(deidentifier: TextDeidentifier) -> None:
+    """`GreedyNer` replaces spaCy's decoding loop: same entities, whitespace, edges and empty docs."""
+    from medcurate.privacy.ner_decode import GreedyNer
+
+    nlp = deidentifier.analyzer.nlp_engine.nlp["en"]
+    decoder = GreedyNer.create(nlp)
+    assert decoder is not None
+    texts = [
+        "",
+        "Boston",
+        "  \n",
+        "Seen by Dr. Elena Kowalczyk at Massachusetts General Hospital on March 3, 2020.",
+        "Wife Marisol   Pennington\n\nvisited from New York City; son Bartholomew called Google Inc. in Paris",
+        "The Nigerian-born patient met Angela Merkel and the Red Cross in Geneva last Tuesday, 5 pm.",
+        *(f"{c} noted. Plan unchanged." for cs in CANARIES.values() for c in cs),
+        EPONYM_TEXT * 20,
+    ]
+
+    def entities(docs: Any) -> list[list[tuple[int, int, str]]]:
+        return [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in docs]
+
+    for batch_size in (1, 4, 128):
+        assert entities(decoder.pipe(texts, batch_size)) == entities(nlp.pipe(texts, batch_size=batch_size))
