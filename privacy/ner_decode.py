@@ -43,6 +43,7 @@ class GreedyNer:
         self.labels = np.array([label_ids.get(label, 0) for label in labels])
         unseen = model.attrs.get("unseen_classes") or ()
         self.unseen = np.array(sorted(unseen), dtype=int)
+        self.valid = self._valid_table()
 
     @classmethod
     def create(cls, nlp: Any) -> GreedyNer | None:
@@ -116,8 +117,9 @@ class GreedyNer:
             scores += self.bias
             if len(self.unseen):
                 scores[:, self.unseen] = scores.min()
-            valid = self._valid(is_open, label[active], lengths_array[active] - step, spaces[b0])
-            scores[~valid] = -np.inf
+            open_label = np.where(is_open, label[active], 0)
+            more = (lengths_array[active] - step >= 2).astype(int)
+            scores[~self.valid[open_label, more, spaces[b0].astype(int)]] = -np.inf
             moves = scores.argmax(axis=1)
             kind = kinds[moves]
             for index in np.flatnonzero((kind == LAST) | (kind == UNIT)):
@@ -132,18 +134,21 @@ class GreedyNer:
             opened[active] = begins | (kind == IN)
         return found
 
-    def _valid(
-        self, is_open: np.ndarray, open_label: np.ndarray, left: np.ndarray, space: np.ndarray
-    ) -> np.ndarray:
-        """Which moves each state may take (rows: states, columns: moves), per `ner.pyx`."""
-        kinds, labels = self.kinds[None, :], self.labels[None, :]
-        is_open, open_label = is_open[:, None], open_label[:, None]
-        more, space = (left >= 2)[:, None], space[:, None]
-        labelled, same = labels != 0, labels == open_label
-        return (
-            ((kinds == BEGIN) & ~is_open & more & labelled & ~space)
-            | ((kinds == IN) & is_open & more & labelled & same)
-            | ((kinds == LAST) & is_open & labelled & same)
-            | ((kinds == UNIT) & ~is_open & labelled & ~space)
-            | ((kinds == OUT) & ~is_open)
-        )
+    def _valid_table(self) -> np.ndarray:
+        """Which moves a state may take, per `ner.pyx` for documents without preset entities, by
+        state: the open entity's label (0: none), whether a token follows, whether B0 is a space."""
+        kinds, labels = self.kinds, self.labels
+        labelled = labels != 0
+        table = np.zeros((len(self.label_names) + 1, 2, 2, len(kinds)), dtype=bool)
+        for open_label in range(len(self.label_names) + 1):
+            is_open, same = open_label != 0, labels == open_label
+            for more in (False, True):
+                for space in (False, True):
+                    table[open_label, int(more), int(space)] = (
+                        ((kinds == BEGIN) & (not is_open) & more & labelled & (not space))
+                        | ((kinds == IN) & is_open & more & labelled & same)
+                        | ((kinds == LAST) & is_open & labelled & same)
+                        | ((kinds == UNIT) & (not is_open) & labelled & (not space))
+                        | ((kinds == OUT) & (not is_open))
+                    )
+        return table
