@@ -10,6 +10,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from medcurate.privacy.config import DeidConfig
@@ -143,9 +144,38 @@ def repeated_names(text: str, spans: list[PhiSpan]) -> list[PhiSpan]:
         }
         words -= NOT_NAMES | EPONYMS | FACILITY_WORDS
         if words:
-            pattern = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, words))) + r")\b", re.IGNORECASE)
-            out.extend(PhiSpan(m.start(), m.end(), entity, MEDIUM) for m in pattern.finditer(text))
+            out.extend(PhiSpan(start, end, entity, MEDIUM) for start, end in _mentions(text, words))
     return out
+
+
+def _mentions(text: str, words: set[str]) -> list[tuple[int, int]]:
+    """Where `\b(?:word|...)\b` matches case-blind. Plain string search where that is the same
+    (ASCII text, no two occurrences overlapping): a pattern compiled for every document cost more
+    than the search itself."""
+    if text.isascii():
+        lower = text.lower()
+        found = []
+        for word in words:
+            start = lower.find(word)
+            while start != -1:
+                end = start + len(word)
+                if _boundary(text, start) and _boundary(text, end):
+                    found.append((start, end))
+                start = lower.find(word, start + 1)
+        found.sort()
+        if all(before[1] <= after[0] for before, after in pairwise(found)):
+            return found
+    pattern = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, words))) + r")\b", re.IGNORECASE)
+    return [match.span() for match in pattern.finditer(text)]
+
+
+def _is_word_char(text: str, index: int) -> bool:
+    return 0 <= index < len(text) and (text[index].isalnum() or text[index] == "_")
+
+
+def _boundary(text: str, index: int) -> bool:
+    """`\b` at `index` (ASCII text)."""
+    return _is_word_char(text, index - 1) != _is_word_char(text, index)
 
 
 class TextDeidentifier:

@@ -217,3 +217,22 @@ def test_vectorised_ner_decoding_finds_what_spacy_finds(deidentifier: TextDeiden
 
     for batch_size in (1, 4, 128):
         assert entities(decoder.pipe(texts, batch_size)) == entities(nlp.pipe(texts, batch_size=batch_size))
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("Ann-Marie and ANN met Marie; ann_b, ann2, Anna.", {"ann", "marie", "ann-marie"}),
+        ("O'Brien saw o'brien and Brien's son; Peña and PENA.", {"o'brien", "brien", "pena"}),
+        ("smith- smith-jones Smith", {"smith-", "smith"}),
+        ("Zoë and zoe", {"zoe"}),
+        ("", {"ann"}),
+    ],
+)
+def test_mentions_are_what_the_word_pattern_finds(text: str, words: set[str]) -> None:
+    import re
+
+    from medcurate.privacy.text import _mentions
+
+    pattern = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, words))) + r")\b", re.IGNORECASE)
+    assert _mentions(text, words) == [match.span() for match in pattern.finditer(text)]
