@@ -1,7 +1,9 @@
 """De-identification of free text: Presidio with clinical recognizers, batched through spaCy.
 
 The pipeline and recognizers load once per `TextDeidentifier` (once per Beam worker); a batch goes
-through `nlp.pipe` in one call and each document then costs one regex pass plus span merging.
+through spaCy's NER in one pass (`ner_decode.GreedyNer`, skipping texts where no entity could
+count) and each document then costs one regex pass plus span merging. The recognizers are
+Presidio recognizers in a Presidio `AnalyzerEngine`, called directly on the hot path.
 """
 
 from __future__ import annotations
