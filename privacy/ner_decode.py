@@ -60,17 +60,17 @@ class GreedyNer:
         return cls(nlp)
 
     def pipe(self, texts: Iterable[str], batch_size: int) -> Iterator[Any]:
-        """Docs with `ents` set, like `nlp.pipe` for this component."""
-        batch: list[Any] = []
-        for doc in self.nlp.tokenizer.pipe(texts, batch_size=batch_size):
-            batch.append(doc)
-            if len(batch) == batch_size:
-                yield from self._annotate(batch)
-                batch = []
-        if batch:
-            yield from self._annotate(batch)
+        """Docs with `ents` set, like `nlp.pipe`, batched as spaCy's parser does it: each batch
+        sorted by length and decoded a quarter at a time (smaller arrays, similar lengths)."""
+        from spacy.util import minibatch
 
-    def _annotate(self, docs: list[Any]) -> list[Any]:
+        docs = self.nlp.tokenizer.pipe(texts, batch_size=batch_size)
+        for batch in minibatch(docs, size=batch_size):
+            for part in minibatch(sorted(batch, key=len), size=max(batch_size // 4, 2)):
+                self._annotate(part)
+            yield from batch
+
+    def _annotate(self, docs: list[Any]) -> None:
         from spacy.attrs import IS_SPACE
         from spacy.tokens import Span
 
@@ -88,7 +88,6 @@ class GreedyNer:
                     ],
                     default="outside",
                 )
-        return docs
 
     def _decode(self, cached: np.ndarray, lengths: Sequence[int], spaces: np.ndarray) -> list[list[tuple]]:
         n_tokens, n_features, hidden, pieces = cached.shape
