@@ -2,11 +2,11 @@
 
 spaCy's compiled loop checks every move of every state one by one and, as built with Cython 3,
 takes and drops the GIL inside each check; on clinical notes that loop cost as much as the
-network. Here the network runs through spaCy's own layers (same weights, same arithmetic, same
-BLIS product for the scores) and only the move choice, the BILUO validity rules of
-`spacy/pipeline/_parser_internals/ner.pyx` for documents without preset entities, is done with
-numpy for all documents of a batch at once. `entities` falls back to `nlp.pipe` for any other
-model shape; a test checks that both give the same entities.
+network. Here the network runs through spaCy's own layers and weights, the scores come from the
+same BLIS routine spaCy's loop calls, and only the choice of move (the BILUO validity rules of
+`spacy/pipeline/_parser_internals/ner.pyx`, for documents without preset entities) is done with
+numpy for all documents of a batch at once. `TextDeidentifier` uses `nlp.pipe` for a model of
+another shape; tests check that both find the same entities.
 """
 
 from __future__ import annotations
@@ -90,6 +90,8 @@ class GreedyNer:
                 )
 
     def _decode(self, cached: np.ndarray, lengths: Sequence[int], spaces: np.ndarray) -> list[list[tuple]]:
+        """(start, end, label id) of each document's entities; all documents step one token at a
+        time together, since every NER move consumes exactly one token."""
         n_tokens, n_features, hidden, pieces = cached.shape
         cached = cached.reshape(n_tokens, n_features, hidden * pieces)
         lower_bias = self.lower.get_param("b").reshape(hidden * pieces)
