@@ -1,7 +1,9 @@
 """De-identification of free text: Presidio with clinical recognizers, batched through spaCy.
 
 The pipeline and recognizers load once per `TextDeidentifier` (once per Beam worker); a batch goes
-through `nlp.pipe` in one call and each document then costs one regex pass plus span merging.
+through spaCy's NER in one pass (`ner_decode.GreedyNer`, skipping texts where no entity could
+count) and each document then costs one regex pass plus span merging. The recognizers are
+Presidio recognizers in a Presidio `AnalyzerEngine`, called directly on the hot path.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from medcurate.privacy.config import DeidConfig
+from medcurate.privacy.ner_decode import GreedyNer
 from medcurate.privacy.operators import replacement
 from medcurate.privacy.recognizers import FACILITY_WORDS, MEDIUM, STRONG, FilteredSpacyRecognizer
 from medcurate.privacy.vocab import EPONYMS, NOT_NAMES
@@ -142,9 +146,38 @@ def repeated_names(text: str, spans: list[PhiSpan]) -> list[PhiSpan]:
         }
         words -= NOT_NAMES | EPONYMS | FACILITY_WORDS
         if words:
-            pattern = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, words))) + r")\b", re.IGNORECASE)
-            out.extend(PhiSpan(m.start(), m.end(), entity, MEDIUM) for m in pattern.finditer(text))
+            out.extend(PhiSpan(start, end, entity, MEDIUM) for start, end in _mentions(text, words))
     return out
+
+
+def _mentions(text: str, words: set[str]) -> list[tuple[int, int]]:
+    """Where `\b(?:word|...)\b` matches case-blind. Plain string search where that is the same
+    (ASCII text, no two occurrences overlapping): a pattern compiled for every document cost more
+    than the search itself."""
+    if text.isascii():
+        lower = text.lower()
+        found = []
+        for word in words:
+            start = lower.find(word)
+            while start != -1:
+                end = start + len(word)
+                if _boundary(text, start) and _boundary(text, end):
+                    found.append((start, end))
+                start = lower.find(word, start + 1)
+        found.sort()
+        if all(before[1] <= after[0] for before, after in pairwise(found)):
+            return found
+    pattern = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, words))) + r")\b", re.IGNORECASE)
+    return [match.span() for match in pattern.finditer(text)]
+
+
+def _is_word_char(text: str, index: int) -> bool:
+    return 0 <= index < len(text) and (text[index].isalnum() or text[index] == "_")
+
+
+def _boundary(text: str, index: int) -> bool:
+    """`\b` at `index` (ASCII text)."""
+    return _is_word_char(text, index - 1) != _is_word_char(text, index)
 
 
 class TextDeidentifier:
@@ -156,6 +189,10 @@ class TextDeidentifier:
         self.recognizers = self.analyzer.registry.get_recognizers(language=LANGUAGE, all_fields=True)
         self.entities = self.analyzer.get_supported_entities(language=LANGUAGE)
         self.allow = {word.lower() for word in self.config.allow_list}
+        nlp = self.analyzer.nlp_engine.nlp[LANGUAGE]
+        self.pipe = getattr(GreedyNer.create(nlp), "pipe", None) or (
+            lambda texts, batch_size: nlp.pipe(texts, batch_size=batch_size)
+        )
 
     def deidentify_batch(self, texts: Sequence[str], scopes: Sequence[str] | None = None) -> list[DeidResult]:
         """`scopes` (e.g. patient ids) make surrogates and date shifts consistent across documents."""
@@ -168,15 +205,15 @@ class TextDeidentifier:
         ]
 
     def _artifacts(self, texts: list[str]) -> list[Any]:
-        """Named entities only, through one `nlp.pipe`; texts where no entity could count (UPPER
-        CASE notes, text without capitals) skip the model. Presidio's own conversion (tokens,
-        lemmas, keywords for context words) is skipped: no recognizer here reads it."""
+        """Named entities only, batch by batch (`GreedyNer`, or `nlp.pipe` for another model);
+        texts where no entity could count (UPPER CASE notes, text without capitals) skip the model.
+        Presidio's own conversion (tokens, lemmas, keywords for context words) is skipped: no
+        recognizer here reads it."""
         from presidio_analyzer.nlp_engine import NlpArtifacts
 
-        nlp = self.analyzer.nlp_engine.nlp[LANGUAGE]
         wanted = [i for i, text in enumerate(texts) if FilteredSpacyRecognizer.needs_model(text)]
         entities: list[list[Any]] = [[] for _ in texts]
-        docs = nlp.pipe((texts[i] for i in wanted), batch_size=self.config.batch_size)
+        docs = self.pipe([texts[i] for i in wanted], self.config.batch_size)
         for index, doc in zip(wanted, docs, strict=True):
             entities[index] = [ent for ent in doc.ents if ent.label_ in NER_LABELS]
         return [

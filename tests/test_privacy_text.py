@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from medcurate.privacy.config import DeidConfig
@@ -250,3 +252,47 @@ def test_drug_names_make_a_query_clinical() -> None:
     assert not everyday(text)
     assert list(ClinicalRecognizer().spans(text)) == []
     assert everyday("I moved in April to Oslo.")
+
+
+def test_vectorised_ner_decoding_finds_what_spacy_finds(deidentifier: TextDeidentifier) -> None:
+    """`GreedyNer` replaces spaCy's decoding loop: same entities, whitespace, edges and empty docs."""
+    from medcurate.privacy.ner_decode import GreedyNer
+
+    nlp = deidentifier.analyzer.nlp_engine.nlp["en"]
+    decoder = GreedyNer.create(nlp)
+    assert decoder is not None
+    texts = [
+        "",
+        "Boston",
+        "  \n",
+        "Seen by Dr. Elena Kowalczyk at Massachusetts General Hospital on March 3, 2020.",
+        "Wife Marisol   Pennington\n\nvisited from New York City; son Bartholomew called Google Inc. in Paris",
+        "The Nigerian-born patient met Angela Merkel and the Red Cross in Geneva last Tuesday, 5 pm.",
+        *(f"{c} noted. Plan unchanged." for cs in CANARIES.values() for c in cs),
+        EPONYM_TEXT * 20,
+    ]
+
+    def entities(docs: Any) -> list[list[tuple[int, int, str]]]:
+        return [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in docs]
+
+    for batch_size in (1, 4, 128):
+        assert entities(decoder.pipe(texts, batch_size)) == entities(nlp.pipe(texts, batch_size=batch_size))
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("Ann-Marie and ANN met Marie; ann_b, ann2, Anna.", {"ann", "marie", "ann-marie"}),
+        ("O'Brien saw o'brien and Brien's son; Peña and PENA.", {"o'brien", "brien", "pena"}),
+        ("smith- smith-jones Smith", {"smith-", "smith"}),
+        ("Zoë and zoe", {"zoe"}),
+        ("", {"ann"}),
+    ],
+)
+def test_mentions_are_what_the_word_pattern_finds(text: str, words: set[str]) -> None:
+    import re
+
+    from medcurate.privacy.text import _mentions
+
+    pattern = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, words))) + r")\b", re.IGNORECASE)
+    assert _mentions(text, words) == [match.span() for match in pattern.finditer(text)]
