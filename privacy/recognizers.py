@@ -85,7 +85,8 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
     ("DATE", STRONG, rf"\b{_DAY}(?:\s+of)?[\s-]*{_MONTH}\b\.?(?:,?[\s-]*{_YEAR}\b)?", 0),
     ("DATE", STRONG, rf"\b{_MONTH}\.?,?\s+{_YEAR}\b", 0),
     ("DATE", MEDIUM, r"(?<![\d/.])(?:0?[1-9]|1[0-2])/(?:3[2-9]|[4-9]\d)(?![\d/])", 0),  # 8/87: month/year
-    ("DATE", MEDIUM, r"(?<![\w'])'\d\d\b(?!')|\b\d\d'(?![\w'])", 0),  # MI '92, CVA 74': a year
+    # MI '92, CVA 74': a year (the apostrophe is no part of it); not "HOB 30'" or "10-15'".
+    ("DATE", MEDIUM, r"(?<=')(?<![\w']')\d\d\b(?!')|(?<=[A-Za-z] )\d\d(?='(?![\w']))", 0),
     (
         "DATE",
         MEDIUM,
@@ -241,7 +242,7 @@ _NAME_RUN = rf"(?:{_NAME})(?:\s+(?:[A-Za-z]\.\s*)?(?:{_NAME})){{0,2}}"
 _TITLE = r"\b(?:dr|drs|dr's|doctor|mr|mrs|ms|miss|mister|prof|professor|mx)\b\.?\s*"
 _RELATIVE = (
     r"(?:\b(?:sons?|daughters?|dtrs?|wife|husband|hus|spouse|sisters?|sis|brothers?|bro|mother|mom|father|dad|"
-    r"nieces?|nephews?|grandsons?|granddaughters?|grandchildren|grandmother|grandfather|grandma|grandpa|"
+    r"nieces?|nephews?|grandsons?|grand-?daughters?|grandaughters?|grandchildren|grandmother|grandfather|grandma|grandpa|"
     r"aunt|uncle|cousin|friends?|fianc[eé]e?|partner|neighbou?r|guardian|proxy|hcp|girlfriend|boyfriend|"
     r"step(?:son|daughter|mother|father)|in-law|named|name\s+is|called|contact(?:\s+person)?|"
     r"spokesperson|caregiver|roommate)\b[\s,:;\-(]*)+"
@@ -341,7 +342,12 @@ class ClinicalRecognizer(EntityRecognizer):
                 elif (
                     entity == "DATE"
                     and (
-                        _VENT_SETTING.search(text, max(0, start - 8), start) or _pain_score(text, start, end)
+                        _VENT_SETTING.search(text, max(0, start - 8), start)
+                        or (
+                            _FRACTION.fullmatch(text, start, end)
+                            and _VENT_NEAR.search(text, max(0, start - 40), start)
+                        )
+                        or _pain_score(text, start, end)
                     )
                 ) or not _plausible(entity, score, text, start, end):
                     continue
@@ -464,7 +470,30 @@ def _cued_places(text: str) -> Iterator[_Span]:
             continue  # "in Wells score"
         if not prose and (words[0].isupper() or len(first) < 3):
             continue  # clinical writing: "to PSV", "in NSR", "in L fem"
-        yield _Span("LOCATION", match.start(1), match.end(1) - _trailing_dot(match.group(1)), WEAK)
+        if not prose and _shorthand_or_word(words[0], match.group(1)):
+            continue
+        end = match.end(1) - _trailing_dot(match.group(1))
+        for stop in _SENTENCE_END.finditer(text, match.start(1), end):
+            following = stop.group(1).lower()
+            if following not in FACILITY_WORDS and (following in NOT_NAMES or not is_name_word(following)):
+                end = stop.start()  # "Holy Cross. This friend", "Lansdowne. Pt's daughter"
+                break
+        yield _Span("LOCATION", match.start(1), end, WEAK)
+
+
+_SENTENCE_END = re.compile(r"(?<!\bSt)(?<!\bMt)(?<!\b[A-Z])\.\s+([A-Z][\w'’]*)")
+
+
+def _shorthand_or_word(word: str, value: str) -> bool:
+    """In clinical writing the capitals after "in/to/from" are often shorthand or adverbs: "to
+    MDs", "in SpO2", "to Pt's baseline", "to Nasally suction" (English words cannot be ruled out:
+    WordNet lists Chicago and Hagerstown)."""
+    low = word.lower()
+    low = low[:-2] if low.endswith(("'s", "’s")) else low
+    acronym = any(sum(c.isupper() for c in part) > 1 for part in word.split("-"))
+    if low in NOT_NAMES or acronym or value[len(word) : len(word) + 1].isdigit():
+        return True
+    return low.endswith("ly") and is_english(low)
 
 
 def _trailing_dot(value: str) -> int:
@@ -663,6 +692,13 @@ FACILITY_WORDS = frozenset(
 )
 # "PS 10/5", "PEEP 5/5": ventilator settings, not dates.
 _VENT_SETTING = re.compile(r"(?:ps|peep|cpap|bipap|psv|ips|eps|imv|simv|/)\s*$", re.IGNORECASE)
+# "PSV increased to 10/5", "on bi-pap 10/5", "flowby 6/3", "CO/CI 5/3": a setting or a pair of
+# readings named earlier in the same phrase.
+_VENT_NEAR = re.compile(
+    r"\b(?:ps|psv|peep|c-?pap|bi-?pap|flow-?by|ips|eps|imv|simv|co/ci|mode)\b[^\n.;:]{0,30}$",
+    re.IGNORECASE,
+)
+_FRACTION = re.compile(r"\d\d?/\d\d?")
 
 
 _CARE_KINDS = re.compile(r"(?:rehab|rehabilitation|nursing\s+home|hospice|care\s+center)\W*$", re.IGNORECASE)
@@ -696,14 +732,25 @@ def _plausible(entity: str, score: float, text: str, start: int, end: int) -> bo
     return True
 
 
-_PAIN = re.compile(r"\b(?:pain|cp|c/o|discomfort|rated|rates|scale|ha|headache|ache|sore)\b", re.IGNORECASE)
+# Scores out of ten (pain), six (murmur grade) and five (muscle strength), told by a word nearby.
+_SCORE_WORDS = {
+    "/10": re.compile(
+        r"\b(?:pain|cp|c/o|discomfort|rated|rates|scale|ha|headache|ache|sore|angina|pressure|"
+        r"incisional)\b",
+        re.IGNORECASE,
+    ),
+    "/6": re.compile(r"\b(?:murmur|sem|hsm|dm|systolic|diastolic)\b", re.IGNORECASE),
+    "/5": re.compile(r"\b(?:strength|strong|grip|motor|power|weakness)\b", re.IGNORECASE),
+}
 
 
 def _pain_score(text: str, start: int, end: int) -> bool:
-    """ "c/o 3/10 back pain": a score out of ten, not the 10th of March."""
-    if not text.startswith("/10", end - 3):
+    """ "c/o 3/10 back pain", "3/6 SEM", "strength 4/5": a score, not the 10th of March."""
+    slash = text.rfind("/", start, end)
+    words = _SCORE_WORDS.get(text[slash:end])
+    if words is None:
         return False
-    return bool(_PAIN.search(text, max(0, start - 25), start) or _PAIN.search(text, end, end + 15))
+    return bool(words.search(text, max(0, start - 25), start) or words.search(text, end, end + 15))
 
 
 _CUT_WORDS = NOT_NAMES - {"st", "saint", "mt", "mount", "hospital", "rehab", "home", "of", "and", "the"}
@@ -757,10 +804,19 @@ def _name_tokens(
             break  # an acronym in mixed-case text ("with CHF")
         capitalised = (token[0].isupper() and not token.isupper()) or len(token) == 1
         named = (is_plain_name(low) or low in first_names()) if weak else is_name_word(low)
-        # Not a word of the language: after a relative or a title, a name ("husband milovan").
+        # Not a word of the language (nor a misspelt one): after a relative or a title, a name
+        # ("husband milovan", but not "daughter and grandaughter").
         unknown = len(low) > 2 and low.isalpha() and not is_english(low)
+        unknown = unknown and (is_name_word(low) or not _misspelt(low))
         if weak and not named:
             break
+        if (
+            index == 0
+            and not (strong or backwards or capitalised)
+            and is_english(low)
+            and low not in first_names()
+        ):
+            break  # "husband went home", "SON BROUGHT HIM": a word, though also a census surname
         if index == 0:
             if strong:
                 score = STRONG if named or capitalised or upper else MEDIUM
@@ -775,6 +831,16 @@ def _name_tokens(
         if low in EPONYMS and not strong:
             score = DOUBT
         yield _Span("PERSON", word.start(), word.end(), score)
+
+
+@lru_cache(maxsize=4096)
+def _misspelt(word: str) -> bool:
+    """A long word one deletion or one swap away from English ("assymptomatic", "percautions")."""
+    if len(word) < 7:
+        return False
+    deletions = (word[:i] + word[i + 1 :] for i in range(len(word)))
+    swaps = (word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1))
+    return any(is_english(candidate) for candidates in (deletions, swaps) for candidate in candidates)
 
 
 _NAME_LABEL = re.compile(

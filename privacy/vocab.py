@@ -124,6 +124,7 @@ MEDICAL_TERMS = _words(
     noon morning afternoon evening tonight overnight overnoc noc later earlier early
     resp respiratory neuro cardiac pulm renal heme endo endoc gi gu skin social coping plan
     assessment addendum review systems
+    ho hos pcw pcwp fld flds con't cont cont'd prev lfts ue ues le les carevue careview flowsheet
     """
 )
 
