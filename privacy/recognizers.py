@@ -339,6 +339,8 @@ class ClinicalRecognizer(EntityRecognizer):
                     start = _skip_common_words(text, start, end)
                     if entity == "FACILITY" and _generic_care(text, start, end):
                         continue
+                    if _STATE_AFTER_COMMA.search(text, start, end) and _shorthand_pair(text, start, end):
+                        continue
                 elif (
                     entity == "DATE"
                     and (
@@ -596,8 +598,10 @@ def _places(text: str, upper: bool) -> Iterator[_Span]:
                 if w.group().lower() not in _NOT_A_NAMED_PLACE
             ]
             named = len(words) > 1 and words[0].group().lower() not in _FACILITY_TAIL
-            if named and not _generic_care(text, words[0].start(), words[-1].end()):
-                yield _Span("FACILITY", words[0].start(), words[-1].end(), MEDIUM)
+            if named:
+                start, end = _skip_common_words(text, words[0].start(), words[-1].end()), words[-1].end()
+                if start < end and not _generic_care(text, start, end):
+                    yield _Span("FACILITY", start, end, MEDIUM)
             continue
         for word in _WORD.finditer(text, match.start(group), match.end(group)):
             token = word.group()
@@ -607,8 +611,8 @@ def _places(text: str, upper: bool) -> Iterator[_Span]:
                     break  # "seen at the clinic": a kind of place, not a named one
                 end = word.end()
                 continue
-            if low in NOT_NAMES or low in EPONYM_HEADS:
-                break
+            if low in NOT_NAMES or low in EPONYM_HEADS or len(low) < 2:
+                break  # "admitted to Q7": a ward letter
             if mixed and not token[0].isupper():
                 break
             if not mixed and is_english(low) and not is_name_word(low) and low not in _FACILITY_TAIL:
@@ -636,13 +640,19 @@ def _skip_common_words(text: str, start: int, end: int) -> int:
     """Where a place name really starts: the case-blind patterns also sweep up "transfer from"."""
     name_start = start
     upper = mostly_upper(text)
+    mixed = not upper and _capitalised_share(text) > 0.12
     for word in _WORD.finditer(text, start, end):
-        # A capitalised word belongs to the name in mixed-case text ("Sacred Heart Memorial").
-        if word.group().lower() in _CUT_WORDS and (upper or not word.group()[0].isupper()):
+        # A capitalised word belongs to the name in mixed-case text ("Sacred Heart Memorial"); a
+        # lower-case word of the language there does not ("occlusion at nursing home").
+        token = word.group()
+        low = token.lower()
+        lower_word = mixed and token[0].islower() and low not in FACILITY_WORDS
+        lower_word = lower_word and is_english(low) and not is_name_word(low)
+        if (low in _CUT_WORDS and (upper or not token[0].isupper())) or lower_word:
             name_start = word.end()
     words = list(_WORD.finditer(text, name_start, end))
-    if not any(w.group().lower() not in FACILITY_WORDS for w in words):
-        return end  # "the hospital", "REHAB": a kind of place, not a named one
+    if all(w.group().lower() in FACILITY_WORDS or w.group().lower() in NOT_NAMES for w in words):
+        return end  # "the hospital", "REHAB", "ST. Stable": a kind of place, not a named one
     return words[0].start()
 
 
@@ -703,6 +713,23 @@ _FRACTION = re.compile(r"\d\d?/\d\d?")
 
 _CARE_KINDS = re.compile(r"(?:rehab|rehabilitation|nursing\s+home|hospice|care\s+center)\W*$", re.IGNORECASE)
 _STREET_NUMBER = re.compile(r"\d+[A-Za-z]?\s+")
+
+
+_STATE_AFTER_COMMA = re.compile(r",\s*(?-i:[A-Z]{2})\b(?!.*,)")
+
+
+def _shorthand_pair(text: str, start: int, end: int) -> bool:
+    """ "CABG, MI", "NT,ND", "LASIX, CO", "Arthur Peppler, MD" in a note: shorthand or a signature,
+    not a town and its state (clinical writing only; "Denver, CO" needs a town-like word)."""
+    if is_prose(text):
+        return False
+    town, _, state = text[start:end].rpartition(",")
+    words = _WORD.findall(town)
+    if not words or not state.startswith(" "):
+        return True
+    acronym = not mostly_upper(text) and any(sum(c.isupper() for c in w) > 1 for w in words)
+    signature = state.strip()[:2] == "MD" and words[0].lower() in first_names()
+    return acronym or signature or words[-1].lower() in NOT_NAMES
 
 
 def _generic_care(text: str, start: int, end: int) -> bool:
@@ -784,7 +811,7 @@ def _name_tokens(
     "with") a word must be a census name that is not also an English word ("with little").
     """
     mixed = not upper and any(c.isupper() for c in text[start:end])
-    words = list(_WORD.finditer(text, start, end))
+    words = [w for w in _WORD.finditer(text, start, end) if w.group().lower() != "and"]
     for index, word in enumerate(reversed(words) if backwards else words):
         token = word.group()
         low = token.lower()
@@ -795,8 +822,6 @@ def _name_tokens(
             if index > 0:
                 yield _Span("PERSON", word.start(), word.end() + 1, MEDIUM)
                 continue
-        if low == "and":
-            continue
         surname_term = (strong or backwards) and index == 0 and low in MEDICAL_TERMS and is_name_word(low)
         if (low in NOT_NAMES and not surname_term) or _is_eponym_use(text, word.end()):
             break  # but "Dr. Walker" and "Dr. Early" are people

