@@ -454,9 +454,40 @@ def _prose_spans(text: str) -> Iterator[_Span]:
             yield _Span("PHONE_NUMBER", match.start(), match.end(), MEDIUM)
     for pattern in (_ADDRESS_START, _STREET_FIRST):
         for match in pattern.finditer(text):
-            end = _address_end(text, match.end())
-            if end is not None or pattern is _STREET_FIRST or match.group()[0].isalpha():
-                yield _Span("STREET_ADDRESS", match.start(), end or match.end(), MEDIUM)
+            end = _address_end(text, match.end()) or match.end()
+            if (
+                _address_end(text, match.end()) is not None
+                or pattern is _STREET_FIRST
+                or match.group()[0].isalpha()
+            ) and not _settings(text[match.start() : end]):
+                yield _Span("STREET_ADDRESS", match.start(), end, MEDIUM)
+
+
+_STREET_WORD_SET = frozenset(_STREET_SUFFIX_WORDS[3:-1].split("|")) | _ADDRESS_WORDS
+
+
+def _settings(value: str) -> bool:
+    """ "750 Rate 10 Peep 7.5 FiO2 40%", "4 hrs. Remains", "8 to 10": numbers with clinical words,
+    not a house number and a street."""
+    if "%" in value or _RANGE.match(value):
+        return True
+    words = [w.lower() for w in _WORD.findall(value) if w not in US_STATES]  # "Erie, PA 16501"
+    return any(w in _SETTING_WORDS and w not in _STREET_WORD_SET for w in words)
+
+
+_RANGE = re.compile(r"\d+\s+to\s+\d")
+_SETTING_WORDS = MEDICAL_TERMS | {
+    "rate",
+    "hrs",
+    "hr",
+    "hours",
+    "hour",
+    "min",
+    "mins",
+    "x",
+    "episodes",
+    "yesterday",
+}
 
 
 def _cued_places(text: str) -> Iterator[_Span]:
