@@ -83,7 +83,15 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
     ("DATE", STRONG, r"\b(?:[12]\d|3[01]|0?[1-9])\.(?:0?[1-9]|1[0-2])\.(?:19|20)?\d\d\b", 0),
     ("DATE", STRONG, rf"\b{_MONTH}\.?\s*{_DAY}\b(?:,?\s*{_YEAR}\b)?", 0),
     ("DATE", STRONG, rf"\b{_DAY}(?:\s+of)?[\s-]*{_MONTH}\b\.?(?:,?[\s-]*{_YEAR}\b)?", 0),
-    ("DATE", STRONG, rf"\b{_MONTH}\.?,?\s+{_YEAR}\b", 0),
+    ("DATE", STRONG, rf"\b{_MONTH}\.?,?\s+(?:of\s+)?{_YEAR}\b", 0),
+    # "11/21.93": month/day.year; "on the 11th.", "it's the 21st": a day of the month.
+    ("DATE", STRONG, r"(?<![\d/.])(?:0?[1-9]|1[0-2])/(?:[12]\d|3[01]|0?[1-9])\.\d\d(?![\d.])", 0),
+    (
+        "DATE",
+        MEDIUM,
+        r"\b(?:on|since|until|till|by|it'?s|is|was)\s+the\s+((?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th))\b(?=\s*[.,;:)\"]|\s*$)",
+        1,
+    ),
     ("DATE", MEDIUM, r"(?<![\d/.])(?:0?[1-9]|1[0-2])/(?:3[2-9]|[4-9]\d)(?![\d/])", 0),  # 8/87: month/year
     # MI '92, CVA 74': a year (the apostrophe is no part of it); not "HOB 30'" or "10-15'".
     ("DATE", MEDIUM, r"(?<=')(?<![\w']')\d\d\b(?!')|(?<=[A-Za-z] )\d\d(?='(?![\w']))", 0),
@@ -126,7 +134,7 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
     (
         "PHONE_NUMBER",
         STRONG,
-        r"\b(?:pager|beeper|beep|cell|phone|tel|telephone|fax|mobile|ph|contact|ext|extension|"
+        r"\b(?:pager|pgr|pg|beeper|beep|cell|phone|tel|telephone|fax|mobile|ph|contact|ext|extension|"
         r"call\s+back)\s*(?:number|no\.?|num)?\s*[#:]?\s*[#:]?\s*(\d[\d\s.-]{3,13}\d)",
         1,
     ),
@@ -234,6 +242,8 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
         1,
     ),
     ("FACILITY", MEDIUM, r"\b(?-i:St|Saint|Mt|Mount|ST|MT)\.?\s+(?-i:[A-Z][a-z'’]+)(?:'s|’s|s)?\b", 0),
+    # "U Maryland scale", "Univ. of Michigan": a state university names a place of care.
+    ("FACILITY", MEDIUM, rf"\b(?:u|univ|university)\.?\s+(?:of\s+)?(?-i:{_STATE_NAME})\b", 0),
 ]
 
 _LETTER = r"[^\W\d_]"
@@ -843,6 +853,7 @@ def _name_tokens(
     """
     mixed = not upper and any(c.isupper() for c in text[start:end])
     words = [w for w in _WORD.finditer(text, start, end) if w.group().lower() != "and"]
+    previous = ""
     for index, word in enumerate(reversed(words) if backwards else words):
         token = word.group()
         low = token.lower()
@@ -858,11 +869,15 @@ def _name_tokens(
             break  # but "Dr. Walker" and "Dr. Early" are people
         if mixed and not strong and token.isupper() and len(token) > 1:
             break  # an acronym in mixed-case text ("with CHF")
+        # A name in capitals inside mixed-case text continues in capitals ("Mr. EDWIN PRZYBYLO").
         capitalised = (token[0].isupper() and not token.isupper()) or len(token) == 1
-        named = (is_plain_name(low) or low in first_names()) if weak else is_name_word(low)
+        capitalised = capitalised or (index > 0 and token.isupper() and previous.isupper())
+        previous = token
+        parts = low.split("-")  # "FORMAN-LYONS": a double-barrelled surname
+        named = (is_plain_name(low) or low in first_names()) if weak else all(map(is_name_word, parts))
         # Not a word of the language (nor a misspelt one): after a relative or a title, a name
         # ("husband milovan", but not "daughter and grandaughter").
-        unknown = len(low) > 2 and low.isalpha() and not is_english(low)
+        unknown = len(low) > 2 and all(p.isalpha() and not is_english(p) for p in parts)
         unknown = unknown and (is_name_word(low) or not _misspelt(low))
         if weak and not named:
             break
@@ -914,9 +929,15 @@ _SPEAKS = re.compile(
 
 def _initial_names(text: str) -> Iterator[_Span]:
     """An initial and a surname ("W. MAROTTA", "d. renna", "j. o'brien"); not "E. coli"."""
+    mixed = not mostly_upper(text) and _capitalised_share(text) > 0.12
     for match in _INITIAL_NAME.finditer(text):
-        low = match.group(2).lower()
-        if low in NOT_NAMES or low in EPONYMS or not is_name_word(low) or is_english(low):
+        surname = match.group(2)
+        low = surname.lower()
+        if low in NOT_NAMES or low in EPONYMS or is_english(low):
+            continue
+        # A census surname, or in mixed-case text a capitalised word of no language ("D. Phyl").
+        unknown = mixed and surname[0].isupper() and not surname.isupper() and len(low) > 2
+        if not (is_name_word(low) or (unknown and match.group(1).isupper())):
             continue
         yield _Span("PERSON", match.start(1), match.end(2), MEDIUM)
 
