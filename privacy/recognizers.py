@@ -571,8 +571,8 @@ _MOVEMENT = re.compile(
     r"\b(?:transferr?ed|transferring|transfer|trans|xfer(?:red|d)?|referred|admitted|readmitted|arrived|"
     r"taken|sent|came|come|coming|go|going|returned|called(?=\s+from)|discharged|d/c'?d|dc'?d|presented|brought|moved|seen|"
     r"treated|followed|evaluated|assessed|hospitali[sz]ed|operated|lives|living|lived|resides|residing|"
-    r"visiting|visited|flew|relocated|born|admission|transport(?:ed)?|bed|placement|"
-    r"accepted)\s+(?:back\s+|here\s+|over\s+|today\s+|earlier\s+)?(?:to|from|at|in|into|@)\s+"
+    r"visiting|visited|flew|relocated|born|admission|transport(?:ed)?|bed|placement|adm|tx|tx'?d|"
+    r"med-?flight(?:ed)?|flown|screened|accepted)\s+(?:back\s+|here\s+|over\s+|today\s+|earlier\s+)?(?:to|from|at|in|into|@)\s+"
     r"(?:the\s+|our\s+)?((?:[^\W\d_][\w'’.&-]*[ \t]*){1,5})|"
     r"@\s*((?-i:(?:St\.?|Saint|Mt\.?)\s+)?(?-i:[A-Z][a-z][\w'’.&-]*)(?:[ \t]+[^\W\d_][\w'’.&-]*){0,3})|"
     r"\b(?:to|from|at|in)\s+(?:the\s+)?((?:[^\W\d_][\w'’&-]*\s+){1,3}(?:hospital|hosp|memorial|medical\s+"
@@ -675,6 +675,27 @@ def _places(text: str, upper: bool) -> Iterator[_Span]:
                 continue
             if is_name_word(low) and not is_english(low):
                 yield _Span("LOCATION", match.start(1), match.end(1), WEAK)
+    for pattern in (_UNIT_AT, _WARD):
+        for match in pattern.finditer(text):
+            low = match.group(1).lower()
+            if low in NOT_NAMES or low in EPONYMS or (is_english(low) and not is_name_word(low)):
+                continue
+            if pattern is _WARD and (len(low) < 5 or is_name_word(low) or _misspelt(low)):
+                continue  # a ward is named after someone, but "Jones 2" may be a list
+            yield _Span("LOCATION", match.start(1), match.end(1), MEDIUM)
+
+
+# "sent to ED at GH", "CHF team at GH": the hospital a unit or a team belongs to.
+_UNIT_AT = re.compile(
+    r"\b(?:ed|er|ew|icu|ccu|micu|cath\s+lab|clinic|team|nurse|nurses)\s+(?:at|@|of|from)\s+(?:the\s+)?"
+    r"([^\W\d_][\w'’-]+)\b",
+    re.IGNORECASE,
+)
+# "transfer to Quartermain 2", "QUARTERMAIN7": a ward, a word of no language and its floor number.
+_WARD = re.compile(
+    r"\b(?:to|from|per|plan:?)\s+(?:the\s+)?([^\W\d_]{5,})\s?[1-9](?![\d.,/%:x-])(?!\s*(?:mg|mcg|g|cc|ml|l|u|units?|mm|cm|am|pm|hrs?|mins?|x|times|days?|weeks?)\b)",
+    re.IGNORECASE,
+)
 
 
 def _skip_common_words(text: str, start: int, end: int) -> int:
