@@ -255,7 +255,7 @@ _RELATIVE = (
     r"nieces?|nephews?|grandsons?|grand-?daughters?|grandaughters?|grandchildren|grandmother|grandfather|grandma|grandpa|"
     r"aunt|uncle|cousin|friends?|fianc[eé]e?|partner|neighbou?r|guardian|proxy|hcp|girlfriend|boyfriend|"
     r"step(?:son|daughter|mother|father)|in-law|named|name\s+is|called|contact(?:\s+person)?|"
-    r"spokesperson|caregiver|roommate)\b[\s,:;\-(]*)+"
+    r"spokesperson|caregiver|roommate)\b[\s,:;\-(]*(?:(?:and|&|or)\s+)?)+"
 )
 _ROLE = (
     r"(?:\b(?:np|rn|rrt|pa|md|attending|resident|fellow|intern|nurse|pharmacist|sw|social\s+worker|"
@@ -403,7 +403,10 @@ class ClinicalRecognizer(EntityRecognizer):
         yield from _list_names(text, upper)
         yield from _initial_names(text)
         for match in _NAME_LABEL.finditer(text):
-            if match.group(1).split()[0].lower() not in NOT_NAMES:
+            first = match.group(1).split()[0].lower()
+            if upper and is_english(first) and first not in first_names():
+                continue  # "PATIENT IS TOLERATING": in capitals, every word looks like a name
+            if first not in NOT_NAMES:
                 yield _Span("PERSON", match.start(1), match.end(1), MEDIUM)
         yield from _first_name_subjects(text)
         yield from _places(text, upper)
