@@ -148,3 +148,19 @@ def test_deny_and_allow_lists() -> None:
     result = TextDeidentifier(config).deidentify_batch(["Moved to Quartermain 2; son Bartholomew aware."])[0]
     assert "Quartermain" not in result.text
     assert "Bartholomew" in result.text
+
+
+def test_clinical_note_conventions(deidentifier: TextDeidentifier) -> None:
+    """In nursing notes the title stays (i2b2/PhysioNet), ventilator and score fractions are no
+    dates, drug and device words are no names, and wards named after people are places."""
+    text = (
+        "Pt changed to Levophed, remains in Afib. Dr. Okonkwo aware. MS changes noted. "
+        "PSV increased to 10/5 overnight, pain 6/10, 3/6 SEM. Vent settings A/C 750 Rate 10 Peep 5 "
+        "FiO2 40%. Insulin per U Maryland scale. Plan: transfer to Castellano 2 tomorrow."
+    )
+    result = deidentifier.deidentify_batch([text])[0]
+    redacted = {text[s.start : s.end] for s in result.spans}
+    assert "Okonkwo" in redacted and "Dr. Okonkwo" not in redacted
+    assert {"U Maryland", "Castellano"} <= redacted
+    for kept in ("Levophed", "Afib", "MS changes", "10/5", "6/10", "3/6", "750 Rate", "Dr."):
+        assert kept in result.text, kept
