@@ -263,6 +263,11 @@ _ROLE = (
     r"therapist|per|paged|page|w/|with|by|spoke\s+to|spoke\s+with|discussed\s+with|informed|notified)"
     r"\b\.?[\s,:]*)+"
 )
+# A staff role right before a name: "NP DJURIC made aware", "case worker Leona Labowich".
+_STAFF = (
+    r"\b(?:np|rn|rrt|crt|nurse|attending|resident|fellow|intern|case\s*(?:manager|worker)|"
+    r"social\s+worker|chaplain|house\s+staff)\b\.?[\s,:]*"
+)
 _CREDENTIAL = (
     r"(?:,\s*|\s+)(?:(?-i:RN|NP|PA|SW|CM|PA-C)|rn|r\.n\.|md|m\.d\.|np|rrt|r\.r\.t\.|msw|licsw|lcsw|"
     r"phd|crna|cna|pharmd|lpn|aprn|fnp|dnp|rd|slp|crt|rrt)\b"
@@ -327,6 +332,7 @@ class ClinicalRecognizer(EntityRecognizer):
             rf"{_RELATIVE}((?:{_NAME_RUN})(?:\s*(?:,|and|&)\s*(?:{_NAME_RUN})){{0,3}})", flags
         )
         self.role = re.compile(rf"{_ROLE}(\b(?:[A-Za-z]\.\s*)?{_NAME_RUN})", flags)
+        self.staff = re.compile(rf"{_STAFF}((?:[A-Za-z]\.\s*)?{_NAME_RUN})", flags)
         self.credentialed = re.compile(rf"(\b(?:[A-Za-z]\.\s*)?{_NAME_RUN}){_CREDENTIAL}", flags)
 
     def load(self) -> None:
@@ -389,6 +395,13 @@ class ClinicalRecognizer(EntityRecognizer):
                 title_end = match.start(1) + len(match.group(1).rstrip())
                 yield _Span("PERSON", match.start(1), title_end, tokens[0].score)
             yield from tokens
+        for match in self.staff.finditer(text):
+            # After a role, only a name-like word: a first name or a word of no language.
+            for span in _name_tokens(text, match.start(1), match.end(1), upper, strong=False):
+                low = text[span.start : span.end].lower()
+                plain = not (is_english(low) or _misspelt(low) or "-" in low or _TITLE_AT.fullmatch(low))
+                if low in first_names() or (plain and len(low) > 2):
+                    yield span
         for pattern, weak in ((self.related, False), (self.credentialed, False), (self.role, True)):
             for match in pattern.finditer(text):
                 yield from _name_tokens(
@@ -930,12 +943,16 @@ def _name_tokens(
 
 @lru_cache(maxsize=4096)
 def _misspelt(word: str) -> bool:
-    """A long word one deletion or one swap away from English ("assymptomatic", "percautions")."""
+    """A long word one deletion, swap or changed letter away from English ("assymptomatic",
+    "percautions", "decesion")."""
     if len(word) < 7:
         return False
     deletions = (word[:i] + word[i + 1 :] for i in range(len(word)))
     swaps = (word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1))
-    return any(is_english(candidate) for candidates in (deletions, swaps) for candidate in candidates)
+    changes = (word[:i] + c + word[i + 1 :] for i in range(len(word)) for c in "aeiou")
+    return any(
+        is_english(candidate) for candidates in (deletions, swaps, changes) for candidate in candidates
+    )
 
 
 _NAME_LABEL = re.compile(

@@ -126,6 +126,7 @@ MEDICAL_TERMS = _words(
     assessment addendum review systems
     ho hos pcw pcwp fld flds con't cont cont'd prev lfts ue ues le les carevue careview flowsheet
     begin start restart leave continue resume going return stop await awaiting self
+    vol vols tol tolerated tolerating sub
     """
 )
 
