@@ -20,6 +20,7 @@ from spacy.lang.en.stop_words import STOP_WORDS
 from medcurate.privacy.vocab import (
     EPONYM_HEADS,
     EPONYMS,
+    HOSPITAL_NAME_WORDS,
     MEDICAL_TERMS,
     NOT_NAMES,
     US_STATES,
@@ -588,7 +589,9 @@ _MOVEMENT = re.compile(
     r"taken|sent|came|come|coming|go|going|returned|called(?=\s+from)|discharged|d/c'?d|dc'?d|presented|brought|moved|seen|"
     r"treated|followed|evaluated|assessed|hospitali[sz]ed|operated|lives|living|lived|resides|residing|"
     r"visiting|visited|flew|relocated|born|admission|transport(?:ed)?|bed|placement|adm|tx|tx'?d|"
-    r"med-?flight(?:ed)?|flown|screened|accepted)\s+(?:back\s+|here\s+|over\s+|today\s+|earlier\s+)?(?:to|from|at|in|into|@)\s+"
+    r"med-?flight(?:ed)?|flown|screened|accepted|return|returns|returning)\s+"
+    r"(?:back\s+|here\s+|over\s+|today\s+|earlier\s+|nearby\s+|with\s+[^\W\d_]+(?:\s+and\s+[^\W\d_]+)?\s+)?"
+    r"(?:to|from|at|in|into|@)\s+"
     r"(?:the\s+|our\s+)?((?:[^\W\d_][\w'’.&-]*[ \t]*){1,5})|"
     r"@\s*((?-i:(?:St\.?|Saint|Mt\.?)\s+)?(?-i:[A-Z][a-z][\w'’.&-]*)(?:[ \t]+[^\W\d_][\w'’.&-]*){0,3})|"
     r"\b(?:to|from|at|in)\s+(?:the\s+)?((?:[^\W\d_][\w'’&-]*\s+){1,3}(?:hospital|hosp|memorial|medical\s+"
@@ -724,12 +727,15 @@ def _skip_common_words(text: str, start: int, end: int) -> int:
         # lower-case word of the language there does not ("occlusion at nursing home").
         token = word.group()
         low = token.lower()
+        if low in HOSPITAL_NAME_WORDS:
+            continue  # "sacred heart hospital"
         lower_word = mixed and token[0].islower() and low not in FACILITY_WORDS
         lower_word = lower_word and is_english(low) and not is_name_word(low)
         if (low in _CUT_WORDS and (upper or not token[0].isupper())) or lower_word:
             name_start = word.end()
     words = list(_WORD.finditer(text, name_start, end))
-    if all(w.group().lower() in FACILITY_WORDS or w.group().lower() in NOT_NAMES for w in words):
+    lows = [w.group().lower() for w in words]
+    if all(w not in HOSPITAL_NAME_WORDS and (w in FACILITY_WORDS or w in NOT_NAMES) for w in lows):
         return end  # "the hospital", "REHAB", "ST. Stable": a kind of place, not a named one
     return words[0].start()
 
@@ -815,7 +821,9 @@ def _generic_care(text: str, start: int, end: int) -> bool:
     if not _CARE_KINDS.search(text, start, end):
         return False
     first = _WORD.match(text, start)
-    return first is not None and is_english(first.group()) and not is_name_word(first.group())
+    if first is None or first.group().lower() in HOSPITAL_NAME_WORDS:
+        return False  # "HOLY CROSS REHAB"
+    return is_english(first.group()) and not is_name_word(first.group())
 
 
 def _plausible(entity: str, score: float, text: str, start: int, end: int) -> bool:
@@ -1070,9 +1078,12 @@ class FilteredSpacyRecognizer(EntityRecognizer):
         words = _WORD.findall(ent.text)
         if upper or not words:
             return 0.0  # on UPPER CASE text the model's entities are noise
-        lows = [w.lower() for w in words]
+        lows = [w.lower().removesuffix("'s").removesuffix("’s") for w in words]
         if all(w in NOT_NAMES or w in EPONYMS for w in lows) or _is_eponym_use(text, ent.end_char):
             return 0.0
+        drug = any(w in MEDICAL_TERMS and w not in FACILITY_WORDS for w in lows)
+        if not prose and (drug or all(len(w) == 1 for w in lows)):
+            return 0.0  # "Albuterol and Atrovent MDI's", "G.I.", "C.I." in a note
         if lows[-1] in EPONYM_HEADS or (entity == "NRP" and not prose):
             return 0.0  # "Framingham Risk Score"; nationality is no identifier in clinical text
         if entity == "DATE":

@@ -130,6 +130,15 @@ MEDICAL_TERMS = _words(
     """
 )
 
+# Words that name hospitals across the US ("Sacred Heart", "Holy Cross", "Good Samaritan"): before
+# a facility word they are part of its name, though they are also ordinary words.
+HOSPITAL_NAME_WORDS = _words(
+    """
+    sacred heart holy cross good samaritan mercy providence presbyterian methodist baptist lutheran
+    adventist regional union memorial deaconess covenant shriners kaiser
+    """
+)
+
 NOT_NAMES = frozenset(STOP_WORDS) | CLINICAL_WORDS | CLINICAL_PLACES | SPECIES | MEDICAL_TERMS
 
 US_STATES = {
