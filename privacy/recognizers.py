@@ -415,6 +415,7 @@ class ClinicalRecognizer(EntityRecognizer):
                     backwards=pattern is self.credentialed,
                 )
         yield from _list_names(text, upper)
+        yield from _lowercase_names(text)
         yield from _initial_names(text)
         for match in _NAME_LABEL.finditer(text):
             first = match.group(1).split()[0].lower()
@@ -701,7 +702,8 @@ def _places(text: str, upper: bool) -> Iterator[_Span]:
                 continue
             if pattern is _WARD and (len(low) < 5 or is_name_word(low) or _misspelt(low)):
                 continue  # a ward is named after someone, but "Jones 2" may be a list
-            yield _Span("LOCATION", match.start(1), match.end(1), MEDIUM)
+            fused = pattern is _WARD and text[match.end(1) : match.end(1) + 1].isdigit()
+            yield _Span("LOCATION", match.start(1), match.end(1) + fused, MEDIUM)  # "QUARTERMAIN7"
 
 
 # "sent to ED at GH", "CHF team at GH": the hospital a unit or a team belongs to.
@@ -712,7 +714,7 @@ _UNIT_AT = re.compile(
 )
 # "transfer to Quartermain 2", "QUARTERMAIN7": a ward, a word of no language and its floor number.
 _WARD = re.compile(
-    r"\b(?:to|from|per|plan:?)\s+(?:the\s+)?([^\W\d_]{5,})\s?[1-9](?![\d.,/%:x-])(?!\s*(?:mg|mcg|g|cc|ml|l|u|units?|mm|cm|am|pm|hrs?|mins?|x|times|days?|weeks?)\b)",
+    r"\b(?:to|from|per|plan:?|transfer)\s+(?:the\s+)?([^\W\d_]{5,})\s?[1-9](?!\.\d|[\d,/%:x-])(?!\s*(?:mg|mcg|g|cc|ml|l|u|units?|mm|cm|am|pm|hrs?|mins?|x|times|days?|weeks?)\b)",
     re.IGNORECASE,
 )
 
@@ -1020,6 +1022,24 @@ def _list_names(text: str, upper: bool) -> Iterator[_Span]:
         if first.lower() in EPONYMS or last.lower() in EPONYMS:
             score = DOUBT
         yield _Span("PERSON", match.start(), match.end(2), score)
+
+
+_LOWER_PAIR = re.compile(r"\b([a-z][a-z'’-]+)\s+(?:([a-z][a-z'’-]+)\s+)?([a-z][a-z'’-]+)\b")
+
+
+def _lowercase_names(text: str) -> Iterator[_Span]:
+    """In notes typed all in lower case, a census first name before a word of no language
+    ("pat rixford", "mary theresa kondouli"): capitals cannot tell the name."""
+    if _capitalised_share(text) > 0.05:
+        return
+    firsts = first_names()
+    for match in _LOWER_PAIR.finditer(text):
+        first, middle, last = match.group(1), match.group(2), match.group(3)
+        if first not in firsts or first in NOT_NAMES or (middle and middle not in firsts):
+            continue
+        if last in NOT_NAMES or last in EPONYMS or is_english(last) or _misspelt(last) or len(last) < 3:
+            continue
+        yield _Span("PERSON", match.start(), match.end(), MEDIUM)
 
 
 class FilteredSpacyRecognizer(EntityRecognizer):
