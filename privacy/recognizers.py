@@ -416,6 +416,7 @@ class ClinicalRecognizer(EntityRecognizer):
                 )
         yield from _list_names(text, upper)
         yield from _lowercase_names(text)
+        yield from _signature(text)
         yield from _initial_names(text)
         for match in _NAME_LABEL.finditer(text):
             first = match.group(1).split()[0].lower()
@@ -590,7 +591,7 @@ _MOVEMENT = re.compile(
     r"taken|sent|came|come|coming|go|going|returned|called(?=\s+from)|discharged|d/c'?d|dc'?d|presented|brought|moved|seen|"
     r"treated|followed|evaluated|assessed|hospitali[sz]ed|operated|lives|living|lived|resides|residing|"
     r"visiting|visited|flew|relocated|born|admission|transport(?:ed)?|bed|placement|adm|tx|tx'?d|"
-    r"med-?flight(?:ed)?|flown|screened|accepted|return|returns|returning)\s+"
+    r"med-?flight(?:ed)?|flown|screened|accepted|return|returns|returning|arrival)\s+"
     r"(?:back\s+|here\s+|over\s+|today\s+|earlier\s+|nearby\s+|with\s+[^\W\d_]+(?:\s+and\s+[^\W\d_]+)?\s+)?"
     r"(?:to|from|at|in|into|@)\s+"
     r"(?:the\s+|our\s+)?((?:[^\W\d_][\w'’.&-]*[ \t]*){1,5})|"
@@ -1022,6 +1023,23 @@ def _list_names(text: str, upper: bool) -> Iterator[_Span]:
         if first.lower() in EPONYMS or last.lower() in EPONYMS:
             score = DOUBT
         yield _Span("PERSON", match.start(), match.end(2), score)
+
+
+_SIGNATURE = re.compile(
+    r"(?:\A|[.!?\n])\s*([^\W\d_][\w'’-]*)(?:\s+[A-Za-z]\.)?(?:\s+([^\W\d_][\w'’-]*))?[\s.,]*\Z"
+)
+
+
+def _signature(text: str) -> Iterator[_Span]:
+    """A note signed with a first name at its very end ("... 1400U/HR.  SUSAN")."""
+    match = _SIGNATURE.search(text, max(0, len(text) - 60))
+    if match is None:
+        return
+    first, last = match.group(1).lower(), (match.group(2) or "").lower()
+    if first not in first_names() or first in NOT_NAMES or last in NOT_NAMES:
+        return
+    if last or not is_english(first):
+        yield _Span("PERSON", match.start(1), match.end(2) if last else match.end(1), MEDIUM)
 
 
 _LOWER_PAIR = re.compile(r"\b([a-z][a-z'’-]+)\s+(?:([a-z][a-z'’-]+)\s+)?([a-z][a-z'’-]+)\b")
