@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any, ClassVar
 
 from presidio_analyzer import EntityRecognizer, RecognizerResult
@@ -1042,22 +1043,31 @@ def _signature(text: str) -> Iterator[_Span]:
         yield _Span("PERSON", match.start(1), match.end(2) if last else match.end(1), MEDIUM)
 
 
-_LOWER_PAIR = re.compile(r"\b([a-z][a-z'’-]+)\s+(?:([a-z][a-z'’-]+)\s+)?([a-z][a-z'’-]+)\b")
+_LOWER_WORD = re.compile(r"[a-z][a-z'’-]+")
 
 
 def _lowercase_names(text: str) -> Iterator[_Span]:
-    """In notes typed all in lower case, a census first name before a word of no language
-    ("pat rixford", "mary theresa kondouli"): capitals cannot tell the name."""
+    """In notes typed all in lower case, a census first name (or two) before a word of no
+    language ("pat rixford", "mary theresa kondouli"): capitals cannot tell the name."""
     if _capitalised_share(text) > 0.05:
         return
     firsts = first_names()
-    for match in _LOWER_PAIR.finditer(text):
-        first, middle, last = match.group(1), match.group(2), match.group(3)
-        if first not in firsts or first in NOT_NAMES or (middle and middle not in firsts):
+    words = list(_LOWER_WORD.finditer(text))
+    for index, word in enumerate(words[:-1]):
+        if word.group() not in firsts or word.group() in NOT_NAMES:
             continue
-        if last in NOT_NAMES or last in EPONYMS or is_english(last) or _misspelt(last) or len(last) < 3:
+        last = index + 1
+        if words[last].group() in firsts and last + 1 < len(words):
+            last += 1  # a middle name
+        chain = words[index : last + 1]
+        if any(not text[a.end() : b.start()].isspace() for a, b in pairwise(chain)):
             continue
-        yield _Span("PERSON", match.start(), match.end(), MEDIUM)
+        surname = words[last].group()
+        if surname in NOT_NAMES or surname in EPONYMS or is_english(surname) or _misspelt(surname):
+            continue
+        if word.group() in EPONYMS or _is_eponym_use(text, words[last].end()):
+            continue  # "mallory weiss tear"
+        yield _Span("PERSON", word.start(), words[last].end(), MEDIUM)
 
 
 class FilteredSpacyRecognizer(EntityRecognizer):
