@@ -501,7 +501,8 @@ def _settings(value: str) -> bool:
     not a house number and a street."""
     if "%" in value or _RANGE.match(value):
         return True
-    words = [w.lower() for w in _WORD.findall(value) if w not in US_STATES]  # "Erie, PA 16501"
+    # Region codes are no settings: "Erie, PA 16501", "Paulista, PE".
+    words = [w.lower() for w in _WORD.findall(value) if not (len(w) == 2 and w.isupper())]
     return any(w in _SETTING_WORDS and w not in _STREET_WORD_SET for w in words)
 
 
@@ -697,13 +698,15 @@ def _places(text: str, upper: bool) -> Iterator[_Span]:
                 continue
             if is_name_word(low) and not is_english(low):
                 yield _Span("LOCATION", match.start(1), match.end(1), WEAK)
-    for pattern in (_UNIT_AT, _WARD):
+    for pattern in (_UNIT_AT, _WARD, _ACRONYM_UNIT):
         for match in pattern.finditer(text):
             low = match.group(1).lower()
             if low in NOT_NAMES or low in EPONYMS or (is_english(low) and not is_name_word(low)):
                 continue
             if pattern is _WARD and (len(low) < 5 or is_name_word(low) or _misspelt(low)):
                 continue  # a ward is named after someone, but "Jones 2" may be a list
+            if pattern is _ACRONYM_UNIT and is_english(low):
+                continue  # "HOUSE STAFF"
             fused = pattern is _WARD and text[match.end(1) : match.end(1) + 1].isdigit()
             yield _Span("LOCATION", match.start(1), match.end(1) + fused, MEDIUM)  # "QUARTERMAIN7"
 
@@ -713,6 +716,10 @@ _UNIT_AT = re.compile(
     r"\b(?:ed|er|ew|icu|ccu|micu|cath\s+lab|clinic|team|nurse|nurses)\s+(?:at|@|of|from)\s+(?:the\s+)?"
     r"([^\W\d_][\w'’-]+)\b",
     re.IGNORECASE,
+)
+# "GH EW today", "SEEN BY GBMC NURSE": a hospital's initials before one of its units or staff.
+_ACRONYM_UNIT = re.compile(
+    r"\b((?-i:[A-Z]{2,5}))\s+(?:ew|ed|er|emergency|nurse|nurses|team|staff|cath\s+lab)\b", re.IGNORECASE
 )
 # "transfer to Quartermain 2", "QUARTERMAIN7": a ward, a word of no language and its floor number.
 _WARD = re.compile(

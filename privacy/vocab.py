@@ -127,6 +127,8 @@ MEDICAL_TERMS = _words(
     ho hos pcw pcwp fld flds con't cont cont'd prev lfts ue ues le les carevue careview flowsheet
     begin start restart leave continue resume going return stop await awaiting self
     vol vols tol tolerated tolerating sub
+    chf copd cad htn dm iddm niddm cva tia pe dvt gerd esrd arf ckd uti pna sob cp ards gib ugib lgib
+    nstemi stemi ami ptca pci avr mvr tah bso appy lap chole ich sah sdh nsg npn
     """
 )
 
