@@ -602,6 +602,7 @@ _MOVEMENT = re.compile(
     r"center|rehab|nursing\s+home|clinic|infirmary|hospice))\b",
     re.IGNORECASE,
 )
+_SAINT_UPPER = re.compile(r"\b(?-i:ST|MT)\.?\s+(?-i:([A-Z]{3,}))(?:'S)?\b")
 _BARE_PLACE = re.compile(r"\b(?:at|to|from|@)\s+(?:the\s+)?([^\W\d_][\w'’-]+)\b", re.IGNORECASE)
 _DOSE_CHANGE = re.compile(
     r"(?:chang|switch|increas|decreas|titrat|wean|convert|advanc|start)\w*\s*$", re.IGNORECASE
@@ -667,24 +668,33 @@ def _places(text: str, upper: bool) -> Iterator[_Span]:
                 if start < end and not _generic_care(text, start, end):
                     yield _Span("FACILITY", start, end, MEDIUM)
             continue
-        for word in _WORD.finditer(text, match.start(group), match.end(group)):
-            token = word.group()
-            low = token.lower().rstrip(".")
+        tokens = list(_WORD.finditer(text, match.start(group), match.end(group)))
+        lows = [w.group().lower().rstrip(".") for w in tokens]
+        for index, word in enumerate(tokens):
+            token, low = word.group(), lows[index]
             if low in _FACILITY_TAIL:
                 if start is None:
                     break  # "seen at the clinic": a kind of place, not a named one
                 end = word.end()
                 continue
-            if low in NOT_NAMES or low in EPONYM_HEADS or len(low) < 2:
+            # Before "hospital" or "rehab" any name-like word is part of the name, whatever its
+            # case ("presented to holy cross hospital from baltimore rehab").
+            headed = any(w in _FACILITY_TAIL for w in lows[index + 1 :]) and (
+                low in HOSPITAL_NAME_WORDS or is_name_word(low) or not is_english(low)
+            )
+            if (low in NOT_NAMES and low not in HOSPITAL_NAME_WORDS) or low in EPONYM_HEADS or len(low) < 2:
                 break  # "admitted to Q7": a ward letter
-            if mixed and not token[0].isupper():
+            if mixed and not token[0].isupper() and not headed:
                 break
-            if not mixed and is_english(low) and not is_name_word(low) and low not in _FACILITY_TAIL:
+            if not mixed and is_english(low) and not is_name_word(low) and not headed:
                 break
             start = word.start() if start is None else start
             end = word.end()
         if start is not None:
             yield _Span("LOCATION", start, end, MEDIUM)
+    for match in _SAINT_UPPER.finditer(text):
+        if match.group(1).lower() in first_names():
+            yield _Span("FACILITY", match.start(), match.end(), MEDIUM)  # "TO GO TO ST. MARY"
     if not mixed:
         # Single-case notes: "at CALVERT", "to quartermain" - an unusual word or a surname after
         # a bare preposition, unless a drug is being changed to ("switched to levophed").
