@@ -418,6 +418,10 @@ class ClinicalRecognizer(EntityRecognizer):
         yield from _list_names(text, upper)
         yield from _lowercase_names(text)
         yield from _signature(text)
+        for match in _FAMILY_OF.finditer(text):
+            low = match.group(1).lower()
+            if low not in NOT_NAMES and is_name_word(low) and not is_english(low):
+                yield _Span("PERSON", match.start(1), match.end(1), MEDIUM)  # "KEEP ROMERO FAMILY AWARE"
         yield from _initial_names(text)
         for match in _NAME_LABEL.finditer(text):
             first = match.group(1).split()[0].lower()
@@ -1043,6 +1047,7 @@ def _list_names(text: str, upper: bool) -> Iterator[_Span]:
         yield _Span("PERSON", match.start(), match.end(2), score)
 
 
+_FAMILY_OF = re.compile(r"\b([^\W\d_][\w'’-]+)\s+(?:family|families|household)\b", re.IGNORECASE)
 _SIGNATURE = re.compile(
     r"(?:\A|[.!?\n])\s*([^\W\d_][\w'’-]*)(?:\s+[A-Za-z]\.)?(?:\s+([^\W\d_][\w'’-]*))?[\s.,]*\Z"
 )
