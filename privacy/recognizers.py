@@ -418,6 +418,11 @@ class ClinicalRecognizer(EntityRecognizer):
         yield from _list_names(text, upper)
         yield from _lowercase_names(text)
         yield from _signature(text)
+        for match in _BEFORE_PHONE.finditer(text):
+            lows = [match.group(1).lower(), match.group(2).lower()]
+            named = any(is_name_word(w) or not is_english(w) for w in lows)
+            if named and not any(w in NOT_NAMES or w in FACILITY_WORDS for w in lows):
+                yield _Span("PERSON", match.start(1), match.end(2), MEDIUM)  # "Jane Roe cell# ..."
         for match in _FAMILY_OF.finditer(text):
             low = match.group(1).lower()
             if low not in NOT_NAMES and is_name_word(low) and not is_english(low):
@@ -1047,6 +1052,12 @@ def _list_names(text: str, upper: bool) -> Iterator[_Span]:
         yield _Span("PERSON", match.start(), match.end(2), score)
 
 
+# A contact listed with a phone label: "Jane Roe cell# 555-...", "John Doe (home): ...".
+_BEFORE_PHONE = re.compile(
+    r"(?-i:\b([A-Z][a-z'’-]+)\s+([A-Z][a-z'’-]+))\s*[,:-]?\s*\(?"
+    r"(?:cell|home|work|phone|ph|tel|mobile|beeper|pager)\b\s*(?:#|no\b|number\b|:)",
+    re.IGNORECASE,
+)
 _FAMILY_OF = re.compile(r"\b([^\W\d_][\w'’-]+)\s+(?:family|families|household)\b", re.IGNORECASE)
 _SIGNATURE = re.compile(
     r"(?:\A|[.!?\n])\s*([^\W\d_][\w'’-]*)(?:\s+[A-Za-z]\.)?(?:\s+([^\W\d_][\w'’-]*))?[\s.,]*\Z"
