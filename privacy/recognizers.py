@@ -22,6 +22,7 @@ from medcurate.privacy.vocab import (
     COUNTRIES,
     EPONYM_HEADS,
     EPONYMS,
+    HOSPITAL_NAME_WORDS,
     MEDICAL_TERMS,
     NATIONALITIES,
     NOT_NAMES,
@@ -88,9 +89,18 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
     ("DATE", STRONG, r"\b(?:[12]\d|3[01]|0?[1-9])\.(?:0?[1-9]|1[0-2])\.(?:19|20)?\d\d\b", 0),
     ("DATE", STRONG, rf"\b{_MONTH}\.?\s*{_DAY}\b(?:,?\s*{_YEAR}\b)?", 0),
     ("DATE", STRONG, rf"\b{_DAY}(?:\s+of)?[\s-]*{_MONTH}\b\.?(?:,?[\s-]*{_YEAR}\b)?", 0),
-    ("DATE", STRONG, rf"\b{_MONTH}\.?,?\s+{_YEAR}\b", 0),
+    ("DATE", STRONG, rf"\b{_MONTH}\.?,?\s+(?:of\s+)?{_YEAR}\b", 0),
+    # "11/21.93": month/day.year; "on the 11th.", "it's the 21st": a day of the month.
+    ("DATE", STRONG, r"(?<![\d/.])(?:0?[1-9]|1[0-2])/(?:[12]\d|3[01]|0?[1-9])\.\d\d(?![\d.])", 0),
+    (
+        "DATE",
+        MEDIUM,
+        r"\b(?:on|since|until|till|by|it'?s|is|was)\s+the\s+((?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th))\b(?=\s*[.,;:)\"]|\s*$)",
+        1,
+    ),
     ("DATE", MEDIUM, r"(?<![\d/.])(?:0?[1-9]|1[0-2])/(?:3[2-9]|[4-9]\d)(?![\d/])", 0),  # 8/87: month/year
-    ("DATE", MEDIUM, r"(?<![\w'])'\d\d\b(?!')|\b\d\d'(?![\w'])", 0),  # MI '92, CVA 74': a year
+    # MI '92, CVA 74': a year (the apostrophe is no part of it); not "HOB 30'" or "10-15'".
+    ("DATE", MEDIUM, r"(?<=')(?<![\w']')\d\d\b(?!')|(?<=[A-Za-z] )\d\d(?='(?![\w']))", 0),
     (
         "DATE",
         MEDIUM,
@@ -130,7 +140,7 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
     (
         "PHONE_NUMBER",
         STRONG,
-        r"\b(?:pager|beeper|beep|cell|phone|tel|telephone|fax|mobile|ph|contact|ext|extension|"
+        r"\b(?:pager|pgr|pg|beeper|beep|cell|phone|tel|telephone|fax|mobile|ph|contact|ext|extension|"
         r"call\s+back)\s*(?:number|no\.?|num)?\s*[#:]?\s*[#:]?\s*(\d[\d\s.-]{3,13}\d)",
         1,
     ),
@@ -238,6 +248,8 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
         1,
     ),
     ("FACILITY", MEDIUM, r"\b(?-i:St|Saint|Mt|Mount|ST|MT)\.?\s+(?-i:[A-Z][a-z'’]+)(?:'s|’s|s)?\b", 0),
+    # "U Maryland scale", "Univ. of Michigan": a state university names a place of care.
+    ("FACILITY", MEDIUM, rf"\b(?:u|univ|university)\.?\s+(?:of\s+)?(?-i:{_STATE_NAME})\b", 0),
 ]
 
 _LETTER = r"[^\W\d_]"
@@ -246,16 +258,21 @@ _NAME_RUN = rf"(?:{_NAME})(?:\s+(?:[A-Za-z]\.\s*)?(?:{_NAME})){{0,2}}"
 _TITLE = r"\b(?:dr|drs|dr's|doctor|mr|mrs|ms|miss|mister|prof|professor|mx)\b\.?\s*"
 _RELATIVE = (
     r"(?:\b(?:sons?|daughters?|dtrs?|wife|husband|hus|spouse|sisters?|sis|brothers?|bro|mother|mom|father|dad|"
-    r"nieces?|nephews?|grandsons?|granddaughters?|grandchildren|grandmother|grandfather|grandma|grandpa|"
+    r"nieces?|nephews?|grandsons?|grand-?daughters?|grandaughters?|grandchildren|grandmother|grandfather|grandma|grandpa|"
     r"aunt|uncle|cousin|friends?|fianc[eé]e?|partner|neighbou?r|guardian|proxy|hcp|girlfriend|boyfriend|"
     r"step(?:son|daughter|mother|father)|in-law|named|name\s+is|called|contact(?:\s+person)?|"
-    r"spokesperson|caregiver|roommate)\b[\s,:;\-(]*)+"
+    r"spokesperson|caregiver|roommate)\b[\s,:;\-(]*(?:(?:and|&|or)\s+)?)+"
 )
 _ROLE = (
     r"(?:\b(?:np|rn|rrt|pa|md|attending|resident|fellow|intern|nurse|pharmacist|sw|social\s+worker|"
     r"case\s+manager|case\s*worker|house\s+staff|talked\s+(?:with|to)|meet|met\s+with|chaplain|surgeon|cardiologist|neurologist|physician|pcp|hospitalist|dietitian|"
     r"therapist|per|paged|page|w/|with|by|spoke\s+to|spoke\s+with|discussed\s+with|informed|notified)"
     r"\b\.?[\s,:]*)+"
+)
+# A staff role right before a name: "NP DJURIC made aware", "case worker Leona Labowich".
+_STAFF = (
+    r"\b(?:np|rn|rrt|crt|nurse|attending|resident|fellow|intern|case\s*(?:manager|worker)|"
+    r"social\s+worker|chaplain|house\s+staff)\b\.?[\s,:]*"
 )
 _CREDENTIAL = (
     r"(?:,\s*|\s+)(?:(?-i:RN|NP|PA|SW|CM|PA-C)|rn|r\.n\.|md|m\.d\.|np|rrt|r\.r\.t\.|msw|licsw|lcsw|"
@@ -323,6 +340,7 @@ class ClinicalRecognizer(EntityRecognizer):
             rf"{_RELATIVE}((?:{_NAME_RUN})(?:\s*(?:,|and|&)\s*(?:{_NAME_RUN})){{0,3}})", flags
         )
         self.role = re.compile(rf"{_ROLE}(\b(?:[A-Za-z]\.\s*)?{_NAME_RUN})", flags)
+        self.staff = re.compile(rf"{_STAFF}((?:[A-Za-z]\.\s*)?{_NAME_RUN})", flags)
         self.credentialed = re.compile(rf"(\b(?:[A-Za-z]\.\s*)?{_NAME_RUN}){_CREDENTIAL}", flags)
 
     def load(self) -> None:
@@ -345,10 +363,17 @@ class ClinicalRecognizer(EntityRecognizer):
                     start = _skip_common_words(text, start, end)
                     if entity == "FACILITY" and _generic_care(text, start, end):
                         continue
+                    if _STATE_AFTER_COMMA.search(text, start, end) and _shorthand_pair(text, start, end):
+                        continue
                 elif (
                     entity == "DATE"
                     and (
-                        _VENT_SETTING.search(text, max(0, start - 8), start) or _pain_score(text, start, end)
+                        _VENT_SETTING.search(text, max(0, start - 8), start)
+                        or (
+                            _FRACTION.fullmatch(text, start, end)
+                            and _VENT_NEAR.search(text, max(0, start - 40), start)
+                        )
+                        or _pain_score(text, start, end)
                     )
                 ) or not _plausible(entity, score, text, start, end):
                     continue
@@ -389,6 +414,13 @@ class ClinicalRecognizer(EntityRecognizer):
                 title_end = match.start(1) + len(match.group(1).rstrip())
                 yield _Span("PERSON", match.start(1), title_end, tokens[0].score)
             yield from tokens
+        for match in self.staff.finditer(text):
+            # After a role, only a name-like word: a first name or a word of no language.
+            for span in _name_tokens(text, match.start(1), match.end(1), upper, strong=False):
+                low = text[span.start : span.end].lower()
+                plain = not (is_english(low) or _misspelt(low) or "-" in low or _TITLE_AT.fullmatch(low))
+                if low in first_names() or (plain and len(low) > 2):
+                    yield span
         for pattern, weak in ((self.related, False), (self.credentialed, False), (self.role, True)):
             for match in pattern.finditer(text):
                 yield from _name_tokens(
@@ -401,9 +433,23 @@ class ClinicalRecognizer(EntityRecognizer):
                     backwards=pattern is self.credentialed,
                 )
         yield from _list_names(text, upper)
+        yield from _lowercase_names(text)
+        yield from _signature(text)
+        for match in _BEFORE_PHONE.finditer(text):
+            lows = [match.group(1).lower(), match.group(2).lower()]
+            named = any(is_name_word(w) or not is_english(w) for w in lows)
+            if named and not any(w in NOT_NAMES or w in FACILITY_WORDS for w in lows):
+                yield _Span("PERSON", match.start(1), match.end(2), MEDIUM)  # "Jane Roe cell# ..."
+        for match in _FAMILY_OF.finditer(text):
+            low = match.group(1).lower()
+            if low not in NOT_NAMES and is_name_word(low) and not is_english(low):
+                yield _Span("PERSON", match.start(1), match.end(1), MEDIUM)  # "KEEP ROMERO FAMILY AWARE"
         yield from _initial_names(text)
         for match in _NAME_LABEL.finditer(text):
-            if match.group(1).split()[0].lower() not in NOT_NAMES:
+            first = match.group(1).split()[0].lower()
+            if upper and is_english(first) and first not in first_names():
+                continue  # "PATIENT IS TOLERATING": in capitals, every word looks like a name
+            if first not in NOT_NAMES:
                 yield _Span("PERSON", match.start(1), match.end(1), MEDIUM)
         yield from _first_name_subjects(text)
         yield from _places(text, upper)
@@ -478,8 +524,38 @@ def _prose_spans(text: str) -> Iterator[_Span]:
     for pattern in (_ADDRESS_START, _STREET_FIRST, _STREET_COMPOUND):
         for match in pattern.finditer(text):
             end = _address_end(text, match.end(), lenient=lenient)
-            if end is not None or pattern is not _ADDRESS_START or match.group()[0].isalpha():
-                yield _Span("STREET_ADDRESS", match.start(), end or match.end(), MEDIUM)
+            stop = end or match.end()
+            found = end is not None or pattern is not _ADDRESS_START or match.group()[0].isalpha()
+            if found and not _settings(text[match.start() : stop]):
+                yield _Span("STREET_ADDRESS", match.start(), stop, MEDIUM)
+
+
+_STREET_WORD_SET = frozenset(_STREET_SUFFIX_WORDS[3:-1].split("|")) | _ADDRESS_WORDS
+
+
+def _settings(value: str) -> bool:
+    """ "600 Rate 12 Peep 5 FiO2 50%", "3 hrs. Stable", "6 to 8": numbers with clinical words,
+    not a house number and a street."""
+    if "%" in value or _RANGE.match(value):
+        return True
+    # Region codes are no settings: "Erie, PA 16501", "Paulista, PE".
+    words = [w.lower() for w in _WORD.findall(value) if not (len(w) == 2 and w.isupper())]
+    return any(w in _SETTING_WORDS and w not in _STREET_WORD_SET for w in words)
+
+
+_RANGE = re.compile(r"\d+\s+to\s+\d")
+_SETTING_WORDS = MEDICAL_TERMS | {
+    "rate",
+    "hrs",
+    "hr",
+    "hours",
+    "hour",
+    "min",
+    "mins",
+    "x",
+    "episodes",
+    "yesterday",
+}
 
 
 def _cued_places(text: str) -> Iterator[_Span]:
@@ -495,7 +571,30 @@ def _cued_places(text: str) -> Iterator[_Span]:
             continue  # "in Wells score"
         if not prose and (words[0].isupper() or len(first) < 3):
             continue  # clinical writing: "to PSV", "in NSR", "in L fem"
-        yield _Span("LOCATION", match.start(1), match.end(1) - _trailing_dot(match.group(1)), WEAK)
+        if not prose and _shorthand_or_word(words[0], match.group(1)):
+            continue
+        end = match.end(1) - _trailing_dot(match.group(1))
+        for stop in _SENTENCE_END.finditer(text, match.start(1), end):
+            following = stop.group(1).lower()
+            if following not in FACILITY_WORDS and (following in NOT_NAMES or not is_name_word(following)):
+                end = stop.start()  # "Holy Cross. This friend", "Lansdowne. Pt's daughter"
+                break
+        yield _Span("LOCATION", match.start(1), end, WEAK)
+
+
+_SENTENCE_END = re.compile(r"(?<!\bSt)(?<!\bMt)(?<!\b[A-Z])\.\s+([A-Z][\w'’]*)")
+
+
+def _shorthand_or_word(word: str, value: str) -> bool:
+    """In clinical writing the capitals after "in/to/from" are often shorthand or adverbs: "to
+    MDs", "in SpO2", "to Pt's baseline", "to Nasally suction" (English words cannot be ruled out:
+    WordNet lists Chicago and Hagerstown)."""
+    low = word.lower()
+    low = low[:-2] if low.endswith(("'s", "’s")) else low
+    acronym = any(sum(c.isupper() for c in part) > 1 for part in word.split("-"))
+    if low in NOT_NAMES or acronym or value[len(word) : len(word) + 1].isdigit():
+        return True
+    return low.endswith("ly") and is_english(low)
 
 
 def _trailing_dot(value: str) -> int:
@@ -568,14 +667,17 @@ _MOVEMENT = re.compile(
     r"\b(?:transferr?ed|transferring|transfer|trans|xfer(?:red|d)?|referred|admitted|readmitted|arrived|"
     r"taken|sent|came|come|coming|go|going|returned|called(?=\s+from)|discharged|d/c'?d|dc'?d|presented|brought|moved|seen|"
     r"treated|followed|evaluated|assessed|hospitali[sz]ed|operated|lives|living|lived|resides|residing|"
-    r"visiting|visited|flew|relocated|born|admission|transport(?:ed)?|bed|placement|"
-    r"accepted)\s+(?:back\s+|here\s+|over\s+|today\s+|earlier\s+)?(?:to|from|at|in|into|@)\s+"
+    r"visiting|visited|flew|relocated|born|admission|transport(?:ed)?|bed|placement|adm|tx|tx'?d|"
+    r"med-?flight(?:ed)?|flown|screened|accepted|return|returns|returning|arrival)\s+"
+    r"(?:back\s+|here\s+|over\s+|today\s+|earlier\s+|nearby\s+|with\s+[^\W\d_]+(?:\s+and\s+[^\W\d_]+)?\s+)?"
+    r"(?:to|from|at|in|into|@)\s+"
     r"(?:the\s+|our\s+)?((?:[^\W\d_][\w'’.&-]*[ \t]*){1,5})|"
     r"@\s*((?-i:(?:St\.?|Saint|Mt\.?)\s+)?(?-i:[A-Z][a-z][\w'’.&-]*)(?:[ \t]+[^\W\d_][\w'’.&-]*){0,3})|"
     r"\b(?:to|from|at|in)\s+(?:the\s+)?((?:[^\W\d_][\w'’&-]*\s+){1,3}(?:hospital|hosp|memorial|medical\s+"
     r"center|rehab|nursing\s+home|clinic|infirmary|hospice))\b",
     re.IGNORECASE,
 )
+_SAINT_UPPER = re.compile(r"\b(?-i:ST|MT)\.?\s+(?-i:([A-Z]{3,}))(?:'S)?\b")
 _BARE_PLACE = re.compile(r"\b(?:at|to|from|@)\s+(?:the\s+)?([^\W\d_][\w'’-]+)\b", re.IGNORECASE)
 _DOSE_CHANGE = re.compile(
     r"(?:chang|switch|increas|decreas|titrat|wean|convert|advanc|start)\w*\s*$", re.IGNORECASE
@@ -636,27 +738,38 @@ def _places(text: str, upper: bool) -> Iterator[_Span]:
                 if w.group().lower() not in _NOT_A_NAMED_PLACE
             ]
             named = len(words) > 1 and words[0].group().lower() not in _FACILITY_TAIL
-            if named and not _generic_care(text, words[0].start(), words[-1].end()):
-                yield _Span("FACILITY", words[0].start(), words[-1].end(), MEDIUM)
+            if named:
+                start, end = _skip_common_words(text, words[0].start(), words[-1].end()), words[-1].end()
+                if start < end and not _generic_care(text, start, end):
+                    yield _Span("FACILITY", start, end, MEDIUM)
             continue
-        for word in _WORD.finditer(text, match.start(group), match.end(group)):
-            token = word.group()
-            low = token.lower().rstrip(".")
+        tokens = list(_WORD.finditer(text, match.start(group), match.end(group)))
+        lows = [w.group().lower().rstrip(".") for w in tokens]
+        for index, word in enumerate(tokens):
+            token, low = word.group(), lows[index]
             if low in _FACILITY_TAIL:
                 if start is None:
                     break  # "seen at the clinic": a kind of place, not a named one
                 end = word.end()
                 continue
-            if low in NOT_NAMES or low in EPONYM_HEADS:
+            # Before "hospital" or "rehab" any name-like word is part of the name, whatever its
+            # case ("presented to holy cross hospital from baltimore rehab").
+            headed = any(w in _FACILITY_TAIL for w in lows[index + 1 :]) and (
+                low in HOSPITAL_NAME_WORDS or is_name_word(low) or not is_english(low)
+            )
+            if (low in NOT_NAMES and low not in HOSPITAL_NAME_WORDS) or low in EPONYM_HEADS or len(low) < 2:
+                break  # "admitted to Q7": a ward letter
+            if mixed and not token[0].isupper() and not headed:
                 break
-            if mixed and not token[0].isupper():
-                break
-            if not mixed and is_english(low) and not is_name_word(low) and low not in _FACILITY_TAIL:
+            if not mixed and is_english(low) and not is_name_word(low) and not headed:
                 break
             start = word.start() if start is None else start
             end = word.end()
         if start is not None:
             yield _Span("LOCATION", start, end, MEDIUM)
+    for match in _SAINT_UPPER.finditer(text):
+        if match.group(1).lower() in first_names():
+            yield _Span("FACILITY", match.start(), match.end(), MEDIUM)  # "TO GO TO ST. MARY"
     if not mixed:
         # Single-case notes: "at CALVERT", "to quartermain" - an unusual word or a surname after
         # a bare preposition, unless a drug is being changed to ("switched to levophed").
@@ -670,19 +783,56 @@ def _places(text: str, upper: bool) -> Iterator[_Span]:
                 continue
             if is_name_word(low) and not is_english(low):
                 yield _Span("LOCATION", match.start(1), match.end(1), WEAK)
+    for pattern in (_UNIT_AT, _WARD, _ACRONYM_UNIT):
+        for match in pattern.finditer(text):
+            low = match.group(1).lower()
+            if low in NOT_NAMES or low in EPONYMS or (is_english(low) and not is_name_word(low)):
+                continue
+            if pattern is _WARD and (len(low) < 5 or is_name_word(low) or _misspelt(low)):
+                continue  # a ward is named after someone, but "Jones 2" may be a list
+            if pattern is _ACRONYM_UNIT and is_english(low):
+                continue  # "HOUSE STAFF"
+            fused = pattern is _WARD and text[match.end(1) : match.end(1) + 1].isdigit()
+            yield _Span("LOCATION", match.start(1), match.end(1) + fused, MEDIUM)  # "QUARTERMAIN7"
+
+
+# "sent to ED at GH", "CHF team at GH": the hospital a unit or a team belongs to.
+_UNIT_AT = re.compile(
+    r"\b(?:ed|er|ew|icu|ccu|micu|cath\s+lab|clinic|team|nurse|nurses)\s+(?:at|@|of|from)\s+(?:the\s+)?"
+    r"([^\W\d_][\w'’-]+)\b",
+    re.IGNORECASE,
+)
+# "GH EW today", "SEEN BY GBMC NURSE": a hospital's initials before one of its units or staff.
+_ACRONYM_UNIT = re.compile(
+    r"\b((?-i:[A-Z]{2,5}))\s+(?:ew|ed|er|emergency|nurse|nurses|team|staff|cath\s+lab)\b", re.IGNORECASE
+)
+# "transfer to Quartermain 2", "QUARTERMAIN7": a ward, a word of no language and its floor number.
+_WARD = re.compile(
+    r"\b(?:to|from|per|plan:?|transfer)\s+(?:the\s+)?([^\W\d_]{5,})\s?[1-9](?!\.\d|[\d,/%:x-])(?!\s*(?:mg|mcg|g|cc|ml|l|u|units?|mm|cm|am|pm|hrs?|mins?|x|times|days?|weeks?)\b)",
+    re.IGNORECASE,
+)
 
 
 def _skip_common_words(text: str, start: int, end: int) -> int:
     """Where a place name really starts: the case-blind patterns also sweep up "transfer from"."""
     name_start = start
     upper = mostly_upper(text)
+    mixed = not upper and _capitalised_share(text) > 0.12
     for word in _WORD.finditer(text, start, end):
-        # A capitalised word belongs to the name in mixed-case text ("Sacred Heart Memorial").
-        if word.group().lower() in _CUT_WORDS and (upper or not word.group()[0].isupper()):
+        # A capitalised word belongs to the name in mixed-case text ("Sacred Heart Memorial"); a
+        # lower-case word of the language there does not ("occlusion at nursing home").
+        token = word.group()
+        low = token.lower()
+        if low in HOSPITAL_NAME_WORDS:
+            continue  # "sacred heart hospital"
+        lower_word = mixed and token[0].islower() and low not in FACILITY_WORDS
+        lower_word = lower_word and is_english(low) and not is_name_word(low)
+        if (low in _CUT_WORDS and (upper or not token[0].isupper())) or lower_word:
             name_start = word.end()
     words = list(_WORD.finditer(text, name_start, end))
-    if not any(w.group().lower() not in FACILITY_WORDS for w in words):
-        return end  # "the hospital", "REHAB": a kind of place, not a named one
+    lows = [w.group().lower() for w in words]
+    if all(w not in HOSPITAL_NAME_WORDS and (w in FACILITY_WORDS or w in NOT_NAMES) for w in lows):
+        return end  # "the hospital", "REHAB", "ST. Stable": a kind of place, not a named one
     return words[0].start()
 
 
@@ -732,10 +882,34 @@ FACILITY_WORDS = frozenset(
 )
 # "PS 10/5", "PEEP 5/5": ventilator settings, not dates.
 _VENT_SETTING = re.compile(r"(?:ps|peep|cpap|bipap|psv|ips|eps|imv|simv|/)\s*$", re.IGNORECASE)
+# "PSV increased to 10/5", "on bi-pap 10/5", "flowby 6/3", "CO/CI 5/3": a setting or a pair of
+# readings named earlier in the same phrase.
+_VENT_NEAR = re.compile(
+    r"\b(?:ps|psv|peep|c-?pap|bi-?pap|flow-?by|ips|eps|imv|simv|co/ci|mode)\b[^\n.;:]{0,30}$",
+    re.IGNORECASE,
+)
+_FRACTION = re.compile(r"\d\d?/\d\d?")
 
 
 _CARE_KINDS = re.compile(r"(?:rehab|rehabilitation|nursing\s+home|hospice|care\s+center)\W*$", re.IGNORECASE)
 _STREET_NUMBER = re.compile(r"\d+[A-Za-z]?\s+")
+
+
+_STATE_AFTER_COMMA = re.compile(r",\s*(?-i:[A-Z]{2})\b(?!.*,)")
+
+
+def _shorthand_pair(text: str, start: int, end: int) -> bool:
+    """ "CABG, MI", "NT,ND", "LASIX, CO", "Arthur Peppler, MD" in a note: shorthand or a signature,
+    not a town and its state (clinical writing only; "Denver, CO" needs a town-like word)."""
+    if is_prose(text):
+        return False
+    town, _, state = text[start:end].rpartition(",")
+    words = _WORD.findall(town)
+    if not words or not state.startswith(" "):
+        return True
+    acronym = not mostly_upper(text) and any(sum(c.isupper() for c in w) > 1 for w in words)
+    signature = state.strip()[:2] == "MD" and words[0].lower() in first_names()
+    return acronym or signature or words[-1].lower() in NOT_NAMES
 
 
 def _generic_care(text: str, start: int, end: int) -> bool:
@@ -743,7 +917,9 @@ def _generic_care(text: str, start: int, end: int) -> bool:
     if not _CARE_KINDS.search(text, start, end):
         return False
     first = _WORD.match(text, start)
-    return first is not None and is_english(first.group()) and not is_name_word(first.group())
+    if first is None or first.group().lower() in HOSPITAL_NAME_WORDS:
+        return False  # "HOLY CROSS REHAB"
+    return is_english(first.group()) and not is_name_word(first.group())
 
 
 def _plausible(entity: str, score: float, text: str, start: int, end: int) -> bool:
@@ -765,14 +941,25 @@ def _plausible(entity: str, score: float, text: str, start: int, end: int) -> bo
     return True
 
 
-_PAIN = re.compile(r"\b(?:pain|cp|c/o|discomfort|rated|rates|scale|ha|headache|ache|sore)\b", re.IGNORECASE)
+# Scores out of ten (pain), six (murmur grade) and five (muscle strength), told by a word nearby.
+_SCORE_WORDS = {
+    "/10": re.compile(
+        r"\b(?:pain|cp|c/o|discomfort|rated|rates|scale|ha|headache|ache|sore|angina|pressure|"
+        r"incisional)\b",
+        re.IGNORECASE,
+    ),
+    "/6": re.compile(r"\b(?:murmur|sem|hsm|dm|systolic|diastolic)\b", re.IGNORECASE),
+    "/5": re.compile(r"\b(?:strength|strong|grip|motor|power|weakness)\b", re.IGNORECASE),
+}
 
 
 def _pain_score(text: str, start: int, end: int) -> bool:
-    """ "c/o 3/10 back pain": a score out of ten, not the 10th of March."""
-    if not text.startswith("/10", end - 3):
+    """ "c/o 3/10 back pain", "3/6 SEM", "strength 4/5": a score, not the 10th of March."""
+    slash = text.rfind("/", start, end)
+    words = _SCORE_WORDS.get(text[slash:end])
+    if words is None:
         return False
-    return bool(_PAIN.search(text, max(0, start - 25), start) or _PAIN.search(text, end, end + 15))
+    return bool(words.search(text, max(0, start - 25), start) or words.search(text, end, end + 15))
 
 
 _CUT_WORDS = NOT_NAMES - {"st", "saint", "mt", "mount", "hospital", "rehab", "home", "of", "and", "the"}
@@ -806,7 +993,8 @@ def _name_tokens(
     "with") a word must be a census name that is not also an English word ("with little").
     """
     mixed = not upper and any(c.isupper() for c in text[start:end])
-    words = list(_WORD.finditer(text, start, end))
+    words = [w for w in _WORD.finditer(text, start, end) if w.group().lower() != "and"]
+    previous = ""
     for index, word in enumerate(reversed(words) if backwards else words):
         token = word.group()
         low = token.lower()
@@ -817,19 +1005,30 @@ def _name_tokens(
             if index > 0:
                 yield _Span("PERSON", word.start(), word.end() + 1, MEDIUM)
                 continue
-        if low == "and":
-            continue
         surname_term = (strong or backwards) and index == 0 and low in MEDICAL_TERMS and is_name_word(low)
         if (low in NOT_NAMES and not surname_term) or _is_eponym_use(text, word.end()):
             break  # but "Dr. Walker" and "Dr. Early" are people
         if mixed and not strong and token.isupper() and len(token) > 1:
             break  # an acronym in mixed-case text ("with CHF")
+        # A name in capitals inside mixed-case text continues in capitals ("Mr. EDWIN PRZYBYLO").
         capitalised = (token[0].isupper() and not token.isupper()) or len(token) == 1
-        named = (is_plain_name(low) or low in first_names()) if weak else is_name_word(low)
-        # Not a word of the language: after a relative or a title, a name ("husband milovan").
-        unknown = len(low) > 2 and low.isalpha() and not is_english(low)
+        capitalised = capitalised or (index > 0 and token.isupper() and previous.isupper())
+        previous = token
+        parts = low.split("-")  # "FORMAN-LYONS": a double-barrelled surname
+        named = (is_plain_name(low) or low in first_names()) if weak else all(map(is_name_word, parts))
+        # Not a word of the language (nor a misspelt one): after a relative or a title, a name
+        # ("husband milovan", but not "daughter and grandaughter").
+        unknown = len(low) > 2 and all(p.isalpha() and not is_english(p) for p in parts)
+        unknown = unknown and (is_name_word(low) or not _misspelt(low))
         if weak and not named:
             break
+        if (
+            index == 0
+            and not (strong or backwards or capitalised)
+            and is_english(low)
+            and low not in first_names()
+        ):
+            break  # "husband went home", "SON BROUGHT HIM": a word, though also a census surname
         if index == 0:
             if strong:
                 score = STRONG if named or capitalised or upper else MEDIUM
@@ -844,6 +1043,20 @@ def _name_tokens(
         if low in EPONYMS and not strong:
             score = DOUBT
         yield _Span("PERSON", word.start(), word.end(), score)
+
+
+@lru_cache(maxsize=4096)
+def _misspelt(word: str) -> bool:
+    """A long word one deletion, swap or changed letter away from English ("assymptomatic",
+    "percautions", "decesion")."""
+    if len(word) < 7:
+        return False
+    deletions = (word[:i] + word[i + 1 :] for i in range(len(word)))
+    swaps = (word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1))
+    changes = (word[:i] + c + word[i + 1 :] for i in range(len(word)) for c in "aeiou")
+    return any(
+        is_english(candidate) for candidates in (deletions, swaps, changes) for candidate in candidates
+    )
 
 
 _NAME_LABEL = re.compile(
@@ -861,9 +1074,15 @@ _SPEAKS = re.compile(
 
 def _initial_names(text: str) -> Iterator[_Span]:
     """An initial and a surname ("W. MAROTTA", "d. renna", "j. o'brien"); not "E. coli"."""
+    mixed = not mostly_upper(text) and _capitalised_share(text) > 0.12
     for match in _INITIAL_NAME.finditer(text):
-        low = match.group(2).lower()
-        if low in NOT_NAMES or low in EPONYMS or not is_name_word(low) or is_english(low):
+        surname = match.group(2)
+        low = surname.lower()
+        if low in NOT_NAMES or low in EPONYMS or is_english(low):
+            continue
+        # A census surname, or in mixed-case text a capitalised word of no language ("D. Phyl").
+        unknown = mixed and surname[0].isupper() and not surname.isupper() and len(low) > 2
+        if not (is_name_word(low) or (unknown and match.group(1).isupper())):
             continue
         yield _Span("PERSON", match.start(1), match.end(2), MEDIUM)
 
@@ -897,6 +1116,57 @@ def _list_names(text: str, upper: bool) -> Iterator[_Span]:
         if first.lower() in EPONYMS or last.lower() in EPONYMS:
             score = DOUBT
         yield _Span("PERSON", match.start(), match.end(2), score)
+
+
+# A contact listed with a phone label: "Jane Roe cell# 555-...", "John Doe (home): ...".
+_BEFORE_PHONE = re.compile(
+    r"(?-i:\b([A-Z][a-z'’-]+)\s+([A-Z][a-z'’-]+))\s*[,:-]?\s*\(?"
+    r"(?:cell|home|work|phone|ph|tel|mobile|beeper|pager)\b\s*(?:#|no\b|number\b|:)",
+    re.IGNORECASE,
+)
+_FAMILY_OF = re.compile(r"\b([^\W\d_][\w'’-]+)\s+(?:family|families|household)\b", re.IGNORECASE)
+_SIGNATURE = re.compile(
+    r"(?:\A|[.!?\n])\s*([^\W\d_][\w'’-]*)(?:\s+[A-Za-z]\.)?(?:\s+([^\W\d_][\w'’-]*))?[\s.,]*\Z"
+)
+
+
+def _signature(text: str) -> Iterator[_Span]:
+    """A note signed with a first name at its very end ("... 1400U/HR.  SUSAN")."""
+    match = _SIGNATURE.search(text, max(0, len(text) - 60))
+    if match is None:
+        return
+    first, last = match.group(1).lower(), (match.group(2) or "").lower()
+    if first not in first_names() or first in NOT_NAMES or last in NOT_NAMES:
+        return
+    if last or not is_english(first):
+        yield _Span("PERSON", match.start(1), match.end(2) if last else match.end(1), MEDIUM)
+
+
+_LOWER_WORD = re.compile(r"[a-z][a-z'’-]+")
+
+
+def _lowercase_names(text: str) -> Iterator[_Span]:
+    """In notes typed all in lower case, a census first name (or two) before a word of no
+    language ("pat rixford", "mary theresa kondouli"): capitals cannot tell the name."""
+    if _capitalised_share(text) > 0.05:
+        return
+    firsts = first_names()
+    words = list(_LOWER_WORD.finditer(text))
+    for index, word in enumerate(words[:-1]):
+        if word.group() not in firsts or word.group() in NOT_NAMES:
+            continue
+        last = index + 1
+        if words[last].group() in firsts and last + 1 < len(words):
+            last += 1  # a middle name
+        chain = words[index : last + 1]
+        if any(not text[a.end() : b.start()].isspace() for a, b in pairwise(chain)):
+            continue
+        surname = words[last].group()
+        if surname in NOT_NAMES or surname in EPONYMS or is_english(surname) or _misspelt(surname):
+            continue
+        if word.group() in EPONYMS or _is_eponym_use(text, words[last].end()):
+            continue  # "mallory weiss tear"
+        yield _Span("PERSON", word.start(), words[last].end(), MEDIUM)
 
 
 class FilteredSpacyRecognizer(EntityRecognizer):
@@ -968,9 +1238,12 @@ class FilteredSpacyRecognizer(EntityRecognizer):
         words = _WORD.findall(ent.text)
         if upper or not words:
             return 0.0  # on UPPER CASE text the model's entities are noise
-        lows = [w.lower() for w in words]
+        lows = [w.lower().removesuffix("'s").removesuffix("’s") for w in words]
         if all(w in NOT_NAMES or w in EPONYMS for w in lows) or _is_eponym_use(text, ent.end_char):
             return 0.0
+        drug = any(w in MEDICAL_TERMS and w not in FACILITY_WORDS for w in lows)
+        if not prose and (drug or all(len(w) == 1 for w in lows)):
+            return 0.0  # "Albuterol and Atrovent MDI's", "G.I.", "C.I." in a note
         if lows[-1] in EPONYM_HEADS or (entity == "NRP" and not prose):
             return 0.0  # "Framingham Risk Score"; nationality is no identifier in clinical text
         if entity == "DATE":

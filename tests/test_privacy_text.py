@@ -296,3 +296,19 @@ def test_mentions_are_what_the_word_pattern_finds(text: str, words: set[str]) ->
 
     pattern = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, words))) + r")\b", re.IGNORECASE)
     assert _mentions(text, words) == [match.span() for match in pattern.finditer(text)]
+
+
+def test_clinical_note_conventions(deidentifier: TextDeidentifier) -> None:
+    """In nursing notes the title stays (i2b2/PhysioNet), ventilator and score fractions are no
+    dates, drug and device words are no names, and wards named after people are places."""
+    text = (
+        "Pt changed to Levophed, remains in Afib. Dr. Okonkwo aware. MS changes noted. "
+        "PSV increased to 10/5 overnight, pain 6/10, 3/6 SEM. Vent settings A/C 750 Rate 10 Peep 5 "
+        "FiO2 40%. Insulin per U Maryland scale. Plan: transfer to Castellano 2 tomorrow."
+    )
+    result = deidentifier.deidentify_batch([text])[0]
+    redacted = {text[s.start : s.end] for s in result.spans}
+    assert "Okonkwo" in redacted and "Dr. Okonkwo" not in redacted
+    assert {"U Maryland", "Castellano"} <= redacted
+    for kept in ("Levophed", "Afib", "MS changes", "10/5", "6/10", "3/6", "750 Rate", "Dr."):
+        assert kept in result.text, kept
