@@ -269,7 +269,7 @@ _ROLE = (
     r"therapist|per|paged|page|w/|with|by|spoke\s+to|spoke\s+with|discussed\s+with|informed|notified)"
     r"\b\.?[\s,:]*)+"
 )
-# A staff role right before a name: "NP DJURIC made aware", "case worker Leona Labowich".
+# A staff role right before a name: "NP VUKOVICH made aware", "case worker Greta Stanowicz".
 _STAFF = (
     r"\b(?:np|rn|rrt|crt|nurse|attending|resident|fellow|intern|case\s*(?:manager|worker)|"
     r"social\s+worker|chaplain|house\s+staff)\b\.?[\s,:]*"
@@ -443,7 +443,7 @@ class ClinicalRecognizer(EntityRecognizer):
         for match in _FAMILY_OF.finditer(text):
             low = match.group(1).lower()
             if low not in NOT_NAMES and is_name_word(low) and not is_english(low):
-                yield _Span("PERSON", match.start(1), match.end(1), MEDIUM)  # "KEEP ROMERO FAMILY AWARE"
+                yield _Span("PERSON", match.start(1), match.end(1), MEDIUM)  # "KEEP FIGUEROA FAMILY AWARE"
         yield from _initial_names(text)
         for match in _NAME_LABEL.finditer(text):
             first = match.group(1).split()[0].lower()
@@ -577,7 +577,7 @@ def _cued_places(text: str) -> Iterator[_Span]:
         for stop in _SENTENCE_END.finditer(text, match.start(1), end):
             following = stop.group(1).lower()
             if following not in FACILITY_WORDS and (following in NOT_NAMES or not is_name_word(following)):
-                end = stop.start()  # "Holy Cross. This friend", "Lansdowne. Pt's daughter"
+                end = stop.start()  # "Holy Cross. This friend", "Fernbrook. Pt's daughter"
                 break
         yield _Span("LOCATION", match.start(1), end, WEAK)
 
@@ -723,7 +723,7 @@ _FACILITY_TAIL = frozenset(
 
 
 def _places(text: str, upper: bool) -> Iterator[_Span]:
-    """The named place after a movement ("transferred to Quartermain", "lives in catonsville",
+    """The named place after a movement ("transferred to Wexbridge", "lives in glenhaven",
     "at UCSF"): words up to the first one that is common vocabulary; in mixed-case text they must be
     capitalised, in single-case text they must be unusual words or names."""
     mixed = not upper and _capitalised_share(text) > 0.12
@@ -771,7 +771,7 @@ def _places(text: str, upper: bool) -> Iterator[_Span]:
         if match.group(1).lower() in first_names():
             yield _Span("FACILITY", match.start(), match.end(), MEDIUM)  # "TO GO TO ST. MARY"
     if not mixed:
-        # Single-case notes: "at CALVERT", "to quartermain" - an unusual word or a surname after
+        # Single-case notes: "at ASHBOURNE", "to wexbridge" - an unusual word or a surname after
         # a bare preposition, unless a drug is being changed to ("switched to levophed").
         for match in _BARE_PLACE.finditer(text):
             low = match.group(1).lower()
@@ -793,20 +793,20 @@ def _places(text: str, upper: bool) -> Iterator[_Span]:
             if pattern is _ACRONYM_UNIT and is_english(low):
                 continue  # "HOUSE STAFF"
             fused = pattern is _WARD and text[match.end(1) : match.end(1) + 1].isdigit()
-            yield _Span("LOCATION", match.start(1), match.end(1) + fused, MEDIUM)  # "QUARTERMAIN7"
+            yield _Span("LOCATION", match.start(1), match.end(1) + fused, MEDIUM)  # "WEXBRIDGE7"
 
 
-# "sent to ED at GH", "CHF team at GH": the hospital a unit or a team belongs to.
+# "sent to ED at WMC", "CHF team at WMC": the hospital a unit or a team belongs to.
 _UNIT_AT = re.compile(
     r"\b(?:ed|er|ew|icu|ccu|micu|cath\s+lab|clinic|team|nurse|nurses)\s+(?:at|@|of|from)\s+(?:the\s+)?"
     r"([^\W\d_][\w'’-]+)\b",
     re.IGNORECASE,
 )
-# "GH EW today", "SEEN BY GBMC NURSE": a hospital's initials before one of its units or staff.
+# "WMC EW today", "SEEN BY RVMC NURSE": a hospital's initials before one of its units or staff.
 _ACRONYM_UNIT = re.compile(
     r"\b((?-i:[A-Z]{2,5}))\s+(?:ew|ed|er|emergency|nurse|nurses|team|staff|cath\s+lab)\b", re.IGNORECASE
 )
-# "transfer to Quartermain 2", "QUARTERMAIN7": a ward, a word of no language and its floor number.
+# "transfer to Wexbridge 2", "WEXBRIDGE7": a ward, a word of no language and its floor number.
 _WARD = re.compile(
     r"\b(?:to|from|per|plan:?|transfer)\s+(?:the\s+)?([^\W\d_]{5,})\s?[1-9](?!\.\d|[\d,/%:x-])(?!\s*(?:mg|mcg|g|cc|ml|l|u|units?|mm|cm|am|pm|hrs?|mins?|x|times|days?|weeks?)\b)",
     re.IGNORECASE,
@@ -899,7 +899,7 @@ _STATE_AFTER_COMMA = re.compile(r",\s*(?-i:[A-Z]{2})\b(?!.*,)")
 
 
 def _shorthand_pair(text: str, start: int, end: int) -> bool:
-    """ "CABG, MI", "NT,ND", "LASIX, CO", "Arthur Peppler, MD" in a note: shorthand or a signature,
+    """ "CABG, MI", "NT,ND", "LASIX, CO", "Arthur Truebell, MD" in a note: shorthand or a signature,
     not a town and its state (clinical writing only; "Denver, CO" needs a town-like word)."""
     if is_prose(text):
         return False
@@ -988,7 +988,7 @@ def _name_tokens(
 ) -> Iterator[_Span]:
     """Tokens of a name found by its context, up to the first word that cannot continue a name.
 
-    The first word after a title is a name whatever its case ("dr. donahue"); later words must be
+    The first word after a title is a name whatever its case ("dr. mcgreavy"); later words must be
     capitalised in mixed-case text, or census names in single-case text. After a weak cue ("per",
     "with") a word must be a census name that is not also an English word ("with little").
     """
@@ -1010,14 +1010,14 @@ def _name_tokens(
             break  # but "Dr. Walker" and "Dr. Early" are people
         if mixed and not strong and token.isupper() and len(token) > 1:
             break  # an acronym in mixed-case text ("with CHF")
-        # A name in capitals inside mixed-case text continues in capitals ("Mr. EDWIN PRZYBYLO").
+        # A name in capitals inside mixed-case text continues in capitals ("Mr. EDWIN WOJCIAKOWSKI").
         capitalised = (token[0].isupper() and not token.isupper()) or len(token) == 1
         capitalised = capitalised or (index > 0 and token.isupper() and previous.isupper())
         previous = token
-        parts = low.split("-")  # "FORMAN-LYONS": a double-barrelled surname
+        parts = low.split("-")  # "HARTLEY-VOSS": a double-barrelled surname
         named = (is_plain_name(low) or low in first_names()) if weak else all(map(is_name_word, parts))
         # Not a word of the language (nor a misspelt one): after a relative or a title, a name
-        # ("husband milovan", but not "daughter and grandaughter").
+        # ("husband branimir", but not "daughter and grandaughter").
         unknown = len(low) > 2 and all(p.isalpha() and not is_english(p) for p in parts)
         unknown = unknown and (is_name_word(low) or not _misspelt(low))
         if weak and not named:
@@ -1073,14 +1073,14 @@ _SPEAKS = re.compile(
 
 
 def _initial_names(text: str) -> Iterator[_Span]:
-    """An initial and a surname ("W. MAROTTA", "d. renna", "j. o'brien"); not "E. coli"."""
+    """An initial and a surname ("W. ZAPPOLI", "d. ferro", "j. o'brien"); not "E. coli"."""
     mixed = not mostly_upper(text) and _capitalised_share(text) > 0.12
     for match in _INITIAL_NAME.finditer(text):
         surname = match.group(2)
         low = surname.lower()
         if low in NOT_NAMES or low in EPONYMS or is_english(low):
             continue
-        # A census surname, or in mixed-case text a capitalised word of no language ("D. Phyl").
+        # A census surname, or in mixed-case text a capitalised word of no language ("D. Dravn").
         unknown = mixed and surname[0].isupper() and not surname.isupper() and len(low) > 2
         if not (is_name_word(low) or (unknown and match.group(1).isupper())):
             continue
@@ -1096,9 +1096,9 @@ def _first_name_subjects(text: str) -> Iterator[_Span]:
 
 
 def _list_names(text: str, upper: bool) -> Iterator[_Span]:
-    """A census first name followed by a surname-like word ("Anna S.", "EDWIN PRZYBYLO")."""
+    """A census first name followed by a surname-like word ("Anna S.", "EDWIN WOJCIAKOWSKI")."""
     firsts = first_names()
-    # The surname is in a lookahead: "CASEWORKER LEONA LABOWICH" must still try "LEONA LABOWICH".
+    # The surname is in a lookahead: "CASEWORKER GRETA STANOWICZ" must still try "GRETA STANOWICZ".
     for match in re.finditer(r"\b([A-Za-z][a-z'’-]+|[A-Z][A-Z'’-]+)(?=\s+([A-Z](?:\.|[A-Za-z'’-]+)))", text):
         first, last = match.group(1), match.group(2)
         if not first[0].isupper() or first.lower() not in firsts or first.lower() in NOT_NAMES:
@@ -1147,7 +1147,7 @@ _LOWER_WORD = re.compile(r"[a-z][a-z'’-]+")
 
 def _lowercase_names(text: str) -> Iterator[_Span]:
     """In notes typed all in lower case, a census first name (or two) before a word of no
-    language ("pat rixford", "mary theresa kondouli"): capitals cannot tell the name."""
+    language ("pat brimsworth", "mary theresa petrakou"): capitals cannot tell the name."""
     if _capitalised_share(text) > 0.05:
         return
     firsts = first_names()

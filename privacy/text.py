@@ -31,7 +31,7 @@ IGNORED_LABELS = (
 # Only the NER component runs: the tagger, parser and lemmatizer cost most of the time and the
 # recognizers here do not use them.
 SPACY_EXCLUDE = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter")
-# Same-type spans separated only by these characters are one redaction ("EDWIN PRZYBYLO").
+# Same-type spans separated only by these characters are one redaction ("EDWIN WOJCIAKOWSKI").
 _JOINERS = frozenset(" .,-'")
 
 
@@ -133,8 +133,8 @@ _TOKEN = re.compile(r"[^\W\d_](?:[^\W\d_]|['’\-])+")
 
 
 def repeated_names(text: str, spans: list[PhiSpan]) -> list[PhiSpan]:
-    """A name found once is a name everywhere in the document ("Mr. Nicholson" ... "Nicholson
-    will go", "transferred to GH" ... "seen at GH"), whatever the context of its other mentions."""
+    """A name found once is a name everywhere in the document ("Mr. Halloran" ... "Halloran
+    will go", "transferred to WMC" ... "seen at WMC"), whatever the context of its other mentions."""
     out: list[PhiSpan] = []
     for entity, shortest in (("PERSON", 3), ("LOCATION", 2), ("FACILITY", 2)):
         words = {

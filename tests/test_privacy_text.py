@@ -23,7 +23,7 @@ CANARIES = {
     "LICENSE_NUMBER": ["License No: CLN-112233"],
     "STREET_ADDRESS": ["221B Baker Street", "14 Larchmont Ave Apt 3"],
     "LOCATION": ["Springfield, IL 62704"],
-    "FACILITY": ["Calvert Memorial Hospital"],
+    "FACILITY": ["Ashbourne Memorial Hospital"],
     "URL": ["https://patient-portal.example.org/u/8812"],
     "IP_ADDRESS": ["10.23.181.7"],
     "VEHICLE_ID": ["1HGCM82633A004352"],
@@ -69,9 +69,9 @@ def test_canary_phi_is_removed(deidentifier: TextDeidentifier, entity: str, cana
 
 
 def test_upper_case_note(deidentifier: TextDeidentifier) -> None:
-    text = "PT SEEN BY DR RUSSO. SON BILL CALLED. 7/22 TRANSFER FROM CALVERT HOSPITAL. 92 YO MAN."
+    text = "PT SEEN BY DR BRANCATI. SON BILL CALLED. 7/22 TRANSFER FROM ASHBOURNE HOSPITAL. 92 YO MAN."
     out = deidentifier.deidentify_batch([text])[0].text
-    for value in ("RUSSO", "BILL", "7/22", "CALVERT", "92"):
+    for value in ("BRANCATI", "BILL", "7/22", "ASHBOURNE", "92"):
         assert value not in out
 
 
@@ -146,9 +146,9 @@ def test_low_scoring_candidates_lower_confidence(deidentifier: TextDeidentifier)
 
 
 def test_deny_and_allow_lists() -> None:
-    config = DeidConfig(deny_list=["Quartermain"], allow_list=["Bartholomew"])
-    result = TextDeidentifier(config).deidentify_batch(["Moved to Quartermain 2; son Bartholomew aware."])[0]
-    assert "Quartermain" not in result.text
+    config = DeidConfig(deny_list=["Wexbridge"], allow_list=["Bartholomew"])
+    result = TextDeidentifier(config).deidentify_batch(["Moved to Wexbridge 2; son Bartholomew aware."])[0]
+    assert "Wexbridge" not in result.text
     assert "Bartholomew" in result.text
 
 
