@@ -253,6 +253,28 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
     ("FACILITY", MEDIUM, rf"\b(?:u|univ|university)\.?\s+(?:of\s+)?(?-i:{_STATE_NAME})\b", 0),
 ]
 
+# The year of a past event in a clinical history ("PMH: MI 1992, CABG 81", "CVA in 94 and 00", "MI
+# in the 1980s"): with the event it dates the patient. A two-digit year must end its list item, so that
+# lab values ("Ca 9.8") and sizes stay.
+_HISTORY_EVENT = (
+    r"(?:mi|ami|n?stemi|cva|tia|cabg|ptca|pci|stents?|avr|mvr|aaa|dvt|cancer|carcinoma|lymphoma|"
+    r"leukemia|stroke|surgery|repair|removal|resection|transplant|fx|fracture|amputation|chemo|xrt|"
+    r"radiation|bypass|ablation|ppm|aicd|pacemaker|chole|dx|diagnosed|[a-z]+ectomy|[a-z]+plasty|"
+    r"[a-z]+otomy|[a-z]+ostomy)"
+)
+_TWO_DIGIT_YEAR_END = r"(?=[ \t]*(?:[,;)]|\.(?!\d)|and\b|&|\n|$))"
+_HISTORY_YEAR = re.compile(
+    rf"\b(?:{_HISTORY_EVENT}|ca(?=[ \t]+(?:19|20)\d\d))[ \t]*(?:(?:in|since|during|of)[ \t]+)?"
+    rf"(?:the[ \t]+)?((?:19|20)\d\d(?:'?s)?(?!\d)|\d\d{_TWO_DIGIT_YEAR_END}"
+    rf"(?:[ \t]*(?:and|&)[ \t]*\d\d\b(?![\d.%/:]))?)",
+    re.IGNORECASE,
+)
+# Orientation questions: "knows it is 2020", "states the year is 1996".
+_YEAR_NOW = re.compile(
+    r"\b(?:it\s+is|it'?s|year\s+is|year\s+as|the\s+year)\s+((?:19|20)\d\d)\b(?![ \t]*(?:cc|ml|mg|units?|hrs?|:))",
+    re.IGNORECASE,
+)
+
 _LETTER = r"[^\W\d_]"
 _NAME = rf"{_LETTER}(?:{_LETTER}|['’\-])*{_LETTER}|{_LETTER}\.?"
 _NAME_RUN = rf"(?:{_NAME})(?:\s+(?:[A-Za-z]\.\s*)?(?:{_NAME})){{0,2}}"
@@ -320,12 +342,15 @@ class ClinicalRecognizer(EntityRecognizer):
         "DENY_LIST",
     )
 
-    def __init__(self, deny_list: list[str] | None = None, redact_years: bool = False) -> None:
+    def __init__(
+        self, deny_list: list[str] | None = None, redact_years: bool = False, history_years: bool = True
+    ) -> None:
         super().__init__(supported_entities=list(self.ENTITIES), name="ClinicalRecognizer")
         self.patterns = [
             (entity, score, re.compile(pattern, re.IGNORECASE), group)
             for entity, score, pattern, group in _PATTERNS
         ]
+        self.history_years = history_years
         if redact_years:
             self.patterns.append(
                 ("DATE", MEDIUM, re.compile(r"(?<![\w/.-])(?:19\d\d|20\d\d|'\d\d)(?![\w/.-])"), 0)
@@ -395,6 +420,13 @@ class ClinicalRecognizer(EntityRecognizer):
                     yield _Span("AGE", match.start(group), match.end(group), WEAK)
             if is_prose(text):
                 yield from _prose_spans(text)
+        if self.history_years and "\n" in text.strip() and not is_prose(text):
+            # Clinical notes date a patient's past events by year (PhysioNet and i2b2 mark them);
+            # one-line health questions and queries ask about them ("diagnosed in 2021?"), and
+            # there they stay.
+            for pattern in (_HISTORY_YEAR, _YEAR_NOW):
+                for match in pattern.finditer(text):
+                    yield _Span("DATE", match.start(1), match.end(1), MEDIUM)
         if self.deny:
             for match in self.deny.finditer(text):
                 yield _Span("DENY_LIST", match.start(), match.end(), 1.0)

@@ -98,7 +98,11 @@ def build_analyzer(config: DeidConfig):
 
     registry = RecognizerRegistry(
         recognizers=[
-            ClinicalRecognizer(deny_list=config.deny_list, redact_years=config.redact_years),
+            ClinicalRecognizer(
+                deny_list=config.deny_list,
+                redact_years=config.redact_years,
+                history_years=config.history_years,
+            ),
             FilteredSpacyRecognizer(),
         ],
         supported_languages=[LANGUAGE],
