@@ -89,8 +89,39 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
     ),
     ("DATE", STRONG, r"\b(?:[12]\d|3[01]|0?[1-9])\.(?:0?[1-9]|1[0-2])\.(?:19|20)?\d\d\b", 0),
     ("DATE", STRONG, rf"\b{_MONTH}\.?\s*{_DAY}\b(?:,?\s*{_YEAR}\b)?", 0),
-    ("DATE", STRONG, rf"\b{_DAY}(?:\s+of)?[\s-]*{_MONTH}\b\.?(?:,?[\s-]*{_YEAR}\b)?", 0),
+    # "21 Apr, 21", "1->2 nov, 96": a day or a range of days, the month, a two-digit year.
+    (
+        "DATE",
+        STRONG,
+        rf"\b(?:{_DAY}\s*(?:-|->|–|to|&)\s*)?{_DAY}(?:\s+of)?[\s-]*{_MONTH}\b\.?"
+        rf"(?:,?[\s-]*{_YEAR}\b|,\s*\d\d\b(?![\d.:%/]|\s*(?:mg|mcg|ml|cc|units?|%)))?",
+        0,
+    ),
     ("DATE", STRONG, rf"\b{_MONTH}\.?,?\s+(?:of\s+)?{_YEAR}\b", 0),
+    # "10/03/10/04": two dates written as one range.
+    (
+        "DATE",
+        MEDIUM,
+        r"(?<![\d/.])(?:0?[1-9]|1[0-2])/(?:[12]\d|3[01]|0?[1-9])/(?:0?[1-9]|1[0-2])/(?:[12]\d|3[01]|0?[1-9])(?![\d/])",
+        0,
+    ),
+    # "in sept.", "since March": a month named on its own after a time word ("may" and "march"
+    # only capitalised: they are also verbs).
+    (
+        "DATE",
+        MEDIUM,
+        r"\b(?:in|since|until|till|by|early|late|mid|end\s+of|beginning\s+of)[\s-]+"
+        r"((?:jan(?:uary)?|feb(?:ruary)?|(?-i:Mar(?:ch)?|MAR(?:CH)?)|apr(?:il)?|(?-i:May|MAY)|june?|july?|"
+        r"aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b\.?)",
+        1,
+    ),
+    # "returned to OR on 7-8 for coiling": month-day after "on", not a range of litres or doses.
+    (
+        "DATE",
+        MEDIUM,
+        r"\bon\s+((?:0?[1-9]|1[0-2])-(?:[12]\d|3[01]|0?[1-9]))(?=\s+(?:for|at|when|and|with|in)\b|[,.;)]|\s*$)",
+        1,
+    ),
     # "11/21.93": month/day.year; "on the 11th.", "it's the 21st": a day of the month.
     ("DATE", STRONG, r"(?<![\d/.])(?:0?[1-9]|1[0-2])/(?:[12]\d|3[01]|0?[1-9])\.\d\d(?![\d.])", 0),
     (
@@ -133,7 +164,7 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
     (
         "PHONE_NUMBER",
         STRONG,
-        r"(?<![\w/])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s*|\(?\d{3}\s*[\s.-]\s*)\d{3}\s*[\s.-]?\s*\d{4}\b"
+        r"(?<![\w/])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s*|\(?\d{3}\s*[\s.-]\s*)\d{3}\s*[\s.-]?\s*\d{4}\d?\b"
         r"(?:\s*(?:x|ext\.?)\s*\d{1,5})?",
         0,
     ),
@@ -478,6 +509,7 @@ class ClinicalRecognizer(EntityRecognizer):
             if low not in NOT_NAMES and is_name_word(low) and not is_english(low):
                 yield _Span("PERSON", match.start(1), match.end(1), MEDIUM)  # "KEEP FIGUEROA FAMILY AWARE"
         yield from _initial_names(text)
+        yield from _o_surnames(text)
         for match in _NAME_LABEL.finditer(text):
             first = match.group(1).split()[0].lower()
             if upper and is_english(first) and first not in first_names():
@@ -1112,8 +1144,8 @@ def _name_tokens(
             break
         else:
             score = MEDIUM
-        if low in EPONYMS and not strong:
-            score = DOUBT
+        if low in EPONYMS and not strong and not (backwards and index == 0):
+            score = DOUBT  # but "Bernard Foley CRT": a surname before a credential
         yield _Span("PERSON", word.start(), word.end(), score)
 
 
@@ -1150,6 +1182,7 @@ def _initial_names(text: str) -> Iterator[_Span]:
     for match in _INITIAL_NAME.finditer(text):
         surname = match.group(2)
         low = surname.lower()
+        low = low[2:] if low[:2] in ("o'", "o’") and low[2:] != "clock" else low  # "j. o'brien"
         if low in NOT_NAMES or low in EPONYMS or is_english(low):
             continue
         # A census surname, or in mixed-case text a capitalised word of no language ("D. Dravn").
@@ -1157,6 +1190,21 @@ def _initial_names(text: str) -> Iterator[_Span]:
         if not (is_name_word(low) or (unknown and match.group(1).isupper())):
             continue
         yield _Span("PERSON", match.start(1), match.end(2), MEDIUM)
+
+
+# "o'brien", "Dr. o rourke": an Irish surname after O, in any case (after a title also with a space).
+_O_SURNAME = re.compile(
+    rf"(?<![\w'’])(?-i:O|o)['’]([A-Za-z]{{3,}})\b|{_TITLE}((?-i:O|o)\s([A-Za-z]{{3,}}))\b", re.IGNORECASE
+)
+
+
+def _o_surnames(text: str) -> Iterator[_Span]:
+    for match in _O_SURNAME.finditer(text):
+        group = 1 if match.group(1) else 3
+        low = match.group(group).lower()
+        if low != "clock" and is_name_word(low) and low not in NOT_NAMES:
+            start = match.start() if group == 1 else match.start(2)
+            yield _Span("PERSON", start, match.end(group), MEDIUM)
 
 
 def _first_name_subjects(text: str) -> Iterator[_Span]:
