@@ -27,6 +27,7 @@ from medcurate.privacy.vocab import (
     NATIONALITIES,
     NOT_NAMES,
     OCCUPATIONS,
+    US_REGIONS,
     US_STATES,
     first_names,
     is_english,
@@ -519,6 +520,7 @@ class ClinicalRecognizer(EntityRecognizer):
         yield from _first_name_subjects(text)
         yield from _places(text, upper)
         yield from _us_towns(text)
+        yield from _named_places(text)
 
 
 _PLACE_NAMES = frozenset({"FACILITY", "LOCATION"})
@@ -782,6 +784,7 @@ _FACILITY_TAIL = frozenset(
         "health",
         "infirmary",
         "general",
+        "regional",
         "hospice",
         "institute",
     ]
@@ -1490,6 +1493,52 @@ def _world_places(text: str) -> Iterator[_Span]:
         for match in pattern.finditer(text):
             if lower or entity == "NRP" or match.group()[0].isupper():
                 yield _Span(entity, match.start(), match.end(), MEDIUM)
+
+
+# "rehab(sacred heart Memorial)", "HOLY CROSS HOSPITAL": hospital-name words before a facility
+# word, in any case; one word alone only where it is no ordinary adjective ("a good rehab").
+_HOSPITAL_NAME = re.compile(
+    rf"\b((?:(?:{_alternation(HOSPITAL_NAME_WORDS)})\s+){{1,3}}){_FACILITY_HEAD}\b", re.IGNORECASE
+)
+_ORDINARY_NAME_WORDS = frozenset({"good", "regional", "union", "memorial", "heart", "cross", "holy"})
+_REGION = re.compile(rf"\b(?:{_alternation(US_REGIONS)})\b", re.IGNORECASE)
+_NAMED_PLACES = (
+    # "W/U BY GBMC": a medical centre's initials.
+    ("FACILITY", re.compile(r"\b(?-i:[A-Z]{2,4}MC)\b")),
+    # "a bed @ St A.": a saint's hospital by its initial.
+    ("FACILITY", re.compile(r"(?:@|\bat|\bto|\bfrom)\s+((?-i:St|ST)\.?\s+(?-i:[A-Z])\.?)(?=[\s,;)]|$)")),
+    # "i'm at the general hospital": a town's general hospital, named by its kind.
+    ("FACILITY", re.compile(r"\bthe\s+(general\s+hosp(?:ital)?)\b", re.IGNORECASE)),
+)
+# "HUSBAND CEO OF IBM", "works for Acme Tools": an employer.
+_EMPLOYER = re.compile(
+    r"\b(?:ceo|cfo|coo|president|owner|founder|employee|works|worked|working|employed)\s+"
+    r"(?:of|at|for|by)\s+(?:the\s+)?((?-i:[A-Z](?:[\w&'’-]|\.\w)*)(?:[ \t]+(?-i:[A-Z](?:[\w&'’-]|\.\w)*)){0,3})",
+    re.IGNORECASE,
+)
+
+
+def _named_places(text: str) -> Iterator[_Span]:
+    """Places and employers named by their kind of name: hospital-name words, a medical centre's
+    initials, regions of a state, an employer after a job word. In mixed-case text a region must
+    be capitalised; in single-case text an employer must be a word of no language ("IBM")."""
+    mixed = not mostly_upper(text) and _capitalised_share(text) > 0.12
+    for match in _HOSPITAL_NAME.finditer(text):
+        words = match.group(1).lower().split()
+        if len(words) > 1 or words[0] not in _ORDINARY_NAME_WORDS:
+            yield _Span("FACILITY", match.start(), match.end(), MEDIUM)
+    for entity, pattern in _NAMED_PLACES:
+        for match in pattern.finditer(text):
+            group = 1 if pattern.groups else 0
+            yield _Span(entity, match.start(group), match.end(group), MEDIUM)
+    for match in _REGION.finditer(text):
+        if not mixed or match.group()[0].isupper():
+            yield _Span("LOCATION", match.start(), match.end(), MEDIUM)
+    for match in _EMPLOYER.finditer(text):
+        first = match.group(1).split()[0].lower()
+        if first in NOT_NAMES or (not mixed and is_english(first)):
+            continue
+        yield _Span("ORGANIZATION", match.start(1), match.end(1), WEAK)
 
 
 # Capitals of the Latin, Greek and Cyrillic alphabets ("Ágota", "Čapek", "ΑΘΗΝΑ").

@@ -255,6 +255,18 @@ COUNTRIES = _phrases(
     slovak-republic united-states-of-america
     """
 )
+# Parts of US states known by a name of their own (general knowledge): smaller than a state, so
+# Safe Harbor treats them like towns. ("Main Line" is left out: in a note it is a central line.)
+US_REGIONS = _phrases(
+    """
+    eastern-shore western-shore north-shore south-shore jersey-shore lower-shore upper-shore cape-cod
+    long-island staten-island hudson-valley lehigh-valley upper-peninsula inland-empire central-valley
+    san-fernando-valley bay-area east-bay north-bay south-bay outer-banks lowcountry hill-country
+    big-island upstate downstate panhandle tidewater twin-cities quad-cities front-range finger-lakes
+    north-country southern-tier catskills poconos adirondacks berkshires florida-keys gulf-coast
+    rio-grande-valley black-hills ozarks
+    """
+)
 NATIONALITIES = _phrases(
     """
     afghan albanian algerian american andorran angolan argentine argentinian armenian australian
