@@ -1147,8 +1147,9 @@ def _name_tokens(
             break
         else:
             score = MEDIUM
-        if low in EPONYMS and not strong and not (backwards and index == 0):
-            score = DOUBT  # but "Bernard Foley CRT": a surname before a credential
+        if low in EPONYMS and not strong:
+            # But "Bernard Foley CRT": a capitalised surname right before a credential.
+            score = STRONG if backwards and index == 0 and token[0].isupper() else DOUBT
         yield _Span("PERSON", word.start(), word.end(), score)
 
 
