@@ -752,6 +752,7 @@ _DOSE_CHANGE = re.compile(
 )
 
 
+@lru_cache(maxsize=256)
 def _capitalised_share(text: str) -> float:
     words = _WORD.findall(text[:3000])
     return sum(w[0].isupper() for w in words) / max(1, len(words))
@@ -795,7 +796,7 @@ def _places(text: str, upper: bool) -> Iterator[_Span]:
     """The named place after a movement ("transferred to Wexbridge", "lives in glenhaven",
     "at UCSF"): words up to the first one that is common vocabulary; in mixed-case text they must be
     capitalised, in single-case text they must be unusual words or names."""
-    mixed = not upper and _capitalised_share(text) > 0.12
+    mixed = mixed_case(text)
     for match in _MOVEMENT.finditer(text):
         group = next(g for g in (1, 2, 3) if match.group(g))
         start = end = None
@@ -885,7 +886,7 @@ def _us_towns(text: str) -> Iterator[_Span]:
     text a town after a preposition needs a word that is not English ("TO TOWSON", but not "IN
     NORMAL" or "to reading")."""
     towns = us_places()
-    mixed = not mostly_upper(text) and _capitalised_share(text) > 0.12
+    mixed = mixed_case(text)
     for pattern, cued in ((_BEFORE_STATE, False), (_AFTER_PLACE_WORD, True)):
         for match in pattern.finditer(text):
             words = list(_WORD.finditer(text, match.start(1), match.end(1)))
@@ -924,7 +925,7 @@ def _skip_common_words(text: str, start: int, end: int) -> int:
     """Where a place name really starts: the case-blind patterns also sweep up "transfer from"."""
     name_start = start
     upper = mostly_upper(text)
-    mixed = not upper and _capitalised_share(text) > 0.12
+    mixed = mixed_case(text)
     for word in _WORD.finditer(text, start, end):
         # A capitalised word belongs to the name in mixed-case text ("Sacred Heart Memorial"); a
         # lower-case word of the language there does not ("occlusion at nursing home").
@@ -1084,6 +1085,12 @@ def mostly_upper(text: str) -> bool:
     return upper > 0 and upper > 0.7 * (upper + lower)
 
 
+@lru_cache(maxsize=256)
+def mixed_case(text: str) -> bool:
+    """Mixed-case writing, where a capital marks a name; not UPPER CASE, nor notes typed in lower case."""
+    return not mostly_upper(text) and _capitalised_share(text) > 0.12
+
+
 def _is_eponym_use(text: str, end: int) -> bool:
     """`Crohn's disease`, `Murphy sign`: the word just before a disease-like head noun."""
     tail = re.match(r"(?:'s|’s|s')?\s+([A-Za-z]+)", text[end : end + 30])
@@ -1182,7 +1189,7 @@ _SPEAKS = re.compile(
 
 def _initial_names(text: str) -> Iterator[_Span]:
     """An initial and a surname ("W. ZAPPOLI", "d. ferro", "j. o'brien"); not "E. coli"."""
-    mixed = not mostly_upper(text) and _capitalised_share(text) > 0.12
+    mixed = mixed_case(text)
     for match in _INITIAL_NAME.finditer(text):
         surname = match.group(2)
         low = surname.lower()
@@ -1523,7 +1530,7 @@ def _named_places(text: str) -> Iterator[_Span]:
     """Places and employers named by their kind of name: hospital-name words, a medical centre's
     initials, regions of a state, an employer after a job word. In mixed-case text a region must
     be capitalised; in single-case text an employer must be a word of no language ("IBM")."""
-    mixed = not mostly_upper(text) and _capitalised_share(text) > 0.12
+    mixed = mixed_case(text)
     for match in _HOSPITAL_NAME.finditer(text):
         words = match.group(1).lower().split()
         if len(words) > 1 or words[0] not in _ORDINARY_NAME_WORDS:
