@@ -881,10 +881,10 @@ _AFTER_PLACE_WORD = re.compile(
 
 
 def _us_towns(text: str) -> Iterator[_Span]:
-    """US towns (GeoNames, 15,000 people or more) named before their state or after a place
-    preposition. In mixed-case text every word of the town must be capitalised; in single-case
-    text a town after a preposition needs a word that is not English ("TO TOWSON", but not "IN
-    NORMAL" or "to reading")."""
+    """US towns (GeoNames, 15,000 people or more) named before their state, in any case, or after
+    a place preposition: there, in mixed-case text, every word of the town must be capitalised, and
+    in single-case text the town needs a word that is not English ("TO TOWSON", but not "IN NORMAL"
+    or "to reading")."""
     towns = us_places()
     mixed = mixed_case(text)
     for pattern, cued in ((_BEFORE_STATE, False), (_AFTER_PLACE_WORD, True)):
@@ -895,7 +895,8 @@ def _us_towns(text: str) -> Iterator[_Span]:
                 lows = [w.group().lower() for w in town]
                 if " ".join(lows) not in towns:
                     continue
-                if lows[0] in NOT_NAMES or (mixed and not all(w.group()[0].isupper() for w in town)):
+                lower = not all(w.group()[0].isupper() for w in town)
+                if lows[0] in NOT_NAMES or (cued and mixed and lower):
                     break
                 capitals = all(w.group().isupper() for w in town)
                 if cued and (capitals or not mixed) and size == 1 and is_english(lows[0]):

@@ -312,3 +312,82 @@ def test_clinical_note_conventions(deidentifier: TextDeidentifier) -> None:
     assert {"U Maryland", "Castellano"} <= redacted
     for kept in ("Levophed", "Afib", "MS changes", "10/5", "6/10", "3/6", "750 Rate", "Dr."):
         assert kept in result.text, kept
+
+
+def _redacted(deidentifier: TextDeidentifier, text: str) -> set[str]:
+    result = deidentifier.deidentify_batch([text])[0]
+    return {text[s.start : s.end] for s in result.spans}
+
+
+def test_us_towns_before_their_state_or_after_a_place_word(deidentifier: TextDeidentifier) -> None:
+    """A town (GeoNames, 15,000+ people) is PHI; its state is not (Safe Harbor keeps states)."""
+    upper = "PT HAS HX OF AVR (?OLD RECORDS FROM HAGERSTOWN, MD). WILL CALL FAMILY. IN NORMAL SINUS RHYTHM."
+    redacted = _redacted(deidentifier, upper)
+    assert "HAGERSTOWN" in redacted
+    assert not any("MD" in r or "NORMAL" in r for r in redacted)
+    mixed = (
+        "Niece, Ada Lindqvist of Rockville visited today. Pt given a tour of this frederick maryland's unit."
+    )
+    redacted = _redacted(deidentifier, mixed)
+    assert {"Rockville", "frederick"} <= redacted
+    assert not any("maryland" in r for r in redacted)
+
+
+def test_years_of_past_events_in_a_clinical_history() -> None:
+    """In a multi-line note the year of a past event dates the patient (PhysioNet/i2b2 mark it);
+    lab values stay, a one-line question keeps its year, and the rule can be switched off."""
+    note = "PMH: AMI 1998; CABG 03, CVA in 87 and 91, colectomy 2011.\nLabs: K 4.1, Ca 10.2, Mg 18.\n"
+    question = "Best treatment for a patient with lupus diagnosed in 2019 and CKD?"
+    on = TextDeidentifier(DeidConfig())
+    redacted = _redacted(on, note)
+    assert {"1998", "03", "87 and 91", "2011"} <= redacted
+    assert not any(r in ("10.2", "10", "18", "4.1") for r in redacted)
+    assert _redacted(on, question) == set()
+    off = TextDeidentifier(DeidConfig(history_years=False))
+    assert not {"1998", "03", "2011"} & _redacted(off, note)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Nursing note \n2->3 dec, 97  0700-1900\nNeuro: alert", "2->3 dec, 97"),
+        ("RADIATION GIVEN 11/02/11/05 AND AGAIN TOMORROW", "11/02/11/05"),
+        ("lived alone until admission in oct. then moved", "oct."),
+        ("She went back to IR on 6-9 for embolisation.", "6-9"),
+        ("son visited.(617 555 01992) please call", "(617 555 01992"),
+    ],
+)
+def test_written_date_and_phone_variants(deidentifier: TextDeidentifier, text: str, value: str) -> None:
+    assert value in _redacted(deidentifier, text)
+
+
+def test_litres_and_clock_times_are_no_dates_or_names(deidentifier: TextDeidentifier) -> None:
+    redacted = _redacted(deidentifier, "Weaned to 2-3 L NC on 2-3 L by 4 o'clock, sats 95%. may go home.")
+    assert not any(r in ("2-3", "o'clock", "may") for r in redacted)
+
+
+def test_irish_surnames_and_surnames_before_credentials(deidentifier: TextDeidentifier) -> None:
+    text = (
+        "Pain controlled. Dr. o malley and Dr. Lindqvist in room. cash counted (k. tran and m. o'hara). "
+        "Known Parkinson disease.\nMaria Parkinson RN\n"
+    )
+    result = deidentifier.deidentify_batch([text])[0]
+    redacted = {text[s.start : s.end] for s in result.spans}
+    assert {"o malley", "m. o'hara"} <= redacted
+    assert any(r.endswith("Parkinson") and r.startswith("Maria") for r in redacted)
+    assert "Parkinson disease" in result.text  # the eponym stays where it names a disease
+
+
+def test_places_named_by_their_kind_of_name(deidentifier: TextDeidentifier) -> None:
+    """Hospital-name words in any case, medical-centre initials, regions of a state, a town's
+    general hospital and an employer; not "a good rehab" or a word of the language as employer."""
+    text = (
+        "Pt to go to rehab(good samaritan Memorial) today. Earlier TAKEN TO FAIRVIEW REGIONAL WHERE "
+        "ENZYMES ROSE, W/U BY HCMC. Had a bed @ St J. but declined. Said: i'm at the general hospital. "
+        "Lives on the North Shore with wife, who is CEO of Zylotech. Needs a good rehab. Works at home."
+    )
+    redacted = _redacted(deidentifier, text)
+    for value in ("good samaritan Memorial", "HCMC", "St J.", "general hospital", "North Shore", "Zylotech"):
+        assert any(value in r for r in redacted), value
+    assert any(r.startswith("FAIRVIEW") and r.endswith("REGIONAL") for r in redacted)
+    assert not any("good rehab" in r or r == "home" for r in redacted)
