@@ -435,6 +435,8 @@ class ClinicalRecognizer(EntityRecognizer):
                     )
                 ) or not _plausible(entity, score, text, start, end):
                     continue
+                if entity in _NUMBERS and text[start - 1 : start] == "#":
+                    start -= 1  # "MRN: #SF-998877": the number as written
                 if end > start:
                     yield _Span(entity, start, end, score)
         if not mostly_upper(text):
@@ -452,10 +454,9 @@ class ClinicalRecognizer(EntityRecognizer):
                     yield _Span("AGE", match.start(group), match.end(group), WEAK)
             if is_prose(text):
                 yield from _prose_spans(text)
-        if self.history_years and "\n" in text.strip() and not is_prose(text):
+        if self.history_years and clinical_record(text):
             # Clinical notes date a patient's past events by year (PhysioNet and i2b2 mark them);
-            # one-line health questions and queries ask about them ("diagnosed in 2021?"), and
-            # there they stay.
+            # health questions and queries ask about them ("diagnosed in 2021?"), and there they stay.
             for pattern in (_HISTORY_YEAR, _YEAR_NOW):
                 for match in pattern.finditer(text):
                     yield _Span("DATE", match.start(1), match.end(1), MEDIUM)
@@ -472,10 +473,11 @@ class ClinicalRecognizer(EntityRecognizer):
         # census name that is no English word. In prose the title goes with the name, as PII
         # annotation has it ("Mr. Leiva flew to ...").
         prose = not upper and is_prose(text)
+        record = clinical_record(text)
         for match in self.titled.finditer(text):
             ms = not prose and match.group(1).rstrip(". \t\n").lower() == "ms"
             tokens = list(_name_tokens(text, match.start(2), match.end(2), upper, strong=not ms, weak=ms))
-            if prose and tokens:
+            if not record and tokens:
                 title_end = match.start(1) + len(match.group(1).rstrip())
                 yield _Span("PERSON", match.start(1), title_end, tokens[0].score)
             yield from tokens
@@ -524,6 +526,9 @@ class ClinicalRecognizer(EntityRecognizer):
 
 
 _PLACE_NAMES = frozenset({"FACILITY", "LOCATION"})
+_NUMBERS = frozenset(
+    {"MEDICAL_RECORD_NUMBER", "ACCOUNT_NUMBER", "HEALTH_PLAN_NUMBER", "LICENSE_NUMBER", "ID", "PHONE_NUMBER"}
+)
 # Phone numbers as written around the world ("+46 (0)8 928 571 38", "0494 92 82 32"): accepted
 # with a leading + ( or 0, or a phone word nearby.
 _INTL_PHONE = re.compile(
@@ -1084,6 +1089,13 @@ def mostly_upper(text: str) -> bool:
     head = text[:2000]
     upper, lower = len(_UPPER.findall(head)), len(_LOWER.findall(head))
     return upper > 0 and upper > 0.7 * (upper + lower)
+
+
+@lru_cache(maxsize=256)
+def clinical_record(text: str) -> bool:
+    """A clinical note (several lines of shorthand, or UPPER CASE), where the i2b2 and PhysioNet
+    conventions hold; health questions and everyday prose follow PII annotation instead."""
+    return mostly_upper(text) or ("\n" in text.strip() and not is_prose(text))
 
 
 @lru_cache(maxsize=256)
