@@ -302,9 +302,9 @@ def test_clinical_note_conventions(deidentifier: TextDeidentifier) -> None:
     """In nursing notes the title stays (i2b2/PhysioNet), ventilator and score fractions are no
     dates, drug and device words are no names, and wards named after people are places."""
     text = (
-        "Pt changed to Levophed, remains in Afib. Dr. Okonkwo aware. MS changes noted. "
+        "Pt changed to Levophed, remains in Afib. Dr. Okonkwo aware. MS changes noted.\n"
         "PSV increased to 10/5 overnight, pain 6/10, 3/6 SEM. Vent settings A/C 750 Rate 10 Peep 5 "
-        "FiO2 40%. Insulin per U Maryland scale. Plan: transfer to Castellano 2 tomorrow."
+        "FiO2 40%.\nInsulin per U Maryland scale. Plan: transfer to Castellano 2 tomorrow."
     )
     result = deidentifier.deidentify_batch([text])[0]
     redacted = {text[s.start : s.end] for s in result.spans}
@@ -312,6 +312,12 @@ def test_clinical_note_conventions(deidentifier: TextDeidentifier) -> None:
     assert {"U Maryland", "Castellano"} <= redacted
     for kept in ("Levophed", "Afib", "MS changes", "10/5", "6/10", "3/6", "750 Rate", "Dr."):
         assert kept in result.text, kept
+
+
+def test_a_question_takes_the_title_with_the_name(deidentifier: TextDeidentifier) -> None:
+    """PII annotation of questions and prose counts the title as part of the name."""
+    text = "Dosing of apixaban for a 70yo pt with CKD, seen by Dr. Okonkwo at MRN: #QX-448812?"
+    assert {"Dr. Okonkwo", "#QX-448812"} <= _redacted(deidentifier, text)
 
 
 def _redacted(deidentifier: TextDeidentifier, text: str) -> set[str]:
