@@ -19,6 +19,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 from spacy.lang.en.stop_words import STOP_WORDS
 
 from medcurate.privacy.vocab import (
+    COMMON_TOWN_WORDS,
     COUNTRIES,
     EPONYM_HEADS,
     EPONYMS,
@@ -527,7 +528,7 @@ class ClinicalRecognizer(EntityRecognizer):
 
 _PLACE_NAMES = frozenset({"FACILITY", "LOCATION"})
 _NUMBERS = frozenset(
-    {"MEDICAL_RECORD_NUMBER", "ACCOUNT_NUMBER", "HEALTH_PLAN_NUMBER", "LICENSE_NUMBER", "ID", "PHONE_NUMBER"}
+    {"MEDICAL_RECORD_NUMBER", "ACCOUNT_NUMBER", "HEALTH_PLAN_NUMBER", "LICENSE_NUMBER", "ID"}
 )
 # Phone numbers as written around the world ("+46 (0)8 928 571 38", "0494 92 82 32"): accepted
 # with a leading + ( or 0, or a phone word nearby.
@@ -888,8 +889,8 @@ _AFTER_PLACE_WORD = re.compile(
 def _us_towns(text: str) -> Iterator[_Span]:
     """US towns (GeoNames, 15,000 people or more) named before their state, in any case, or after
     a place preposition: there, in mixed-case text, every word of the town must be capitalised, and
-    in single-case text the town needs a word that is not English ("TO TOWSON", but not "IN NORMAL"
-    or "to reading")."""
+    in single-case text the town needs a word that is not English or be a city of 100,000 people
+    that is no ordinary word ("TO TOWSON", "FROM BALTIMORE", but not "IN NORMAL" or "to mobile")."""
     towns = us_places()
     mixed = mixed_case(text)
     for pattern, cued in ((_BEFORE_STATE, False), (_AFTER_PLACE_WORD, True)):
@@ -904,7 +905,9 @@ def _us_towns(text: str) -> Iterator[_Span]:
                 if lows[0] in NOT_NAMES or (cued and mixed and lower):
                     break
                 capitals = all(w.group().isupper() for w in town)
-                if cued and (capitals or not mixed) and size == 1 and is_english(lows[0]):
+                word = size == 1 and is_english(lows[0])
+                word = word and (towns[lows[0]] < 100_000 or lows[0] in COMMON_TOWN_WORDS)
+                if cued and (capitals or not mixed) and word:
                     break
                 yield _Span("LOCATION", town[0].start(), town[-1].end(), MEDIUM)
                 break

