@@ -18,8 +18,14 @@ from typing import Any
 from medcurate.privacy.config import DeidConfig
 from medcurate.privacy.ner_decode import GreedyNer
 from medcurate.privacy.operators import replacement
-from medcurate.privacy.recognizers import FACILITY_WORDS, MEDIUM, STRONG, FilteredSpacyRecognizer
-from medcurate.privacy.vocab import EPONYMS, NOT_NAMES
+from medcurate.privacy.recognizers import (
+    FACILITY_WORDS,
+    MEDIUM,
+    STRONG,
+    FilteredSpacyRecognizer,
+    clinical_record,
+)
+from medcurate.privacy.vocab import EPONYMS, NOT_NAMES, US_STATES
 
 LANGUAGE = "en"
 # spaCy labels we read; everything else the model emits is dropped before analysis.
@@ -133,6 +139,7 @@ def merge_spans(spans: list[PhiSpan], text: str) -> list[PhiSpan]:
     return merged
 
 
+_STATE_NAMES = frozenset(name.lower() for name in US_STATES.values()) | {"fla", "calif", "mass"}
 _TOKEN = re.compile(r"[^\W\d_](?:[^\W\d_]|['’\-])+")
 
 
@@ -244,12 +251,16 @@ class TextDeidentifier:
 
     def _candidates(self, text: str, nlp_artifacts: Any) -> list[PhiSpan]:
         results = self.analyze(text, nlp_artifacts)
+        # Safe Harbor lets a state stay; clinical notes follow it ("sister in California"), while
+        # PII annotation of questions and prose counts every place.
+        states = _STATE_NAMES if clinical_record(text) else frozenset()
         return [
             PhiSpan(r.start, r.end, r.entity_type, float(r.score))
             for r in results
             if (value := text[r.start : r.end].strip().lower()) not in self.allow
             # An eponym alone ("Parkinson") survives unless its context made it strong ("Dr. Murphy").
             and not (value in EPONYMS and r.score < STRONG)
+            and not (r.entity_type == "LOCATION" and value in states)
         ]
 
     def _deidentify(self, text: str, nlp_artifacts: Any, scope: str) -> DeidResult:

@@ -401,3 +401,14 @@ def test_places_named_by_their_kind_of_name(deidentifier: TextDeidentifier) -> N
         assert any(value in r for r in redacted), value
     assert any(r.startswith("FAIRVIEW") and r.endswith("REGIONAL") for r in redacted)
     assert not any("good rehab" in r or r == "home" for r in redacted)
+
+
+def test_a_state_alone_stays_in_clinical_notes(deidentifier: TextDeidentifier) -> None:
+    """Safe Harbor keeps states; questions and prose follow PII annotation and redact them."""
+    note = (
+        "Pt resting, VSS, HR 80s, BP 120/70. Social: sister lives in Oregon.\n"
+        "Plan: cont abx, pt to call sister in Portland re d/c.\n"
+    )
+    redacted = _redacted(deidentifier, note)
+    assert "Portland" in redacted and "Oregon" not in redacted
+    assert "Oregon" in _redacted(deidentifier, "I moved to Oregon last year and my knee still hurts.")
