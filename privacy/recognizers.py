@@ -521,6 +521,7 @@ class ClinicalRecognizer(EntityRecognizer):
             if first not in NOT_NAMES:
                 yield _Span("PERSON", match.start(1), match.end(1), MEDIUM)
         yield from _first_name_subjects(text)
+        yield from _census_surnames(text)
         yield from _places(text, upper)
         yield from _us_towns(text)
         yield from _named_places(text)
@@ -1232,6 +1233,23 @@ def _o_surnames(text: str) -> Iterator[_Span]:
         if low != "clock" and is_name_word(low) and low not in NOT_NAMES:
             start = match.start() if group == 1 else match.start(2)
             yield _Span("PERSON", start, match.end(group), MEDIUM)
+
+
+_TITLE_CASE_WORD = re.compile(r"\b(?-i:[A-Z][a-z][a-z'’-]+)\b")
+
+
+def _census_surnames(text: str) -> Iterator[_Span]:
+    """In mixed-case writing, a capitalised census surname that is no word of English nor of the
+    clinic ("Okafor aware", "spoke with Lindqvist") is a person wherever it stands."""
+    if not mixed_case(text):
+        return
+    for match in _TITLE_CASE_WORD.finditer(text):
+        low = match.group().lower()
+        low = low[:-2] if low.endswith(("'s", "’s")) else low
+        if low not in last_names() or low in NOT_NAMES or low in EPONYMS:
+            continue
+        if not (is_english(low) or _misspelt(low)):
+            yield _Span("PERSON", match.start(), match.start() + len(low), WEAK)
 
 
 def _first_name_subjects(text: str) -> Iterator[_Span]:

@@ -34,6 +34,7 @@ EPONYMS = _words(
     sturge swan ganz takayasu tay tinel tourette trendelenburg trousseau turner virchow von waldenstrom
     wallenberg wegener weber wernicke whipple willebrand wilms wilson wolff parkinson-white zenker
     zollinger ellison framingham chediak higashi kallmann prader willi angelman dubowitz kearns sayre leber
+    gleason riker ramsay braden ranson shiley passy bovie broviac yankauer sengstaken blakemore
     """
 )
 
@@ -52,7 +53,7 @@ EPONYM_HEADS = _words(
 # Clinical shorthand and verbs that land after "Dr"/"son"/"per" in notes and are never names.
 CLINICAL_WORDS = _words(
     """
-    aware notified paged called informed updated here in at to on of with by and or the a an
+    aware notified paged called informed updated here in at to on of with by and or the a an poss
     team service office orders order note notes consult consulted following follow made said saw
     seen states stated says visited visit visiting phoned phone spoke speak talked talk came come
     present presented recommended recommends recommend wants want requested request feels felt

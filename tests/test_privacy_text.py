@@ -412,3 +412,14 @@ def test_a_state_alone_stays_in_clinical_notes(deidentifier: TextDeidentifier) -
     redacted = _redacted(deidentifier, note)
     assert "Portland" in redacted and "Oregon" not in redacted
     assert "Oregon" in _redacted(deidentifier, "I moved to Oregon last year and my knee still hurts.")
+
+
+def test_capitalised_census_surnames_are_people_in_mixed_case(deidentifier: TextDeidentifier) -> None:
+    """A surname without a cue is still a person; eponymous scores, scales and devices are not."""
+    note = (
+        "Neuro: Riker scale 4, Gleason score 7 per old records. Trached with #6 Shiley.\n"
+        "Plan: Okafor aware of plan, will follow up with Szymanski re: wound care.\n"
+    )
+    redacted = _redacted(deidentifier, note)
+    assert {"Okafor", "Szymanski"} <= redacted
+    assert not {"Riker", "Gleason", "Shiley"} & redacted
