@@ -521,7 +521,7 @@ class ClinicalRecognizer(EntityRecognizer):
             if first not in NOT_NAMES:
                 yield _Span("PERSON", match.start(1), match.end(1), MEDIUM)
         yield from _first_name_subjects(text)
-        yield from _census_surnames(text)
+        yield from _census_names(text)
         yield from _places(text, upper)
         yield from _us_towns(text)
         yield from _named_places(text)
@@ -1238,15 +1238,15 @@ def _o_surnames(text: str) -> Iterator[_Span]:
 _TITLE_CASE_WORD = re.compile(r"\b(?-i:[A-Z][a-z][a-z'’-]+)\b")
 
 
-def _census_surnames(text: str) -> Iterator[_Span]:
-    """In mixed-case writing, a capitalised census surname that is no word of English nor of the
-    clinic ("Okafor aware", "spoke with Lindqvist") is a person wherever it stands."""
+def _census_names(text: str) -> Iterator[_Span]:
+    """In mixed-case writing, a capitalised census name that is no word of English nor of the
+    clinic ("Okafor aware", "spoke with Ferraro", "Ingrid called") is a person wherever it stands."""
     if not mixed_case(text):
         return
     for match in _TITLE_CASE_WORD.finditer(text):
         low = match.group().lower()
         low = low[:-2] if low.endswith(("'s", "’s")) else low
-        if low not in last_names() or low in NOT_NAMES or low in EPONYMS:
+        if not is_name_word(low) or low in NOT_NAMES or low in EPONYMS:
             continue
         if not (is_english(low) or _misspelt(low)):
             yield _Span("PERSON", match.start(), match.start() + len(low), WEAK)
