@@ -1312,14 +1312,20 @@ _LOWER_WORD = re.compile(r"[a-z][a-z'’-]+")
 
 def _lowercase_names(text: str) -> Iterator[_Span]:
     """In notes typed all in lower case, a census first name (or two) before a word of no
-    language ("pat brimsworth", "mary theresa petrakou"): capitals cannot tell the name."""
+    language ("pat brimsworth", "mary theresa petrakou"), or a first name of four letters or more
+    that is no word itself ("spoke with suzette"): capitals cannot tell the name."""
     if _capitalised_share(text) > 0.05:
         return
     firsts = first_names()
     words = list(_LOWER_WORD.finditer(text))
-    for index, word in enumerate(words[:-1]):
+    for index, word in enumerate(words):
         if word.group() not in firsts or word.group() in NOT_NAMES:
             continue
+        low = word.group()
+        if len(low) > 3 and low not in EPONYMS and not (is_english(low) or _misspelt(low)):
+            yield _Span("PERSON", word.start(), word.end(), MEDIUM)
+        if index + 1 == len(words):
+            break
         last = index + 1
         if words[last].group() in firsts and last + 1 < len(words):
             last += 1  # a middle name

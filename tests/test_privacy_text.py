@@ -423,3 +423,10 @@ def test_capitalised_census_surnames_are_people_in_mixed_case(deidentifier: Text
     redacted = _redacted(deidentifier, note)
     assert {"Okafor", "Szymanski"} <= redacted
     assert not {"Riker", "Gleason", "Shiley"} & redacted
+
+
+def test_a_lone_first_name_in_a_lower_case_note(deidentifier: TextDeidentifier) -> None:
+    note = "pt resting, vss. plan discussed with rosalind, wife at bedside.\nwill cont lasix, ina 2l.\n"
+    redacted = _redacted(deidentifier, note)
+    assert "rosalind" in redacted
+    assert not any(r in ("ina", "lasix", "wife") for r in redacted)
