@@ -152,6 +152,14 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
     ),
     ("AGE", STRONG, r"\b(?:age[ds]?|aged)\s*:?\s*(9\d|1[0-2]\d)\b", 1),
     ("AGE", MEDIUM, r"\b(9\d|1[0-2]\d)\s*(?:m|f|male|female|man|woman|gentleman|lady)\b", 1),
+    # Written out: "ninety-two year old", "one hundred and one years old".
+    (
+        "AGE",
+        STRONG,
+        r"\b((?:ninety|one\s+hundred(?:\s+and)?)(?:[\s-]+(?:one|two|three|four|five|six|seven|eight|nine))?)"
+        r"(?=[\s-]*(?:y/?o\b|years?\b|yrs?\b|year-old))",
+        1,
+    ),
     # Contact details.
     ("EMAIL_ADDRESS", STRONG, r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b", 0),
     (

@@ -365,6 +365,7 @@ def test_years_of_past_events_in_a_clinical_history() -> None:
         ("lived alone until admission in oct. then moved", "oct."),
         ("She went back to IR on 6-9 for embolisation.", "6-9"),
         ("son visited.(617 555 01992) please call", "(617 555 01992"),
+        ("A ninety-three year old woman, fell at home.", "ninety-three"),
     ],
 )
 def test_written_date_and_phone_variants(deidentifier: TextDeidentifier, text: str, value: str) -> None:
