@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from itertools import chain, pairwise
 from typing import Any, ClassVar
 
@@ -346,6 +346,51 @@ _WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['’\-])*")
 _TITLE_AT = re.compile(_TITLE, re.IGNORECASE)
 
 
+_DIGIT = re.compile(r"\d")
+
+
+def needs_digit(pattern: re.Pattern[str]) -> bool:
+    """Whether every match of `pattern` needs a digit somewhere in the text (in the match or in a
+    lookaround), read off the parsed pattern; False whenever that cannot be shown."""
+    try:
+        from re import _constants, _parser  # the parser `re` itself compiles with
+    except ImportError:
+        return False
+    digits = set(range(ord("0"), ord("9") + 1))
+
+    def only_digits(items: list[tuple[Any, Any]]) -> bool:
+        chars: set[int] = set()
+        for op, value in items:
+            if op is _constants.LITERAL:
+                chars.add(value)
+            elif op is _constants.RANGE:
+                chars.update(range(value[0], value[1] + 1))
+            elif op is _constants.CATEGORY and value is _constants.CATEGORY_DIGIT:
+                chars |= digits
+            else:
+                return False
+        return bool(chars) and chars <= digits
+
+    def needs(sequence: Any) -> bool:
+        for op, value in sequence:
+            if (op is _constants.LITERAL and value in digits) or (op is _constants.IN and only_digits(value)):
+                return True
+            if op is _constants.SUBPATTERN and needs(value[3]):
+                return True
+            if op in (_constants.MAX_REPEAT, _constants.MIN_REPEAT) and value[0] >= 1 and needs(value[2]):
+                return True
+            if op is _constants.BRANCH and all(needs(branch) for branch in value[1]):
+                return True
+            if op is _constants.ASSERT and needs(value[1]):
+                return True
+        return False
+
+    try:
+        return needs(_parser.parse(pattern.pattern, pattern.flags))
+    except Exception:  # an unreadable pattern is simply never skipped
+        return False
+
+
 @dataclass(frozen=True)
 class _Span:
     type: str
@@ -392,6 +437,7 @@ class ClinicalRecognizer(EntityRecognizer):
             for entity, score, pattern, group in _PATTERNS
         ]
         self.history_years = history_years
+        self.digit_patterns = frozenset(p for _, _, p, _ in self.patterns if needs_digit(p))
         if redact_years:
             self.patterns.append(
                 ("DATE", MEDIUM, re.compile(r"(?<![\w/.-])(?:19\d\d|20\d\d|'\d\d)(?![\w/.-])"), 0)
@@ -423,7 +469,10 @@ class ClinicalRecognizer(EntityRecognizer):
         ]
 
     def spans(self, text: str) -> Iterator[_Span]:
+        digits = _DIGIT.search(text) is not None
         for entity, score, pattern, group in self.patterns:
+            if not digits and pattern in self.digit_patterns:
+                continue  # most patterns cannot match a text without a digit; trying costs time
             for match in pattern.finditer(text):
                 start, end = match.span(group)
                 if entity in _PLACE_NAMES:
@@ -895,15 +944,26 @@ _AFTER_PLACE_WORD = re.compile(
 )
 
 
+@cache
+def _town_heads() -> frozenset[str]:
+    """The first run of letters of every town name a match can reach (its words start with a
+    letter, so "‘ewa beach" never can)."""
+    return frozenset(head.group().casefold() for town in us_places() if (head := _LETTERS.match(town)))
+
+
 def _us_towns(text: str) -> Iterator[_Span]:
     """US towns (GeoNames, 15,000 people or more) named before their state, in any case, or after
     a place preposition: there, in mixed-case text, every word of the town must be capitalised, and
     in single-case text the town needs a word that is not English or be a city of 100,000 people
     that is no ordinary word ("TO TOWSON", "FROM BALTIMORE", but not "IN NORMAL" or "to mobile")."""
     towns = us_places()
+    heads = _town_heads()
     mixed = mixed_case(text)
     for pattern, cued in ((_BEFORE_STATE, False), (_AFTER_PLACE_WORD, True)):
         for match in pattern.finditer(text):
+            head = _LETTERS.match(text, match.start(1))
+            if cued and (head is None or head.group().casefold() not in heads):
+                continue  # no town starts with this word: most prepositions are followed by others
             words = list(_WORD.finditer(text, match.start(1), match.end(1)))
             for size in range(len(words), 0, -1):
                 town = words[:size] if cued else words[-size:]
@@ -1101,6 +1161,16 @@ def mostly_upper(text: str) -> bool:
     head = text[:2000]
     upper, lower = len(_UPPER.findall(head)), len(_LOWER.findall(head))
     return upper > 0 and upper > 0.7 * (upper + lower)
+
+
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+@lru_cache(maxsize=256)
+def letter_runs(text: str) -> frozenset[str]:
+    """The text's maximal runs of letters, case-folded: a phrase pattern that starts with `\bword\b`
+    (case-blind) can only match where `word` is among them, so a set look-up can spare the scan."""
+    return frozenset(_LETTERS.findall(text.casefold()))
 
 
 @lru_cache(maxsize=256)
@@ -1558,6 +1628,7 @@ _HOSPITAL_NAME = re.compile(
 )
 _ORDINARY_NAME_WORDS = frozenset({"good", "regional", "union", "memorial", "heart", "cross", "holy"})
 _REGION = re.compile(rf"\b(?:{_alternation(US_REGIONS)})\b", re.IGNORECASE)
+_REGION_HEADS = frozenset(phrase.split()[0] for phrase in US_REGIONS)
 _NAMED_PLACES = (
     # "W/U BY GBMC": a medical centre's initials.
     ("FACILITY", re.compile(r"\b(?-i:[A-Z]{2,4}MC)\b")),
@@ -1579,7 +1650,9 @@ def _named_places(text: str) -> Iterator[_Span]:
     initials, regions of a state, an employer after a job word. In mixed-case text a region must
     be capitalised; in single-case text an employer must be a word of no language ("IBM")."""
     mixed = mixed_case(text)
-    for match in _HOSPITAL_NAME.finditer(text):
+    runs = letter_runs(text)
+    hospital_names = _HOSPITAL_NAME.finditer(text) if runs & HOSPITAL_NAME_WORDS else ()
+    for match in hospital_names:
         words = match.group(1).lower().split()
         if len(words) > 1 or words[0] not in _ORDINARY_NAME_WORDS:
             yield _Span("FACILITY", match.start(), match.end(), MEDIUM)
@@ -1587,7 +1660,7 @@ def _named_places(text: str) -> Iterator[_Span]:
         for match in pattern.finditer(text):
             group = 1 if pattern.groups else 0
             yield _Span(entity, match.start(group), match.end(group), MEDIUM)
-    for match in _REGION.finditer(text):
+    for match in _REGION.finditer(text) if runs & _REGION_HEADS else ():
         if not mixed or match.group()[0].isupper():
             yield _Span("LOCATION", match.start(), match.end(), MEDIUM)
     for match in _EMPLOYER.finditer(text):
@@ -1721,7 +1794,7 @@ def _job_titles(text: str) -> Iterator[_Span]:
     tax adviser"): the occupation noun with the words before it on its line, back to a stop
     word other than "and" (at most five words). A bare lower-case noun ("the driver", "my manager")
     names nobody unless it fills a field or follows "as"; a plural names a group."""
-    for match in _OCCUPATION.finditer(text):
+    for match in _OCCUPATION.finditer(text) if letter_runs(text) & OCCUPATIONS else ():
         start, words = match.start(), 0
         while words < 5:
             before = _TITLE_WORD.search(text, max(0, start - 40), start)
@@ -1765,7 +1838,7 @@ _ORGANIZATION = re.compile(
 
 def _bare(word: str) -> str:
     """The word without its full stop, possessive or contraction ("Meza's" -> "meza", "I'm" -> "i")."""
-    return re.split(r"['’]", word.lower().rstrip("."), maxsplit=1)[0]
+    return word.lower().rstrip(".").partition("'")[0].partition("’")[0]
 
 
 def _unknown(word: str) -> bool:

