@@ -342,6 +342,34 @@ _CREDENTIAL = (
     r"(?:,\s*|\s+)(?:(?-i:RN|NP|PA|SW|CM|PA-C)|rn|r\.n\.|md|m\.d\.|np|rrt|r\.r\.t\.|msw|licsw|lcsw|"
     r"phd|crna|cna|pharmd|lpn|aprn|fnp|dnp|rd|slp|crt|rrt)\b"
 )
+# The first run of letters of every credential above ("r.n." -> "r", "PA-C" -> "pa").
+_CREDENTIAL_HEADS = frozenset(
+    [
+        "rn",
+        "np",
+        "pa",
+        "sw",
+        "cm",
+        "r",
+        "md",
+        "m",
+        "rrt",
+        "msw",
+        "licsw",
+        "lcsw",
+        "phd",
+        "crna",
+        "cna",
+        "pharmd",
+        "lpn",
+        "aprn",
+        "fnp",
+        "dnp",
+        "rd",
+        "slp",
+        "crt",
+    ]
+)
 _WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['’\-])*")
 _TITLE_AT = re.compile(_TITLE, re.IGNORECASE)
 
@@ -546,7 +574,10 @@ class ClinicalRecognizer(EntityRecognizer):
                 plain = not (is_english(low) or _misspelt(low) or "-" in low or _TITLE_AT.fullmatch(low))
                 if low in first_names() or (plain and len(low) > 2):
                     yield span
+        credentials = bool(letter_runs(text) & _CREDENTIAL_HEADS)
         for pattern, weak in ((self.related, False), (self.credentialed, False), (self.role, True)):
+            if pattern is self.credentialed and not credentials:
+                continue  # no credential word: the costliest of these scans cannot match
             for match in pattern.finditer(text):
                 yield from _name_tokens(
                     text,
@@ -959,7 +990,10 @@ def _us_towns(text: str) -> Iterator[_Span]:
     towns = us_places()
     heads = _town_heads()
     mixed = mixed_case(text)
+    states = cased_runs(text) & _STATE_CODES or letter_runs(text) & _STATE_NAME_HEADS
     for pattern, cued in ((_BEFORE_STATE, False), (_AFTER_PLACE_WORD, True)):
+        if not (cued or states):
+            continue  # no state code or state name: nothing for a town to stand before
         for match in pattern.finditer(text):
             head = _LETTERS.match(text, match.start(1))
             if cued and (head is None or head.group().casefold() not in heads):
@@ -1171,6 +1205,16 @@ def letter_runs(text: str) -> frozenset[str]:
     """The text's maximal runs of letters, case-folded: a phrase pattern that starts with `\bword\b`
     (case-blind) can only match where `word` is among them, so a set look-up can spare the scan."""
     return frozenset(_LETTERS.findall(text.casefold()))
+
+
+@lru_cache(maxsize=256)
+def cased_runs(text: str) -> frozenset[str]:
+    """The text's maximal runs of letters, as written."""
+    return frozenset(_LETTERS.findall(text))
+
+
+_STATE_CODES = frozenset(US_STATES)
+_STATE_NAME_HEADS = frozenset(name.split()[0].casefold() for name in US_STATES.values())
 
 
 @lru_cache(maxsize=256)
