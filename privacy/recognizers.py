@@ -18,6 +18,7 @@ from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from spacy.lang.en.stop_words import STOP_WORDS
 
+from medcurate.privacy.regex_gate import scan
 from medcurate.privacy.vocab import (
     COMMON_TOWN_WORDS,
     COUNTRIES,
@@ -374,51 +375,6 @@ _WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['’\-])*")
 _TITLE_AT = re.compile(_TITLE, re.IGNORECASE)
 
 
-_DIGIT = re.compile(r"\d")
-
-
-def needs_digit(pattern: re.Pattern[str]) -> bool:
-    """Whether every match of `pattern` needs a digit somewhere in the text (in the match or in a
-    lookaround), read off the parsed pattern; False whenever that cannot be shown."""
-    try:
-        from re import _constants, _parser  # the parser `re` itself compiles with
-    except ImportError:
-        return False
-    digits = set(range(ord("0"), ord("9") + 1))
-
-    def only_digits(items: list[tuple[Any, Any]]) -> bool:
-        chars: set[int] = set()
-        for op, value in items:
-            if op is _constants.LITERAL:
-                chars.add(value)
-            elif op is _constants.RANGE:
-                chars.update(range(value[0], value[1] + 1))
-            elif op is _constants.CATEGORY and value is _constants.CATEGORY_DIGIT:
-                chars |= digits
-            else:
-                return False
-        return bool(chars) and chars <= digits
-
-    def needs(sequence: Any) -> bool:
-        for op, value in sequence:
-            if (op is _constants.LITERAL and value in digits) or (op is _constants.IN and only_digits(value)):
-                return True
-            if op is _constants.SUBPATTERN and needs(value[3]):
-                return True
-            if op in (_constants.MAX_REPEAT, _constants.MIN_REPEAT) and value[0] >= 1 and needs(value[2]):
-                return True
-            if op is _constants.BRANCH and all(needs(branch) for branch in value[1]):
-                return True
-            if op is _constants.ASSERT and needs(value[1]):
-                return True
-        return False
-
-    try:
-        return needs(_parser.parse(pattern.pattern, pattern.flags))
-    except Exception:  # an unreadable pattern is simply never skipped
-        return False
-
-
 @dataclass(frozen=True)
 class _Span:
     type: str
@@ -465,7 +421,6 @@ class ClinicalRecognizer(EntityRecognizer):
             for entity, score, pattern, group in _PATTERNS
         ]
         self.history_years = history_years
-        self.digit_patterns = frozenset(p for _, _, p, _ in self.patterns if needs_digit(p))
         if redact_years:
             self.patterns.append(
                 ("DATE", MEDIUM, re.compile(r"(?<![\w/.-])(?:19\d\d|20\d\d|'\d\d)(?![\w/.-])"), 0)
@@ -497,11 +452,8 @@ class ClinicalRecognizer(EntityRecognizer):
         ]
 
     def spans(self, text: str) -> Iterator[_Span]:
-        digits = _DIGIT.search(text) is not None
         for entity, score, pattern, group in self.patterns:
-            if not digits and pattern in self.digit_patterns:
-                continue  # most patterns cannot match a text without a digit; trying costs time
-            for match in pattern.finditer(text):
+            for match in scan(pattern, text):
                 start, end = match.span(group)
                 if entity in _PLACE_NAMES:
                     start = _skip_common_words(text, start, end)
@@ -535,7 +487,7 @@ class ClinicalRecognizer(EntityRecognizer):
                 yield from _cued_everyday_names(text)
                 yield from _card_fields(text)
                 yield from _job_titles(text)
-                for match in _ANY_AGE.finditer(text):
+                for match in scan(_ANY_AGE, text):
                     group = 1 if match.group(1) else 2
                     yield _Span("AGE", match.start(group), match.end(group), WEAK)
             if is_prose(text):
@@ -544,10 +496,10 @@ class ClinicalRecognizer(EntityRecognizer):
             # Clinical notes date a patient's past events by year (PhysioNet and i2b2 mark them);
             # health questions and queries ask about them ("diagnosed in 2021?"), and there they stay.
             for pattern in (_HISTORY_YEAR, _YEAR_NOW):
-                for match in pattern.finditer(text):
+                for match in scan(pattern, text):
                     yield _Span("DATE", match.start(1), match.end(1), MEDIUM)
         if self.deny:
-            for match in self.deny.finditer(text):
+            for match in scan(self.deny, text):
                 yield _Span("DENY_LIST", match.start(), match.end(), 1.0)
         yield from self._names(text)
 
@@ -560,14 +512,14 @@ class ClinicalRecognizer(EntityRecognizer):
         # annotation has it ("Mr. Leiva flew to ...").
         prose = not upper and is_prose(text)
         record = clinical_record(text)
-        for match in self.titled.finditer(text):
+        for match in scan(self.titled, text):
             ms = not prose and match.group(1).rstrip(". \t\n").lower() == "ms"
             tokens = list(_name_tokens(text, match.start(2), match.end(2), upper, strong=not ms, weak=ms))
             if not record and tokens:
                 title_end = match.start(1) + len(match.group(1).rstrip())
                 yield _Span("PERSON", match.start(1), title_end, tokens[0].score)
             yield from tokens
-        for match in self.staff.finditer(text):
+        for match in scan(self.staff, text):
             # After a role, only a name-like word: a first name or a word of no language.
             for span in _name_tokens(text, match.start(1), match.end(1), upper, strong=False):
                 low = text[span.start : span.end].lower()
@@ -578,7 +530,7 @@ class ClinicalRecognizer(EntityRecognizer):
         for pattern, weak in ((self.related, False), (self.credentialed, False), (self.role, True)):
             if pattern is self.credentialed and not credentials:
                 continue  # no credential word: the costliest of these scans cannot match
-            for match in pattern.finditer(text):
+            for match in scan(pattern, text):
                 yield from _name_tokens(
                     text,
                     match.start(1),
@@ -591,18 +543,18 @@ class ClinicalRecognizer(EntityRecognizer):
         yield from _list_names(text, upper)
         yield from _lowercase_names(text)
         yield from _signature(text)
-        for match in _BEFORE_PHONE.finditer(text):
+        for match in scan(_BEFORE_PHONE, text):
             lows = [match.group(1).lower(), match.group(2).lower()]
             named = any(is_name_word(w) or not is_english(w) for w in lows)
             if named and not any(w in NOT_NAMES or w in FACILITY_WORDS for w in lows):
                 yield _Span("PERSON", match.start(1), match.end(2), MEDIUM)  # "Jane Roe cell# ..."
-        for match in _FAMILY_OF.finditer(text):
+        for match in scan(_FAMILY_OF, text):
             low = match.group(1).lower()
             if low not in NOT_NAMES and is_name_word(low) and not is_english(low):
                 yield _Span("PERSON", match.start(1), match.end(1), MEDIUM)  # "KEEP FIGUEROA FAMILY AWARE"
         yield from _initial_names(text)
         yield from _o_surnames(text)
-        for match in _NAME_LABEL.finditer(text):
+        for match in scan(_NAME_LABEL, text):
             first = match.group(1).split()[0].lower()
             if upper and is_english(first) and first not in first_names():
                 continue  # "PATIENT IS TOLERATING": in capitals, every word looks like a name
@@ -675,7 +627,7 @@ _PLACE_CUE = re.compile(
 
 def _prose_spans(text: str) -> Iterator[_Span]:
     """Patterns that only pay in ordinary prose, where clinical shorthand cannot trip them."""
-    for match in _INTL_PHONE.finditer(text):
+    for match in scan(_INTL_PHONE, text):
         digits = sum(c.isdigit() for c in match.group())
         cued = match.group(1) or match.group(2) or match.group().startswith("0")
         cued = cued or _PHONE_CUE.search(text, max(0, match.start() - 30), match.start())
@@ -685,7 +637,7 @@ def _prose_spans(text: str) -> Iterator[_Span]:
     # Lower-case everyday writing: a block's town and country are lower case too.
     lenient = everyday(text) and not any(c.isupper() for c in text)
     for pattern in (_ADDRESS_START, _STREET_FIRST, _STREET_COMPOUND):
-        for match in pattern.finditer(text):
+        for match in scan(pattern, text):
             end = _address_end(text, match.end(), lenient=lenient)
             stop = end or match.end()
             found = end is not None or pattern is not _ADDRESS_START or match.group()[0].isalpha()
@@ -725,7 +677,7 @@ def _cued_places(text: str) -> Iterator[_Span]:
     """Capitalised words after "in/from/at" in mixed-case text ("from Chicago", "at Cedars-Sinai",
     "at Mayo Clinic in Rochester, MN"); not months, weekdays, acronyms of care or eponyms."""
     prose = is_prose(text)
-    for match in _PLACE_CUE.finditer(text):
+    for match in scan(_PLACE_CUE, text):
         words = _WORD.findall(match.group(1))
         first = words[0].lower() if words else ""
         if not first or first in NOT_NAMES or first in EPONYMS or _CALENDAR.fullmatch(words[0]):
@@ -810,7 +762,7 @@ def _cued_addresses(text: str) -> Iterator[_Span]:
     LINZ / Austria 4020", "the corner of Elm Road 12 and Oak Lane"); a block without a number is
     no address ("sent to the lab")."""
     lenient = not any(c.isupper() for c in text)
-    for cue in _ADDRESS_CUE.finditer(text):
+    for cue in scan(_ADDRESS_CUE, text):
         start = position = cue.end()
         corner = _CORNER.match(text, position)
         if cue.group("corner") is not None:
@@ -892,7 +844,7 @@ def _places(text: str, upper: bool) -> Iterator[_Span]:
     "at UCSF"): words up to the first one that is common vocabulary; in mixed-case text they must be
     capitalised, in single-case text they must be unusual words or names."""
     mixed = mixed_case(text)
-    for match in _MOVEMENT.finditer(text):
+    for match in scan(_MOVEMENT, text):
         group = next(g for g in (1, 2, 3) if match.group(g))
         start = end = None
         if group == 3:
@@ -932,13 +884,13 @@ def _places(text: str, upper: bool) -> Iterator[_Span]:
             end = word.end()
         if start is not None:
             yield _Span("LOCATION", start, end, MEDIUM)
-    for match in _SAINT_UPPER.finditer(text):
+    for match in scan(_SAINT_UPPER, text):
         if match.group(1).lower() in first_names():
             yield _Span("FACILITY", match.start(), match.end(), MEDIUM)  # "TO GO TO ST. MARY"
     if not mixed:
         # Single-case notes: "at ASHBOURNE", "to wexbridge" - an unusual word or a surname after
         # a bare preposition, unless a drug is being changed to ("switched to levophed").
-        for match in _BARE_PLACE.finditer(text):
+        for match in scan(_BARE_PLACE, text):
             low = match.group(1).lower()
             if (
                 low in NOT_NAMES
@@ -949,7 +901,7 @@ def _places(text: str, upper: bool) -> Iterator[_Span]:
             if is_name_word(low) and not is_english(low):
                 yield _Span("LOCATION", match.start(1), match.end(1), WEAK)
     for pattern in (_UNIT_AT, _WARD, _ACRONYM_UNIT):
-        for match in pattern.finditer(text):
+        for match in scan(pattern, text):
             low = match.group(1).lower()
             if low in NOT_NAMES or low in EPONYMS or (is_english(low) and not is_name_word(low)):
                 continue
@@ -994,7 +946,7 @@ def _us_towns(text: str) -> Iterator[_Span]:
     for pattern, cued in ((_BEFORE_STATE, False), (_AFTER_PLACE_WORD, True)):
         if not (cued or states):
             continue  # no state code or state name: nothing for a town to stand before
-        for match in pattern.finditer(text):
+        for match in scan(pattern, text):
             head = _LETTERS.match(text, match.start(1))
             if cued and (head is None or head.group().casefold() not in heads):
                 continue  # no town starts with this word: most prepositions are followed by others
@@ -1329,7 +1281,7 @@ _SPEAKS = re.compile(
 def _initial_names(text: str) -> Iterator[_Span]:
     """An initial and a surname ("W. ZAPPOLI", "d. ferro", "j. o'brien"); not "E. coli"."""
     mixed = mixed_case(text)
-    for match in _INITIAL_NAME.finditer(text):
+    for match in scan(_INITIAL_NAME, text):
         surname = match.group(2)
         low = surname.lower()
         low = low[2:] if low[:2] in ("o'", "o’") and low[2:] != "clock" else low  # "j. o'brien"
@@ -1349,7 +1301,7 @@ _O_SURNAME = re.compile(
 
 
 def _o_surnames(text: str) -> Iterator[_Span]:
-    for match in _O_SURNAME.finditer(text):
+    for match in scan(_O_SURNAME, text):
         group = 1 if match.group(1) else 3
         low = match.group(group).lower()
         if low != "clock" and is_name_word(low) and low not in NOT_NAMES:
@@ -1365,7 +1317,7 @@ def _census_names(text: str) -> Iterator[_Span]:
     clinic ("Okafor aware", "spoke with Ferraro", "Ingrid called") is a person wherever it stands."""
     if not mixed_case(text):
         return
-    for match in _TITLE_CASE_WORD.finditer(text):
+    for match in scan(_TITLE_CASE_WORD, text):
         low = match.group().lower()
         low = low[:-2] if low.endswith(("'s", "’s")) else low
         if not is_name_word(low) or low in NOT_NAMES or low in EPONYMS:
@@ -1376,7 +1328,7 @@ def _census_names(text: str) -> Iterator[_Span]:
 
 def _first_name_subjects(text: str) -> Iterator[_Span]:
     """A census first name doing what relatives and staff do ("bob visited", "DAVID IS SPEAKING")."""
-    for match in _SPEAKS.finditer(text):
+    for match in scan(_SPEAKS, text):
         low = match.group(1).lower()
         if low in first_names() and low not in NOT_NAMES and low not in EPONYMS:
             yield _Span("PERSON", match.start(1), match.end(1), MEDIUM)
@@ -1439,7 +1391,7 @@ def _lowercase_names(text: str) -> Iterator[_Span]:
     if _capitalised_share(text) > 0.05:
         return
     firsts = first_names()
-    words = list(_LOWER_WORD.finditer(text))
+    words = list(scan(_LOWER_WORD, text))
     for index, word in enumerate(words):
         if word.group() not in firsts or word.group() in NOT_NAMES:
             continue
@@ -1629,7 +1581,7 @@ def everyday(text: str) -> bool:
     words = text.count(" ") + 1
     clinical = 0
     # Stop at the first clinical word over the allowance: most notes are told by their first lines.
-    for match in chain(_BEDSIDE.finditer(text), _SHORTHAND.finditer(text)):
+    for match in chain(scan(_BEDSIDE, text), scan(_SHORTHAND, text)):
         word = match.group()
         if (len(word) == 2 and word.isupper()) or word.lower() in _EVERYDAY_TOO:
             continue
@@ -1660,7 +1612,7 @@ def _world_places(text: str) -> Iterator[_Span]:
         return  # the long alternations below cost more than this look-up
     lower = not any(c.isupper() for c in text)
     for entity, pattern in (("LOCATION", _COUNTRY), ("NRP", _NATIONALITY)):
-        for match in pattern.finditer(text):
+        for match in scan(pattern, text):
             if lower or entity == "NRP" or match.group()[0].isupper():
                 yield _Span(entity, match.start(), match.end(), MEDIUM)
 
@@ -1695,19 +1647,19 @@ def _named_places(text: str) -> Iterator[_Span]:
     be capitalised; in single-case text an employer must be a word of no language ("IBM")."""
     mixed = mixed_case(text)
     runs = letter_runs(text)
-    hospital_names = _HOSPITAL_NAME.finditer(text) if runs & HOSPITAL_NAME_WORDS else ()
+    hospital_names = scan(_HOSPITAL_NAME, text) if runs & HOSPITAL_NAME_WORDS else ()
     for match in hospital_names:
         words = match.group(1).lower().split()
         if len(words) > 1 or words[0] not in _ORDINARY_NAME_WORDS:
             yield _Span("FACILITY", match.start(), match.end(), MEDIUM)
     for entity, pattern in _NAMED_PLACES:
-        for match in pattern.finditer(text):
+        for match in scan(pattern, text):
             group = 1 if pattern.groups else 0
             yield _Span(entity, match.start(group), match.end(group), MEDIUM)
-    for match in _REGION.finditer(text) if runs & _REGION_HEADS else ():
+    for match in scan(_REGION, text) if runs & _REGION_HEADS else ():
         if not mixed or match.group()[0].isupper():
             yield _Span("LOCATION", match.start(), match.end(), MEDIUM)
-    for match in _EMPLOYER.finditer(text):
+    for match in scan(_EMPLOYER, text):
         first = match.group(1).split()[0].lower()
         if first in NOT_NAMES or (not mixed and is_english(first)):
             continue
@@ -1758,7 +1710,7 @@ def _card_fields(text: str) -> Iterator[_Span]:
     """The short fields of a contact card that holds a street address or phone number: the name,
     job and firm written beside them ("ingrid berg  payroll clerk  nordhavn traders  4 fjordgata").
     Labels ("Phone:") and fields with digits or sentence punctuation are left to the other rules."""
-    splits = [(m.start(), m.end()) for m in _FIELD_SPLIT.finditer(text)]
+    splits = [(m.start(), m.end()) for m in scan(_FIELD_SPLIT, text)]
     if len(splits) < 3 or not re.search(r"\d{3}", text):
         return
     bounds = [(0, 0), *splits, (len(text), len(text))]
@@ -1783,7 +1735,7 @@ def _census_name(word: str) -> bool:
 def _cued_everyday_names(text: str) -> Iterator[_Span]:
     """Names in everyday writing found by their cue, in any case ("call me tovah", "Amos: \"Hi\"",
     "I'm Amos's daughter"): a census name or a word that is no English word."""
-    for match in _EVERYDAY_NAME_CUE.finditer(text):
+    for match in scan(_EVERYDAY_NAME_CUE, text):
         words = list(re.finditer(r"\S+", match.group(2)))
         first = words[0].group()
         strong = match.group(1) is not None
@@ -1797,7 +1749,7 @@ def _cued_everyday_names(text: str) -> Iterator[_Span]:
             end = match.start(2) + word.end()
         end -= text[match.start(2) : end].endswith(".")
         yield _Span("PERSON", match.start(2), end, WEAK)
-    for match in _OWNER.finditer(text):
+    for match in scan(_OWNER, text):
         group = 1 if match.group(1) else 2
         if _unknown(match.group(group)) or _census_name(match.group(group)):
             yield _Span("PERSON", match.start(group), match.end(group), WEAK)
@@ -1818,7 +1770,7 @@ def _everyday_places(text: str) -> Iterator[_Span]:
     text is lower case, in lower case ("I am in ΠΑΤΡΑ", "grew up in tromsø"): words that are not
     English, with the particles between them ("Bourg de Péage")."""
     lower = not any(c.isupper() for c in text)
-    for match in _EVERYDAY_PLACE.finditer(text):
+    for match in scan(_EVERYDAY_PLACE, text):
         end = None
         for word in re.finditer(r"\S+", match.group(1)):
             token = word.group().rstrip(".,")
@@ -1838,7 +1790,7 @@ def _job_titles(text: str) -> Iterator[_Span]:
     tax adviser"): the occupation noun with the words before it on its line, back to a stop
     word other than "and" (at most five words). A bare lower-case noun ("the driver", "my manager")
     names nobody unless it fills a field or follows "as"; a plural names a group."""
-    for match in _OCCUPATION.finditer(text) if letter_runs(text) & OCCUPATIONS else ():
+    for match in scan(_OCCUPATION, text) if letter_runs(text) & OCCUPATIONS else ():
         start, words = match.start(), 0
         while words < 5:
             before = _TITLE_WORD.search(text, max(0, start - 40), start)
@@ -1897,7 +1849,7 @@ def _everyday_names(text: str) -> Iterator[_Span]:
     "Quillbyte"), and a lower-case census first name with a surname that is no English word
     ("ingrid halvorsen"), or alone where the whole text is lower case and it is no English word."""
     lower = not any(c.isupper() for c in text)
-    for match in _LOWER_NAME.finditer(text):
+    for match in scan(_LOWER_NAME, text):
         first, last = match.group(1), match.group(3)
         surname = last is not None and _unknown(last) and (lower or last.islower())
         # In mixed-case text a lower-case name needs its surname ("with tina roelink").
@@ -1905,9 +1857,9 @@ def _everyday_names(text: str) -> Iterator[_Span]:
             yield _Span("PERSON", match.start(1), match.end(2) if surname else match.end(1), MEDIUM)
     if lower:
         return
-    for match in _ORGANIZATION.finditer(text):
+    for match in scan(_ORGANIZATION, text):
         yield _Span("ORGANIZATION", match.start(), match.end(), MEDIUM)
-    for match in _PROPER.finditer(text):
+    for match in scan(_PROPER, text):
         words = list(re.finditer(r"\S+", match.group()))
         # Sentence openers and contractions before the name ("Hi Tomas", "I'm Ingrid Berg").
         while words and (_bare(words[0].group()) in NOT_NAMES or is_english(_bare(words[0].group()))):

@@ -434,21 +434,49 @@ def test_a_lone_first_name_in_a_lower_case_note(deidentifier: TextDeidentifier) 
 
 
 @pytest.mark.parametrize(
-    ("pattern", "needs"),
+    ("pattern", "digit", "prefixes"),
     [
-        (r"\b\d{3}-\d{4}\b", True),
-        (r"\b(?:mrn|id)\s*(?=[A-Z0-9]*\d)([A-Z0-9]{3,})", True),  # the lookahead demands a digit
-        (r"(?:\d+|[a-z]+)@x", False),  # one branch has none
-        (r"\bdr\.?\s+([A-Z][a-z]+)", False),
-        (r"x\d*y", False),  # zero repeats allowed
-        (r"[0-9a-f]{8}", False),  # hex letters are no digits
+        (r"\b\d{3}-\d{4}\b", True, None),
+        (r"\b(?:mrn|id)\s*(?=[A-Z0-9]*\d)([A-Z0-9]{3,})", True, ("id", "mrn")),  # lookahead needs a digit
+        (r"(?:\d+|[a-z]+)@x", False, None),  # one branch has no digit; no literal start
+        (r"(?<![\w/])\b(?:dr|doctor)\.?\s+([A-Z][a-z]+)", False, ("doctor", "dr")),
+        (r"x\d*y", False, None),  # zero repeats allowed; "x" alone is too short to look up
+        (r"[0-9a-f]{8}", False, None),  # hex letters are no digits
+        (r"(?:\b(?:sons?|wife)\b[\s,]*)+(\w+)", False, ("son", "wife")),  # "sons" starts with "son"
+        (r"\b(?-i:St|MT)\.?\s+\w+", False, ("mt", "st")),
     ],
 )
-def test_needs_digit_reads_the_pattern(pattern: str, needs: bool) -> None:
-    """Patterns that need a digit skip texts without one; this must never drop a match."""
+def test_regex_gates_are_read_off_the_pattern(
+    pattern: str, digit: bool, prefixes: tuple[str, ...] | None
+) -> None:
     import re
 
-    from medcurate.privacy.recognizers import ClinicalRecognizer, needs_digit
+    from medcurate.privacy.regex_gate import gate
 
-    assert needs_digit(re.compile(pattern)) is needs
-    assert len(ClinicalRecognizer().digit_patterns) > 20  # the analysis still works on this Python
+    rule = gate(re.compile(pattern, re.IGNORECASE))
+    assert (rule.digit, rule.prefixes) == (digit, prefixes)
+
+
+def test_regex_gates_never_skip_a_match() -> None:
+    """Every pattern the recognizers scan, on texts of every kind: where the gate says a pattern
+    cannot match, it does not."""
+    import re
+
+    from medcurate.privacy import recognizers
+    from medcurate.privacy.regex_gate import gate, may_match
+
+    texts = [c for cs in CANARIES.values() for c in cs] + [EPONYM_TEXT]
+    texts += [
+        "PMH: MI 1998; CABG 03. Daughter Ana at bedside, son-in-law called. MRN: #QX-448812",
+        "Insurance ID HX-22 and Acct# 99; lives in Baltimore, MD 21201. Dr. O'Hara, RN aware.",
+        "I'm Ingrid, call me at +46 8 928 571 38; address: Mühlgasse 4, 4020 LINZ, Austria.",
+        "TRANSFERRED FROM ST. AGNES TO HOLY CROSS HOSPITAL @ 2000. PAGER 54321. ſt Kelvin K",
+    ]
+    patterns = [p for _, _, p, _ in recognizers.ClinicalRecognizer().patterns]
+    patterns += [v for v in vars(recognizers).values() if isinstance(v, re.Pattern)]
+    gated = [p for p in patterns if gate(p).digit or gate(p).prefixes]
+    assert len(gated) > 40  # the analysis still works on this Python
+    for pattern in patterns:
+        for text in texts:
+            if not may_match(pattern, text):
+                assert pattern.search(text) is None, (pattern.pattern[:60], text)
