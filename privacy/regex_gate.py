@@ -6,7 +6,9 @@ never uses. Scanning for nothing still costs the regex engine a step at every po
 `scan` first asks two cheap questions whose answers are read off the parsed pattern once:
 
 - does every match need a digit somewhere in the text (in the match or in a lookaround)?
-- which literal strings must every match start with?
+- which literal strings must a text hold, one of them at least, for the pattern to match? (Every
+  match of a part of the pattern starts with one of that part's literal prefixes: "mrn" or "emr"
+  for a record-number label, a street word for a street written before its number.)
 
 Both answers are conservative ("no" and "none known" whenever the pattern is not understood), so a
 gate can only skip a scan that would have found nothing: outputs are unchanged.
@@ -33,7 +35,7 @@ _MIN_PREFIX = 2  # shorter prefixes occur in nearly every text: not worth a look
 @dataclass(frozen=True)
 class Gate:
     digit: bool
-    prefixes: tuple[str, ...] | None
+    literals: tuple[str, ...] | None
 
 
 def _only_digits(items: list[tuple[Any, Any]]) -> bool:
@@ -93,20 +95,53 @@ def _prefixes(sequence: Any) -> set[str] | None:
     return found if len(found) <= _MAX_PREFIXES else None
 
 
-@lru_cache(maxsize=1024)
+def _selective(found: set[str] | None) -> tuple[int, int]:
+    """How well a set of literals narrows texts down: longer shortest string, then fewer strings."""
+    if not found or min(map(len, found)) < _MIN_PREFIX:
+        return (0, 0)
+    return (min(map(len, found)), -len(found))
+
+
+def _required(sequence: Any) -> set[str] | None:
+    """The most selective set of literals one of which every match of `sequence` contains: the
+    prefixes of each of its tails, and of the tails inside groups that must occur."""
+    items = list(sequence)
+    best: set[str] | None = None
+    for index, (op, value) in enumerate(items):
+        candidates = [_prefixes(items[index:])]
+        if op is _constants.SUBPATTERN:
+            candidates.append(_required(value[3]))
+        elif op in (_constants.MAX_REPEAT, _constants.MIN_REPEAT) and value[0] >= 1:
+            candidates.append(_required(value[2]))
+        for found in candidates:
+            if _selective(found) > _selective(best):
+                best = found
+    return best
+
+
+_GATES: dict[int, tuple[re.Pattern[str], Gate]] = {}
+
+
 def gate(pattern: re.Pattern[str]) -> Gate:
+    """The pattern's gate, read once (keyed by identity: hashing a compiled pattern hashes its whole
+    program, which costs more than the look-up saves)."""
+    known = _GATES.get(id(pattern))
+    if known is None or known[0] is not pattern:
+        known = _GATES[id(pattern)] = (pattern, _read(pattern))
+    return known[1]
+
+
+def _read(pattern: re.Pattern[str]) -> Gate:
     if _parser is None:
         return Gate(False, None)
     try:
         parsed = _parser.parse(pattern.pattern, pattern.flags)
-        prefixes = _prefixes(parsed)
+        literals = _required(parsed)
         digit = _needs_digit(parsed)
     except Exception:  # an unreadable pattern is simply never skipped
         return Gate(False, None)
-    if prefixes is not None:
-        prefixes = {p.casefold() for p in prefixes}
-    useful = prefixes is not None and min(map(len, prefixes)) >= _MIN_PREFIX
-    return Gate(digit, tuple(sorted(prefixes)) if useful else None)  # type: ignore[arg-type]
+    folded = None if literals is None else {literal.casefold() for literal in literals}
+    return Gate(digit, tuple(sorted(folded)) if _selective(folded) > (0, 0) else None)
 
 
 @lru_cache(maxsize=256)
@@ -128,9 +163,9 @@ def may_match(pattern: re.Pattern[str], text: str) -> bool:
     rule = gate(pattern)
     if rule.digit and not _has_digit(text):
         return False
-    if rule.prefixes is not None:
+    if rule.literals is not None:
         folded = _folded(text)
-        return any(prefix in folded for prefix in rule.prefixes)
+        return any(literal in folded for literal in rule.literals)
     return True
 
 

@@ -438,7 +438,7 @@ def test_a_lone_first_name_in_a_lower_case_note(deidentifier: TextDeidentifier) 
     [
         (r"\b\d{3}-\d{4}\b", True, None),
         (r"\b(?:mrn|id)\s*(?=[A-Z0-9]*\d)([A-Z0-9]{3,})", True, ("id", "mrn")),  # lookahead needs a digit
-        (r"(?:\d+|[a-z]+)@x", False, None),  # one branch has no digit; no literal start
+        (r"(?:\d+|[a-z]+)@x", False, ("@x",)),  # one branch has no digit; every match holds "@x"
         (r"(?<![\w/])\b(?:dr|doctor)\.?\s+([A-Z][a-z]+)", False, ("doctor", "dr")),
         (r"x\d*y", False, None),  # zero repeats allowed; "x" alone is too short to look up
         (r"[0-9a-f]{8}", False, None),  # hex letters are no digits
@@ -454,7 +454,7 @@ def test_regex_gates_are_read_off_the_pattern(
     from medcurate.privacy.regex_gate import gate
 
     rule = gate(re.compile(pattern, re.IGNORECASE))
-    assert (rule.digit, rule.prefixes) == (digit, prefixes)
+    assert (rule.digit, rule.literals) == (digit, prefixes)
 
 
 def test_regex_gates_never_skip_a_match() -> None:
@@ -474,7 +474,7 @@ def test_regex_gates_never_skip_a_match() -> None:
     ]
     patterns = [p for _, _, p, _ in recognizers.ClinicalRecognizer().patterns]
     patterns += [v for v in vars(recognizers).values() if isinstance(v, re.Pattern)]
-    gated = [p for p in patterns if gate(p).digit or gate(p).prefixes]
+    gated = [p for p in patterns if gate(p).digit or gate(p).literals]
     assert len(gated) > 40  # the analysis still works on this Python
     for pattern in patterns:
         for text in texts:
