@@ -1549,7 +1549,13 @@ def is_prose(text: str) -> bool:
     """Ordinary prose, where the model is at home: clinical words in under one word in forty.
     Cached: several recognizers ask it of the same document in a row."""
     words = max(1, text.count(" ") + 1)
-    return len(_SHORTHAND.findall(text)) * 40 < words
+    return len(_shorthand(text)) * 40 < words
+
+
+@lru_cache(maxsize=256)
+def _shorthand(text: str) -> tuple[str, ...]:
+    """The clinical shorthand words of a text, read once for `is_prose` and `everyday`."""
+    return tuple(_SHORTHAND.findall(text))
 
 
 # Words of bedside notes and symptoms that the prose test above does not need to know.
@@ -1581,8 +1587,7 @@ def everyday(text: str) -> bool:
     words = text.count(" ") + 1
     clinical = 0
     # Stop at the first clinical word over the allowance: most notes are told by their first lines.
-    for match in chain(scan(_BEDSIDE, text), scan(_SHORTHAND, text)):
-        word = match.group()
+    for word in chain((match.group() for match in scan(_BEDSIDE, text)), _shorthand(text)):
         if (len(word) == 2 and word.isupper()) or word.lower() in _EVERYDAY_TOO:
             continue
         clinical += 1
