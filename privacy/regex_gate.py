@@ -165,7 +165,7 @@ def may_match(pattern: re.Pattern[str], text: str) -> bool:
         return False
     if rule.literals is not None:
         folded = _folded(text)
-        return any(literal in folded for literal in rule.literals)
+        return any(map(folded.__contains__, rule.literals))
     return True
 
 
