@@ -31,7 +31,7 @@ class DeidConfig(StrictModel):
     date_shift_max_days: int = Field(365, ge=1, description="per-patient shift drawn in [-max, +max]")
     history_years: bool = Field(
         True,
-        description="redact the year of a past event in a history ('MI 1992', 'CVA in 94'): PhysioNet "
+        description="redact the year of a past event in a history ('AMI 1998', 'TIA in 87'): PhysioNet "
         "and i2b2 treat it as PHI, though Safe Harbor would let it stay",
     )
     redact_years: bool = Field(

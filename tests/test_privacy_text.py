@@ -468,9 +468,9 @@ def test_regex_gates_never_skip_a_match() -> None:
     texts = [c for cs in CANARIES.values() for c in cs] + [EPONYM_TEXT]
     texts += [
         "PMH: MI 1998; CABG 03. Daughter Ana at bedside, son-in-law called. MRN: #QX-448812",
-        "Insurance ID HX-22 and Acct# 99; lives in Baltimore, MD 21201. Dr. O'Hara, RN aware.",
+        "Insurance ID HX-22 and Acct# 99; lives in Richmond, VA 23220. Dr. O'Hara, RN aware.",
         "I'm Ingrid, call me at +46 8 928 571 38; address: Mühlgasse 4, 4020 LINZ, Austria.",
-        "TRANSFERRED FROM ST. AGNES TO HOLY CROSS HOSPITAL @ 2000. PAGER 54321. ſt Kelvin K",
+        "TRANSFERRED FROM ST. JUDE TO MERCY HOSPITAL @ 2000. PAGER 54321. ſt Kelvin K",
     ]
     patterns = [p for _, _, p, _ in recognizers.ClinicalRecognizer().patterns]
     patterns += [v for v in vars(recognizers).values() if isinstance(v, re.Pattern)]
