@@ -526,7 +526,7 @@ class ClinicalRecognizer(EntityRecognizer):
                 plain = not (is_english(low) or _misspelt(low) or "-" in low or _TITLE_AT.fullmatch(low))
                 if low in first_names() or (plain and len(low) > 2):
                     yield span
-        credentials = bool(letter_runs(text) & _CREDENTIAL_HEADS)
+        credentials = may_hold(text, _CREDENTIAL_HEADS)
         for pattern, weak in ((self.related, False), (self.credentialed, False), (self.role, True)):
             if pattern is self.credentialed and not credentials:
                 continue  # no credential word: the costliest of these scans cannot match
@@ -942,7 +942,7 @@ def _us_towns(text: str) -> Iterator[_Span]:
     towns = us_places()
     heads = _town_heads()
     mixed = mixed_case(text)
-    states = cased_runs(text) & _STATE_CODES or letter_runs(text) & _STATE_NAME_HEADS
+    states = cased_runs(text) & _STATE_CODES or may_hold(text, _STATE_NAME_HEADS)
     for pattern, cued in ((_BEFORE_STATE, False), (_AFTER_PLACE_WORD, True)):
         if not (cued or states):
             continue  # no state code or state name: nothing for a town to stand before
@@ -1154,9 +1154,14 @@ _LETTERS = re.compile(r"[^\W\d_]+")
 
 @lru_cache(maxsize=256)
 def letter_runs(text: str) -> frozenset[str]:
-    """The text's maximal runs of letters, case-folded: a phrase pattern that starts with `\bword\b`
-    (case-blind) can only match where `word` is among them, so a set look-up can spare the scan."""
-    return frozenset(_LETTERS.findall(text.casefold()))
+    """The text's maximal runs of letters, lower case."""
+    return frozenset(_LETTERS.findall(text.lower()))
+
+
+def may_hold(text: str, words: frozenset[str]) -> bool:
+    """Whether a case-blind `\bword\b` of `words` can match in `text`: only where the word is one of
+    its runs of letters (outside ASCII always, where the regex engine's case rules differ)."""
+    return not text.isascii() or bool(letter_runs(text) & words)
 
 
 @lru_cache(maxsize=256)
@@ -1651,8 +1656,7 @@ def _named_places(text: str) -> Iterator[_Span]:
     initials, regions of a state, an employer after a job word. In mixed-case text a region must
     be capitalised; in single-case text an employer must be a word of no language ("ZYLOTECH")."""
     mixed = mixed_case(text)
-    runs = letter_runs(text)
-    hospital_names = scan(_HOSPITAL_NAME, text) if runs & HOSPITAL_NAME_WORDS else ()
+    hospital_names = scan(_HOSPITAL_NAME, text) if may_hold(text, HOSPITAL_NAME_WORDS) else ()
     for match in hospital_names:
         words = match.group(1).lower().split()
         if len(words) > 1 or words[0] not in _ORDINARY_NAME_WORDS:
@@ -1661,7 +1665,7 @@ def _named_places(text: str) -> Iterator[_Span]:
         for match in scan(pattern, text):
             group = 1 if pattern.groups else 0
             yield _Span(entity, match.start(group), match.end(group), MEDIUM)
-    for match in scan(_REGION, text) if runs & _REGION_HEADS else ():
+    for match in scan(_REGION, text) if may_hold(text, _REGION_HEADS) else ():
         if not mixed or match.group()[0].isupper():
             yield _Span("LOCATION", match.start(), match.end(), MEDIUM)
     for match in scan(_EMPLOYER, text):
@@ -1795,7 +1799,7 @@ def _job_titles(text: str) -> Iterator[_Span]:
     tax adviser"): the occupation noun with the words before it on its line, back to a stop
     word other than "and" (at most five words). A bare lower-case noun ("the driver", "my manager")
     names nobody unless it fills a field or follows "as"; a plural names a group."""
-    for match in scan(_OCCUPATION, text) if letter_runs(text) & OCCUPATIONS else ():
+    for match in scan(_OCCUPATION, text) if may_hold(text, OCCUPATIONS) else ():
         start, words = match.start(), 0
         while words < 5:
             before = _TITLE_WORD.search(text, max(0, start - 40), start)

@@ -10,8 +10,9 @@ never uses. Scanning for nothing still costs the regex engine a step at every po
   match of a part of the pattern starts with one of that part's literal prefixes: "mrn" or "emr"
   for a record-number label, a street word for a street written before its number.)
 
-Both answers are conservative ("no" and "none known" whenever the pattern is not understood), so a
-gate can only skip a scan that would have found nothing: outputs are unchanged.
+Both answers are conservative ("no" and "none known" whenever the pattern is not understood; no
+literal gate on text outside ASCII), so a gate can only skip a scan that would have found
+nothing: outputs are unchanged.
 """
 
 from __future__ import annotations
@@ -140,14 +141,16 @@ def _read(pattern: re.Pattern[str]) -> Gate:
         digit = _needs_digit(parsed)
     except Exception:  # an unreadable pattern is simply never skipped
         return Gate(False, None)
-    folded = None if literals is None else {literal.casefold() for literal in literals}
+    folded = None if literals is None else {literal.lower() for literal in literals}
     return Gate(digit, tuple(sorted(folded)) if _selective(folded) > (0, 0) else None)
 
 
 @lru_cache(maxsize=256)
-def _folded(text: str) -> str:
-    """Case-folded text: a case-blind match of a literal leaves the folded literal in it."""
-    return text.casefold()
+def _folded(text: str) -> str | None:
+    """Lower-cased text, where a case-blind match of a literal leaves the lower-cased literal in
+    it; None outside ASCII, where the regex engine's per-character case rules ("İ" matches "i")
+    and Python's string case mapping part ways."""
+    return text.lower() if text.isascii() else None
 
 
 _DIGIT = re.compile(r"\d")
@@ -163,8 +166,7 @@ def may_match(pattern: re.Pattern[str], text: str) -> bool:
     rule = gate(pattern)
     if rule.digit and not _has_digit(text):
         return False
-    if rule.literals is not None:
-        folded = _folded(text)
+    if rule.literals is not None and (folded := _folded(text)) is not None:
         return any(map(folded.__contains__, rule.literals))
     return True
 
