@@ -471,6 +471,7 @@ def test_regex_gates_never_skip_a_match() -> None:
         "Insurance ID HX-22 and Acct# 99; lives in Richmond, VA 23220. Dr. O'Hara, RN aware.",
         "I'm Ingrid, call me at +46 8 928 571 38; address: Mühlgasse 4, 4020 LINZ, Austria.",
         "TRANSFERRED FROM ST. JUDE TO MERCY HOSPITAL @ 2000. PAGER 54321. ſt Kelvin K",
+        "İNSURANCE 4471 for the daughter; Kent Kowalczyk, RN",  # the regex engine folds these to ASCII
     ]
     patterns = [p for _, _, p, _ in recognizers.ClinicalRecognizer().patterns]
     patterns += [v for v in vars(recognizers).values() if isinstance(v, re.Pattern)]
