@@ -51,7 +51,8 @@ def run_text(args: argparse.Namespace, extra: list[str]) -> int:
             results = deidentifier.deidentify_batch([row["text"] for row in chunk])
             for row, result in zip(chunk, results, strict=True):
                 spans = [
-                    {"start": s.start, "end": s.end, "type": s.type, "score": s.score} for s in result.spans
+                    {"start": s.start, "end": s.end, "type": s.type, "score": s.score, "source": s.source}
+                    for s in result.spans
                 ]
                 record = {
                     "id": row["id"],

@@ -47,6 +47,9 @@ class PhiSpan:
     end: int
     type: str
     score: float
+    # The rule or model that found it ("clinical:history_year", "tagger:crf-0001", "site:NAME");
+    # merged spans name every source, joined by "+".
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -132,11 +135,19 @@ def merge_spans(spans: list[PhiSpan], text: str) -> list[PhiSpan]:
             if span.start < last.end or joinable:
                 best = last if last.score >= span.score else span
                 merged[-1] = PhiSpan(
-                    last.start, max(last.end, span.end), best.type, max(last.score, span.score)
+                    last.start,
+                    max(last.end, span.end),
+                    best.type,
+                    max(last.score, span.score),
+                    join_sources(last.source, span.source),
                 )
                 continue
         merged.append(span)
     return merged
+
+
+def join_sources(*sources: str) -> str:
+    return "+".join(sorted({part for source in sources for part in source.split("+") if part}))
 
 
 _STATE_NAMES = frozenset(name.lower() for name in US_STATES.values()) | {"fla", "calif", "mass"}
@@ -157,7 +168,9 @@ def repeated_names(text: str, spans: list[PhiSpan]) -> list[PhiSpan]:
         }
         words -= NOT_NAMES | EPONYMS | FACILITY_WORDS
         if words:
-            out.extend(PhiSpan(start, end, entity, MEDIUM) for start, end in _mentions(text, words))
+            out.extend(
+                PhiSpan(start, end, entity, MEDIUM, "repeated_name") for start, end in _mentions(text, words)
+            )
     return out
 
 
@@ -189,6 +202,12 @@ def _is_word_char(text: str, index: int) -> bool:
 def _boundary(text: str, index: int) -> bool:
     """`\b` at `index` (ASCII text)."""
     return _is_word_char(text, index - 1) != _is_word_char(text, index)
+
+
+def _source(result: Any) -> str:
+    from presidio_analyzer import RecognizerResult
+
+    return (result.recognition_metadata or {}).get(RecognizerResult.RECOGNIZER_NAME_KEY, "")
 
 
 class TextDeidentifier:
@@ -237,17 +256,17 @@ class TextDeidentifier:
         that does nothing here (registry lookup, context enhancement of recognizers that have no
         context words, a deep copy of every result): at a few spans per short text, that work cost
         as much as the recognizers themselves."""
-        from presidio_analyzer import EntityRecognizer
+        from presidio_analyzer import EntityRecognizer, RecognizerResult
 
         floor = self.config.review_floor
-        return EntityRecognizer.remove_duplicates(
-            [
-                result
-                for recognizer in self.recognizers
-                for result in recognizer.analyze(text, self.entities, nlp_artifacts)
-                if result.score >= floor
-            ]
-        )
+        results = []
+        for recognizer in self.recognizers:
+            for result in recognizer.analyze(text, self.entities, nlp_artifacts):
+                if result.score >= floor:
+                    if not result.recognition_metadata:
+                        result.recognition_metadata = {RecognizerResult.RECOGNIZER_NAME_KEY: recognizer.name}
+                    results.append(result)
+        return EntityRecognizer.remove_duplicates(results)
 
     def _candidates(self, text: str, nlp_artifacts: Any) -> list[PhiSpan]:
         results = self.analyze(text, nlp_artifacts)
@@ -255,7 +274,7 @@ class TextDeidentifier:
         # PII annotation of questions and prose counts every place.
         states = _STATE_NAMES if clinical_record(text) else frozenset()
         return [
-            PhiSpan(r.start, r.end, r.entity_type, float(r.score))
+            PhiSpan(r.start, r.end, r.entity_type, float(r.score), _source(r))
             for r in results
             if (value := text[r.start : r.end].strip().lower()) not in self.allow
             # An eponym alone ("Parkinson") survives unless its context made it strong ("Dr. Murphy").
