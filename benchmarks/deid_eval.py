@@ -41,6 +41,7 @@ Span = tuple[int, int]
 class Doc:
     text: str
     gold: list[tuple[int, int, str]]
+    group: str = ""  # patient, query or template: cross-validation folds never split one
 
 
 def load_physionet() -> list[Doc]:
@@ -48,7 +49,8 @@ def load_physionet() -> list[Doc]:
     with (PHI / "physionet_deid" / "notes.jsonl").open() as handle:
         for line in handle:
             row = json.loads(line)
-            docs.append(Doc(row["text"], [(s["start"], s["end"], s["label"]) for s in row["spans"]]))
+            spans = [(s["start"], s["end"], s["label"]) for s in row["spans"]]
+            docs.append(Doc(row["text"], spans, f"patient-{row['patient_id']}"))
     return docs
 
 
@@ -58,14 +60,18 @@ def load_asq() -> list[Doc]:
         for line in handle:
             row = json.loads(line)
             spans = [(s["start"], s["end"], s["label"]) for s in row["spans"] if s["start"] is not None]
-            docs.append(Doc(row["text"], spans))
+            docs.append(Doc(row["text"], spans, f"query-{row['id']}"))
     return docs
 
 
 def load_synth() -> list[Doc]:
     rows = json.loads((PHI / "presidio_research_synth" / "synth_dataset_v2.json").read_text())
     return [
-        Doc(r["full_text"], [(s["start_position"], s["end_position"], s["entity_type"]) for s in r["spans"]])
+        Doc(
+            r["full_text"],
+            [(s["start_position"], s["end_position"], s["entity_type"]) for s in r["spans"]],
+            f"template-{r['template_id']}",
+        )
         for r in rows
     ]
 
@@ -176,6 +182,107 @@ def evaluate_text(name: str, docs: list[Doc], systems: dict[str, Callable], roun
         print(f"{'speed ratio ours/vanilla':34s}{ratio:12.2f}")
 
 
+def deidentifier_spans(**overrides: object) -> Callable[[list[str]], list[list[tuple[int, int, str]]]]:
+    """Our whole text de-identification with config overrides; spans with the source that found them."""
+    from medcurate.privacy.config import DeidConfig
+    from medcurate.privacy.text import TextDeidentifier
+
+    deidentifier = TextDeidentifier(DeidConfig(**overrides))
+
+    def run(texts: list[str]) -> list[list[tuple[int, int, str]]]:
+        return [[(s.start, s.end, s.source) for s in r.spans] for r in deidentifier.deidentify_batch(texts)]
+
+    return run
+
+
+def _gold_docs(docs: Sequence[Doc]) -> list:
+    from medcurate.privacy.augment import gold_doc
+
+    return [
+        gold_doc(
+            {"text": d.text, "spans": [{"start": a, "end": b, "type": t} for a, b, t in d.gold]}, d.group
+        )
+        for d in docs
+    ]
+
+
+def _caught_by_source(
+    docs: Sequence[Doc], predicted: Sequence[list[tuple[int, int, str]]], tally: dict
+) -> None:
+    """Gold characters each source covered (a span found by two sources counts for both)."""
+    for doc, spans in zip(docs, predicted, strict=True):
+        gold = bytearray(len(doc.text))
+        for start, end, _ in doc.gold:
+            gold[start:end] = b"\x01" * (end - start)
+        for start, end, source in spans:
+            hit = sum(gold[start:end])
+            for part in source.split("+"):
+                name = part.split(":")[0] if part.startswith("tagger:") else part
+                tally[name][0] += hit
+                tally[name][1] += (end - start) - hit
+
+
+def cross_validate(folds: int, wanted: list[str], limit: int = 0) -> None:
+    """Patient-grouped K-fold: the tagger (and the site dictionary) are fitted on K-1 folds of all
+    the text sets and scored on the fold left out; the rules are the same in every fold. Prints the
+    mean over folds and the worst fold."""
+    from medcurate.privacy.augment import fold_of
+    from medcurate.privacy.tagger import TaggerConfig, train
+
+    sets = {name: TEXT_SETS[name]() for name in TEXT_SETS if name in wanted}
+    if limit:
+        sets = {name: docs[:limit] for name, docs in sets.items()}
+    fold_index = {name: [fold_of(d.group, folds) for d in docs] for name, docs in sets.items()}
+    rules = deidentifier_spans(tagger="off")
+    rules_spans = {name: rules([d.text for d in docs]) for name, docs in sets.items()}
+    results: dict[tuple[str, str], list[dict[str, float]]] = defaultdict(list)
+    sources: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    with tempfile.TemporaryDirectory() as scratch:
+        for fold in range(folds):
+            started = time.perf_counter()
+            training = [
+                doc
+                for name, docs in sets.items()
+                for doc, index in zip(_gold_docs(docs), fold_index[name], strict=True)
+                if index != fold
+            ]
+            model = Path(scratch) / f"tagger-fold{fold}"
+            train(training, model, TaggerConfig())
+            tagged = deidentifier_spans(tagger=str(model))
+            print(
+                f"fold {fold}: tagger fitted on {len(training)} documents in {time.perf_counter() - started:.0f} s",
+                file=sys.stderr,
+            )
+            for name, docs in sets.items():
+                chosen = [i for i, index in enumerate(fold_index[name]) if index == fold]
+                test = [docs[i] for i in chosen]
+                if not test:
+                    continue
+                plain = [[(a, b) for a, b, _ in rules_spans[name][i]] for i in chosen]
+                results[(name, "rules")].append(text_metrics(test, plain))
+                predicted = tagged([d.text for d in test])
+                _caught_by_source(test, predicted, sources[name])
+                results[(name, "rules+tagger")].append(
+                    text_metrics(test, [[(a, b) for a, b, _ in spans] for spans in predicted])
+                )
+    for name in sets:
+        systems = [system for (set_name, system) in results if set_name == name]
+        print(
+            f"\n== {name} ({len(sets[name])} docs), {folds}-fold cross-validation by group: mean (worst fold)"
+        )
+        print(f"{'metric':30s}" + "".join(f"{system:>24s}" for system in systems))
+        keys = list(dict.fromkeys(k for system in systems for row in results[(name, system)] for k in row))
+        for key in keys:
+            cells = []
+            for system in systems:
+                values = [row[key] for row in results[(name, system)] if key in row]
+                cells.append(f"{statistics.mean(values):.3f} ({min(values):.3f})" if values else "-")
+            print(f"{key:30s}" + "".join(f"{cell:>24s}" for cell in cells))
+        print("   gold chars caught / chars outside gold, by source (rules+tagger, all folds):")
+        for source, (hit, miss) in sorted(sources[name].items(), key=lambda item: -item[1][0])[:12]:
+            print(f"   {source:40s}{hit:8d}{miss:8d}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=0, help="first N documents of each text set (0: all)")
@@ -184,18 +291,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=3, help="timed passes per system, taken in turns (docs/s is the median)"
     )
+    parser.add_argument(
+        "--cv",
+        type=int,
+        default=5,
+        metavar="K",
+        help="K-fold cross-validation grouped by patient/query/template for the text sets, the tagger "
+        "fitted per fold (0: score the shipped model on every document, beside vanilla Presidio)",
+    )
     args = parser.parse_args(argv)
     if not DATA.is_dir():
         print(f"evaluation data not found at {DATA}", file=sys.stderr)
         return 1
     wanted = args.sets.split(",")
-    systems = {"ours": ours()}
-    if not args.no_vanilla:
-        systems["vanilla"] = vanilla()
-    for name, loader in TEXT_SETS.items():
-        if name in wanted:
-            docs = loader()
-            evaluate_text(name, docs[: args.limit] if args.limit else docs, systems, args.rounds)
+    if args.cv > 1:
+        cross_validate(args.cv, wanted, args.limit)
+    elif any(name in wanted for name in TEXT_SETS):
+        systems = {"ours": ours()}
+        if not args.no_vanilla:
+            systems["vanilla"] = vanilla()
+        for name, loader in TEXT_SETS.items():
+            if name in wanted:
+                docs = loader()
+                evaluate_text(name, docs[: args.limit] if args.limit else docs, systems, args.rounds)
     if "fhir" in wanted:
         evaluate_fhir(args.limit)
     if "dicom" in wanted:

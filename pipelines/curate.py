@@ -24,6 +24,7 @@ from medcurate.pipelines.ingest.beam import IngestSources
 from medcurate.pipelines.options import pipeline_options
 from medcurate.pipelines.stage import COUNTER_NAMESPACE, DEAD_LETTERS, DROPS, SAMPLES
 from medcurate.privacy.beam import DeidentifySamples
+from medcurate.privacy.text import deid_artifacts
 from medcurate.quality.beam import ComputeSignals
 from medcurate.quality.expectations import SUITE_NAME, validate_shards
 from medcurate.schemas.events import counts_by_reason
@@ -183,6 +184,7 @@ def run(config: RunConfig, beam_args: list[str] | None = None) -> RunResult:
             schema_version=SCHEMA_VERSION,
             config=resolved_config(config),
             config_hash=hash_,
+            models=deid_artifacts(config.deid),
             shards=shards,
             rows=rows,
             counts=StageCounts(

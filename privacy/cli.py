@@ -96,6 +96,50 @@ def run_dicom(args: argparse.Namespace, extra: list[str]) -> int:
     return 1 if failed else 0
 
 
+def run_train(args: argparse.Namespace, extra: list[str]) -> int:
+    import tempfile
+
+    from medcurate.privacy.augment import fold_of, read_gold
+    from medcurate.privacy.tagger import TaggerConfig, char_scores, record_metrics, train
+
+    docs = []
+    for path in args.gold:
+        if not path.is_file():
+            raise CliError(f"no such gold file: {path}")
+        try:
+            docs.extend(read_gold(path))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise CliError(str(error)) from None
+    if not any(doc.spans for doc in docs):
+        raise CliError("the gold files hold no PHI spans to learn from")
+    config = TaggerConfig(
+        **{
+            key: value
+            for key, value in vars(args).items()
+            if key in TaggerConfig.__dataclass_fields__ and value is not None
+        }
+    )
+    log = lambda message: print(f"deid train: {message}", file=sys.stderr)  # noqa: E731
+    metrics: dict[str, Any] = {}
+    if args.eval_folds > 1:
+        # Held-out figures for the artifact: one fold of the groups (patients, queries) is kept
+        # out, a model is fitted on the rest and scored on it; the model written is fitted on all.
+        held = [doc for doc in docs if fold_of(doc.group, args.eval_folds) == 0]
+        rest = [doc for doc in docs if fold_of(doc.group, args.eval_folds) != 0]
+        if held and any(doc.spans for doc in rest):
+            log(f"fitting on {len(rest)} documents to score {len(held)} held-out ones")
+            with tempfile.TemporaryDirectory() as scratch:
+                probe = train(rest, scratch, config)
+                predicted = [[(s.start, s.end) for s in probe.find(doc.text)] for doc in held]
+            metrics = {"held_out_documents": len(held), **char_scores(held, predicted)}
+            log(f"held-out char recall {metrics['char_recall']}, precision {metrics['char_precision']}")
+    log(f"fitting on {len(docs)} documents from {len(args.gold)} file(s)")
+    tagger = train(docs, args.output, config, args.name, args.version, [p.name for p in args.gold], log)
+    record_metrics(tagger, metrics)
+    print(f"deid train: {tagger.name} -> {args.output}", file=sys.stderr)
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     deid = subparsers.add_parser("deid", help="de-identify text, FHIR bundles or DICOM files")
     commands = deid.add_subparsers(dest="deid_command", metavar="KIND", required=True)
@@ -119,6 +163,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fhir.add_argument("output", type=Path, metavar="OUT_DIR")
     common(fhir)
     fhir.set_defaults(handler=run_fhir)
+
+    trainer = commands.add_parser(
+        "train",
+        help="fit the PHI tagger on gold notes -> a model folder (model, metrics, data hash, config)",
+        description="Gold lines are JSON objects with `text` and `spans` (`start`, `end`, optional "
+        "`type`); Presidio InputSample JSON arrays are read too. Use the folder with "
+        "`--set deid.tagger=DIR`.",
+    )
+    trainer.add_argument("--gold", type=Path, nargs="+", required=True, metavar="GOLD")
+    trainer.add_argument("--output", type=Path, required=True, metavar="DIR")
+    trainer.add_argument("--name", default="phi-tagger")
+    trainer.add_argument("--version", default="0001")
+    trainer.add_argument(
+        "--eval-folds",
+        type=int,
+        default=5,
+        help="score a model fitted without one of this many patient-grouped folds first (0: skip)",
+    )
+    trainer.add_argument("--max-iterations", dest="max_iterations", type=int)
+    trainer.add_argument("--copies", type=int, help="surrogate-swapped copies of each gold document")
+    trainer.add_argument("--generated", type=int, help="template notes added to the training data")
+    trainer.add_argument("--threshold", type=float, help="PHI probability at which a token is redacted")
+    trainer.add_argument("--seed", type=int)
+    trainer.set_defaults(handler=run_train)
 
     dicom = commands.add_parser(
         "dicom", help="DICOM files: IN -> OUT, same relative paths, OUT/redactions.jsonl"

@@ -54,6 +54,18 @@ class DeidConfig(StrictModel):
         "fields; every other metadata string (page titles, configured note fields) is de-identified "
         "like the text",
     )  # fmt: skip
+    tagger: str = Field(
+        "default",
+        description="the learned PHI tagger run beside the rules: 'default' (the model that ships with "
+        "medcurate), a folder written by `medcurate deid train`, or 'off'",
+    )
+    tagger_threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="a token is PHI when the tagger gives it at least this probability; lower favours "
+        "recall (default: the threshold stored with the model)",
+    )
     batch_size: int = Field(128, ge=1, description="documents per nlp.pipe call (and per Beam batch)")
     ocr: bool = Field(True, description="look for burned-in text in images with Tesseract")
     ocr_min_confidence: float = Field(

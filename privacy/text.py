@@ -210,6 +210,39 @@ def _source(result: Any) -> str:
     return (result.recognition_metadata or {}).get(RecognizerResult.RECOGNIZER_NAME_KEY, "")
 
 
+def load_tagger(config: DeidConfig) -> Any:
+    """The configured PHI tagger, or None when it is off."""
+    from medcurate.privacy.tagger import DEFAULT_MODEL, PhiTagger
+
+    if config.tagger == "off":
+        return None
+    # One tagger per deidentifier: a CRFsuite tagger holds the sequence it is decoding.
+    tagger = PhiTagger.load(DEFAULT_MODEL if config.tagger == "default" else config.tagger)
+    if config.tagger_threshold is not None:
+        tagger.threshold = config.tagger_threshold
+    return tagger
+
+
+def tagger_artifacts(tagger: Any) -> dict[str, Any]:
+    """The learned artifacts de-identification applies, for manifests: names and hashes, no content."""
+    if tagger is None:
+        return {}
+    meta = tagger.metadata
+    return {
+        "deid_tagger": {
+            "name": tagger.name,
+            "model_sha256": meta.get("model_sha256"),
+            "training_data_sha256": meta.get("training_data_sha256"),
+            "threshold": tagger.threshold,
+            "metrics": meta.get("metrics", {}),
+        }
+    }
+
+
+def deid_artifacts(config: DeidConfig) -> dict[str, Any]:
+    return tagger_artifacts(load_tagger(config))
+
+
 class TextDeidentifier:
     """Finds PHI in texts and replaces it; one instance holds the loaded models."""
 
@@ -222,6 +255,18 @@ class TextDeidentifier:
         nlp = self.analyzer.nlp_engine.nlp[LANGUAGE]
         self.pipe = getattr(GreedyNer.create(nlp), "pipe", None) or (
             lambda texts, batch_size: nlp.pipe(texts, batch_size=batch_size)
+        )
+        self.tagger = load_tagger(self.config)
+
+    def artifacts(self) -> dict[str, Any]:
+        return tagger_artifacts(self.tagger)
+
+    def _tagged(self, text: str) -> list[PhiSpan]:
+        if self.tagger is None:
+            return []
+        source = f"tagger:{self.tagger.name}"
+        return self._admissible(
+            text, [PhiSpan(t.start, t.end, t.entity, t.score, source) for t in self.tagger.find(text)]
         )
 
     def deidentify_batch(self, texts: Sequence[str], scopes: Sequence[str] | None = None) -> list[DeidResult]:
@@ -270,22 +315,29 @@ class TextDeidentifier:
 
     def _candidates(self, text: str, nlp_artifacts: Any) -> list[PhiSpan]:
         results = self.analyze(text, nlp_artifacts)
+        return self._admissible(
+            text, [PhiSpan(r.start, r.end, r.entity_type, float(r.score), _source(r)) for r in results]
+        )
+
+    def _admissible(self, text: str, spans: list[PhiSpan]) -> list[PhiSpan]:
+        """What the allow list, the eponyms and Safe Harbor's states leave of rule and tagger spans."""
         # Safe Harbor lets a state stay; clinical notes follow it ("sister in California"), while
         # PII annotation of questions and prose counts every place.
         states = _STATE_NAMES if clinical_record(text) else frozenset()
         return [
-            PhiSpan(r.start, r.end, r.entity_type, float(r.score), _source(r))
-            for r in results
-            if (value := text[r.start : r.end].strip().lower()) not in self.allow
+            span
+            for span in spans
+            if (value := text[span.start : span.end].strip().lower()) not in self.allow
             # An eponym alone ("Parkinson") survives unless its context made it strong ("Dr. Murphy").
-            and not (value in EPONYMS and r.score < STRONG)
-            and not (r.entity_type == "LOCATION" and value in states)
+            and not (value in EPONYMS and span.score < STRONG)
+            and not (span.type == "LOCATION" and value in states)
         ]
 
     def _deidentify(self, text: str, nlp_artifacts: Any, scope: str) -> DeidResult:
         candidates = self._candidates(text, nlp_artifacts)
         threshold = self.config.score_threshold
-        kept = [c for c in candidates if c.score >= threshold]
+        # The tagger decodes for recall with its own threshold: its spans are kept as found.
+        kept = [c for c in candidates if c.score >= threshold] + self._tagged(text)
         kept = merge_spans(kept + repeated_names(text, kept), text)
         doubtful = [
             c.score

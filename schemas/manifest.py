@@ -51,6 +51,11 @@ class Manifest(BaseModel):
     rows: int
     counts: StageCounts
     validation: ValidationInfo
+    models: dict[str, Any] = Field(
+        default_factory=dict,
+        description="learned artifacts the run applied (the PHI tagger, a site dictionary): name, "
+        "version and hashes, never their content",
+    )
     review: dict[str, int] = Field(
         default_factory=dict, description="routed to review by reason, verdicts applied, tasks pushed"
     )

@@ -36,7 +36,9 @@ EPONYM_TEXT = (
 
 @pytest.fixture(scope="module")
 def deidentifier() -> TextDeidentifier:
-    return TextDeidentifier(DeidConfig())
+    """The rules on their own (their conventions, span by span); tests/test_privacy_tagger.py covers
+    the learned tagger and the two together."""
+    return TextDeidentifier(DeidConfig(tagger="off"))
 
 
 def _value(canary: str) -> str:
@@ -136,7 +138,7 @@ def test_surrogates_consistent_and_dates_shift_keeping_intervals() -> None:
 
 
 def test_low_scoring_candidates_lower_confidence(deidentifier: TextDeidentifier) -> None:
-    config = DeidConfig(score_threshold=0.95)
+    config = DeidConfig(score_threshold=0.95, tagger="off")  # the rules' scores; the tagger has its own
     strict = TextDeidentifier(config)
     text = "Discussed with son Bartholomew today."
     result = strict.deidentify_batch([text])[0]
@@ -348,12 +350,12 @@ def test_years_of_past_events_in_a_clinical_history() -> None:
     lab values stay, a one-line question keeps its year, and the rule can be switched off."""
     note = "PMH: AMI 1998; CABG 03, CVA in 87 and 91, colectomy 2011.\nLabs: K 4.1, Ca 10.2, Mg 18.\n"
     question = "Best treatment for a patient with lupus diagnosed in 2019 and CKD?"
-    on = TextDeidentifier(DeidConfig())
+    on = TextDeidentifier(DeidConfig(tagger="off"))
     redacted = _redacted(on, note)
     assert {"1998", "03", "87 and 91", "2011"} <= redacted
     assert not any(r in ("10.2", "10", "18", "4.1") for r in redacted)
     assert _redacted(on, question) == set()
-    off = TextDeidentifier(DeidConfig(history_years=False))
+    off = TextDeidentifier(DeidConfig(history_years=False, tagger="off"))
     assert not {"1998", "03", "2011"} & _redacted(off, note)
 
 
