@@ -1,10 +1,11 @@
 """PS3.15 Table E.1-1, Basic Profile column, read from a maintained copy of the standard's table.
 
-The rows come from `dicom-anonymizer` (KitwareMedical), whose per-edition modules are generated
-from the standard's own Table E.1-1 (every row, 50xx/60xx repeating groups as masked tags); the
-edition and the package version are named in `PROFILE_SOURCE`, which the de-identifier writes to
-DeidentificationMethod. Nothing here is hand-kept except `EXTRA_ROWS`, four attributes removed in
-addition to the profile.
+The rows come from `dicom-anonymizer` (KitwareMedical), whose per-edition modules are scraped
+from the standard's own Table E.1-1, Basic Profile column (every row, 50xx/60xx repeating groups
+as masked tags; the one row without a tag, Private Attributes X, is the de-identifier's removal
+of private tags). `EDITION` picks the module; the edition and the package version are named in
+`PROFILE_SOURCE`, which the de-identifier writes to DeidentificationMethod. Nothing here is
+hand-kept except `EXTRA_ROWS`, four attributes removed in addition to the profile.
 
 Actions, as PS3.15 E.3 defines them (compound ones resolved to their most protective reading):
 D dummy value of the VR, Z zero length, X remove, K keep, C clean (text de-identification, else
@@ -14,16 +15,17 @@ sequence stays so that references resolve, its items get their own rows and thei
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
 
-from dicomanonymizer.dicom_anonymization_databases import dicomfields_2026c as _table
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 
 EDITION = "2026c"
+_table = importlib.import_module(f"dicomanonymizer.dicom_anonymization_databases.dicomfields_{EDITION}")
 PROFILE_SOURCE = f"PS3.15 E.1-1 {EDITION} via dicom-anonymizer {version('dicom-anonymizer')}"
 # dicom-anonymizer's list names -> the action as Table E.1-1 writes it.
 _CATEGORIES = {
