@@ -67,6 +67,12 @@ class DeidConfig(StrictModel):
         "recall (default: the threshold stored with the model)",
     )
     batch_size: int = Field(128, ge=1, description="documents per nlp.pipe call (and per Beam batch)")
+    dicom_actions: dict[str, Literal["D", "Z", "X", "K", "C", "U"]] = Field(
+        default_factory=dict,
+        description="DICOM keyword -> action overriding PS3.15 Table E.1-1's Basic Profile, for the "
+        "standard's options, e.g. {PatientAge: K, PatientSex: K} (Retain Patient Characteristics) or "
+        "{StudyDescription: C} (Clean Descriptors: text de-identification of the value)",
+    )
     ocr: bool = Field(True, description="look for burned-in text in images with Tesseract")
     ocr_min_confidence: float = Field(
         30.0, ge=0, le=100, description="Tesseract word confidence below which a word is boxed anyway"

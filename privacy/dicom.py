@@ -1,11 +1,12 @@
 """DICOM de-identification: PS3.15 Annex E Basic Application Level Confidentiality Profile on the
 header, Tesseract on the pixels for burned-in text.
 
-Header: every attribute of the profile's table gets its action (X remove, Z empty, D dummy value,
-U UID remapped through a keyed hash, so that study/series/instance links and references stay
-consistent across the files of a run); sequences are walked; private tags, overlays and curves
-are dropped; any person name, date or time the table does not list goes too. PatientIdentityRemoved
-and DeidentificationMethod(CodeSequence) record what was done.
+Header: every row of the profile's Table E.1-1 (`dicom_profile`, read from a maintained copy of
+the standard's table) gets its action (X remove, Z empty, D dummy value, U UID remapped through a
+keyed hash, so that study/series/instance links and references stay consistent across the files
+of a run; K and C where a site sets the standard's options); sequences are walked; private tags,
+overlays and curves are dropped; any person name, date or date-time the table does not list goes too.
+PatientIdentityRemoved and DeidentificationMethod(CodeSequence) record what was done.
 
 Pixels: the first frame is rendered to 8 bits and read with Tesseract; words inside PHI spans (the
 text analyzer), words that repeat a header PHI value, long digit runs and unreadable words are
@@ -15,6 +16,7 @@ boxed and painted out on every frame.
 from __future__ import annotations
 
 import copy
+import io
 import json
 import logging
 import re
@@ -26,13 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pydicom
-from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence as DicomSequence
-from pydicom.tag import BaseTag
 
+from medcurate.privacy import dicom_profile as profile
 from medcurate.privacy.config import DeidConfig
 from medcurate.privacy.images import OcrWord, ocr_words, paint_boxes, phi_boxes
 from medcurate.privacy.operators import pseudonym_uid
@@ -45,303 +47,14 @@ if TYPE_CHECKING:
 # pydicom warnings and log lines quote header values.
 logging.getLogger("pydicom").setLevel(logging.CRITICAL)
 
-# PS3.15 Table E.1-1, Basic Profile column. Combined actions are resolved to the stricter one
-# that still keeps the file valid: "Z/D" -> Z, "X/Z", "X/D", "X/Z/D" -> X; "X/Z/U*" sequences
-# are kept and walked (their UIDs are remapped). Two additions: RequestedProcedureCodeSequence and
-# PerformedProtocolCodeSequence, whose code meanings are often the (removed) descriptions typed at
-# the RIS.
-BASIC_PROFILE = """
-AccessionNumber Z
-AcquisitionComments X
-AcquisitionContextSequence X
-AcquisitionDate X
-AcquisitionDateTime X
-AcquisitionDeviceProcessingDescription X
-AcquisitionProtocolDescription X
-AcquisitionTime X
-ActualHumanPerformersSequence X
-AdditionalPatientHistory X
-AdmissionID X
-AdmittingDate X
-AdmittingDiagnosesCodeSequence X
-AdmittingDiagnosesDescription X
-AdmittingTime X
-AffectedSOPInstanceUID X
-Allergies X
-Arbitrary X
-AuthorObserverSequence X
-BranchOfService X
-CassetteID X
-CommentsOnThePerformedProcedureStep X
-ConcatenationUID U
-ConfidentialityConstraintOnPatientDataDescription X
-ConsultingPhysicianName X
-ConsultingPhysicianIdentificationSequence X
-ContentCreatorName Z
-ContentCreatorIdentificationCodeSequence X
-ContentDate Z
-ContentSequence X
-ContentTime Z
-ContextGroupExtensionCreatorUID U
-ContrastBolusAgent Z
-ContributionDescription X
-CountryOfResidence X
-CreatorVersionUID U
-CurrentPatientLocation X
-CurveDate X
-CurveTime X
-CustodialOrganizationSequence X
-DataSetTrailingPadding X
-Date X
-DateOfLastCalibration X
-DateOfSecondaryCapture X
-DateTime X
-DerivationDescription X
-DetectorID X
-DeviceSerialNumber X
-DeviceUID U
-DeviceDescription X
-DigitalSignatureUID X
-DigitalSignaturesSequence X
-DimensionOrganizationUID U
-DischargeDiagnosisDescription X
-DistributionAddress X
-DistributionName X
-DoseReferenceUID U
-EthnicGroup X
-FailedSOPInstanceUIDList U
-FiducialUID U
-FillerOrderNumberImagingServiceRequest Z
-FrameComments X
-FrameOfReferenceUID U
-GantryID X
-GeneratorID X
-HumanPerformerName X
-HumanPerformerOrganization X
-IconImageSequence X
-IdentifyingComments X
-ImageComments X
-ImagePresentationComments X
-ImagingServiceRequestComments X
-Impressions X
-InstanceCoercionDateTime X
-InstanceCreationDate X
-InstanceCreationTime X
-InstanceCreatorUID U
-InstitutionAddress X
-InstitutionCodeSequence X
-InstitutionName X
-InstitutionalDepartmentName X
-InstitutionalDepartmentTypeCodeSequence X
-InsurancePlanIdentification X
-IntendedRecipientsOfResultsIdentificationSequence X
-InterpretationApproverSequence X
-InterpretationAuthor X
-InterpretationDiagnosisDescription X
-InterpretationIDIssuer X
-InterpretationRecorder X
-InterpretationText X
-InterpretationTranscriber X
-IrradiationEventUID U
-IssuerOfAdmissionID X
-IssuerOfPatientID X
-IssuerOfServiceEpisodeID X
-LargePaletteColorLookupTableUID U
-LastMenstrualDate X
-MAC X
-MediaStorageSOPInstanceUID U
-MedicalAlerts X
-MedicalRecordLocator X
-MilitaryRank X
-ModifiedAttributesSequence X
-ModifiedImageDescription X
-ModifyingDeviceID X
-ModifyingDeviceManufacturer X
-NameOfPhysiciansReadingStudy X
-NamesOfIntendedRecipientsOfResults X
-NetworkID X
-ObservationDateTime X
-ObservationUID U
-Occupation X
-OperatorIdentificationSequence X
-OperatorsName X
-OrderCallbackPhoneNumber X
-OrderEnteredBy X
-OrderEntererLocation X
-OriginalAttributesSequence X
-OtherPatientIDs X
-OtherPatientIDsSequence X
-OtherPatientNames X
-OverlayDate X
-OverlayTime X
-ParticipantSequence X
-PatientAddress X
-PatientAge X
-PatientBirthDate Z
-PatientBirthName X
-PatientBirthTime X
-PatientComments X
-PatientID Z
-PatientInstitutionResidence X
-PatientInsurancePlanCodeSequence X
-PatientMotherBirthName X
-PatientName Z
-PatientPrimaryLanguageCodeSequence X
-PatientPrimaryLanguageModifierCodeSequence X
-PatientReligiousPreference X
-PatientSex Z
-PatientSexNeutered X
-PatientSize X
-PatientState X
-PatientTelephoneNumbers X
-PatientTransportArrangements X
-PatientWeight X
-PerformedLocation X
-PerformedProcedureStepDescription X
-PerformedProcedureStepEndDate X
-PerformedProcedureStepEndTime X
-PerformedProcedureStepID X
-PerformedProcedureStepStartDate X
-PerformedProcedureStepStartTime X
-PerformedProtocolCodeSequence X
-PerformedStationAETitle X
-PerformedStationGeographicLocationCodeSequence X
-PerformedStationName X
-PerformedStationNameCodeSequence X
-PerformingPhysicianIdentificationSequence X
-PerformingPhysicianName X
-PersonAddress X
-PersonIdentificationCodeSequence X
-PersonName D
-PersonTelephoneNumbers X
-PhysicianApprovingInterpretation X
-PhysiciansOfRecord X
-PhysiciansOfRecordIdentificationSequence X
-PhysiciansReadingStudyIdentificationSequence X
-PlacerOrderNumberImagingServiceRequest Z
-PlateID X
-PreMedication X
-PregnancyStatus X
-ProcedureCodeSequence X
-ProtocolName X
-ReasonForStudy X
-ReasonForTheImagingServiceRequest X
-ReferencedDateTime X
-ReferencedDigitalSignatureSequence X
-ReferencedFrameOfReferenceUID U
-ReferencedGeneralPurposeScheduledProcedureStepTransactionUID U
-ReferencedPatientAliasSequence X
-ReferencedPatientSequence X
-ReferencedPerformedProcedureStepSequence X
-ReferencedStudySequence X
-ReferencedSOPInstanceMACSequence X
-ReferencedSOPInstanceUID U
-ReferencedSOPInstanceUIDInFile U
-ReferringPhysicianAddress X
-ReferringPhysicianIdentificationSequence X
-ReferringPhysicianName Z
-ReferringPhysicianTelephoneNumbers X
-RegionOfResidence X
-RelatedFrameOfReferenceUID U
-RequestAttributesSequence X
-RequestedContrastAgent X
-RequestedProcedureCodeSequence X
-RequestedProcedureComments X
-RequestedProcedureDescription X
-RequestedProcedureID X
-RequestedProcedureLocation X
-RequestedSOPInstanceUID U
-RequestingPhysician X
-RequestingService X
-ResponsibleOrganization X
-ResponsiblePerson X
-ResultsComments X
-ResultsDistributionListSequence X
-ResultsIDIssuer X
-RetrieveAETitle X
-ReviewerName X
-ScheduledHumanPerformersSequence X
-ScheduledPatientInstitutionResidence X
-ScheduledPerformingPhysicianIdentificationSequence X
-ScheduledPerformingPhysicianName X
-ScheduledProcedureStepDescription X
-ScheduledProcedureStepEndDate X
-ScheduledProcedureStepEndTime X
-ScheduledProcedureStepLocation X
-ScheduledProcedureStepStartDate X
-ScheduledProcedureStepStartTime X
-ScheduledStationAETitle X
-ScheduledStationGeographicLocationCodeSequence X
-ScheduledStationName X
-ScheduledStationNameCodeSequence X
-ScheduledStudyLocation X
-ScheduledStudyLocationAETitle X
-SeriesDate X
-SeriesDescription X
-SeriesInstanceUID U
-SeriesTime X
-ServiceEpisodeDescription X
-ServiceEpisodeID X
-SmokingStatus X
-SOPInstanceUID U
-SourceApplicationEntityTitle X
-SpecialNeeds X
-StationName X
-StorageMediaFileSetUID U
-StudyComments X
-StudyDate Z
-StudyDescription X
-StudyID Z
-StudyIDIssuer X
-StudyInstanceUID U
-StudyTime Z
-SynchronizationFrameOfReferenceUID U
-TemplateExtensionCreatorUID U
-TemplateExtensionOrganizationUID U
-TextComments X
-TextString X
-Time X
-TimeOfLastCalibration X
-TimeOfSecondaryCapture X
-TimezoneOffsetFromUTC X
-TopicAuthor X
-TopicKeywords X
-TopicSubject X
-TopicTitle X
-TransactionUID U
-UID U
-VerifyingObserverIdentificationCodeSequence Z
-VerifyingObserverName D
-VerifyingObserverSequence D
-VerifyingOrganization X
-VisitComments X
-ClinicalTrialSponsorName D
-ClinicalTrialProtocolID D
-ClinicalTrialProtocolName Z
-ClinicalTrialSiteID Z
-ClinicalTrialSiteName Z
-ClinicalTrialSubjectID Z
-ClinicalTrialSubjectReadingID Z
-ClinicalTrialTimePointID Z
-ClinicalTrialTimePointDescription X
-ClinicalTrialCoordinatingCenterName Z
-ClinicalTrialSeriesID X
-ClinicalTrialSeriesDescription X
-ClinicalTrialProtocolEthicsCommitteeName D
-ClinicalTrialProtocolEthicsCommitteeApprovalNumber X
-"""
-ACTIONS: dict[BaseTag, str] = {}
-for _line in BASIC_PROFILE.strip().splitlines():
-    _keyword, _action = _line.split()
-    _tag = tag_for_keyword(_keyword)
-    if _tag is None:
-        raise ValueError(f"unknown DICOM keyword in the profile table: {_keyword}")
-    ACTIONS[BaseTag(_tag)] = _action
-# Overlays (60xx) and curves (50xx) can carry text and drawings: the profile removes them.
+# Overlays (60xx) and curves (50xx) can carry text and drawings: the table removes curves and the
+# overlay data and comments; the rest of an overlay group (labels, descriptions) goes with them.
 _REPEATING_GROUPS = ((0x5000, 0x50FF), (0x6000, 0x60FF))
-_DUMMY = {"PN": "ANONYMOUS", "DA": "19000101", "TM": "000000", "DT": "19000101000000"}
 # Value representations that can hold identifying text (CS holds enumerations such as "YES").
-_TEXT_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "AE", "DA", "DT", "TM", "AS", "UC", "UI"})
+_TEXT_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "AE", "DA", "DT", "TM", "AS", "UC", "UI", "UR"})
+# Free text that C (clean) runs through the text de-identifier, with the VR's maximum length.
+_CLEANABLE = {"SH": 16, "LO": 64, "ST": 1024, "LT": 10240, "UT": None, "UC": None}
+_SOP_CLASS_UID = 0x00080016
 _DIGIT_RUN = re.compile(r"\d{6,}")
 
 
@@ -358,6 +71,7 @@ class DicomDeidentifier:
     def __init__(self, config: DeidConfig | None = None, text: TextDeidentifier | None = None) -> None:
         self.config = config or DeidConfig()
         self.text = text
+        self.overrides = profile.overrides(self.config.dicom_actions)
 
     def deidentify(self, dataset: Dataset) -> DicomResult:
         """A de-identified copy of `dataset` (which is left as it was)."""
@@ -389,36 +103,68 @@ class DicomDeidentifier:
         return DicomResult(out, boxes, "checked")
 
     def scrub(self, dataset: Dataset) -> None:
-        """Annex E Basic Profile in place, file meta included."""
+        """Annex E Basic Profile (Table E.1-1, every row) in place, file meta included."""
         dataset.remove_private_tags()
         self._walk(dataset)
         if hasattr(dataset, "file_meta"):
             self._walk(dataset.file_meta)  # the instance UID again, the sending AE title
         dataset.PatientIdentityRemoved = "YES"
-        dataset.DeidentificationMethod = "PS3.15 E Basic Application Confidentiality Profile (medcurate)"
+        method = [profile.PROFILE_SOURCE]
+        if self.overrides:
+            method.append(f"{len(self.overrides)} attribute actions set by the site")
+        dataset.DeidentificationMethod = method if len(method) > 1 else method[0]
         _add_method_code(dataset, "113100", "Basic Application Confidentiality Profile")
+
+    def action(self, element: DataElement) -> str | None:
+        """What happens to `element`: a site override, else the table's row (compound actions at
+        their most protective), else X for private tags, overlays, curves and unlisted names and
+        dates, U for unlisted instance UIDs; None keeps it."""
+        tag = element.tag
+        if tag in self.overrides:
+            return self.overrides[tag]
+        action = profile.standard_action(tag)
+        if action is not None:
+            return profile.resolve(action)
+        if (
+            tag.is_private
+            or any(low <= tag.group <= high for low, high in _REPEATING_GROUPS)
+            or element.VR in ("PN", "DA", "DT")
+        ):
+            return "X"
+        if element.VR == "UI" and tag != _SOP_CLASS_UID and _is_instance_uid(element):
+            return "U"
+        return None
 
     def _walk(self, dataset: Dataset) -> None:
         for element in list(dataset):
-            tag = element.tag
-            action = ACTIONS.get(tag)
-            if action is None and (
-                any(low <= tag.group <= high for low, high in _REPEATING_GROUPS)
-                or element.VR in ("PN", "DA", "DT")
-            ):
-                action = "X"  # names and dates the table does not list, overlays and curves
-            if element.VR == "SQ" and action not in ("X", "Z"):
-                for item in element.value:
-                    self._walk(item)
-                continue
+            action = self.action(element)
+            if action in ("U", "U*") and element.VR not in ("UI", "SQ"):
+                action = "X"  # a UID read without its VR cannot be remapped: it goes
             if action == "X":
-                del dataset[tag]
+                del dataset[element.tag]
+            elif element.VR == "SQ" and action not in ("Z", "D"):
+                for item in element.value:  # K, C, U* and unlisted: the items have their own rows
+                    self._walk(item)
             elif action == "Z":
-                element.value = DicomSequence() if element.VR == "SQ" else ""
+                element.value = element.empty_value
+            elif action == "D" and element.VR == "UI":
+                element.value = _remap(self.config, element.value or "0")
             elif action == "D":
-                element.value = _DUMMY.get(element.VR, "ANONYMIZED")
-            elif action == "U" or (element.VR == "UI" and tag != 0x00080016 and _is_instance_uid(element)):
+                element.value = profile.dummy(element.VR)
+            elif action in ("U", "U*"):
                 element.value = _remap(self.config, element.value)
+            elif action == "C":
+                self._clean(element)
+
+    def _clean(self, element: DataElement) -> None:
+        """C: free text through the text de-identifier; anything else, or no analyzer, emptied."""
+        if self.text is None or element.VR not in _CLEANABLE or element.value in (None, ""):
+            element.value = element.empty_value
+            return
+        values = element.value if isinstance(element.value, (list, MultiValue)) else [element.value]
+        limit = _CLEANABLE[element.VR]
+        cleaned = [result.text[:limit] for result in self.text.deidentify_batch([str(v) for v in values])]
+        element.value = cleaned if len(cleaned) > 1 else cleaned[0]
 
 
 def _is_instance_uid(element: Any) -> bool:
@@ -447,15 +193,23 @@ def _copy(dataset: Dataset) -> Dataset:
     return copy.deepcopy(dataset)
 
 
-def header_values(dataset: Dataset) -> set[str]:
-    """Every value of a profile-listed or private text attribute, with names split in their parts."""
-    values: set[str] = set()
+def _listed(element: DataElement) -> bool:
+    """A Basic Profile attribute that is not kept (K), a private one, or a person name."""
+    tag = element.tag
+    return profile.standard_action(tag) not in (None, "K") or tag.is_private or element.VR == "PN"
+
+
+def _elements(dataset: Dataset) -> list[DataElement]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pydicom's warnings can quote header values
-        elements = list(dataset.iterall())
-    for element in elements:
-        listed = element.tag in ACTIONS or element.tag.is_private or element.VR == "PN"
-        if not listed or element.VR not in _TEXT_VRS or element.value in (None, ""):
+        return list(dataset.iterall())
+
+
+def header_values(dataset: Dataset) -> set[str]:
+    """Every value of a Basic Profile (not K) or private text attribute, names split in their parts."""
+    values: set[str] = set()
+    for element in _elements(dataset):
+        if not _listed(element) or element.VR not in _TEXT_VRS or element.value in (None, ""):
             continue
         items = element.value if isinstance(element.value, (list, MultiValue)) else [element.value]
         for item in items:
@@ -563,16 +317,49 @@ def _read(path: Path) -> Dataset | None:
         return None
 
 
+def _coded_values(dataset: Dataset) -> set[tuple[int, str]]:
+    """(tag, value) of the Basic Profile (not K) attributes whose values are codes, numbers or
+    bytes: too short or common to search as text, so checked where they stood."""
+    return {
+        (int(element.tag), str(element.value))
+        for element in _elements(dataset)
+        if _listed(element)
+        and element.VR not in _TEXT_VRS
+        and element.VR != "SQ"
+        and element.value not in (None, "", b"")
+        and str(element.value) != str(profile.dummy(element.VR))
+    }
+
+
+def _header_bytes(path: Path, dataset: Dataset | None) -> bytes:
+    """The written file less its pixel data: burned-in text is measured by OCR, and pixel bytes
+    spell three-letter name parts by chance."""
+    if dataset is None or "PixelData" not in dataset:
+        return path.read_bytes()
+    del dataset.PixelData
+    buffer = io.BytesIO()
+    try:
+        dataset.save_as(buffer, enforce_file_format=True)
+    except Exception:  # not writable again: the whole file is searched
+        return path.read_bytes()
+    return buffer.getvalue()
+
+
 def header_phi_values(source: Path, target: Path) -> tuple[int, int]:
-    """(surviving, total): each original file's header PHI values searched in its output's bytes as
-    whole tokens ("MARY" inside "PRIMARY" is no leak), as written and upper-cased."""
+    """(surviving, total) over every Basic Profile attribute of the originals that is not K: text
+    values searched in the output's header bytes as whole tokens ("MARY" inside "PRIMARY" is no leak), as
+    written and upper-cased; codes, numbers and bytes looked up at the same tag in the output."""
     survived = total = 0
     for path in sorted(p for p in source.rglob("*") if p.is_file()):
         dataset = _read(path)
         out = target / path.relative_to(source)
         if dataset is None or not out.exists():
             continue
-        data = out.read_bytes()
+        coded = _coded_values(dataset)
+        output = _read(out)
+        total += len(coded)
+        survived += len(coded & {(int(e.tag), str(e.value)) for e in _elements(output)}) if output else 0
+        data = _header_bytes(out, output)
         for value in header_values(dataset):
             total += 1
             forms = {value.encode("latin-1", "replace"), value.upper().encode("latin-1", "replace")}
