@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medcurate.privacy.config import DeidConfig
 from medcurate.privacy.ner_decode import GreedyNer
@@ -26,6 +26,9 @@ from medcurate.privacy.recognizers import (
     clinical_record,
 )
 from medcurate.privacy.vocab import EPONYMS, NOT_NAMES, US_STATES
+
+if TYPE_CHECKING:
+    from medcurate.privacy.site import SiteDictionary
 
 LANGUAGE = "en"
 # spaCy labels we read; everything else the model emits is dropped before analysis.
@@ -210,11 +213,21 @@ def _source(result: Any) -> str:
     return (result.recognition_metadata or {}).get(RecognizerResult.RECOGNIZER_NAME_KEY, "")
 
 
+def _load_site(folder: str | None) -> SiteDictionary | None:
+    """The site dictionary named by `deid.site`, if any (see privacy/site.py)."""
+    if not folder:
+        return None
+    from medcurate.privacy.site import SiteDictionary
+
+    return SiteDictionary.load(folder)
+
+
 class TextDeidentifier:
     """Finds PHI in texts and replaces it; one instance holds the loaded models."""
 
-    def __init__(self, config: DeidConfig | None = None) -> None:
+    def __init__(self, config: DeidConfig | None = None, site: SiteDictionary | None = None) -> None:
         self.config = config or DeidConfig()
+        self.site = site if site is not None else _load_site(self.config.site)
         self.analyzer = build_analyzer(self.config)
         self.recognizers = self.analyzer.registry.get_recognizers(language=LANGUAGE, all_fields=True)
         self.entities = self.analyzer.get_supported_entities(language=LANGUAGE)
@@ -273,13 +286,16 @@ class TextDeidentifier:
         # Safe Harbor lets a state stay; clinical notes follow it ("sister in California"), while
         # PII annotation of questions and prose counts every place.
         states = _STATE_NAMES if clinical_record(text) else frozenset()
+        found = [PhiSpan(r.start, r.end, r.entity_type, float(r.score), _source(r)) for r in results]
+        if self.site is not None:
+            found.extend(self.site.find(text))
         return [
-            PhiSpan(r.start, r.end, r.entity_type, float(r.score), _source(r))
-            for r in results
-            if (value := text[r.start : r.end].strip().lower()) not in self.allow
+            span
+            for span in found
+            if (value := text[span.start : span.end].strip().lower()) not in self.allow
             # An eponym alone ("Parkinson") survives unless its context made it strong ("Dr. Murphy").
-            and not (value in EPONYMS and r.score < STRONG)
-            and not (r.entity_type == "LOCATION" and value in states)
+            and not (value in EPONYMS and span.score < STRONG)
+            and not (span.type == "LOCATION" and value in states)
         ]
 
     def _deidentify(self, text: str, nlp_artifacts: Any, scope: str) -> DeidResult:

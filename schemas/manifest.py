@@ -51,6 +51,11 @@ class Manifest(BaseModel):
     rows: int
     counts: StageCounts
     validation: ValidationInfo
+    site_dictionary: dict[str, Any] | None = Field(
+        None,
+        description="the site dictionary de-identification used (deid.site): name, version and hashes "
+        "only, never its entries",
+    )
     review: dict[str, int] = Field(
         default_factory=dict, description="routed to review by reason, verdicts applied, tasks pushed"
     )
