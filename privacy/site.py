@@ -160,11 +160,16 @@ def _joined(text: str, tokens: list[_Token], first: int, last: int) -> bool:
 
 def _candidates(words: list[str]) -> Iterator[str]:
     """The phrases a PHI string teaches: the whole string, and each of its words that can stand
-    alone as a name (a staff name "Jane Roe" is later also "Roe" alone)."""
-    if len(words) > 1 and any(w not in _NEVER for w in words):
+    alone as a name (a staff name "Jane Roe" is later also "Roe" alone; "General" of "Brackenmoor
+    General" is not a name on its own)."""
+    if len(words) == 1:
+        if len(words[0]) >= 2 and words[0] not in _NEVER:
+            yield words[0]
+        return
+    if any(w not in _NEVER for w in words):
         yield " ".join(words)
     for word in words:
-        if len(word) >= 2 and word not in _NEVER and not word.startswith(("'", "-")):
+        if len(word) >= 2 and word not in _NEVER and (is_name_word(word) or not is_english(word)):
             yield word
 
 
@@ -221,18 +226,15 @@ class SiteDictionary:
                 inside = list(_overlapping(tokens, ends, start, end))
                 if not inside:
                     continue
-                first, last = inside[0], inside[-1]
                 words = [tokens[i].low for i in inside]
+                # The span's own neighbours are the context of the whole string and of each of its
+                # words: "Dr. Rosa Bell" teaches that "Bell" after "Dr." is the name.
+                context = (_neighbour(tokens, inside[0], -1), _neighbour(tokens, inside[-1], 1))
                 for phrase in _candidates(words):
                     entry = found.setdefault(phrase, SiteEntry(phrase, entity))
                     entry.count += 1
                     types.setdefault(phrase, Counter())[entity] += 1
-                    if " " in phrase:
-                        index_first, index_last = first, last
-                    else:
-                        index_first = index_last = inside[words.index(phrase)]
-                    for store, index, step in ((before, index_first, -1), (after, index_last, 1)):
-                        word = _neighbour(tokens, index, step)
+                    for store, word in zip((before, after), context, strict=True):
                         if word is not None:
                             store.setdefault(phrase, Counter())[word] += 1
         for phrase, entry in found.items():
