@@ -288,3 +288,57 @@ def test_a_run_records_the_dictionary_in_its_manifest_without_its_entries(
     (site_dir / ENTRIES_FILE).write_text("")
     with pytest.raises(SiteDictionaryError, match="content_sha256"):
         run(load_config(None, overrides))
+
+
+@pytest.mark.slow
+def test_physicians_missed_phi_flags_from_label_studio_feed_the_dictionary(ls_config, tmp_path: Path) -> None:
+    """push -> a physician flags a surviving name -> `review pull` writes it to missed_phi.jsonl ->
+    `deid learn-site --reviews` learns it, against the real server."""
+    from medcurate.annotators.config import ReviewConfig
+    from medcurate.annotators.projects import TEXT, connect, ensure_project
+    from medcurate.annotators.pull import pull_reviews
+    from medcurate.annotators.push import push_samples
+    from medcurate.annotators.routing import route_sample
+    from medcurate.schemas.sample import new_sample
+
+    note = "Seen on the ward by Dr Quennell for chest pain; <PERSON> reports dyspnea. Follow up in clinic."
+    config = ReviewConfig(
+        label_studio=ls_config,
+        text_project="site text",
+        image_project="site image",
+        outbox=str(tmp_path / "outbox.jsonl"),
+        reviews_dir=str(tmp_path / "reviews"),
+        backoff_s=0.2,
+    )
+    sample = new_sample(
+        source_kind="clinical",
+        modality="text",
+        source_uri="fhir://site/0",
+        text=note,
+        language="en",
+        quality_score=0.5,
+        deid_confidence=0.3,
+        redactions=[{"start": 48, "end": 56, "type": "PERSON", "score": 0.85}],
+    )
+    assert push_samples([route_sample(sample, ReviewConfig(audit_fraction=0))], config).sent == 1
+    client = connect(config)
+    (task,) = client.tasks.list(project=ensure_project(client, config, TEXT), fields="all", page_size=10)
+    start = note.index("Quennell")
+    flag = {"start": start, "end": start + 8, "text": "Quennell", "labels": ["PERSON"]}
+    result = [
+        {"from_name": "verdict", "to_name": "text", "type": "choices", "value": {"choices": ["accept"]}},
+        {"from_name": "phi", "to_name": "text", "type": "labels", "value": flag},
+    ]
+    client.annotations.create(task.id, result=result, completed_by=client.users.whoami().id)
+
+    pulled = pull_reviews(config)
+    assert pulled.missed_phi == 1
+    (row,) = [json.loads(line) for line in (tmp_path / "reviews" / MISSED_PHI_FILE).read_text().splitlines()]
+    assert row["sample_id"] == sample["id"] and "in clinic" not in row["text"]  # a snippet, not the note
+    site_dir = tmp_path / "site"
+    assert (
+        _run(["deid", "learn-site", "--reviews", str(tmp_path / "reviews"), "--output", str(site_dir)]) == 0
+    )
+    site = SiteDictionary.load(site_dir)
+    assert site.entries["quennell"].type == "PERSON"
+    assert found(site, "DR QUENNELL AWARE OF LABS") == ["QUENNELL"]
