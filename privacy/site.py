@@ -5,7 +5,7 @@ the site's annotated notes (gold spans) and from the "missed PHI" flags its phys
 and is applied beside the rules: every learned string found in a new note is a candidate span.
 
 Matching policy (case-blind, whole words; word tokens joined only by spaces or ". , - '"):
-- A learned phrase or word that is not an English word ("Halloran", "Calloway Hospital") matches
+- A learned phrase or word that is not an English word ("Zevallos", "Tinderwick Clinic") matches
   wherever it occurs.
 - An entry that is also ordinary language is *guarded*: an English word ("Bell", "Mercy"), a word of
   under three letters, a phrase of English words none of which is a census name ("Good Samaritan"),
@@ -30,8 +30,9 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from medcurate.privacy.recognizers import FACILITY_WORDS, MEDIUM, STRONG
 from medcurate.privacy.text import PhiSpan
@@ -110,7 +111,7 @@ class SiteEntry:
     before: dict[str, int] = field(default_factory=dict)
     after: dict[str, int] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def words(self) -> list[str]:
         return self.phrase.split(" ")
 
@@ -126,8 +127,7 @@ class SiteEntry:
         return all(w in _NEVER or (is_english(w) and not is_name_word(w)) for w in words)
 
 
-@dataclass(frozen=True)
-class _Token:
+class _Token(NamedTuple):
     start: int
     end: int
     low: str
@@ -252,7 +252,9 @@ class SiteDictionary:
         for doc in docs:
             text = doc["text"]
             phi = sorted((int(s["start"]), int(s["end"])) for s in doc.get("spans") or [])
-            for start, end, entry in self._matches(text, _tokens(text)):
+            tokens = _tokens(text)
+            for first, last, entry in self._matches(text, tokens):
+                start, end = tokens[first].start, tokens[last].end
                 if not any(a < end and start < b for a, b in phi):
                     entry.plain_count += 1
         self._guarded = {phrase: entry.guarded for phrase, entry in self.entries.items()}
@@ -280,7 +282,8 @@ class SiteDictionary:
     # -- matching -------------------------------------------------------------------------------
 
     def _matches(self, text: str, tokens: list[_Token]) -> Iterator[tuple[int, int, SiteEntry]]:
-        """Every learned phrase occurring at a token, longest first, not overlapping (no guard)."""
+        """(first token, last token, entry) of every learned phrase in the text, the longest at each
+        token, not overlapping, guards not applied."""
         index = 0
         while index < len(tokens):
             for entry in self._by_first.get(tokens[index].low, ()):
@@ -291,27 +294,27 @@ class SiteDictionary:
                     and all(tokens[index + k].low == w for k, w in enumerate(entry.words))
                     and _joined(text, tokens, index, last)
                 ):
-                    yield tokens[index].start, tokens[last].end, entry
+                    yield index, last, entry
                     index = last
                     break
             index += 1
 
     def find(self, text: str) -> list[PhiSpan]:
         """Candidate PHI spans of learned strings in `text`, source `site:NAME`."""
-        if not self.entries:
+        # Most notes hold no learned word: one findall and a set test settle them.
+        if self._by_first.keys().isdisjoint(word.lower() for word in _WORD.findall(text)):
             return []
         tokens = _tokens(text)
-        mixed = any(c.islower() for c in text) and sum(c.isupper() for c in text) < sum(
-            c.islower() for c in text
-        )
-        starts = {t.start: i for i, t in enumerate(tokens)}
         spans = []
-        for start, end, entry in self._matches(text, tokens):
+        mixed: bool | None = None
+        for first, last, entry in self._matches(text, tokens):
+            start, end = tokens[first].start, tokens[last].end
             if not self._guarded[entry.phrase]:
                 spans.append(PhiSpan(start, end, entry.type, STRONG, self.source))
                 continue
-            first = starts[start]
-            last = first + len(entry.words) - 1
+            if mixed is None:
+                lower = sum(c.islower() for c in text)
+                mixed = lower > sum(c.isupper() for c in text)
             if mixed and text[start:end].islower():
                 continue
             context = (
