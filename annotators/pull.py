@@ -19,6 +19,7 @@ from label_studio_sdk import LabelStudio
 
 from medcurate.annotators.agreement import agreement, consensus, reviewer_stats
 from medcurate.annotators.config import ReviewConfig
+from medcurate.annotators.missed import missed_phi_flags, write_missed_phi
 from medcurate.annotators.projects import IMAGE, TEXT, connect, project_title
 from medcurate.privacy.config import DeidConfig
 from medcurate.privacy.text import TextDeidentifier
@@ -39,6 +40,7 @@ class PullResult:
     verdicts: dict[str, int]
     agreement: dict[str, dict[str, Any]]
     out_dir: str
+    missed_phi: int = 0  # physicians' flags of PHI that survived, written to missed_phi.jsonl
 
 
 def export_snapshot(client: LabelStudio, project_id: int, timeout_s: float = 600) -> list[dict[str, Any]]:
@@ -141,6 +143,7 @@ def pull_reviews(
     out = Path(out_dir or config.reviews_dir)
     out.mkdir(parents=True, exist_ok=True)
     records: list[dict[str, Any]] = []
+    flags: list[dict[str, Any]] = []
     tasks = 0
     for kind in (TEXT, IMAGE):
         title = project_title(config, kind)
@@ -153,6 +156,8 @@ def pull_reviews(
             for annotation in task.get("annotations") or []:
                 if not annotation.get("was_cancelled"):
                     records.append(annotation_to_record(task, annotation, kind))
+                    if kind == TEXT:
+                        flags.extend(missed_phi_flags(task, annotation, records[-1]["reviewer_id"]))
     deidentify_comments(records, deid or DeidConfig())
     verdicts = consensus(records, config.consensus, config.reviewers_per_task)
     agreement_report = agreement(records)
@@ -160,8 +165,9 @@ def pull_reviews(
     _write_parquet(verdicts, VERDICT_SCHEMA, out / VERDICTS_FILE)
     (out / AGREEMENT_FILE).write_text(json.dumps(agreement_report, indent=2))
     (out / REVIEWERS_FILE).write_text(json.dumps(reviewer_stats(records, verdicts), indent=2))
+    write_missed_phi(flags, out)
     decisions: dict[str, int] = {}
     for verdict in verdicts:
         decisions[verdict["decision"]] = decisions.get(verdict["decision"], 0) + 1
     log.info("pulled %d tasks, %d reviews: %s", tasks, len(records), decisions)
-    return PullResult(tasks, len(records), decisions, agreement_report, str(out))
+    return PullResult(tasks, len(records), decisions, agreement_report, str(out), len(flags))

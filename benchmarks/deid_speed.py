@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from deid_eval import TEXT_SETS  # noqa: E402
+from deid_eval import TEXT_SETS
 
 ONE_THREAD = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
 
@@ -75,16 +75,26 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     overrides = [part for value in args.set for part in ("--set", value)]
     print("whole command wall time, median of interleaved rounds; docs/s = documents / wall seconds")
-    print(f"{'set':12s}{'docs':>7s}{'ours s':>9s}{'vanilla s':>11s}{'ours docs/s':>13s}{'vanilla':>9s}{'ratio':>8s}")
+    print(
+        f"{'set':12s}{'docs':>7s}{'ours s':>9s}{'vanilla s':>11s}{'ours docs/s':>13s}{'vanilla':>9s}{'ratio':>8s}"
+    )
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.sets.split(","):
             docs = TEXT_SETS[name]()
             docs = docs[: args.limit] if args.limit else docs
             source = Path(scratch) / f"{name}.jsonl"
-            source.write_text("".join(json.dumps({"id": i, "text": d.text}) + "\n" for i, d in enumerate(docs)))
+            source.write_text(
+                "".join(json.dumps({"id": i, "text": d.text}) + "\n" for i, d in enumerate(docs))
+            )
             ours = [sys.executable, "-m", "medcurate.cli", "deid", "text", "--input", str(source)]
             ours += ["--output", str(Path(scratch) / "ours.jsonl"), *overrides]
-            vanilla = [sys.executable, __file__, "--vanilla", str(source), str(Path(scratch) / "vanilla.jsonl")]
+            vanilla = [
+                sys.executable,
+                __file__,
+                "--vanilla",
+                str(source),
+                str(Path(scratch) / "vanilla.jsonl"),
+            ]
             times: dict[str, list[float]] = {"ours": [], "vanilla": []}
             for _ in range(args.rounds):
                 times["ours"].append(_timed(ours))

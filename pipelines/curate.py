@@ -151,8 +151,19 @@ def _counters(result: beam.runners.runner.PipelineResult) -> Counter[str]:
     return totals
 
 
+def _site_dictionary(config: RunConfig) -> dict[str, Any] | None:
+    """Name, version and hashes of the run's site dictionary, loaded (and checked) before any work:
+    a broken dictionary stops the run here rather than in every worker."""
+    if not config.deid.site:
+        return None
+    from medcurate.privacy.site import SiteDictionary
+
+    return SiteDictionary.load(config.deid.site).describe()
+
+
 def run(config: RunConfig, beam_args: list[str] | None = None) -> RunResult:
     run_id = new_run_id()
+    site = _site_dictionary(config)
     output_dir = config.publish.output_dir
     dataset_dir = storage.join(output_dir, config.dataset)
     staging_dir = storage.join(dataset_dir, ".staging", run_id)
@@ -185,6 +196,7 @@ def run(config: RunConfig, beam_args: list[str] | None = None) -> RunResult:
             config=resolved_config(config),
             config_hash=hash_,
             models=deid_artifacts(config.deid),
+            site_dictionary=site,
             shards=shards,
             rows=rows,
             counts=StageCounts(

@@ -12,12 +12,23 @@ from medcurate.cli import CliError
 
 
 def _load_config(args: argparse.Namespace) -> Any:
+    """The deid section of the run config, `--site` applied (and checked: a broken dictionary
+    stops the command before any document is read)."""
     from medcurate.config import ConfigError, load_config
+    from medcurate.privacy.site import SiteDictionary, SiteDictionaryError
 
     try:
-        return load_config(args.config, args.set).deid
+        config = load_config(args.config, args.set).deid
     except ConfigError as error:
         raise CliError(str(error)) from None
+    if getattr(args, "site", None) is not None:
+        config = config.model_copy(update={"site": str(args.site)})
+    if config.site:
+        try:
+            SiteDictionary.load(config.site)
+        except SiteDictionaryError as error:
+            raise CliError(str(error)) from None
+    return config
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -140,6 +151,42 @@ def run_train(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def run_learn_site(args: argparse.Namespace, extra: list[str]) -> int:
+    """Learn a site dictionary from gold notes and physicians' missed-PHI flags; prints counts only
+    (the entries are PHI)."""
+    from medcurate.privacy.site import SiteDictionary, SiteDictionaryError, read_gold
+
+    if not args.gold and not args.reviews:
+        raise CliError("give --gold NOTES.jsonl and/or --reviews REVIEW_DIR")
+    paths = list(args.gold or [])
+    for folder in args.reviews or []:
+        paths.append(_missed_phi_file(folder))
+    for path in paths:
+        if not path.is_file():
+            raise CliError(f"no such file: {path}")
+    try:
+        docs = read_gold(paths)
+        dictionary = SiteDictionary.learn(docs, name=args.name)
+        metadata = dictionary.save(args.output)
+    except SiteDictionaryError as error:
+        raise CliError(str(error)) from None
+    counts = metadata["counts"]
+    print(
+        f"deid learn-site: {len(docs)} documents -> {counts['entries']} entries "
+        f"({counts['guarded']} needing context), {metadata['name']} version {metadata['version']} "
+        f"in {args.output}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _missed_phi_file(folder: Path) -> Path:
+    """A review folder (written by `medcurate review pull`) or its missed-PHI file itself."""
+    from medcurate.annotators.missed import MISSED_PHI_FILE
+
+    return folder / MISSED_PHI_FILE if folder.is_dir() else folder
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     deid = subparsers.add_parser("deid", help="de-identify text, FHIR bundles or DICOM files")
     commands = deid.add_subparsers(dest="deid_command", metavar="KIND", required=True)
@@ -149,12 +196,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.add_argument(
             "--set", action="append", default=[], metavar="deid.KEY=VALUE", help="override a config key"
         )
+        parser.add_argument(
+            "--site",
+            type=Path,
+            metavar="SITE_DIR",
+            help="site dictionary from `deid learn-site` (sets deid.site)",
+        )
 
     text = commands.add_parser("text", help="JSONL of {id, text} -> JSONL of {id, text, spans}")
     text.add_argument("--input", type=Path, required=True)
     text.add_argument("--output", type=Path, required=True)
     common(text)
     text.set_defaults(handler=run_text)
+
+    learn = commands.add_parser(
+        "learn-site",
+        help="learn a site dictionary (the site's own names) from gold notes and physicians' flags",
+    )
+    learn.add_argument(
+        "--gold",
+        type=Path,
+        nargs="+",
+        metavar="NOTES.jsonl",
+        help="JSONL of {text, spans: [{start, end, type?}]}",
+    )
+    learn.add_argument(
+        "--reviews",
+        type=Path,
+        nargs="+",
+        metavar="REVIEW_DIR",
+        help="review folders from `medcurate review pull` (their physicians' missed-PHI flags)",
+    )
+    learn.add_argument("--output", type=Path, required=True, metavar="SITE_DIR")
+    learn.add_argument("--name", default="site", help="dictionary name, recorded in run manifests")
+    learn.set_defaults(handler=run_learn_site)
 
     fhir = commands.add_parser(
         "fhir", help="FHIR R4 bundles or plain JSON: IN_DIR -> OUT_DIR, same file names"

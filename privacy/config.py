@@ -43,6 +43,12 @@ class DeidConfig(StrictModel):
     deny_list: list[str] = Field(
         default_factory=list, description="words always redacted as PHI (e.g. local facility names)"
     )
+    site: str | None = Field(
+        None,
+        description="folder of a site dictionary (`medcurate deid learn-site`): the site's own staff, "
+        "ward, clinic and town names, redacted wherever they occur; a run records its name, version "
+        "and hash in the manifest",
+    )
     structured_metadata: list[str] = Field(
         default_factory=lambda: [
             "url", "date", "warc_date", "charset", "content_type", "language", "source_format",

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medcurate.privacy.config import DeidConfig
 from medcurate.privacy.ner_decode import GreedyNer
@@ -26,6 +26,9 @@ from medcurate.privacy.recognizers import (
     clinical_record,
 )
 from medcurate.privacy.vocab import EPONYMS, NOT_NAMES, US_STATES
+
+if TYPE_CHECKING:
+    from medcurate.privacy.site import SiteDictionary
 
 LANGUAGE = "en"
 # spaCy labels we read; everything else the model emits is dropped before analysis.
@@ -243,11 +246,21 @@ def deid_artifacts(config: DeidConfig) -> dict[str, Any]:
     return tagger_artifacts(load_tagger(config))
 
 
+def _load_site(folder: str | None) -> SiteDictionary | None:
+    """The site dictionary named by `deid.site`, if any (see privacy/site.py)."""
+    if not folder:
+        return None
+    from medcurate.privacy.site import SiteDictionary
+
+    return SiteDictionary.load(folder)
+
+
 class TextDeidentifier:
     """Finds PHI in texts and replaces it; one instance holds the loaded models."""
 
-    def __init__(self, config: DeidConfig | None = None) -> None:
+    def __init__(self, config: DeidConfig | None = None, site: SiteDictionary | None = None) -> None:
         self.config = config or DeidConfig()
+        self.site = site if site is not None else _load_site(self.config.site)
         self.analyzer = build_analyzer(self.config)
         self.recognizers = self.analyzer.registry.get_recognizers(language=LANGUAGE, all_fields=True)
         self.entities = self.analyzer.get_supported_entities(language=LANGUAGE)
@@ -315,9 +328,10 @@ class TextDeidentifier:
 
     def _candidates(self, text: str, nlp_artifacts: Any) -> list[PhiSpan]:
         results = self.analyze(text, nlp_artifacts)
-        return self._admissible(
-            text, [PhiSpan(r.start, r.end, r.entity_type, float(r.score), _source(r)) for r in results]
-        )
+        found = [PhiSpan(r.start, r.end, r.entity_type, float(r.score), _source(r)) for r in results]
+        if self.site is not None:
+            found.extend(self.site.find(text))
+        return self._admissible(text, found)
 
     def _admissible(self, text: str, spans: list[PhiSpan]) -> list[PhiSpan]:
         """What the allow list, the eponyms and Safe Harbor's states leave of rule and tagger spans."""

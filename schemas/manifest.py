@@ -53,8 +53,13 @@ class Manifest(BaseModel):
     validation: ValidationInfo
     models: dict[str, Any] = Field(
         default_factory=dict,
-        description="learned artifacts the run applied (the PHI tagger, a site dictionary): name, "
+        description="learned models the run applied (the PHI tagger): name, "
         "version and hashes, never their content",
+    )
+    site_dictionary: dict[str, Any] | None = Field(
+        None,
+        description="the site dictionary de-identification used (deid.site): name, version and hashes "
+        "only, never its entries",
     )
     review: dict[str, int] = Field(
         default_factory=dict, description="routed to review by reason, verdicts applied, tasks pushed"
