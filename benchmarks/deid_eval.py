@@ -182,12 +182,14 @@ def evaluate_text(name: str, docs: list[Doc], systems: dict[str, Callable], roun
         print(f"{'speed ratio ours/vanilla':34s}{ratio:12.2f}")
 
 
-def deidentifier_spans(**overrides: object) -> Callable[[list[str]], list[list[tuple[int, int, str]]]]:
+def deidentifier_spans(
+    site: object = None, **overrides: object
+) -> Callable[[list[str]], list[list[tuple[int, int, str]]]]:
     """Our whole text de-identification with config overrides; spans with the source that found them."""
     from medcurate.privacy.config import DeidConfig
     from medcurate.privacy.text import TextDeidentifier
 
-    deidentifier = TextDeidentifier(DeidConfig(**overrides))
+    deidentifier = TextDeidentifier(DeidConfig(**overrides), site=site)
 
     def run(texts: list[str]) -> list[list[tuple[int, int, str]]]:
         return [[(s.start, s.end, s.source) for s in r.spans] for r in deidentifier.deidentify_batch(texts)]
@@ -227,6 +229,7 @@ def cross_validate(folds: int, wanted: list[str], limit: int = 0) -> None:
     the text sets and scored on the fold left out; the rules are the same in every fold. Prints the
     mean over folds and the worst fold."""
     from medcurate.privacy.augment import fold_of
+    from medcurate.privacy.site import SiteDictionary
     from medcurate.privacy.tagger import TaggerConfig, train
 
     sets = {name: TEXT_SETS[name]() for name in TEXT_SETS if name in wanted}
@@ -249,6 +252,15 @@ def cross_validate(folds: int, wanted: list[str], limit: int = 0) -> None:
             model = Path(scratch) / f"tagger-fold{fold}"
             train(training, model, TaggerConfig())
             tagged = deidentifier_spans(tagger=str(model))
+            site = None
+            if "physionet" in sets:
+                # A site dictionary learned from the training folds' notes of the one site.
+                site_docs = [
+                    {"text": d.text, "spans": [{"start": a, "end": b, "type": t} for a, b, t in d.gold]}
+                    for d, index in zip(sets["physionet"], fold_index["physionet"], strict=True)
+                    if index != fold
+                ]
+                site = deidentifier_spans(tagger=str(model), site=SiteDictionary.learn(site_docs, "cv"))
             print(
                 f"fold {fold}: tagger fitted on {len(training)} documents in {time.perf_counter() - started:.0f} s",
                 file=sys.stderr,
@@ -265,6 +277,11 @@ def cross_validate(folds: int, wanted: list[str], limit: int = 0) -> None:
                 results[(name, "rules+tagger")].append(
                     text_metrics(test, [[(a, b) for a, b, _ in spans] for spans in predicted])
                 )
+                if name == "physionet" and site is not None:
+                    with_site = site([d.text for d in test])
+                    results[(name, "rules+tagger+site")].append(
+                        text_metrics(test, [[(a, b) for a, b, _ in spans] for spans in with_site])
+                    )
     for name in sets:
         systems = [system for (set_name, system) in results if set_name == name]
         print(

@@ -37,7 +37,7 @@ from medcurate.privacy.vocab import (
     us_places,
 )
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 DEFAULT_MODEL = Path(__file__).parent / "models" / "phi-tagger"
 OUTSIDE = "O"
 # Tagger classes as the entity types the operators know.
@@ -116,6 +116,15 @@ def _identity(low: str, english: bool) -> str:
     return "~digits" if low.isdigit() else "~rare"
 
 
+def _number_range(value: int, width: int) -> str:
+    """Whether a number could be a month, a day, a year: "141/62" is a blood pressure, not a date."""
+    if width == 4 and 1900 <= value <= 2099:
+        return "n=year"
+    if value == 0 or width > 4:
+        return "n=other"
+    return "n=month" if value <= 12 else "n=day" if value <= 31 else "n=small" if value < 100 else "n=large"
+
+
 @lru_cache(maxsize=200_000)
 def _word_features(word: str, upper_doc: bool) -> tuple[str, ...]:
     """Features of a token on its own; its neighbours see the `ctx` subset."""
@@ -153,6 +162,7 @@ def _word_features(word: str, upper_doc: bool) -> tuple[str, ...]:
             flags.append("clin")
     elif word.isdigit():
         flags.append(f"num{min(len(word), 6)}")
+        flags.append(_number_range(int(word), len(word)))
     features.extend(f"f={flag}" for flag in flags)
     features.append("g=" + "|".join(flags[:3]))
     return tuple(features)

@@ -40,6 +40,8 @@ IGNORED_LABELS = (
 # Only the NER component runs: the tagger, parser and lemmatizer cost most of the time and the
 # recognizers here do not use them.
 SPACY_EXCLUDE = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter")
+# Tagger probability above which its names are looked for elsewhere in the document too.
+REPEAT_SCORE = 0.9
 # Same-type spans separated only by these characters are one redaction ("EDWIN WOJCIAKOWSKI").
 _JOINERS = frozenset(" .,-'")
 
@@ -351,8 +353,11 @@ class TextDeidentifier:
         candidates = self._candidates(text, nlp_artifacts)
         threshold = self.config.score_threshold
         # The tagger decodes for recall with its own threshold: its spans are kept as found.
-        kept = [c for c in candidates if c.score >= threshold] + self._tagged(text)
-        kept = merge_spans(kept + repeated_names(text, kept), text)
+        ruled = [c for c in candidates if c.score >= threshold]
+        tagged = self._tagged(text)
+        # A name the tagger is sure of is a name everywhere too; a doubtful one only where found.
+        sure = [t for t in tagged if t.score >= REPEAT_SCORE]
+        kept = merge_spans(ruled + tagged + repeated_names(text, ruled + sure), text)
         doubtful = [
             c.score
             for c in candidates
