@@ -125,7 +125,7 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
         r"\bon\s+((?:0?[1-9]|1[0-2])-(?:[12]\d|3[01]|0?[1-9]))(?=\s+(?:for|at|when|and|with|in)\b|[,.;)]|\s*$)",
         1,
     ),
-    # "11/21.93": month/day.year; "on the 11th.", "it's the 21st": a day of the month.
+    # "10/14.87": month/day.year; "on the 11th.", "it's the 21st": a day of the month.
     ("DATE", STRONG, r"(?<![\d/.])(?:0?[1-9]|1[0-2])/(?:[12]\d|3[01]|0?[1-9])\.\d\d(?![\d.])", 0),
     (
         "DATE",
@@ -474,7 +474,7 @@ class ClinicalRecognizer(EntityRecognizer):
                 ) or not _plausible(entity, score, text, start, end):
                     continue
                 if entity in _NUMBERS and text[start - 1 : start] == "#":
-                    start -= 1  # "MRN: #SF-998877": the number as written
+                    start -= 1  # "MRN: #SF-998871": the number as written
                 if end > start:
                     yield _Span(entity, start, end, score)
         if not mostly_upper(text):
@@ -509,7 +509,7 @@ class ClinicalRecognizer(EntityRecognizer):
         # notes the title itself stays, as the i2b2 and PhysioNet guidelines have it ("Dr." names
         # no one), and "MS" is also mental status ("MS changes"): there the name after it needs a
         # census name that is no English word. In prose the title goes with the name, as PII
-        # annotation has it ("Mr. Leiva flew to ...").
+        # annotation has it ("Mr. Okafor flew to ...").
         prose = not upper and is_prose(text)
         record = clinical_record(text)
         for match in scan(self.titled, text):
@@ -571,7 +571,7 @@ _PLACE_NAMES = frozenset({"FACILITY", "LOCATION"})
 _NUMBERS = frozenset(
     {"MEDICAL_RECORD_NUMBER", "ACCOUNT_NUMBER", "HEALTH_PLAN_NUMBER", "LICENSE_NUMBER", "ID"}
 )
-# Phone numbers as written around the world ("+46 (0)8 928 571 38", "0494 92 82 32"): accepted
+# Phone numbers as written around the world ("+46 (0)8 928 571 38", "0497 31 64 08"): accepted
 # with a leading + ( or 0, or a phone word nearby.
 _INTL_PHONE = re.compile(
     r"(?<![\w+.])(\+\d{1,3}[\s.-]?)?(\(0?\d{1,4}\)[\s.-]?)?\d{2,5}(?:[\s.-]\d{2,5}){1,4}(?:\s?x\d{1,5})?(?![\w.]\d)"
@@ -602,7 +602,7 @@ _ADDRESS_WORDS = frozenset(
         + _STREET_WORDS
     ).split()
 )
-# A street name before its number, as most of the world writes it ("Villacher Strasse 89").
+# A street name before its number, as most of the world writes it ("Lindenallee 12").
 _STREET_FIRST = re.compile(
     r"(?<![\w.,-])(?-i:[A-Z][\w'’-]+)(?:\s+(?-i:[A-Z][\w'’-]+))?\s+(?:"
     + "|".join(re.escape(w) for w in _STREET_WORDS.split())
@@ -615,7 +615,7 @@ _STREET_COMPOUND = re.compile(
     r"katu|tie|kuja|vägen|väg|straat|laan|platz|allee|stræde|gränd|plads|torget|utca)\s+\d{1,5}\b",
     re.IGNORECASE,
 )
-# Capitalised words after these in prose name a place ("grew up in Sund", "flew to Leppen").
+# Capitalised words after these in prose name a place ("grew up in Sund", "flew to Varnholt").
 _CAP_WORD = r"(?-i:[A-Z][\w'’.-]*)"
 _PLACE_CUE = re.compile(
     r"\b(?:in|from|to|at|near|visit|visiting|born\s+in|lives\s+in)\s+(?:the\s+|our\s+)?"
@@ -653,7 +653,7 @@ def _settings(value: str) -> bool:
     not a house number and a street."""
     if "%" in value or _RANGE.match(value):
         return True
-    # Region codes are no settings: "Erie, PA 16501", "Paulista, PE".
+    # Region codes are no settings: "Erie, PA 16501", "Serrinha, PE".
     words = [w.lower() for w in _WORD.findall(value) if not (len(w) == 2 and w.isupper())]
     return any(w in _SETTING_WORDS and w not in _STREET_WORD_SET for w in words)
 
@@ -870,7 +870,7 @@ def _places(text: str, upper: bool) -> Iterator[_Span]:
                 end = word.end()
                 continue
             # Before "hospital" or "rehab" any name-like word is part of the name, whatever its
-            # case ("presented to holy cross hospital from baltimore rehab").
+            # case ("presented to holy cross hospital from laurelton rehab").
             headed = any(w in _FACILITY_TAIL for w in lows[index + 1 :]) and (
                 low in HOSPITAL_NAME_WORDS or is_name_word(low) or not is_english(low)
             )
@@ -919,7 +919,7 @@ _BEFORE_STATE = re.compile(
     rf"(?<![\w'’.-])({_TOWN_WORDS}?)(?:,[ \t]*(?-i:{_STATE})\b|,?[ \t]+(?:{_STATE_NAME})(?:'s|’s)?\b)",
     re.IGNORECASE,
 )
-# "a niece of Rockville", "moved to Glen Burnie": a town after a place preposition (the words are
+# "a niece of Gaithersburg", "moved to Glen Burnie": a town after a place preposition (the words are
 # read in a lookahead, so "from X to Y" still tries Y).
 _AFTER_PLACE_WORD = re.compile(
     rf"\b(?:from|in|of|to|at|near|outside|visiting|@)[ \t]+(?:the[ \t]+)?(?=({_TOWN_WORDS}))",
@@ -938,7 +938,7 @@ def _us_towns(text: str) -> Iterator[_Span]:
     """US towns (GeoNames, 15,000 people or more) named before their state, in any case, or after
     a place preposition: there, in mixed-case text, every word of the town must be capitalised, and
     in single-case text the town needs a word that is not English or be a city of 100,000 people
-    that is no ordinary word ("TO ROCKVILLE", "FROM RICHMOND", but not "IN NORMAL" or "to mobile")."""
+    that is no ordinary word ("TO GAITHERSBURG", "FROM RICHMOND", but not "IN NORMAL" or "to mobile")."""
     towns = us_places()
     heads = _town_heads()
     mixed = mixed_case(text)
@@ -1319,7 +1319,7 @@ _TITLE_CASE_WORD = re.compile(r"\b(?-i:[A-Z][a-z][a-z'’-]+)\b")
 
 def _census_names(text: str) -> Iterator[_Span]:
     """In mixed-case writing, a capitalised census name that is no word of English nor of the
-    clinic ("Okafor aware", "spoke with Ferraro", "Ingrid called") is a person wherever it stands."""
+    clinic ("Okafor aware", "spoke with Ferraro", "Harriet called") is a person wherever it stands."""
     if not mixed_case(text):
         return
     for match in scan(_TITLE_CASE_WORD, text):
@@ -1375,7 +1375,7 @@ _SIGNATURE = re.compile(
 
 
 def _signature(text: str) -> Iterator[_Span]:
-    """A note signed with a first name at its very end ("... 1400U/HR.  SUSAN")."""
+    """A note signed with a first name at its very end ("... 1400U/HR.  HARRIET")."""
     match = _SIGNATURE.search(text, max(0, len(text) - 60))
     if match is None:
         return
@@ -1682,7 +1682,7 @@ _PROPER = re.compile(
     rf"(?:[ \t]+(?:(?-i:[{_CAPITALS}])(?:[^\W\d_]|['’-](?=[^\W\d_]))*\.?|(?:van|von|de|der|den|ten|da|di|del|la|le)(?=[ \t]+(?-i:[{_CAPITALS}])))){{0,3}}"
 )
 # A lower-case word, its initial and the next word (in a lookahead, so that every word is tried as
-# a first name: "follow up with tina roelink").
+# a first name: "follow up with greta vandermolen").
 _LOWER_NAME = re.compile(
     r"(?<![\w'’@/.-])([a-zà-ÿ][^\W\d_]+)(?=((?:[ \t]+[^\W\d_]\.?)?[ \t]+([^\W\d_]{2,}))?)"
 )
@@ -1717,7 +1717,7 @@ _FIELD_SPLIT = re.compile(r"[ \t]{2,}|\n|[ \t]*(?:>|•|\?{3,})[ \t]*")
 
 def _card_fields(text: str) -> Iterator[_Span]:
     """The short fields of a contact card that holds a street address or phone number: the name,
-    job and firm written beside them ("ingrid berg  payroll clerk  nordhavn traders  4 fjordgata").
+    job and firm written beside them ("harriet berg  payroll clerk  nordhavn traders  4 fjordgata").
     Labels ("Phone:") and fields with digits or sentence punctuation are left to the other rules."""
     splits = [(m.start(), m.end()) for m in scan(_FIELD_SPLIT, text)]
     if len(splits) < 3 or not re.search(r"\d{3}", text):
@@ -1776,7 +1776,7 @@ _PLACE_PARTICLES = frozenset(
 
 def _everyday_places(text: str) -> Iterator[_Span]:
     """The place after "in/from/to/at" in everyday writing, in any alphabet and, where the whole
-    text is lower case, in lower case ("I am in ΠΑΤΡΑ", "grew up in tromsø"): words that are not
+    text is lower case, in lower case ("I am in ΠΑΤΡΑ", "grew up in bodø"): words that are not
     English, with the particles between them ("Bourg de Péage")."""
     lower = not any(c.isupper() for c in text)
     for match in scan(_EVERYDAY_PLACE, text):
@@ -1856,12 +1856,12 @@ def _everyday_names(text: str) -> Iterator[_Span]:
     """In everyday writing, proper nouns are people, organisations and places: a run of capitalised
     words holding a census name or a word that is not English ("Tamas K Veress", "Jorunn",
     "Quillbyte"), and a lower-case census first name with a surname that is no English word
-    ("ingrid halvorsen"), or alone where the whole text is lower case and it is no English word."""
+    ("harriet halvorsen"), or alone where the whole text is lower case and it is no English word."""
     lower = not any(c.isupper() for c in text)
     for match in scan(_LOWER_NAME, text):
         first, last = match.group(1), match.group(3)
         surname = last is not None and _unknown(last) and (lower or last.islower())
-        # In mixed-case text a lower-case name needs its surname ("with tina roelink").
+        # In mixed-case text a lower-case name needs its surname ("with greta vandermolen").
         if first in first_names() and first not in NOT_NAMES and (surname or (lower and _unknown(first))):
             yield _Span("PERSON", match.start(1), match.end(2) if surname else match.end(1), MEDIUM)
     if lower:
@@ -1870,7 +1870,7 @@ def _everyday_names(text: str) -> Iterator[_Span]:
         yield _Span("ORGANIZATION", match.start(), match.end(), MEDIUM)
     for match in scan(_PROPER, text):
         words = list(re.finditer(r"\S+", match.group()))
-        # Sentence openers and contractions before the name ("Hi Tomas", "I'm Ingrid Berg").
+        # Sentence openers and contractions before the name ("Hi Tomas", "I'm Harriet Berg").
         while words and (_bare(words[0].group()) in NOT_NAMES or is_english(_bare(words[0].group()))):
             if _bare(words[0].group()) in first_names() and len(words) > 1 and _unknown(words[1].group()):
                 break  # "Faith Oyelaran": an English word that is also a first name, before a surname

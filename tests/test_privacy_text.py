@@ -11,16 +11,16 @@ from medcurate.privacy.text import TextDeidentifier
 
 # Fake PHI of every Safe Harbor kind the recognizers cover, as it is written in notes.
 CANARIES = {
-    "PERSON": ["Dr. Elena Kowalczyk", "Mr. Thaddeus Okonkwo", "son Bartholomew", "Marisol Pennington RN"],
+    "PERSON": ["Dr. Elena Kowalczyk", "Mr. Ambrose Okonkwo", "son Bartholomew", "Marisol Pennington RN"],
     "DATE": ["7/22", "03/14/2021", "March 3, 2020", "22-Jul", "2019-11-05"],
     "AGE": ["94 yo", "aged 101"],
-    "PHONE_NUMBER": ["(617) 555-0199", "410-322-1419", "pager 54321"],
+    "PHONE_NUMBER": ["(617) 555-0199", "410-322-1478", "pager 57319"],
     "EMAIL_ADDRESS": ["elena.k@example.org"],
-    "US_SSN": ["123-45-6789"],
+    "US_SSN": ["123-45-6780"],
     "MEDICAL_RECORD_NUMBER": ["MRN: 00482913"],
-    "HEALTH_PLAN_NUMBER": ["Insurance ID: HX-223344"],
-    "ACCOUNT_NUMBER": ["Acct#: GRM-998877"],
-    "LICENSE_NUMBER": ["License No: CLN-112233"],
+    "HEALTH_PLAN_NUMBER": ["Insurance ID: HX-223347"],
+    "ACCOUNT_NUMBER": ["Acct#: GRM-998871"],
+    "LICENSE_NUMBER": ["License No: CLN-112239"],
     "STREET_ADDRESS": ["221B Baker Street", "14 Larchmont Ave Apt 3"],
     "LOCATION": ["Springfield, IL 62704"],
     "FACILITY": ["Ashbourne Memorial Hospital"],
@@ -97,7 +97,7 @@ def test_capitalised_sentence_openers_are_not_places(deidentifier: TextDeidentif
 
 
 def test_offsets_and_redactions_line_up(deidentifier: TextDeidentifier) -> None:
-    text = "Mrs. Wilhelmina Castellanos (DOB 04/12/1950) called 617-555-0142 from Boston, MA 02115."
+    text = "Mrs. Wilhelmina Castellanos (DOB 04/12/1950) called 617-555-0142 from Boston, MA 02139."
     result = deidentifier.deidentify_batch([text])[0]
     assert len(result.spans) == len(result.redactions)
     rebuilt, cursor = [], 0
@@ -165,7 +165,7 @@ def test_deny_and_allow_lists() -> None:
             ["Talvikatu 8", "Apt. 12", "Vaara"],
         ),
         ("Meet me at the corner of Ringstrasse 12 and Oakhollow Lane.", ["the corner of Ringstrasse 12"]),
-        ("Address: 7 Ul. Brzozowa 44, Kraków", ["Brzozowa 44", "Kraków"]),
+        ("Address: 7 Ul. Brzozowa 44, Łódź", ["Brzozowa 44", "Łódź"]),
         # Everyday prose: foreign names, firms, job titles, countries and nationalities.
         ("Have you heard Radomir T Wielgosz speak yet?", ["Radomir T Wielgosz"]),
         (
@@ -175,8 +175,8 @@ def test_deny_and_allow_lists() -> None:
         ("The founders were Ashworth, Pemberton and Lyle.", ["Ashworth", "Pemberton", "Lyle"]),
         ("Suppliers: Tarn, Holloway and Pike Ltd. were late.", ["Tarn, Holloway and Pike Ltd"]),
         (
-            "ingrid berg  payroll clerk  nordhavn traders  4 fjordgata  tromsø  mobile: 412 55 901",
-            ["ingrid berg", "payroll clerk", "nordhavn traders", "4 fjordgata", "tromsø"],
+            "harriet berg  payroll clerk  nordhavn traders  4 fjordgata  bodø  mobile: 412 55 901",
+            ["harriet berg", "payroll clerk", "nordhavn traders", "4 fjordgata", "bodø"],
         ),
         ("I grew up in Latvia and we are proud Latvians.", ["Latvia", "Latvians"]),
         ("signed by gretchen kovacevic yesterday", ["gretchen kovacevic"]),
@@ -267,7 +267,7 @@ def test_vectorised_ner_decoding_finds_what_spacy_finds(deidentifier: TextDeiden
         "  \n",
         "Seen by Dr. Elena Kowalczyk at Massachusetts General Hospital on March 3, 2020.",
         "Wife Marisol   Pennington\n\nvisited from New York City; son Bartholomew called Google Inc. in Paris",
-        "The Nigerian-born patient met Angela Merkel and the Red Cross in Geneva last Tuesday, 5 pm.",
+        "The Nigerian-born patient met Helmut Kohl and the Red Cross in Geneva last Tuesday, 5 pm.",
         *(f"{c} noted. Plan unchanged." for cs in CANARIES.values() for c in cs),
         EPONYM_TEXT * 20,
     ]
@@ -282,8 +282,8 @@ def test_vectorised_ner_decoding_finds_what_spacy_finds(deidentifier: TextDeiden
 @pytest.mark.parametrize(
     ("text", "words"),
     [
-        ("Ann-Marie and ANN met Marie; ann_b, ann2, Anna.", {"ann", "marie", "ann-marie"}),
-        ("O'Brien saw o'brien and Brien's son; Peña and PENA.", {"o'brien", "brien", "pena"}),
+        ("Ann-Louise and ANN met Louise; ann_b, ann2, Anna.", {"ann", "louise", "ann-louise"}),
+        ("O'Dowd saw o'dowd and Dowd's son; Peña and PENA.", {"o'dowd", "dowd", "pena"}),
         ("smith- smith-jones Smith", {"smith-", "smith"}),
         ("Zoë and zoe", {"zoe"}),
         ("", {"ann"}),
@@ -335,11 +335,9 @@ def test_us_towns_before_their_state_or_after_a_place_word(deidentifier: TextDei
     redacted = _redacted(deidentifier, upper)
     assert "RICHMOND" in redacted  # a large city, though WordNet lists it
     assert not any("MOBILE" in r or "SURPRISE" in r for r in redacted)
-    mixed = (
-        "Niece, Ada Lindqvist of Rockville visited today. Pt given a tour of this frederick maryland's unit."
-    )
+    mixed = "Niece, Ada Lindqvist of Gaithersburg visited today. Pt given a tour of this frederick maryland's unit."
     redacted = _redacted(deidentifier, mixed)
-    assert {"Rockville", "frederick"} <= redacted
+    assert {"Gaithersburg", "frederick"} <= redacted
     assert not any("maryland" in r for r in redacted)
 
 
@@ -469,8 +467,8 @@ def test_regex_gates_never_skip_a_match() -> None:
     texts += [
         "PMH: MI 1998; CABG 03. Daughter Ana at bedside, son-in-law called. MRN: #QX-448812",
         "Insurance ID HX-22 and Acct# 99; lives in Richmond, VA 23220. Dr. O'Hara, RN aware.",
-        "I'm Ingrid, call me at +46 8 928 571 38; address: Mühlgasse 4, 4020 LINZ, Austria.",
-        "TRANSFERRED FROM ST. JUDE TO MERCY HOSPITAL @ 2000. PAGER 54321. ſt Kelvin K",
+        "I'm Harriet, call me at +46 8 928 571 38; address: Mühlgasse 4, 4020 LINZ, Austria.",
+        "TRANSFERRED FROM ST. JUDE TO MERCY HOSPITAL @ 2000. PAGER 57319. ſt Kelvin K",
         "İNSURANCE 4471 for the daughter; Kent Kowalczyk, RN",  # the regex engine folds these to ASCII
     ]
     patterns = [p for _, _, p, _ in recognizers.ClinicalRecognizer().patterns]
