@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 from itertools import chain, pairwise
 from typing import Any, ClassVar
@@ -40,6 +40,7 @@ from medcurate.privacy.vocab import (
 )
 
 STRONG = 0.85
+SOURCE = "clinical"  # spans name their rule as "clinical:<rule>"; spaCy's as "spacy:<label>"
 MEDIUM = 0.6
 WEAK = 0.4
 DOUBT = 0.2
@@ -73,11 +74,12 @@ _FACILITY_HEAD = (
 )
 _ID_VALUE = r"(#?[A-Z0-9](?:[A-Z0-9]|[-/.](?=[A-Z0-9])){2,24})"
 
-# (entity type, score, pattern, capture group holding the PHI)
-_PATTERNS: list[tuple[str, float, str, int]] = [
+# (rule name, entity type, score, pattern, capture group holding the PHI)
+_PATTERNS: list[tuple[str, str, float, str, int]] = [
     # Dates: every element but the year (the year too where it is written inside the date).
-    ("DATE", STRONG, r"\b(?:0?[1-9]|1[0-2])-(?:[12]\d|3[01]|0?[1-9])-(?:\d{4}|\d{2})\b", 0),
+    ("date_mdy_dash", "DATE", STRONG, r"\b(?:0?[1-9]|1[0-2])-(?:[12]\d|3[01]|0?[1-9])-(?:\d{4}|\d{2})\b", 0),
     (
+        "date_slash",
         "DATE",
         STRONG,
         r"(?<![\d/.])(?!([1-9])/\1\b)(?!1/[234](?![\d/])|[23]/[34](?![\d/]))(?:0?[1-9]|1[0-2])/"
@@ -85,24 +87,27 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
         0,
     ),
     (
+        "date_iso",
         "DATE",
         STRONG,
         r"\b(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])[-/.](?:[12]\d|3[01]|0?[1-9])\b(?:[ T]\d\d?:\d\d(?::\d\d)?)?",
         0,
     ),
-    ("DATE", STRONG, r"\b(?:[12]\d|3[01]|0?[1-9])\.(?:0?[1-9]|1[0-2])\.(?:19|20)?\d\d\b", 0),
-    ("DATE", STRONG, rf"\b{_MONTH}\.?\s*{_DAY}\b(?:,?\s*{_YEAR}\b)?", 0),
+    ("date_dmy_dot", "DATE", STRONG, r"\b(?:[12]\d|3[01]|0?[1-9])\.(?:0?[1-9]|1[0-2])\.(?:19|20)?\d\d\b", 0),
+    ("date_month_day", "DATE", STRONG, rf"\b{_MONTH}\.?\s*{_DAY}\b(?:,?\s*{_YEAR}\b)?", 0),
     # "14 Mar, 19", "3->4 oct, 97": a day or a range of days, the month, a two-digit year.
     (
+        "date_day_month",
         "DATE",
         STRONG,
         rf"\b(?:{_DAY}\s*(?:-|->|–|to|&)\s*)?{_DAY}(?:\s+of)?[\s-]*{_MONTH}\b\.?"
         rf"(?:,?[\s-]*{_YEAR}\b|,\s*\d\d\b(?![\d.:%/]|\s*(?:mg|mcg|ml|cc|units?|%)))?",
         0,
     ),
-    ("DATE", STRONG, rf"\b{_MONTH}\.?,?\s+(?:of\s+)?{_YEAR}\b", 0),
+    ("date_month_year", "DATE", STRONG, rf"\b{_MONTH}\.?,?\s+(?:of\s+)?{_YEAR}\b", 0),
     # "09/14/09/18": two dates written as one range.
     (
+        "date_pair",
         "DATE",
         MEDIUM,
         r"(?<![\d/.])(?:0?[1-9]|1[0-2])/(?:[12]\d|3[01]|0?[1-9])/(?:0?[1-9]|1[0-2])/(?:[12]\d|3[01]|0?[1-9])(?![\d/])",
@@ -111,6 +116,7 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
     # "until feb.", "since March": a month named on its own after a time word ("may" and "march"
     # only capitalised: they are also verbs).
     (
+        "month_after_time_word",
         "DATE",
         MEDIUM,
         r"\b(?:in|since|until|till|by|early|late|mid|end\s+of|beginning\s+of)[\s-]+"
@@ -120,23 +126,38 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
     ),
     # "back to IR on 6-9 for embolisation": month-day after "on", not a range of litres or doses.
     (
+        "date_on_month_day",
         "DATE",
         MEDIUM,
         r"\bon\s+((?:0?[1-9]|1[0-2])-(?:[12]\d|3[01]|0?[1-9]))(?=\s+(?:for|at|when|and|with|in)\b|[,.;)]|\s*$)",
         1,
     ),
     # "10/14.87": month/day.year; "on the 11th.", "it's the 21st": a day of the month.
-    ("DATE", STRONG, r"(?<![\d/.])(?:0?[1-9]|1[0-2])/(?:[12]\d|3[01]|0?[1-9])\.\d\d(?![\d.])", 0),
     (
+        "date_dotted_year",
+        "DATE",
+        STRONG,
+        r"(?<![\d/.])(?:0?[1-9]|1[0-2])/(?:[12]\d|3[01]|0?[1-9])\.\d\d(?![\d.])",
+        0,
+    ),
+    (
+        "day_of_month",
         "DATE",
         MEDIUM,
         r"\b(?:on|since|until|till|by|it'?s|is|was)\s+the\s+((?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th))\b(?=\s*[.,;:)\"]|\s*$)",
         1,
     ),
-    ("DATE", MEDIUM, r"(?<![\d/.])(?:0?[1-9]|1[0-2])/(?:3[2-9]|[4-9]\d)(?![\d/])", 0),  # 8/87: month/year
-    # MI '92, CVA 74': a year (the apostrophe is no part of it); not "HOB 30'" or "10-15'".
-    ("DATE", MEDIUM, r"(?<=')(?<![\w']')\d\d\b(?!')|(?<=[A-Za-z] )\d\d(?='(?![\w']))", 0),
     (
+        "date_month_slash_year",
+        "DATE",
+        MEDIUM,
+        r"(?<![\d/.])(?:0?[1-9]|1[0-2])/(?:3[2-9]|[4-9]\d)(?![\d/])",
+        0,
+    ),  # 8/87: month/year
+    # MI '92, CVA 74': a year (the apostrophe is no part of it); not "HOB 30'" or "10-15'".
+    ("apostrophe_year", "DATE", MEDIUM, r"(?<=')(?<![\w']')\d\d\b(?!')|(?<=[A-Za-z] )\d\d(?='(?![\w']))", 0),
+    (
+        "holiday",
         "DATE",
         MEDIUM,
         r"\b(?:christmas|thanksgiving|easter|new\s+year'?s(?:\s+(?:day|eve))?|memorial\s+day|"
@@ -145,16 +166,24 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
     ),
     # Ages over 89 (Safe Harbor lets younger ages stay).
     (
+        "age_over_89",
         "AGE",
         STRONG,
         r"\b(9\d|1[0-2]\d)(?=\s*(?:-|\s)?(?:y/?o\b|y\.o\.|yrs?\b|years?\b|year-old|yr-old|yo\b|"
         r"[- ]?year[- ]old))",
         1,
     ),
-    ("AGE", STRONG, r"\b(?:age[ds]?|aged)\s*:?\s*(9\d|1[0-2]\d)\b", 1),
-    ("AGE", MEDIUM, r"\b(9\d|1[0-2]\d)\s*(?:m|f|male|female|man|woman|gentleman|lady)\b", 1),
+    ("age_label_over_89", "AGE", STRONG, r"\b(?:age[ds]?|aged)\s*:?\s*(9\d|1[0-2]\d)\b", 1),
+    (
+        "age_sex_over_89",
+        "AGE",
+        MEDIUM,
+        r"\b(9\d|1[0-2]\d)\s*(?:m|f|male|female|man|woman|gentleman|lady)\b",
+        1,
+    ),
     # Written out: "ninety-two year old", "one hundred and one years old".
     (
+        "age_words_over_89",
         "AGE",
         STRONG,
         r"\b((?:ninety|one\s+hundred(?:\s+and)?)(?:[\s-]+(?:one|two|three|four|five|six|seven|eight|nine))?)"
@@ -162,33 +191,43 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
         1,
     ),
     # Contact details.
-    ("EMAIL_ADDRESS", STRONG, r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b", 0),
+    ("email", "EMAIL_ADDRESS", STRONG, r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b", 0),
     (
+        "url",
         "URL",
         STRONG,
         r"\b(?:https?://|www\.)[^\s<>\"')\]]+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|edu|gov|io|us|info)"
         r"(?:/[^\s<>\"')\]]*)?\b",
         0,
     ),
-    ("IP_ADDRESS", STRONG, r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b", 0),
-    ("IP_ADDRESS", MEDIUM, r"\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b", 0),
     (
+        "ipv4",
+        "IP_ADDRESS",
+        STRONG,
+        r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b",
+        0,
+    ),
+    ("ipv6", "IP_ADDRESS", MEDIUM, r"\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b", 0),
+    (
+        "phone_us",
         "PHONE_NUMBER",
         STRONG,
         r"(?<![\w/])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s*|\(?\d{3}\s*[\s.-]\s*)\d{3}\s*[\s.-]?\s*\d{4}\d?\b"
         r"(?:\s*(?:x|ext\.?)\s*\d{1,5})?",
         0,
     ),
-    ("PHONE_NUMBER", STRONG, r"\(\d{6}-\d{4}\)|\b\d{10}\b", 0),
+    ("phone_digits", "PHONE_NUMBER", STRONG, r"\(\d{6}-\d{4}\)|\b\d{10}\b", 0),
     (
+        "phone_cued",
         "PHONE_NUMBER",
         STRONG,
         r"\b(?:pager|pgr|pg|beeper|beep|cell|phone|tel|telephone|fax|mobile|ph|contact|ext|extension|"
         r"call\s+back)\s*(?:number|no\.?|num)?\s*[#:]?\s*[#:]?\s*(\d[\d\s.-]{3,13}\d)",
         1,
     ),
-    ("US_SSN", STRONG, r"\b(?!000|666|9\d\d)\d{3}[- ](?!00)\d{2}[- ](?!0000)\d{4}\b", 0),
+    ("ssn", "US_SSN", STRONG, r"\b(?!000|666|9\d\d)\d{3}[- ](?!00)\d{2}[- ](?!0000)\d{4}\b", 0),
     (
+        "ssn_cued",
         "US_SSN",
         STRONG,
         r"\b(?:ssn|social\s+security(?:\s+(?:number|no\.?|#))?)\s*[#:]?\s*(\d[\d -]{7,10}\d)",
@@ -196,6 +235,7 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
     ),
     # Record, account, plan, licence, vehicle and device numbers, recognised by their label.
     (
+        "mrn_cued",
         "MEDICAL_RECORD_NUMBER",
         STRONG,
         r"\b(?:mrn|emr|ehr|hicn|mbi|mr\s*#|mr\s+no\.?|medical\s+record(?:\s+(?:number|no\.?|num|#))?|record\s*(?:#|no\.?|number)|"
@@ -204,12 +244,14 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
         1,
     ),
     (
+        "account_cued",
         "ACCOUNT_NUMBER",
         STRONG,
         rf"\b(?:account|acct|billing)\s*(?:number|no\.?|num|#|id)?\s*(?:is\s+)?[#:]?\s*[#:]?\s*{_ID_VALUE}",
         1,
     ),
     (
+        "health_plan_cued",
         "HEALTH_PLAN_NUMBER",
         STRONG,
         r"\b(?:insurance|insurer|policy|plan|member|subscriber|beneficiary|medicare|medicaid|group|"
@@ -218,6 +260,7 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
         1,
     ),
     (
+        "license_cued",
         "LICENSE_NUMBER",
         STRONG,
         r"\b(?:licen[cs]e|lic\.?|dl|driver'?s\s+licen[cs]e|certificate|cert\.?|dea|npi|registration|"
@@ -225,6 +268,7 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
         1,
     ),
     (
+        "id_cued",
         "ID",
         STRONG,
         r"\b(?:id|identifier|ref(?:erence)?|case|case\s+number|site\s+id|study\s+id|file|claim|order|"
@@ -232,25 +276,40 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
         rf"\s*(?:is\s+)?[#:]?\s*[#:]?\s*(?=[A-Z0-9-]*\d){_ID_VALUE}",
         1,
     ),
-    ("ID", MEDIUM, r"#\s*([A-Z0-9][A-Z0-9-]{3,})\b", 1),
-    ("ID", MEDIUM, r"\b([A-Z]{2,4}-\d{3,}[A-Z0-9-]*|\d{3,}-\d{2,}-\d{2,}[A-Z0-9-]*)\b", 1),
-    ("VEHICLE_ID", STRONG, r"\b(?=[A-HJ-NPR-Z0-9]*\d)(?=[A-HJ-NPR-Z0-9]*[A-Z])[A-HJ-NPR-Z0-9]{17}\b", 0),
+    ("id_hash", "ID", MEDIUM, r"#\s*([A-Z0-9][A-Z0-9-]{3,})\b", 1),
+    ("id_shaped", "ID", MEDIUM, r"\b([A-Z]{2,4}-\d{3,}[A-Z0-9-]*|\d{3,}-\d{2,}-\d{2,}[A-Z0-9-]*)\b", 1),
     (
+        "vin",
+        "VEHICLE_ID",
+        STRONG,
+        r"\b(?=[A-HJ-NPR-Z0-9]*\d)(?=[A-HJ-NPR-Z0-9]*[A-Z])[A-HJ-NPR-Z0-9]{17}\b",
+        0,
+    ),
+    (
+        "uuid",
         "ID",
         MEDIUM,
         r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
         0,
     ),
-    ("CREDIT_CARD", MEDIUM, r"\b(?:\d{4}[- ]?){3}\d{1,4}\b", 0),
-    ("IBAN_CODE", MEDIUM, r"\b(?-i:[A-Z]{2}\d{2})(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,4})?\b", 0),
-    ("IBAN_CODE", STRONG, r"\biban\s*(?:is|:|#)?\s*([a-z]{2}\d{2}[a-z0-9 ]{8,30}[a-z0-9])", 1),
+    ("credit_card_shaped", "CREDIT_CARD", MEDIUM, r"\b(?:\d{4}[- ]?){3}\d{1,4}\b", 0),
     (
+        "iban_shaped",
+        "IBAN_CODE",
+        MEDIUM,
+        r"\b(?-i:[A-Z]{2}\d{2})(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,4})?\b",
+        0,
+    ),
+    ("iban_cued", "IBAN_CODE", STRONG, r"\biban\s*(?:is|:|#)?\s*([a-z]{2}\d{2}[a-z0-9 ]{8,30}[a-z0-9])", 1),
+    (
+        "credit_card_cued",
         "CREDIT_CARD",
         STRONG,
         r"\b(?:card|cc|credit\s+card|debit\s+card)\s*(?:number|no\.?|#)?\s*(?:is|:)?\s*(\d(?:[ -]?\d){11,18})\b",
         1,
     ),
     (
+        "postal_code_cued",
         "ZIP_CODE",
         STRONG,
         r"\b(?:zip|postal)\s*(?:code)?\s*(?:is|:)?\s*((?-i:[A-Z0-9]{2,6})(?:[ -][A-Z0-9]{2,4})?)\b",
@@ -258,6 +317,7 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
     ),
     # Places: street addresses, City, ST ZIP, PO boxes, facility names.
     (
+        "street_address",
         "STREET_ADDRESS",
         STRONG,
         r"\b\d{1,6}[A-Za-z]?\s+(?:[NSEW]\.?\s+|north\s+|south\s+|east\s+|west\s+)?"
@@ -266,17 +326,19 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
         r"[\w-]+)?",
         0,
     ),
-    ("STREET_ADDRESS", STRONG, r"\b(?:p\.?\s*o\.?\s*box|post\s+office\s+box)\s*\d+\b", 0),
+    ("po_box", "STREET_ADDRESS", STRONG, r"\b(?:p\.?\s*o\.?\s*box|post\s+office\s+box)\s*\d+\b", 0),
     (
+        "town_state",
         "LOCATION",
         STRONG,
         rf"\b((?:{_CAP}[A-Za-z.'-]+\s+){{0,2}}{_CAP}[A-Za-z.'-]+),\s*(?-i:{_STATE}|{_STATE_NAME})\b"
         r"(?:\s+\d{5}(?:-\d{4})?)?",
         0,
     ),
-    ("ZIP_CODE", STRONG, rf"\b(?-i:{_STATE})\s+(\d{{5}}(?:-\d{{4}})?)\b", 1),
-    ("ZIP_CODE", STRONG, r"\b(?:zip|zip\s*code|postal\s+code)\s*[#:]?\s*(\d{5}(?:-\d{4})?)\b", 1),
+    ("zip_after_state", "ZIP_CODE", STRONG, rf"\b(?-i:{_STATE})\s+(\d{{5}}(?:-\d{{4}})?)\b", 1),
+    ("zip_cued", "ZIP_CODE", STRONG, r"\b(?:zip|zip\s*code|postal\s+code)\s*[#:]?\s*(\d{5}(?:-\d{4})?)\b", 1),
     (
+        "facility_named",
         "FACILITY",
         MEDIUM,
         rf"\b((?:(?:st|saint|mt|mount|the)\.?\s+)?(?:{_CAP}[\w'&-]*\s+(?:(?:of|and|&)\s+)?){{1,4}}"
@@ -284,15 +346,28 @@ _PATTERNS: list[tuple[str, float, str, int]] = [
         1,
     ),
     (
+        "residence_place",
         "LOCATION",
         MEDIUM,
         r"\b(?:lives|living|resides|residing|moved|relocated|lived|from)\s+(?:in|at|to|near)\s+"
         rf"({_CAP}[A-Za-z'-]+(?:\s+{_CAP}[A-Za-z'-]+)?)",
         1,
     ),
-    ("FACILITY", MEDIUM, r"\b(?-i:St|Saint|Mt|Mount|ST|MT)\.?\s+(?-i:[A-Z][a-z'’]+)(?:'s|’s|s)?\b", 0),
+    (
+        "saint_place",
+        "FACILITY",
+        MEDIUM,
+        r"\b(?-i:St|Saint|Mt|Mount|ST|MT)\.?\s+(?-i:[A-Z][a-z'’]+)(?:'s|’s|s)?\b",
+        0,
+    ),
     # "U Maryland scale", "Univ. of Michigan": a state university names a place of care.
-    ("FACILITY", MEDIUM, rf"\b(?:u|univ|university)\.?\s+(?:of\s+)?(?-i:{_STATE_NAME})\b", 0),
+    (
+        "state_university",
+        "FACILITY",
+        MEDIUM,
+        rf"\b(?:u|univ|university)\.?\s+(?:of\s+)?(?-i:{_STATE_NAME})\b",
+        0,
+    ),
 ]
 
 # The year of a past event in a clinical history ("PMH: AMI 1998, CABG 03", "TIA in 87 and 91",
@@ -381,6 +456,13 @@ class _Span:
     start: int
     end: int
     score: float
+    rule: str = ""  # the name of the rule that found it
+
+
+def _named(rule: str, spans: Iterator[_Span]) -> Iterator[_Span]:
+    """The spans of a rule function, each naming `rule` unless it names a finer rule itself."""
+    for span in spans:
+        yield span if span.rule else replace(span, rule=rule)
 
 
 class ClinicalRecognizer(EntityRecognizer):
@@ -417,13 +499,13 @@ class ClinicalRecognizer(EntityRecognizer):
     ) -> None:
         super().__init__(supported_entities=list(self.ENTITIES), name="ClinicalRecognizer")
         self.patterns = [
-            (entity, score, re.compile(pattern, re.IGNORECASE), group)
-            for entity, score, pattern, group in _PATTERNS
+            (name, entity, score, re.compile(pattern, re.IGNORECASE), group)
+            for name, entity, score, pattern, group in _PATTERNS
         ]
         self.history_years = history_years
         if redact_years:
             self.patterns.append(
-                ("DATE", MEDIUM, re.compile(r"(?<![\w/.-])(?:19\d\d|20\d\d|'\d\d)(?![\w/.-])"), 0)
+                ("any_year", "DATE", MEDIUM, re.compile(r"(?<![\w/.-])(?:19\d\d|20\d\d|'\d\d)(?![\w/.-])"), 0)
             )
         self.deny = (
             re.compile(r"\b(?:" + "|".join(re.escape(w) for w in deny_list) + r")\b", re.IGNORECASE)
@@ -445,14 +527,25 @@ class ClinicalRecognizer(EntityRecognizer):
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
+        # Every result names its rules ("clinical:history_year"); rules that found the same span
+        # are joined with "+", as merged spans are.
+        found: dict[tuple[str, int, int, float], list[str]] = {}
+        for span in self.spans(text):
+            if span.type in entities:
+                rules = found.setdefault((span.type, span.start, span.end, span.score), [])
+                if span.rule not in rules:
+                    rules.append(span.rule)
+        key = RecognizerResult.RECOGNIZER_NAME_KEY
         return [
-            RecognizerResult(span.type, span.start, span.end, span.score)
-            for span in self.spans(text)
-            if span.type in entities
+            RecognizerResult(
+                *found_span,
+                recognition_metadata={key: "+".join(f"{SOURCE}:{rule}" for rule in sorted(rules))},
+            )
+            for found_span, rules in found.items()
         ]
 
     def spans(self, text: str) -> Iterator[_Span]:
-        for entity, score, pattern, group in self.patterns:
+        for name, entity, score, pattern, group in self.patterns:
             for match in scan(pattern, text):
                 start, end = match.span(group)
                 if entity in _PLACE_NAMES:
@@ -476,31 +569,31 @@ class ClinicalRecognizer(EntityRecognizer):
                 if entity in _NUMBERS and text[start - 1 : start] == "#":
                     start -= 1  # "MRN: #SF-998871": the number as written
                 if end > start:
-                    yield _Span(entity, start, end, score)
+                    yield _Span(entity, start, end, score, name)
         if not mostly_upper(text):
-            yield from _cued_places(text)
+            yield from _named("cued_place", _cued_places(text))
             if everyday(text):
-                yield from _cued_addresses(text)
+                yield from _named("cued_address", _cued_addresses(text))
                 yield from _world_places(text)
                 yield from _everyday_names(text)
-                yield from _everyday_places(text)
+                yield from _named("everyday_place", _everyday_places(text))
                 yield from _cued_everyday_names(text)
-                yield from _card_fields(text)
-                yield from _job_titles(text)
+                yield from _named("card_field", _card_fields(text))
+                yield from _named("job_title", _job_titles(text))
                 for match in scan(_ANY_AGE, text):
                     group = 1 if match.group(1) else 2
-                    yield _Span("AGE", match.start(group), match.end(group), WEAK)
+                    yield _Span("AGE", match.start(group), match.end(group), WEAK, "any_age")
             if is_prose(text):
                 yield from _prose_spans(text)
         if self.history_years and clinical_record(text):
             # Clinical notes date a patient's past events by year (PhysioNet and i2b2 mark them);
             # health questions and queries ask about them ("diagnosed in 2021?"), and there they stay.
-            for pattern in (_HISTORY_YEAR, _YEAR_NOW):
+            for pattern, name in ((_HISTORY_YEAR, "history_year"), (_YEAR_NOW, "year_now")):
                 for match in scan(pattern, text):
-                    yield _Span("DATE", match.start(1), match.end(1), MEDIUM)
+                    yield _Span("DATE", match.start(1), match.end(1), MEDIUM, name)
         if self.deny:
             for match in scan(self.deny, text):
-                yield _Span("DENY_LIST", match.start(), match.end(), 1.0)
+                yield _Span("DENY_LIST", match.start(), match.end(), 1.0, "deny_list")
         yield from self._names(text)
 
     def _names(self, text: str) -> Iterator[_Span]:
@@ -517,53 +610,64 @@ class ClinicalRecognizer(EntityRecognizer):
             tokens = list(_name_tokens(text, match.start(2), match.end(2), upper, strong=not ms, weak=ms))
             if not record and tokens:
                 title_end = match.start(1) + len(match.group(1).rstrip())
-                yield _Span("PERSON", match.start(1), title_end, tokens[0].score)
-            yield from tokens
+                yield _Span("PERSON", match.start(1), title_end, tokens[0].score, "titled_name")
+            yield from _named("titled_name", iter(tokens))
         for match in scan(self.staff, text):
             # After a role, only a name-like word: a first name or a word of no language.
             for span in _name_tokens(text, match.start(1), match.end(1), upper, strong=False):
                 low = text[span.start : span.end].lower()
                 plain = not (is_english(low) or _misspelt(low) or "-" in low or _TITLE_AT.fullmatch(low))
                 if low in first_names() or (plain and len(low) > 2):
-                    yield span
+                    yield replace(span, rule="staff_name")
         credentials = may_hold(text, _CREDENTIAL_HEADS)
-        for pattern, weak in ((self.related, False), (self.credentialed, False), (self.role, True)):
+        for pattern, weak, name in (
+            (self.related, False, "relative_name"),
+            (self.credentialed, False, "credentialed_name"),
+            (self.role, True, "role_name"),
+        ):
             if pattern is self.credentialed and not credentials:
                 continue  # no credential word: the costliest of these scans cannot match
             for match in scan(pattern, text):
-                yield from _name_tokens(
-                    text,
-                    match.start(1),
-                    match.end(1),
-                    upper,
-                    strong=False,
-                    weak=weak,
-                    backwards=pattern is self.credentialed,
+                yield from _named(
+                    name,
+                    _name_tokens(
+                        text,
+                        match.start(1),
+                        match.end(1),
+                        upper,
+                        strong=False,
+                        weak=weak,
+                        backwards=pattern is self.credentialed,
+                    ),
                 )
-        yield from _list_names(text, upper)
-        yield from _lowercase_names(text)
-        yield from _signature(text)
+        yield from _named("listed_name", _list_names(text, upper))
+        yield from _named("lowercase_name", _lowercase_names(text))
+        yield from _named("signature", _signature(text))
         for match in scan(_BEFORE_PHONE, text):
             lows = [match.group(1).lower(), match.group(2).lower()]
             named = any(is_name_word(w) or not is_english(w) for w in lows)
             if named and not any(w in NOT_NAMES or w in FACILITY_WORDS for w in lows):
-                yield _Span("PERSON", match.start(1), match.end(2), MEDIUM)  # "Jane Roe cell# ..."
+                yield _Span(
+                    "PERSON", match.start(1), match.end(2), MEDIUM, "name_before_phone"
+                )  # "Jane Roe cell# ..."
         for match in scan(_FAMILY_OF, text):
             low = match.group(1).lower()
             if low not in NOT_NAMES and is_name_word(low) and not is_english(low):
-                yield _Span("PERSON", match.start(1), match.end(1), MEDIUM)  # "KEEP FIGUEROA FAMILY AWARE"
-        yield from _initial_names(text)
-        yield from _o_surnames(text)
+                yield _Span(
+                    "PERSON", match.start(1), match.end(1), MEDIUM, "family_name"
+                )  # "KEEP FIGUEROA FAMILY AWARE"
+        yield from _named("initial_name", _initial_names(text))
+        yield from _named("o_surname", _o_surnames(text))
         for match in scan(_NAME_LABEL, text):
             first = match.group(1).split()[0].lower()
             if upper and is_english(first) and first not in first_names():
                 continue  # "PATIENT IS TOLERATING": in capitals, every word looks like a name
             if first not in NOT_NAMES:
-                yield _Span("PERSON", match.start(1), match.end(1), MEDIUM)
-        yield from _first_name_subjects(text)
-        yield from _census_names(text)
+                yield _Span("PERSON", match.start(1), match.end(1), MEDIUM, "name_label")
+        yield from _named("first_name_subject", _first_name_subjects(text))
+        yield from _named("census_name", _census_names(text))
         yield from _places(text, upper)
-        yield from _us_towns(text)
+        yield from _named("us_town", _us_towns(text))
         yield from _named_places(text)
 
 
@@ -633,7 +737,7 @@ def _prose_spans(text: str) -> Iterator[_Span]:
         cued = cued or _PHONE_CUE.search(text, max(0, match.start() - 30), match.start())
         cued = cued or _PHONE_CUE.match(text, match.end() + 1)
         if 7 <= digits <= 16 and cued:
-            yield _Span("PHONE_NUMBER", match.start(), match.end(), MEDIUM)
+            yield _Span("PHONE_NUMBER", match.start(), match.end(), MEDIUM, "phone_international")
     # Lower-case everyday writing: a block's town and country are lower case too.
     lenient = everyday(text) and not any(c.isupper() for c in text)
     for pattern in (_ADDRESS_START, _STREET_FIRST, _STREET_COMPOUND):
@@ -642,7 +746,7 @@ def _prose_spans(text: str) -> Iterator[_Span]:
             stop = end or match.end()
             found = end is not None or pattern is not _ADDRESS_START or match.group()[0].isalpha()
             if found and not _settings(text[match.start() : stop]):
-                yield _Span("STREET_ADDRESS", match.start(), stop, MEDIUM)
+                yield _Span("STREET_ADDRESS", match.start(), stop, MEDIUM, "address_block")
 
 
 _STREET_WORD_SET = frozenset(_STREET_SUFFIX_WORDS[3:-1].split("|")) | _ADDRESS_WORDS
@@ -858,7 +962,7 @@ def _places(text: str, upper: bool) -> Iterator[_Span]:
             if named:
                 start, end = _skip_common_words(text, words[0].start(), words[-1].end()), words[-1].end()
                 if start < end and not _generic_care(text, start, end):
-                    yield _Span("FACILITY", start, end, MEDIUM)
+                    yield _Span("FACILITY", start, end, MEDIUM, "movement_place")
             continue
         tokens = list(_WORD.finditer(text, match.start(group), match.end(group)))
         lows = [w.group().lower().rstrip(".") for w in tokens]
@@ -883,10 +987,10 @@ def _places(text: str, upper: bool) -> Iterator[_Span]:
             start = word.start() if start is None else start
             end = word.end()
         if start is not None:
-            yield _Span("LOCATION", start, end, MEDIUM)
+            yield _Span("LOCATION", start, end, MEDIUM, "movement_place")
     for match in scan(_SAINT_UPPER, text):
         if match.group(1).lower() in first_names():
-            yield _Span("FACILITY", match.start(), match.end(), MEDIUM)  # "TO GO TO ST. MARY"
+            yield _Span("FACILITY", match.start(), match.end(), MEDIUM, "saint_upper")  # "TO GO TO ST. MARY"
     if not mixed:
         # Single-case notes: "at ASHBOURNE", "to wexbridge" - an unusual word or a surname after
         # a bare preposition, unless a drug is being changed to ("switched to levophed").
@@ -899,8 +1003,8 @@ def _places(text: str, upper: bool) -> Iterator[_Span]:
             ):
                 continue
             if is_name_word(low) and not is_english(low):
-                yield _Span("LOCATION", match.start(1), match.end(1), WEAK)
-    for pattern in (_UNIT_AT, _WARD, _ACRONYM_UNIT):
+                yield _Span("LOCATION", match.start(1), match.end(1), WEAK, "bare_place")
+    for pattern, name in ((_UNIT_AT, "unit_at_place"), (_WARD, "ward"), (_ACRONYM_UNIT, "acronym_unit")):
         for match in scan(pattern, text):
             low = match.group(1).lower()
             if low in NOT_NAMES or low in EPONYMS or (is_english(low) and not is_name_word(low)):
@@ -910,7 +1014,7 @@ def _places(text: str, upper: bool) -> Iterator[_Span]:
             if pattern is _ACRONYM_UNIT and is_english(low):
                 continue  # "HOUSE STAFF"
             fused = pattern is _WARD and text[match.end(1) : match.end(1) + 1].isdigit()
-            yield _Span("LOCATION", match.start(1), match.end(1) + fused, MEDIUM)  # "WEXBRIDGE7"
+            yield _Span("LOCATION", match.start(1), match.end(1) + fused, MEDIUM, name)  # "WEXBRIDGE7"
 
 
 _TOWN_WORDS = r"[^\W\d_][\w'’.-]*(?:[ \t]+[^\W\d_][\w'’.-]*){0,3}"
@@ -1459,10 +1563,13 @@ class FilteredSpacyRecognizer(EntityRecognizer):
             if entity == "PERSON" and not prose and (title := _TITLE_AT.match(text, start, ent.end_char)):
                 start = title.end()  # "Dr. Murphy" in a note: the name without its title
             if score > 0 and start < ent.end_char:
-                results.append(RecognizerResult(entity, start, ent.end_char, score))
+                source = {RecognizerResult.RECOGNIZER_NAME_KEY: f"spacy:{ent.label_}"}
+                results.append(
+                    RecognizerResult(entity, start, ent.end_char, score, recognition_metadata=source)
+                )
                 if prose and entity in ("PERSON", "ORGANIZATION"):
                     results.extend(
-                        RecognizerResult(entity, start, end, score)
+                        RecognizerResult(entity, start, end, score, recognition_metadata=dict(source))
                         for start, end in _coordinated(text, ent.start_char, ent.end_char)
                     )
         return results
@@ -1621,10 +1728,10 @@ def _world_places(text: str) -> Iterator[_Span]:
     if not any(w in _WORLD_HEADS or w[:-1] in _WORLD_HEADS or w[:-2] in _WORLD_HEADS for w in words):
         return  # the long alternations below cost more than this look-up
     lower = not any(c.isupper() for c in text)
-    for entity, pattern in (("LOCATION", _COUNTRY), ("NRP", _NATIONALITY)):
+    for entity, pattern, name in (("LOCATION", _COUNTRY, "country"), ("NRP", _NATIONALITY, "nationality")):
         for match in scan(pattern, text):
             if lower or entity == "NRP" or match.group()[0].isupper():
-                yield _Span(entity, match.start(), match.end(), MEDIUM)
+                yield _Span(entity, match.start(), match.end(), MEDIUM, name)
 
 
 # "rehab(good samaritan Memorial)", "MERCY HOSPITAL": hospital-name words before a facility
@@ -1637,11 +1744,15 @@ _REGION = re.compile(rf"\b(?:{_alternation(US_REGIONS)})\b", re.IGNORECASE)
 _REGION_HEADS = frozenset(phrase.split()[0] for phrase in US_REGIONS)
 _NAMED_PLACES = (
     # "W/U BY HCMC": a medical centre's initials.
-    ("FACILITY", re.compile(r"\b(?-i:[A-Z]{2,4}MC)\b")),
+    ("medical_center_initials", "FACILITY", re.compile(r"\b(?-i:[A-Z]{2,4}MC)\b")),
     # "a bed @ St J.": a saint's hospital by its initial.
-    ("FACILITY", re.compile(r"(?:@|\bat|\bto|\bfrom)\s+((?-i:St|ST)\.?\s+(?-i:[A-Z])\.?)(?=[\s,;)]|$)")),
+    (
+        "saint_initial",
+        "FACILITY",
+        re.compile(r"(?:@|\bat|\bto|\bfrom)\s+((?-i:St|ST)\.?\s+(?-i:[A-Z])\.?)(?=[\s,;)]|$)"),
+    ),
     # "back to the general hospital": a town's general hospital, named by its kind.
-    ("FACILITY", re.compile(r"\bthe\s+(general\s+hosp(?:ital)?)\b", re.IGNORECASE)),
+    ("general_hospital", "FACILITY", re.compile(r"\bthe\s+(general\s+hosp(?:ital)?)\b", re.IGNORECASE)),
 )
 # "WIFE CEO OF ZYLOTECH", "works for Acme Tools": an employer.
 _EMPLOYER = re.compile(
@@ -1660,19 +1771,19 @@ def _named_places(text: str) -> Iterator[_Span]:
     for match in hospital_names:
         words = match.group(1).lower().split()
         if len(words) > 1 or words[0] not in _ORDINARY_NAME_WORDS:
-            yield _Span("FACILITY", match.start(), match.end(), MEDIUM)
-    for entity, pattern in _NAMED_PLACES:
+            yield _Span("FACILITY", match.start(), match.end(), MEDIUM, "hospital_name")
+    for name, entity, pattern in _NAMED_PLACES:
         for match in scan(pattern, text):
             group = 1 if pattern.groups else 0
-            yield _Span(entity, match.start(group), match.end(group), MEDIUM)
+            yield _Span(entity, match.start(group), match.end(group), MEDIUM, name)
     for match in scan(_REGION, text) if may_hold(text, _REGION_HEADS) else ():
         if not mixed or match.group()[0].isupper():
-            yield _Span("LOCATION", match.start(), match.end(), MEDIUM)
+            yield _Span("LOCATION", match.start(), match.end(), MEDIUM, "us_region")
     for match in scan(_EMPLOYER, text):
         first = match.group(1).split()[0].lower()
         if first in NOT_NAMES or (not mixed and is_english(first)):
             continue
-        yield _Span("ORGANIZATION", match.start(1), match.end(1), WEAK)
+        yield _Span("ORGANIZATION", match.start(1), match.end(1), WEAK, "employer")
 
 
 # Capitals of the Latin, Greek and Cyrillic alphabets ("Ágota", "Čapek", "ΑΘΗΝΑ").
@@ -1757,11 +1868,11 @@ def _cued_everyday_names(text: str) -> Iterator[_Span]:
                 break
             end = match.start(2) + word.end()
         end -= text[match.start(2) : end].endswith(".")
-        yield _Span("PERSON", match.start(2), end, WEAK)
+        yield _Span("PERSON", match.start(2), end, WEAK, "cued_everyday_name")
     for match in scan(_OWNER, text):
         group = 1 if match.group(1) else 2
         if _unknown(match.group(group)) or _census_name(match.group(group)):
-            yield _Span("PERSON", match.start(group), match.end(group), WEAK)
+            yield _Span("PERSON", match.start(group), match.end(group), WEAK, "name_owner")
 
 
 _EVERYDAY_PLACE = re.compile(
@@ -1863,11 +1974,17 @@ def _everyday_names(text: str) -> Iterator[_Span]:
         surname = last is not None and _unknown(last) and (lower or last.islower())
         # In mixed-case text a lower-case name needs its surname ("with greta vandermolen").
         if first in first_names() and first not in NOT_NAMES and (surname or (lower and _unknown(first))):
-            yield _Span("PERSON", match.start(1), match.end(2) if surname else match.end(1), MEDIUM)
+            yield _Span(
+                "PERSON",
+                match.start(1),
+                match.end(2) if surname else match.end(1),
+                MEDIUM,
+                "lowercase_full_name",
+            )
     if lower:
         return
     for match in scan(_ORGANIZATION, text):
-        yield _Span("ORGANIZATION", match.start(), match.end(), MEDIUM)
+        yield _Span("ORGANIZATION", match.start(), match.end(), MEDIUM, "firm")
     for match in scan(_PROPER, text):
         words = list(re.finditer(r"\S+", match.group()))
         # Sentence openers and contractions before the name ("Hi Tomas", "I'm Harriet Berg").
@@ -1887,10 +2004,10 @@ def _everyday_names(text: str) -> Iterator[_Span]:
         if named or (unknown and (len(words) > 1 or not words[0].group().isupper())):
             start, end = match.start() + words[0].start(), match.start() + words[-1].end()
             end -= text[start:end].endswith(".")
-            yield _Span("PERSON", start, end, MEDIUM if named else WEAK)
+            yield _Span("PERSON", start, end, MEDIUM if named else WEAK, "proper_name")
             # Names listed with this one are names ("Veress, Baker and Lund").
             for other_start, other_end in _coordinated(text, start, end):
-                yield _Span("PERSON", other_start, other_end, WEAK)
+                yield _Span("PERSON", other_start, other_end, WEAK, "proper_name")
 
 
 _AFTER = re.compile(

@@ -34,6 +34,10 @@ def test_deid_text_round_trip(tmp_path: Path) -> None:
     removed = {original[s["start"] : s["end"]] for s in out[0]["spans"]}
     for value in ("Ambrose Okonkwo", "617-555-0199", "7/22"):
         assert any(value in span for span in removed), value
+    # Each span names the rule or model that found it.
+    sources = {original[s["start"] : s["end"]]: s["source"] for s in out[0]["spans"]}
+    assert "clinical:phone_us" in sources["617-555-0199"].split("+")
+    assert all(s["source"] for s in out[0]["spans"])
     assert all(set(s) >= {"start", "end", "type", "score"} for s in out[0]["spans"])
     for value in removed:
         assert value not in out[0]["text"]

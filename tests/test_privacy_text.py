@@ -471,7 +471,7 @@ def test_regex_gates_never_skip_a_match() -> None:
         "TRANSFERRED FROM ST. JUDE TO MERCY HOSPITAL @ 2000. PAGER 57319. ſt Kelvin K",
         "İNSURANCE 4471 for the daughter; Kent Kowalczyk, RN",  # the regex engine folds these to ASCII
     ]
-    patterns = [p for _, _, p, _ in recognizers.ClinicalRecognizer().patterns]
+    patterns = [p for *_, p, _ in recognizers.ClinicalRecognizer().patterns]
     patterns += [v for v in vars(recognizers).values() if isinstance(v, re.Pattern)]
     gated = [p for p in patterns if gate(p).digit or gate(p).literals]
     assert len(gated) > 40  # the analysis still works on this Python
@@ -479,3 +479,24 @@ def test_regex_gates_never_skip_a_match() -> None:
         for text in texts:
             if not may_match(pattern, text):
                 assert pattern.search(text) is None, (pattern.pattern[:60], text)
+
+
+def test_every_span_names_its_rule(deidentifier: TextDeidentifier) -> None:
+    """`source` says which rule or model found a span ("clinical:<rule>", "spacy:<label>"); rules
+    that found the same text are joined with "+"."""
+    import re
+
+    note = "PMH: MI 1998, CABG 03.\nSeen on 03/14/2024, call 617-555-0199.\nWife at bedside."
+    prose = "Yesterday Elena Kowalczyk met her friends in Lisbon and Porto."
+    [first, second] = deidentifier.deidentify_batch([note, prose])
+    sources = {note[s.start : s.end]: s.source.split("+") for s in first.spans}
+    assert "clinical:history_year" in sources["1998"]
+    assert "clinical:history_year" in sources["03"]
+    assert "clinical:date_slash" in sources["03/14/2024"]
+    assert "clinical:phone_us" in sources["617-555-0199"]
+    named = {prose[s.start : s.end]: s.source.split("+") for s in second.spans}
+    assert any(source.startswith("spacy:") for spans in named.values() for source in spans), named
+    for span in first.spans + second.spans:
+        assert all(
+            re.fullmatch(r"(?:clinical|spacy):[A-Za-z_0-9]+|[a-z_]+", p) for p in span.source.split("+")
+        )
