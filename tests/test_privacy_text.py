@@ -28,6 +28,18 @@ CANARIES = {
     "IP_ADDRESS": ["10.23.181.7"],
     "VEHICLE_ID": ["1HGCM82633A004352"],
 }
+RULE_MODULES = (
+    "addresses",
+    "contact",
+    "dates",
+    "everyday",
+    "identifiers",
+    "kinds",
+    "names",
+    "places",
+    "shared",
+)
+
 EPONYM_TEXT = (
     "Known Noonan syndrome, Cowden disease, Parkinson disease, early Alzheimer dementia, "
     "Crohn's colitis and Hodgkin lymphoma; Babinski sign negative."
@@ -460,7 +472,7 @@ def test_regex_gates_never_skip_a_match() -> None:
     cannot match, it does not."""
     import re
 
-    from medcurate.privacy import recognizers
+    from medcurate.privacy import recognizers, rules
     from medcurate.privacy.regex_gate import gate, may_match
 
     texts = [c for cs in CANARIES.values() for c in cs] + [EPONYM_TEXT]
@@ -472,7 +484,8 @@ def test_regex_gates_never_skip_a_match() -> None:
         "İNSURANCE 4471 for the daughter; Kent Kowalczyk, RN",  # the regex engine folds these to ASCII
     ]
     patterns = [p for *_, p, _ in recognizers.ClinicalRecognizer().patterns]
-    patterns += [v for v in vars(recognizers).values() if isinstance(v, re.Pattern)]
+    for module in (recognizers, *(getattr(rules, name) for name in RULE_MODULES)):
+        patterns += [v for v in vars(module).values() if isinstance(v, re.Pattern)]
     gated = [p for p in patterns if gate(p).digit or gate(p).literals]
     assert len(gated) > 40  # the analysis still works on this Python
     for pattern in patterns:
