@@ -41,13 +41,6 @@ _HISTORY_YEAR = re.compile(
 )
 
 
-# Orientation questions: "knows it is 2019", "states the year is 1996".
-_YEAR_NOW = re.compile(
-    r"\b(?:it\s+is|it'?s|year\s+is|year\s+as|the\s+year)\s+((?:19|20)\d\d)\b(?![ \t]*(?:cc|ml|mg|units?|hrs?|:))",
-    re.IGNORECASE,
-)
-
-
 # Any age, in everyday writing only (a quasi-identifier there; clinical notes keep ages under 90).
 _ANY_AGE = re.compile(
     r"\b(\d{1,3})(?=[- ]?(?:y/?o\b|y\.o\.|years?[- ]old\b|yrs?[- ]old\b))|"
@@ -125,15 +118,6 @@ PATTERN_RULES = [
         examples=(("Diagnosed in June 2018 by her GP.", "June 2018"),),
         counterexamples=("June was warm and dry.",),
     ),
-    # "09/14/09/18": two dates written as one range.
-    Rule(
-        "date_pair",
-        "DATE",
-        MEDIUM,
-        r"(?<![\d/.])(?:0?[1-9]|1[0-2])/(?:[12]\d|3[01]|0?[1-9])/(?:0?[1-9]|1[0-2])/(?:[12]\d|3[01]|0?[1-9])(?![\d/])",
-        examples=(("Stayed 09/14/09/18 on the ward.", "09/14/09/18"),),
-        counterexamples=("Ratio 13/14/15/16 noted.",),
-    ),
     # "until feb.", "since March": a month named on its own after a time word ("may" and "march"
     # only capitalised: they are also verbs).
     Rule(
@@ -146,25 +130,6 @@ PATTERN_RULES = [
         group=1,
         examples=(("Symptoms since March.", "March."),),
         counterexamples=("Patient may walk in the hallway.",),
-    ),
-    # "back to IR on 6-9 for embolisation": month-day after "on", not a range of litres or doses.
-    Rule(
-        "date_on_month_day",
-        "DATE",
-        MEDIUM,
-        r"\bon\s+((?:0?[1-9]|1[0-2])-(?:[12]\d|3[01]|0?[1-9]))(?=\s+(?:for|at|when|and|with|in)\b|[,.;)]|\s*$)",
-        group=1,
-        examples=(("Back to IR on 6-9 for drainage.", "6-9"),),
-        counterexamples=("Gave 6-9 liters overnight.",),
-    ),
-    # "10/14.87": month/day.year; "on the 11th.", "it's the 21st": a day of the month.
-    Rule(
-        "date_dotted_year",
-        "DATE",
-        STRONG,
-        r"(?<![\d/.])(?:0?[1-9]|1[0-2])/(?:[12]\d|3[01]|0?[1-9])\.\d\d(?![\d.])",
-        examples=(("Last seen 10/14.87 in clinic.", "10/14.87"),),
-        counterexamples=("Ratio 10/14.875 measured.",),
     ),
     Rule(
         "day_of_month",
@@ -268,18 +233,6 @@ RULES = [
         option="history_years",
         examples=(("PMH: AMI 1998, CABG 03.\nStable.", "1998"),),
         counterexamples=("Ca 9.8 today.\nStable.",),
-    ),
-    Rule(
-        "year_now",
-        "DATE",
-        MEDIUM,
-        pattern=_YEAR_NOW,
-        group=1,
-        checked=False,
-        kinds=("record",),
-        option="history_years",
-        examples=(("Pt oriented x2, knows it is 2019.\nNo distress.", "2019"),),
-        counterexamples=("Oriented x3.\nCalm.",),
     ),
     Rule(
         "any_age",

@@ -129,14 +129,6 @@ _MOVEMENT = re.compile(
 _SAINT_UPPER = re.compile(r"\b(?-i:ST|MT)\.?\s+(?-i:([A-Z]{3,}))(?:'S)?\b")
 
 
-_BARE_PLACE = re.compile(r"\b(?:at|to|from|@)\s+(?:the\s+)?([^\W\d_][\w'’-]+)\b", re.IGNORECASE)
-
-
-_DOSE_CHANGE = re.compile(
-    r"(?:chang|switch|increas|decreas|titrat|wean|convert|advanc|start)\w*\s*$", re.IGNORECASE
-)
-
-
 _NOT_A_NAMED_PLACE = STOP_WORDS | {
     "outside",
     "osh",
@@ -227,25 +219,8 @@ def _saints_upper(text: str) -> Iterator[Span]:
             yield Span("FACILITY", match.start(), match.end(), MEDIUM)
 
 
-def _bare_places(text: str) -> Iterator[Span]:
-    """Single-case notes: "at ASHBOURNE", "to wexbridge" - an unusual word or a surname after
-    a bare preposition, unless a drug is being changed to ("switched to levophed")."""
-    if mixed_case(text):
-        return
-    for match in scan(_BARE_PLACE, text):
-        low = match.group(1).lower()
-        if (
-            low in NOT_NAMES
-            or low in EPONYMS
-            or _DOSE_CHANGE.search(text, max(0, match.start() - 14), match.start())
-        ):
-            continue
-        if is_name_word(low) and not is_english(low):
-            yield Span("LOCATION", match.start(1), match.end(1), WEAK)
-
-
 def _unit_places(pattern: re.Pattern[str]) -> Callable[[str], Iterator[Span]]:
-    """A hospital named by its unit or staff (`_UNIT_AT`, `_ACRONYM_UNIT`), or a ward (`_WARD`)."""
+    """A hospital named by one of its units (`_UNIT_AT`), or a ward (`_WARD`)."""
 
     def find(text: str) -> Iterator[Span]:
         for match in scan(pattern, text):
@@ -254,8 +229,6 @@ def _unit_places(pattern: re.Pattern[str]) -> Callable[[str], Iterator[Span]]:
                 continue
             if pattern is _WARD and (len(low) < 5 or is_name_word(low) or _misspelt(low)):
                 continue  # a ward is named after someone, but "Jones 2" may be a list
-            if pattern is _ACRONYM_UNIT and is_english(low):
-                continue  # "HOUSE STAFF"
             fused = pattern is _WARD and text[match.end(1) : match.end(1) + 1].isdigit()
             yield Span("LOCATION", match.start(1), match.end(1) + fused, MEDIUM)  # "WEXBRIDGE7"
 
@@ -326,12 +299,6 @@ _UNIT_AT = re.compile(
     r"\b(?:ed|er|ew|icu|ccu|micu|cath\s+lab|clinic|team|nurse|nurses)\s+(?:at|@|of|from)\s+(?:the\s+)?"
     r"([^\W\d_][\w'’-]+)\b",
     re.IGNORECASE,
-)
-
-
-# "WMC EW today", "SEEN BY RVMC NURSE": a hospital's initials before one of its units or staff.
-_ACRONYM_UNIT = re.compile(
-    r"\b((?-i:[A-Z]{2,5}))\s+(?:ew|ed|er|emergency|nurse|nurses|team|staff|cath\s+lab)\b", re.IGNORECASE
 )
 
 
@@ -592,14 +559,6 @@ RULES = [
         counterexamples=("TO GO TO ST. STABLE TOMORROW",),
     ),
     Rule(
-        "bare_place",
-        "LOCATION",
-        WEAK,
-        function=_bare_places,
-        examples=(("transferred at kowalski yesterday", "kowalski"),),
-        counterexamples=("switched to levophed",),
-    ),
-    Rule(
         "unit_at_place",
         "LOCATION",
         MEDIUM,
@@ -614,14 +573,6 @@ RULES = [
         function=_unit_places(_WARD),
         examples=(("transfer to Wexbridge 2 today", "Wexbridge"),),
         counterexamples=("transfer to floor 2 today",),
-    ),
-    Rule(
-        "acronym_unit",
-        "LOCATION",
-        MEDIUM,
-        function=_unit_places(_ACRONYM_UNIT),
-        examples=(("WMC EW today", "WMC"),),
-        counterexamples=("ICU team today",),
     ),
     Rule(
         "us_town",
@@ -649,28 +600,6 @@ RULES = [
         checked=False,
         examples=(("W/U BY HCMC", "HCMC"),),
         counterexamples=("W/U BY TEAM",),
-    ),
-    # "a bed @ St J.": a saint's hospital by its initial.
-    Rule(
-        "saint_initial",
-        "FACILITY",
-        MEDIUM,
-        pattern=re.compile(r"(?:@|\bat|\bto|\bfrom)\s+((?-i:St|ST)\.?\s+(?-i:[A-Z])\.?)(?=[\s,;)]|$)"),
-        group=1,
-        checked=False,
-        examples=(("a bed @ St J. tonight", "St J."),),
-        counterexamples=("a bed @ noon tonight",),
-    ),
-    # "back to the general hospital": a town's general hospital, named by its kind.
-    Rule(
-        "general_hospital",
-        "FACILITY",
-        MEDIUM,
-        pattern=re.compile(r"\bthe\s+(general\s+hosp(?:ital)?)\b", re.IGNORECASE),
-        group=1,
-        checked=False,
-        examples=(("back to the general hospital", "general hospital"),),
-        counterexamples=("back to the hospital",),
     ),
     Rule(
         "us_region",
