@@ -336,7 +336,7 @@ class _Walker:
         return {**kept, "value": entity} if "value" in value else kept
 
     def reference(self, value: dict, key: str, owner: str) -> dict:
-        """A reference's display names its target ("Dr. Sharyl Hilpert"): a placeholder where the
+        """A reference's display names its target ("Dr. Winifred Ashcombe"): a placeholder where the
         target is a person, a place or an organisation, the text de-identifier otherwise."""
         reference = str(value.get("reference") or "")
         target = value.get("type") if isinstance(value.get("type"), str) else None

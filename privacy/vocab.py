@@ -212,7 +212,7 @@ def is_english(word: str) -> bool:
 
 
 def is_plain_name(word: str) -> bool:
-    """A census name that is not also an English word ("Russo" but not "Little" or "Bill")."""
+    """A census name that is not also an English word ("Kowalski" but not "Little" or "Bill")."""
     return is_name_word(word) and not is_english(word)
 
 
@@ -272,7 +272,7 @@ US_REGIONS = _phrases(
 NATIONALITIES = _phrases(
     """
     afghan albanian algerian american andorran angolan argentine argentinian armenian australian
-    austrian azerbaijani bahamian bahraini bangladeshi barbadian belarusian belgian belizean belizian
+    austrian azerbaijani bahamian bahraini bangladeshi barbadian belarusian belgian belizean
     beninese bhutanese bolivian bosnian botswanan brazilian british bruneian bulgarian burmese
     burundian cambodian cameroonian canadian chilean chinese colombian congolese croatian cuban
     cypriot czech danish dane dutch ecuadorian ecuadorean egyptian emirati english englishman

@@ -21,7 +21,7 @@ from warcio.warcwriter import WARCWriter
 ROOT = Path(__file__).resolve().parent
 
 FAKE_PHI = {
-    "names": ["Johnathan Mercer", "Eleanor Vance", "Priya Natarajan", "Marcus Oyelaran", "Hester Quigley"],
+    "names": ["Josiah Mercer", "Eleanor Vance", "Priya Natarajan", "Marcus Oyelaran", "Hester Pemberton"],
     "dates": ["03/14/2024", "March 14, 2024", "11/02/1958", "04/02/2024"],
     "phones": ["(617) 555-0142", "617-555-0199"],
     "mrns": ["00482913", "MRN-7731942"],
@@ -29,8 +29,8 @@ FAKE_PHI = {
     "addresses": ["41 Elm Street", "62704"],
     "ssns": ["219-09-9999"],
     "facilities": ["St. Brigid Memorial Hospital"],
-    "dicom": ["MERCER^JOHNATHAN", "PID-558812"],
-    "exif": ["Wound photo of Hester Quigley"],
+    "dicom": ["MERCER^JOSIAH", "PID-558812"],
+    "exif": ["Wound photo of Hester Pemberton"],
 }
 
 DIABETES_LEAFLET = """
@@ -74,7 +74,7 @@ chroniques. Les symptômes sont une fièvre élevée, des courbatures et une gra
 
 NOTES = {
     "note_001.txt": """DISCHARGE SUMMARY
-Patient: Johnathan Mercer   MRN: 00482913   DOB: 11/02/1958
+Patient: Josiah Mercer   MRN: 00482913   DOB: 11/02/1958
 Admitted 03/14/2024 to St. Brigid Memorial Hospital with community-acquired pneumonia.
 Treated with IV ceftriaxone and azithromycin, then switched to oral amoxicillin. Oxygen weaned to
 room air by day three. Discharged home on 04/02/2024 in stable condition.
@@ -89,7 +89,7 @@ dietitian referral, repeat HbA1c in three months.
     "note_003.txt": """NURSING NOTE
 Pt resting comfortably overnight. Vital signs stable, afebrile. Tolerating regular diet.
 Ambulated in hallway twice with walker and standby assist. Pain controlled with oral
-acetaminophen. Daughter Hester Quigley visited in the evening and was updated on the plan of care.
+acetaminophen. Daughter Hester Pemberton visited in the evening and was updated on the plan of care.
 """,
 }
 
@@ -147,7 +147,9 @@ def write_web() -> None:
         ("https://health.example.org/asthma", html_page("Asthma", ASTHMA_PAGE, "HealthInfo")),
     ]
     for url, html in pages:
-        headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
+        headers = StatusAndHeaders(
+            "200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1"
+        )
         record = writer.create_warc_record(
             url,
             "response",
@@ -201,7 +203,9 @@ def write_images() -> None:
     (images / "truncated.jpg").write_bytes(jpeg.getvalue()[: len(jpeg.getvalue()) // 3])
 
     # A different picture from chest_xray.png (a transposed, banded one), so it is no near-duplicate.
-    pixels = (xray_like(128).T.astype(np.uint16) * 16 + np.arange(128, dtype=np.uint16)[:, None] * 8).astype(np.uint16)
+    pixels = (xray_like(128).T.astype(np.uint16) * 16 + np.arange(128, dtype=np.uint16)[:, None] * 8).astype(
+        np.uint16
+    )
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
     meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=["medcurate-sample"])

@@ -36,20 +36,20 @@ CANARY = {
     "phone": "617-555-0142",
     "fax": "(413) 555-0177",
     "email": "wquarterfield@example.org",
-    "ssn": "123-45-6789",
+    "ssn": "123-45-6780",
     "mrn": "MRN48213377",
     "account": "ACCT-77120934",
     "plan": "HPX-55123987",
     "license": "LIC-90817263",
     "street": "48 Juniper Hollow Road",
-    "city_zip": "Marblehead, MA 01945",
+    "city_zip": "Saugus, MA 01906",
     "url": "https://portal.example.org/u/wquarterfield",
     "ip": "10.23.181.77",
     "vehicle": "1HGCM82633A004352",
     "facility": "Ravensworth Memorial Hospital",
 }
 # Pieces that must not survive on their own either.
-FRAGMENTS = ["Wilhelmina", "Quarterfield", "Bartholomew", "Nkemelu", "Juniper Hollow", "01945", "48213377"]
+FRAGMENTS = ["Wilhelmina", "Quarterfield", "Bartholomew", "Nkemelu", "Juniper Hollow", "01906", "48213377"]
 
 
 def _note() -> str:
@@ -73,7 +73,7 @@ def _bundle() -> dict:
         "telecom": [{"system": "phone", "value": c["phone"]}, {"system": "email", "value": c["email"]}],
         "birthDate": "1961-04-17",
         "identifier": [{"value": c["mrn"]}, {"system": "http://hl7.org/fhir/sid/us-ssn", "value": c["ssn"]}],
-        "address": [{"line": [c["street"]], "city": "Marblehead", "state": "MA", "postalCode": "01945"}],
+        "address": [{"line": [c["street"]], "city": "Saugus", "state": "MA", "postalCode": "01906"}],
     }
     condition = {
         "resourceType": "Condition",

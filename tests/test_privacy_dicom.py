@@ -31,7 +31,7 @@ PHI = {
     "ReferringPhysicianName": "NKEMELU^BARTHOLOMEW",
     "StationName": "RAVEN-US-04",
     "StudyDate": "20190302",
-    "PatientAddress": "48 Juniper Hollow Rd, Marblehead",
+    "PatientAddress": "48 Juniper Hollow Rd, Saugus",
 }
 
 

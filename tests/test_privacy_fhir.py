@@ -20,7 +20,7 @@ PRACTITIONER_URL = "urn:uuid:8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d"
 # Fake PHI in every place a FHIR bundle holds it.
 CANARIES = [
     "Wilhelmina", "Quarterfield", "Ottoline", "617-555-0142", "wq@example.org", "48 Juniper Hollow Rd",
-    "Marblehead", "01945", "42.5001", "-70.8578", "1961-04-17", "999-71-2233", "S99988877", "X12345678X",
+    "Saugus", "01906", "42.5001", "-70.8578", "1961-04-17", "999-71-2233", "S99988877", "X12345678X",
     "Ravensworth Family Clinic", "Bartholomew Nkemelu", "2019-03-02", "Hepzibah Tillinghast", "Oakridge",
     PATIENT_ID, "1.2.840.99999.1.42.7",
 ]  # fmt: skip
@@ -30,7 +30,7 @@ def _bundle() -> dict:
     patient = {
         "resourceType": "Patient",
         "id": PATIENT_ID,
-        "text": {"status": "generated", "div": "<div>Wilhelmina Quarterfield, Marblehead</div>"},
+        "text": {"status": "generated", "div": "<div>Wilhelmina Quarterfield, Saugus</div>"},
         "extension": [
             {
                 "url": "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName",
@@ -60,9 +60,9 @@ def _bundle() -> dict:
                     }
                 ],
                 "line": ["48 Juniper Hollow Rd"],
-                "city": "Marblehead",
+                "city": "Saugus",
                 "state": "MA",
-                "postalCode": "01945",
+                "postalCode": "01906",
             }
         ],
     }  # fmt: skip
@@ -148,8 +148,8 @@ def test_generic_json_by_key_names(text: TextDeidentifier) -> None:
         "first_name": "Wilhelmina",
         "LastName": "Quarterfield",
         "dob": "04/17/1961",
-        "contact": {"phone": "617-555-0142", "email": "wq@example.org", "zip": "01945"},
-        "notes": ["Lives in Marblehead with husband Bartholomew Nkemelu."],
+        "contact": {"phone": "617-555-0142", "email": "wq@example.org", "zip": "01906"},
+        "notes": ["Lives in Saugus with husband Bartholomew Nkemelu."],
         "diagnosis": "Noonan syndrome",
     }
     out = FhirDeidentifier(DeidConfig(), text).deidentify([record])[0]
@@ -160,7 +160,7 @@ def test_generic_json_by_key_names(text: TextDeidentifier) -> None:
         "1961",
         "617-555-0142",
         "wq@example",
-        "01945",
+        "01906",
         "bartholomew",
     ):
         assert canary not in dumped, canary
