@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _normal(text: str) -> str:
-    """Case- and accent-blind, so that "KOEPP" or "Peña" without its tilde still count as leaks."""
+    """Case- and accent-blind, so that "QUILLAND" or "Peña" without its tilde still count as leaks."""
     return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
 
 

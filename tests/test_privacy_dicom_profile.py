@@ -18,7 +18,7 @@ from medcurate.privacy.dicom_profile import PROFILE_SOURCE, ROWS, Row, resolve, 
 from medcurate.privacy.text import TextDeidentifier
 
 NAME = "FERNWOOD^ODALYS^Q"
-UID = "1.2.826.0.1.3680043.8.498.99887766"
+UID = "1.2.826.0.1.3680043.8.498.31415926"
 # Invented values, one per value representation; text long enough to be searched for.
 VALUES = {
     "PN": NAME,
