@@ -230,7 +230,7 @@ def cross_validate(folds: int, wanted: list[str], limit: int = 0) -> None:
     mean over folds and the worst fold."""
     from medcurate.privacy.augment import fold_of
     from medcurate.privacy.site import SiteDictionary
-    from medcurate.privacy.tagger import TaggerConfig, train
+    from medcurate.privacy.tagger import PhiTagger, TaggerConfig, train
 
     sets = {name: TEXT_SETS[name]() for name in TEXT_SETS if name in wanted}
     if limit:
@@ -272,6 +272,10 @@ def cross_validate(folds: int, wanted: list[str], limit: int = 0) -> None:
                     continue
                 plain = [[(a, b) for a, b, _ in rules_spans[name][i]] for i in chosen]
                 results[(name, "rules")].append(text_metrics(test, plain))
+                alone = PhiTagger.load(model)
+                results[(name, "tagger")].append(
+                    text_metrics(test, [[(t.start, t.end) for t in alone.find(d.text)] for d in test])
+                )
                 predicted = tagged([d.text for d in test])
                 _caught_by_source(test, predicted, sources[name])
                 results[(name, "rules+tagger")].append(

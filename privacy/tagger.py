@@ -64,11 +64,11 @@ class TaggerConfig:
 
     copies: int = 2  # surrogate-swapped copies of each gold document with PHI
     generated: int = 1500  # template notes
-    negatives: float = 0.5  # share of gold documents without PHI kept for training
+    negatives: float = 1.0  # share of gold documents without PHI kept for training
     c1: float = 0.05
     c2: float = 0.01
     max_iterations: int = 100
-    threshold: float = 0.25  # a token is PHI when P(PHI) >= threshold
+    threshold: float = 0.5  # a token is PHI when P(PHI) >= threshold
     seed: int = 13
 
 

@@ -242,12 +242,14 @@ def test_cli_learn_site_then_deid_text_with_site(docs: list[dict], tmp_path: Pat
 @pytest.mark.slow
 def test_deidentifier_takes_a_dictionary_or_the_config_key(site: SiteDictionary, tmp_path: Path) -> None:
     text = "Marrowdale resident, seen by Odile; the hall is quiet."
-    by_object = TextDeidentifier(DeidConfig(), site=site).deidentify_batch([text])[0]
+    by_object = TextDeidentifier(DeidConfig(tagger="off"), site=site).deidentify_batch([text])[0]
     site.save(tmp_path / "site")
-    by_key = TextDeidentifier(DeidConfig(site=str(tmp_path / "site"))).deidentify_batch([text])[0]
+    by_key = TextDeidentifier(DeidConfig(site=str(tmp_path / "site"), tagger="off")).deidentify_batch([text])[
+        0
+    ]
     assert by_object.text == by_key.text and by_object.spans == by_key.spans
     (place,) = [s for s in by_key.spans if text[s.start : s.end] == "Marrowdale"]
-    assert "site:brackenmoor" in place.source.split("+") and place.type == "LOCATION"
+    assert "site:brackenmoor" in place.source.split("+")
     assert "Marrowdale" not in by_key.text and "hall is quiet" in by_key.text
     # allow_list still wins over the dictionary.
     allowed = TextDeidentifier(DeidConfig(allow_list=["Marrowdale"]), site=site).deidentify_batch([text])[0]
