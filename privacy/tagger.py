@@ -168,10 +168,14 @@ def _word_features(word: str, upper_doc: bool) -> tuple[str, ...]:
     return tuple(features)
 
 
-@lru_cache(maxsize=200_000)
-def _context_features(word: str, upper_doc: bool) -> tuple[str, ...]:
-    own = _word_features(word, upper_doc)
-    return tuple(f for f in own if f[0] in "wsfg")
+@lru_cache(maxsize=400_000)
+def _context_features(word: str, upper_doc: bool, offset: int) -> tuple[str, ...]:
+    """What a token tells the token `offset` places away from it (word, shape, flags)."""
+    return tuple(f"{offset}{f}" for f in _word_features(word, upper_doc) if f[0] in "wsfg")
+
+
+_EDGES = {offset: (f"{offset}edge",) for offset in (-2, -1, 1, 2)}
+_BOL = ("bol",)
 
 
 def features(text: str, spans: Sequence[tuple[int, int]]) -> list[list[str]]:
@@ -179,24 +183,27 @@ def features(text: str, spans: Sequence[tuple[int, int]]) -> list[list[str]]:
     upper_doc = bool(letters) and sum(c.isupper() for c in letters) > 0.7 * len(letters)
     words = [text[start:end] for start, end in spans]
     own = [_word_features(word, upper_doc) for word in words]
-    context = [_context_features(word, upper_doc) for word in words]
-    out: list[list[str]] = []
+    identity = [row[0][2:] for row in own]
     count = len(words)
+    around = {
+        offset: [
+            _context_features(words[i + offset], upper_doc, offset)
+            for i in range(max(0, -offset), count - max(0, offset))
+        ]
+        for offset in (-2, -1, 1, 2)
+    }
+    out: list[list[str]] = []
     for i in range(count):
-        row = list(own[i])
-        start = spans[i][0]
-        if i == 0 or "\n" in text[spans[i - 1][1] : start]:
-            row.append("bol")
-        for offset in (-2, -1, 1, 2):
+        row = [*own[i]]
+        if i == 0 or "\n" in text[spans[i - 1][1] : spans[i][0]]:
+            row += _BOL
+        for offset, rows in around.items():
             j = i + offset
-            if 0 <= j < count:
-                row.extend(f"{offset}{f}" for f in context[j])
-            else:
-                row.append(f"{offset}edge")
+            row += rows[i - max(0, -offset)] if 0 <= j < count else _EDGES[offset]
         if i > 0:
-            row.append(f"bi={context[i - 1][0][2:]}|{context[i][0][2:]}")
+            row.append(f"bi={identity[i - 1]}|{identity[i]}")
         if i + 1 < count:
-            row.append(f"bi+={context[i][0][2:]}|{context[i + 1][0][2:]}")
+            row.append(f"bi+={identity[i]}|{identity[i + 1]}")
         out.append(row)
     return out
 
