@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := tesseract-ocr
 
-.PHONY: demo test lint system-deps clean
+.PHONY: demo test lint system-deps clean tagger-model
 
 demo: $(STAMP)
 	$(BIN)/medcurate run --config configs/demo.yaml
@@ -35,6 +35,13 @@ system-deps:
 	    echo "medcurate needs these system packages: $$missing (run: sudo apt-get install -y $$missing)" >&2; exit 1; \
 	  fi; \
 	fi
+
+# Rebuild the shipped PHI tagger from the public gold sets beside the repository (deterministic).
+GOLD := ../shared/data/phi
+tagger-model: $(STAMP)
+	$(BIN)/medcurate deid train --output privacy/models/phi-tagger --gold \
+	  $(GOLD)/physionet_deid/notes.jsonl $(GOLD)/asq_phi/queries.jsonl \
+	  $(GOLD)/presidio_research_synth/synth_dataset_v2.json
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
