@@ -133,14 +133,14 @@ class Surrogates:
 
     def first(self) -> str:
         return (
-            self.rng.choice(self.firsts).capitalize() if self.rng.random() < 0.6 else syllable_name(self.rng)
+            self.rng.choice(self.firsts).capitalize() if self.rng.random() < 0.75 else syllable_name(self.rng)
         )
 
     def last(self) -> str:
         roll = self.rng.random()
-        if roll < 0.5:
+        if roll < 0.65:
             return self.rng.choice(self.lasts).capitalize()
-        if roll < 0.9:
+        if roll < 0.93:
             return syllable_name(self.rng)
         return f"{self.last_plain()}-{self.last_plain()}"
 

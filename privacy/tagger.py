@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from medcurate.privacy.augment import CLASSES, GoldDoc, augmented, generated
+from medcurate.privacy.rules.kinds import clinical_record
 from medcurate.privacy.vocab import (
     CLINICAL_WORDS,
     EPONYMS,
@@ -37,7 +38,7 @@ from medcurate.privacy.vocab import (
     us_places,
 )
 
-FEATURE_VERSION = 2
+FEATURE_VERSION = 3
 DEFAULT_MODEL = Path(__file__).parent / "models" / "phi-tagger"
 OUTSIDE = "O"
 # Tagger classes as the entity types the operators know.
@@ -184,6 +185,9 @@ def features(text: str, spans: Sequence[tuple[int, int]]) -> list[list[str]]:
     words = [text[start:end] for start, end in spans]
     own = [_word_features(word, upper_doc) for word in words]
     identity = [row[0][2:] for row in own]
+    # Clinical records and everyday writing mark PHI by different conventions (a title or a
+    # "Hospital" head word is outside the span in one, inside in the other).
+    kind = "kR|" if clinical_record(text) else "kP|"
     count = len(words)
     around = {
         offset: [
@@ -194,7 +198,7 @@ def features(text: str, spans: Sequence[tuple[int, int]]) -> list[list[str]]:
     }
     out: list[list[str]] = []
     for i in range(count):
-        row = [*own[i]]
+        row = [*own[i], kind + identity[i]]
         if i == 0 or "\n" in text[spans[i - 1][1] : spans[i][0]]:
             row += _BOL
         for offset, rows in around.items():
