@@ -70,6 +70,9 @@ class TaggerConfig:
     c2: float = 0.01
     max_iterations: int = 100
     threshold: float = 0.5  # a token is PHI when P(PHI) >= threshold
+    # ... and a word of no language and no clinical vocabulary already at this probability: such a
+    # word is a name, a place or a misspelling, and redacting a misspelling costs little.
+    rare_threshold: float = 0.2
     seed: int = 13
 
 
@@ -257,7 +260,9 @@ class PhiTagger:
         self._tagger = pycrfsuite.Tagger()
         self._tagger.open(str(self.path / "model.crfsuite"))
         self.labels = [label for label in self._tagger.labels() if label != OUTSIDE]
-        self.threshold = float(self.metadata.get("config", {}).get("threshold", TaggerConfig.threshold))
+        config = self.metadata.get("config", {})
+        self.threshold = float(config.get("threshold", TaggerConfig.threshold))
+        self.rare_threshold = float(config.get("rare_threshold", TaggerConfig.rare_threshold))
 
     @property
     def name(self) -> str:
@@ -284,12 +289,16 @@ class PhiTagger:
         if not spans:
             return []
         tagger = self._tagger
-        tagger.set(features(text, spans))
+        rows = features(text, spans)
+        tagger.set(rows)
         best = tagger.tag()
         found: list[TaggedSpan] = []
+        rare = min(self.threshold, self.rare_threshold)
         for i, (start, end) in enumerate(spans):
             outside = tagger.marginal(OUTSIDE, i)
-            if 1.0 - outside < self.threshold:
+            if 1.0 - outside < self.threshold and not (
+                1.0 - outside >= rare and rows[i][0] == "w=~rare" and text[start:end].isalpha()
+            ):
                 continue
             label = (
                 best[i] if best[i] != OUTSIDE else max(self.labels, key=lambda lab: tagger.marginal(lab, i))
