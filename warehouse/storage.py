@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -31,6 +32,30 @@ def write_text(path: str, text: str) -> None:
     ensure_dir(FileSystems.split(path)[0])
     with FileSystems.create(path) as handle:
         handle.write(text.encode())
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """Writes a whole file or nothing: a crash or a full disk never leaves a torn or empty file.
+
+    Atomic on a local filesystem (rename replaces); on object stores the rename is copy + delete.
+    """
+    temporary = f"{path}.tmp-{os.getpid()}"
+    try:
+        write_text(temporary, text)
+        FileSystems.rename([temporary], [path])
+    except BaseException:
+        if FileSystems.exists(temporary):
+            FileSystems.delete([temporary])
+        raise
+
+
+def delete_tree(path: str) -> None:
+    """Removes a folder and everything in it (local) or every object under the prefix (object stores)."""
+    below = glob(join(path, "**"))
+    if below:
+        FileSystems.delete(below)
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
 
 
 def move(source: str, destination: str) -> None:
