@@ -29,27 +29,16 @@ log = logging.getLogger(__name__)
 
 LATEST = "LATEST"
 MANIFEST = "manifest.json"
-_VERSION = re.compile(r"/(v\d{4,})/manifest\.json$")
-_VERSION_FOLDER = re.compile(r"^/?(v\d{4,})/")
+_VERSION_FOLDER = re.compile(r"v\d{4,}")
 
 
 def version_name(number: int) -> str:
     return f"v{number:04d}"
 
 
-def published_versions(dataset_dir: str) -> list[str]:
-    found = (_VERSION.search(path) for path in storage.glob(storage.join(dataset_dir, "v*", MANIFEST)))
-    return sorted(match.group(1) for match in found if match)
-
-
 def version_folders(dataset_dir: str) -> list[str]:
-    """Every `vNNNN` folder holding anything, with or without a manifest."""
-    prefix = dataset_dir.rstrip("/")
-    paths = storage.glob(storage.join(dataset_dir, "v*", "*")) + storage.glob(
-        storage.join(dataset_dir, "v*", "*", "*")
-    )
-    relative = (path.removeprefix(prefix) for path in paths if path.startswith(prefix))
-    return sorted({match.group(1) for path in relative if (match := _VERSION_FOLDER.match(path))})
+    """Every `vNNNN` folder, empty or not, with or without a manifest."""
+    return [name for name in storage.children(dataset_dir) if _VERSION_FOLDER.fullmatch(name)]
 
 
 def latest_version(dataset_dir: str) -> str | None:
@@ -130,10 +119,7 @@ def recover(dataset_dir: str, catalog_file: str, wait_s: float = DEFAULT_WAIT_S)
 
 def staged_runs(dataset_dir: str) -> list[str]:
     """Run ids with something under `.staging/` (a folder or a live-run marker)."""
-    names = {
-        FileSystems.split(path.rstrip("/"))[1]
-        for path in storage.glob(storage.join(dataset_dir, locks.STAGING, "*"))
-    }
+    names = storage.children(storage.join(dataset_dir, locks.STAGING))
     return sorted({name.removesuffix(locks.MARKER_SUFFIX) for name in names if not name.startswith(".")})
 
 

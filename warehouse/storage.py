@@ -67,6 +67,17 @@ def glob(pattern: str) -> list[str]:
     return sorted(m.path for result in FileSystems.match([pattern]) for m in result.metadata_list)
 
 
+def children(folder: str) -> list[str]:
+    """Names directly under a folder, empty subfolders included where the filesystem has folders.
+
+    On object stores (`scheme://`), the first part of each object name below the prefix.
+    """
+    if "://" in folder:
+        prefix = folder.rstrip("/") + "/"
+        return sorted({path.removeprefix(prefix).split("/")[0] for path in glob(prefix + "**")})
+    return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+
+
 def size_and_sha256(path: str) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
