@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    if "--debug" in extra:  # also after the command (`medcurate run ... --debug`), not passed to Beam
+        extra.remove("--debug")
+        args.debug = True
     if extra and not getattr(args, "accepts_extra", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     # Our own progress at INFO; libraries (Beam, Great Expectations, Presidio) only when they warn.

@@ -76,9 +76,12 @@ def test_read_only_output_is_one_line_and_the_traceback_needs_debug(tmp_path: Pa
     assert "permission denied" in error or "read-only file system" in error
     assert "/sys/medcurate-read-only" in error and error.endswith("(--debug shows the traceback)")
 
-    debug = medcurate("--debug", "run", "--config", "configs/demo.yaml", "--output", out)
-    assert debug.returncode == 1
-    assert "Traceback" in debug.stderr
+    for debug in (
+        medcurate("--debug", "run", "--config", "configs/demo.yaml", "--output", out),
+        medcurate("run", "--config", "configs/demo.yaml", "--output", out, "--debug"),
+    ):
+        assert debug.returncode == 1
+        assert "Traceback" in debug.stderr and "PermissionError" in debug.stderr
 
 
 def test_label_studio_down_keeps_the_tasks_in_the_outbox_and_the_run_succeeds(tmp_path: Path):
