@@ -35,20 +35,19 @@ CLI = "import sys; from medcurate.cli import main; sys.exit(main(sys.argv[1:]))"
 pytestmark = pytest.mark.slow
 
 
-def medcurate(*args: str, fault: str | None = None, **kwargs) -> subprocess.Popen:
-    """`medcurate ARGS` as a real process, from the repository root as `make demo` runs it."""
+def spawn(*args: str, fault: str | None = None, cwd: Path = REPO) -> subprocess.Popen:
+    """`python ARGS` as a real process, optionally with a fault injected."""
     env = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
     if fault:
         env[FAULT_ENV] = fault
     return subprocess.Popen(
-        [sys.executable, "-c", CLI, *args],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **kwargs,
+        [sys.executable, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+
+
+def medcurate(*args: str, fault: str | None = None) -> subprocess.Popen:
+    """`medcurate ARGS`, from the repository root as `make demo` runs it."""
+    return spawn("-c", CLI, *args, fault=fault)
 
 
 def demo_run(out: Path, *extra: str, fault: str | None = None) -> subprocess.Popen:
@@ -105,21 +104,20 @@ def publish_staged(template: str, out: str, run_id: str) -> str:
     return manifest.version
 
 
-def publish_in_subprocess(template: Path, out: Path, run_id: str, fault: str | None = None):
+def publisher(template: Path, out: Path, run_id: str, fault: str | None = None) -> subprocess.Popen:
+    """`publish_staged` in its own process, logging at INFO to stderr."""
     code = (
-        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+        f"import logging, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+        "logging.basicConfig(level=logging.INFO); "
         "from test_publish_faults import publish_staged; print(publish_staged(*sys.argv[1:]))"
     )
-    env = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
-    if fault:
-        env[FAULT_ENV] = fault
-    return subprocess.run(
-        [sys.executable, "-c", code, str(template), str(out), run_id],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return spawn("-c", code, str(template), str(out), run_id, fault=fault)
+
+
+def publish_in_subprocess(template: Path, out: Path, run_id: str, fault: str | None = None):
+    process = publisher(template, out, run_id, fault)
+    stdout, stderr = process.communicate(timeout=300)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
@@ -208,6 +206,21 @@ def test_two_concurrent_runs_both_publish(tmp_path: Path):
     results = [run.communicate(timeout=600) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], [stderr[-2000:] for _, stderr in results]
     assert sorted(stdout.splitlines()[-1].rsplit("/", 1)[1] for stdout, _ in results) == ["v0001", "v0002"]
+    assert_consistent(out, 2)
+
+
+def test_a_publish_queues_behind_the_one_holding_the_dataset_lock(staged: Path, one_version: Path):
+    out = one_version
+    with locks.publishing(str(out / DATASET)):  # another publish in progress
+        waiting = publisher(staged, out, "run-queued")
+        for line in waiting.stderr:
+            if "another run is publishing this dataset: waiting for it" in line:
+                break
+        else:
+            pytest.fail(f"the second publish did not wait: {waiting.communicate()}")
+        assert waiting.poll() is None and not (out / DATASET / "v0002").exists()
+    stdout, _ = waiting.communicate(timeout=300)
+    assert waiting.returncode == 0 and stdout.strip() == "v0002"
     assert_consistent(out, 2)
 
 
