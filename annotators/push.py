@@ -38,6 +38,7 @@ from medcurate.annotators.projects import (
     local_images_dir,
 )
 from medcurate.annotators.routing import DEID_BOXES
+from medcurate.annotators.server import read_state
 from medcurate.schemas.sample import Modality, ReviewStatus, table_to_samples
 
 log = logging.getLogger("medcurate.review.push")
@@ -54,6 +55,7 @@ class PushResult:
     left_in_outbox: int = 0
     batches: int = 0
     retries: int = 0
+    unreachable: str = ""  # why Label Studio could not be reached, when it could not
 
 
 def _phi_label(entity_type: str) -> str:
@@ -259,8 +261,10 @@ def push_samples(
     pending = outbox.load()
     result = PushResult()
     try:
-        if pending:
-            client = client or connect(config)
+        if pending and client is None:
+            if read_state(config.label_studio) is None:  # never started: as good as down
+                raise ConnectionError("Label Studio is not running (medcurate labelstudio start)")
+            client = connect(config)
         for kind in (TEXT, IMAGE):
             keys = [key for key in pending if key[0] == kind]
             if keys:
@@ -268,7 +272,8 @@ def push_samples(
     except Exception as error:
         if not _is_transient(error):
             raise
-        log.warning("Label Studio unreachable (%s): tasks kept in the outbox", type(error).__name__)
+        result.unreachable = str(error).splitlines()[0] if str(error) else type(error).__name__
+        log.warning("Label Studio unreachable (%s): tasks kept in the outbox", result.unreachable)
     finally:
         outbox.compact(pending)
     result.left_in_outbox = len(pending)

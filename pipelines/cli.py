@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from medcurate.cli import CliError
 
@@ -74,6 +75,8 @@ def format_summary(result) -> str:
 
 
 def run_command(args: argparse.Namespace, extra: list[str]) -> int:
+    """0 when a validated version was published, also when a later step (reports, the review push)
+    failed: those print as warnings. Errors before the version is published fail the run."""
     from medcurate.config import ConfigError, load_config
 
     try:
@@ -86,4 +89,6 @@ def run_command(args: argparse.Namespace, extra: list[str]) -> int:
 
     result = run(config, extra)
     print(format_summary(result))
+    for warning in result.warnings:
+        print(f"medcurate: warning: {warning}", file=sys.stderr)
     return 0 if result.manifest.validation.passed and result.manifest.counts.balanced else 1

@@ -8,6 +8,7 @@ import logging
 import subprocess
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from apache_beam.metrics.metric import MetricsFilter
 
 from medcurate import __version__
 from medcurate.annotators.beam import ApplyVerdicts, RouteForReview
+from medcurate.cli import describe_error
 from medcurate.config import RunConfig, config_hash, resolved_config
 from medcurate.dedup.beam import DeduplicateSamples
 from medcurate.pipelines.ingest.beam import IngestSources
@@ -30,8 +32,9 @@ from medcurate.quality.expectations import SUITE_NAME, validate_shards
 from medcurate.schemas.events import counts_by_reason
 from medcurate.schemas.manifest import Manifest, ShardInfo, StageCounts, ValidationInfo
 from medcurate.schemas.sample import SAMPLE_SCHEMA, SCHEMA_VERSION
-from medcurate.warehouse import storage
+from medcurate.warehouse import locks, storage
 from medcurate.warehouse.catalog import Catalog, catalog_path
+from medcurate.warehouse.faults import fault_point
 from medcurate.warehouse.publish import publish_version
 
 if TYPE_CHECKING:
@@ -48,6 +51,7 @@ class RunResult:
     dead_letter_path: str
     report_dir: str
     pushed: PushResult | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def new_run_id() -> str:
@@ -164,11 +168,22 @@ def _site_dictionary(config: RunConfig) -> dict[str, Any] | None:
 def run(config: RunConfig, beam_args: list[str] | None = None) -> RunResult:
     run_id = new_run_id()
     site = _site_dictionary(config)
-    output_dir = config.publish.output_dir
-    dataset_dir = storage.join(output_dir, config.dataset)
-    staging_dir = storage.join(dataset_dir, ".staging", run_id)
+    dataset_dir = storage.join(config.publish.output_dir, config.dataset)
+    staging_dir = storage.join(dataset_dir, locks.STAGING, run_id)
     log.info("run %s: curating %s into %s", run_id, config.dataset, dataset_dir)
+    with locks.live_run(dataset_dir, run_id):
+        return _run(config, beam_args, run_id, site, dataset_dir, staging_dir)
 
+
+def _run(
+    config: RunConfig,
+    beam_args: list[str] | None,
+    run_id: str,
+    site: dict[str, Any] | None,
+    dataset_dir: str,
+    staging_dir: str,
+) -> RunResult:
+    output_dir = config.publish.output_dir
     pipeline = beam.Pipeline(options=pipeline_options(config.runner, beam_args or []))
     build_pipeline(pipeline, config, run_id, staging_dir, published_exact_hashes(config))
     result = pipeline.run()
@@ -216,32 +231,62 @@ def run(config: RunConfig, beam_args: list[str] | None = None) -> RunResult:
             },
         )
 
-    with Catalog(catalog_path(output_dir)) as catalog:
-        version_dir, manifest = publish_version(
-            staged_shards, validation_path, dataset_dir, catalog, make_manifest
+    version_dir, manifest = publish_version(
+        staged_shards,
+        validation_path,
+        dataset_dir,
+        catalog_path(output_dir),
+        make_manifest,
+        config.publish.catalog_wait_s,
+    )
+    log.info("run %s: published %s", run_id, version_dir)
+
+    # The version is published: what fails from here on is a warning, never a failed run.
+    warnings: list[str] = []
+    dead_letter_path = storage.join(output_dir, "dead_letter", config.dataset, f"{run_id}.jsonl")
+    report_dir = storage.join(output_dir, "reports", config.dataset, run_id)
+
+    def write_reports() -> None:
+        storage.move(storage.join(staging_dir, "dead_letters.jsonl"), dead_letter_path)
+        storage.move(storage.join(staging_dir, "drops.jsonl"), storage.join(report_dir, "drops.jsonl"))
+        storage.write_text_atomic(
+            storage.join(report_dir, "summary.json"), manifest.counts.model_dump_json(indent=2) + "\n"
         )
 
-    dead_letter_path = storage.join(output_dir, "dead_letter", config.dataset, f"{run_id}.jsonl")
-    storage.move(storage.join(staging_dir, "dead_letters.jsonl"), dead_letter_path)
-    report_dir = storage.join(output_dir, "reports", config.dataset, run_id)
-    storage.move(storage.join(staging_dir, "drops.jsonl"), storage.join(report_dir, "drops.jsonl"))
-    storage.write_text(
-        storage.join(report_dir, "summary.json"), manifest.counts.model_dump_json(indent=2) + "\n"
+    _after_publish("reports", "writing the run reports", write_reports, warnings)
+    _after_publish(
+        "cleanup", "removing the staging folder", lambda: storage.delete_tree(staging_dir), warnings
     )
-    _remove_staging(staging_dir)
     pushed = None
     if config.review.push_after_run and manifest.validation.passed:
-        from medcurate.annotators.push import pending_in_shards, push_samples
 
-        shards = [storage.join(version_dir, shard.path) for shard in manifest.shards]
-        pushed = push_samples(pending_in_shards(shards), config.review)
-        storage.write_text(storage.join(report_dir, "review_push.json"), json.dumps(asdict(pushed), indent=2))
-    return RunResult(run_id, version_dir, manifest, dead_letter_path, report_dir, pushed)
+        def push() -> None:
+            nonlocal pushed
+            pushed = _push_for_review(config, version_dir, manifest, report_dir)
+
+        _after_publish("review_push", "pushing to review", push, warnings)
+        if pushed is not None and pushed.left_in_outbox:
+            warnings.append(
+                f"review push: {pushed.left_in_outbox} task(s) kept in the outbox {config.review.outbox}"
+                f" ({pushed.unreachable or 'not all sent'}); `medcurate review push` sends them later"
+            )
+    return RunResult(run_id, version_dir, manifest, dead_letter_path, report_dir, pushed, tuple(warnings))
 
 
-def _remove_staging(staging_dir: str) -> None:
-    leftovers = storage.glob(storage.join(staging_dir, "**"))
-    if leftovers:
-        beam.io.filesystems.FileSystems.delete(leftovers)
-    if storage.exists(staging_dir):
-        beam.io.filesystems.FileSystems.delete([staging_dir])
+def _after_publish(step: str, what: str, action: Callable[[], None], warnings: list[str]) -> None:
+    """Runs one step after publishing; a failure becomes a warning line (the version stays published)."""
+    try:
+        fault_point(step)
+        action()
+    except Exception as error:
+        log.debug("%s failed", what, exc_info=True)
+        warnings.append(f"{what} failed: {describe_error(error)}")
+
+
+def _push_for_review(config: RunConfig, version_dir: str, manifest: Manifest, report_dir: str) -> PushResult:
+    from medcurate.annotators.push import pending_in_shards, push_samples
+
+    shards = [storage.join(version_dir, shard.path) for shard in manifest.shards]
+    pushed = push_samples(pending_in_shards(shards), config.review)
+    storage.write_text(storage.join(report_dir, "review_push.json"), json.dumps(asdict(pushed), indent=2))
+    return pushed

@@ -67,10 +67,9 @@ def publish(out: Path, staging: Path, batches: list[list[str]], config_hash: str
             ),
         )
 
-    with Catalog(catalog_path(str(out))) as catalog:
-        return publish_version(
-            shards, str(staging / "validation.json"), str(out / "demo"), catalog, make_manifest
-        )
+    return publish_version(
+        shards, str(staging / "validation.json"), str(out / "demo"), catalog_path(str(out)), make_manifest
+    )
 
 
 def tree_digest(folder: Path) -> dict[str, str]:

@@ -1,7 +1,14 @@
-"""The DuckDB catalog: which dataset versions and shards exist, and SQL over them."""
+"""The DuckDB catalog: which dataset versions and shards exist, and SQL over them.
+
+DuckDB lets one process write a database file, or many read it, never both. So every connection
+is brief (open, read or write, close), and opening waits with backoff while another process holds
+the file: a `medcurate query` running during a publish delays the publish a little, never fails it.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +17,10 @@ import duckdb
 from medcurate.schemas.manifest import Manifest
 from medcurate.warehouse import storage
 
+log = logging.getLogger(__name__)
+
 CATALOG_FILE = "catalog.duckdb"
+DEFAULT_WAIT_S = 120.0
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS versions (
@@ -33,16 +43,46 @@ class CatalogError(LookupError):
     """No such catalog, dataset or version; the message says which."""
 
 
+class CatalogBusyError(TimeoutError):
+    """Another process kept the catalog file locked longer than we were willing to wait."""
+
+
+def _held_by_another_process(error: duckdb.Error) -> bool:
+    return "lock" in str(error).lower()
+
+
+def connect(path: str, read_only: bool, wait_s: float = DEFAULT_WAIT_S) -> duckdb.DuckDBPyConnection:
+    """A connection to the catalog file, retried with backoff while another process holds its lock."""
+    deadline = time.monotonic() + wait_s
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as error:
+            if not _held_by_another_process(error):
+                raise
+            if time.monotonic() + delay > deadline:
+                raise CatalogBusyError(
+                    f"the catalog {path} stayed locked by another process for {wait_s:.0f} s: "
+                    + str(error).splitlines()[0]
+                ) from error
+            log.info("catalog %s is in use by another process: retrying in %.2f s", path, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
 def catalog_path(output_dir: str) -> str:
     return str(Path(output_dir) / CATALOG_FILE)
 
 
 class Catalog:
-    def __init__(self, path: str, read_only: bool = False) -> None:
+    """One brief connection to the catalog: use it in a `with` block and close it soon."""
+
+    def __init__(self, path: str, read_only: bool = False, wait_s: float = DEFAULT_WAIT_S) -> None:
         if read_only and not Path(path).exists():
             raise CatalogError(f"no catalog at {path}: nothing has been published there yet")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.connection = duckdb.connect(path, read_only=read_only)
+        self.connection = connect(path, read_only, wait_s)
         if not read_only:
             self.connection.execute(_TABLES)
 

@@ -1,4 +1,5 @@
-"""`medcurate versions` and `medcurate query`: what has been published, and SQL over it."""
+"""`medcurate versions`, `medcurate query` and `medcurate gc`: what has been published, SQL over it,
+and cleaning up after interrupted runs. Readers hold the catalog briefly and read-only."""
 
 from __future__ import annotations
 
@@ -28,6 +29,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     query.add_argument("--version", help="e.g. v0001 or 1; default: the latest validated version")
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
     query.set_defaults(handler=query_command)
+
+    gc = subparsers.add_parser(
+        "gc",
+        help="recover interrupted publishes and remove staging left by runs that died",
+        description="Waits for any publish in progress, completes or rolls back versions an "
+        "interrupted publish left, fixes LATEST, and removes the staging folders of runs that are no "
+        "longer running (never those of a running run).",
+    )
+    _add_output(gc)
+    gc.add_argument("--dataset", help="only this dataset (default: every dataset in the output folder)")
+    gc.set_defaults(handler=gc_command)
 
 
 def _open_catalog(output: str):
@@ -62,14 +74,43 @@ def query_command(args: argparse.Namespace, extra: list[str]) -> int:
     with _open_catalog(args.output) as catalog:
         try:
             relation = catalog.query(args.sql, args.dataset, args.version)
+            frame = None if relation is None else relation.fetchdf()
         except (CatalogError, duckdb.Error) as error:
             raise CliError(str(error)) from None
-        if relation is None:
-            return 0
-        if args.format == "table":
-            print(relation.fetchdf().to_string(index=False, max_colwidth=60))
-        elif args.format == "csv":
-            print(relation.fetchdf().to_csv(index=False), end="")
-        else:
-            print(relation.fetchdf().to_json(orient="records", lines=True, date_format="iso"), end="")
+    # Printed after the catalog is closed, so a slow terminal never holds up a publish.
+    if frame is None:
+        return 0
+    if args.format == "table":
+        print(frame.to_string(index=False, max_colwidth=60))
+    elif args.format == "csv":
+        print(frame.to_csv(index=False), end="")
+    else:
+        print(frame.to_json(orient="records", lines=True, date_format="iso"), end="")
+    return 0
+
+
+def gc_command(args: argparse.Namespace, extra: list[str]) -> int:
+    from pathlib import Path
+
+    from medcurate.warehouse import locks
+    from medcurate.warehouse.catalog import catalog_path
+    from medcurate.warehouse.publish import recover
+
+    root = Path(args.output)
+    if args.dataset:
+        datasets = [root / args.dataset]
+    else:
+        datasets = sorted(p.parent for p in root.glob(f"*/{locks.STAGING}")) + sorted(
+            p.parent for p in root.glob(f"*/{locks.DATASET_LOCK}")
+        )
+    actions = 0
+    for dataset_dir in sorted(set(datasets)):
+        if not dataset_dir.is_dir():
+            raise CliError(f"no dataset folder {dataset_dir}")
+        with locks.publishing(str(dataset_dir)):
+            for line in recover(str(dataset_dir), catalog_path(args.output)):
+                print(f"{dataset_dir.name}: {line}")
+                actions += 1
+    if not actions:
+        print("nothing to clean up")
     return 0

@@ -14,3 +14,8 @@ class PublishConfig(StrictModel):
     row_group_bytes: int = Field(
         64 * 1024 * 1024, ge=1024, description="Parquet row-group buffer for streaming readers"
     )
+    catalog_wait_s: float = Field(
+        120,
+        gt=0,
+        description="how long a publish waits while another process (a query) holds the catalog file",
+    )
