@@ -26,7 +26,7 @@ class IngestConfig(StrictModel):
         description="decompression-bomb guard (width x height): larger images are dead-lettered unread",
     )
     image_pixel_budget: int = Field(
-        16_000_000,
+        25_000_000,
         gt=0,
         description="most pixels one image is decoded to (bounds memory per image): a larger JPEG is "
         "reduced while it is decoded (1/2, 1/4 or 1/8) and recorded as downscaled; any other larger "

@@ -168,7 +168,17 @@ def read_csv_notes(source: Source, config: IngestConfig, on_skip: SkipFn) -> Ite
         number += 1
 
 
+def _check_fhir(resources: list[dict[str, Any]]) -> None:
+    """The first invalid resource rejects the document: it would be rendered wrong (a sex of
+    `['female']`, an age from a birth date in the year 9999)."""
+    for resource in resources:
+        reason = fhir.check_resource(resource)
+        if reason:
+            raise Rejected(reason)
+
+
 def _fhir_samples(uri: str, resources: list[dict[str, Any]], record_base: int | None) -> Iterator[Item]:
+    _check_fhir(resources)
     documents = fhir.render_patients(resources)
     if not documents:
         raise Rejected("malformed_fhir")
@@ -201,6 +211,10 @@ def read_fhir_ndjson(source: Source, config: IngestConfig, on_skip: SkipFn) -> I
             except Rejected as rejected:
                 yield dead_letter(source.uri, number, rejected.reason, rejected)
         elif isinstance(value, dict) and isinstance(value.get("resourceType"), str):
+            reason = fhir.check_resource(value)
+            if reason:
+                yield dead_letter(source.uri, number, reason)
+                continue
             held += len(json.dumps(value))
             if held > config.max_file_bytes:
                 raise Rejected("too_large")
