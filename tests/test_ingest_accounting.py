@@ -153,6 +153,13 @@ def test_fhir_resources_are_validated_and_impossible_dates_rejected(tmp_path: Pa
     assert check_resource({**patient, "deceasedDateTime": "1940-01-01"}) == "impossible_death_date"
     assert check_resource({**condition, "onsetDateTime": "2999-01-01"}) == "date_in_future"
     assert check_resource({**condition, "code": "Asthma"}) == "invalid_fhir_condition"
+    order = {
+        "resourceType": "MedicationRequest",
+        "status": "active",
+        "medicationCodeableConcept": {"text": "x"},
+    }
+    assert check_resource(order) is None  # `intent` (required) is absent: tolerated
+    assert check_resource({**order, "status": ["active"]}) == "invalid_fhir_medication_request"
     assert check_resource({"resourceType": "Claim", "anything": ["goes"]}) is None  # never rendered
 
     def bundle(*resources: dict) -> str:

@@ -58,8 +58,9 @@ _EVENT_PERIODS = ("effectivePeriod", "performedPeriod", "onsetPeriod")
 def check_resource(resource: Resource) -> str | None:
     """Why a resource the document would use is invalid (a reason code), or None when it is valid.
 
-    The resource is validated against its FHIR R4B type with `fhir.resources` (wrong types, unknown
-    codes of required value sets, malformed dates: `invalid_fhir_<type>`); then dates that cannot
+    The resource is validated against its FHIR R4B type with `fhir.resources` (an element of the
+    wrong type or format, a malformed date: `invalid_fhir_<type>`; absent required elements
+    are tolerated, exports often lack some and the document just omits them); then dates that cannot
     be true are rejected: a birth date in the future or more than 130 years ago
     (`impossible_birth_date`), an event dated in the future (`date_in_future`).
     """
@@ -68,8 +69,11 @@ def check_resource(resource: Resource) -> str | None:
         return None  # never rendered: not worth rejecting a document for
     try:
         _model(kind).model_validate(resource)
-    except ValidationError:
-        return f"invalid_fhir_{_snake(kind)}"
+    except ValidationError as error:
+        # An absent required element (a MedicationRequest without `intent`) is simply not
+        # rendered; only elements present with a wrong type, format or code reject.
+        if any(not detail["type"].endswith("missing") for detail in error.errors()):
+            return f"invalid_fhir_{_snake(kind)}"
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
     if kind == "Patient":
         born = resource.get("birthDate")

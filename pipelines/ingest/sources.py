@@ -38,7 +38,7 @@ class NoInputError(ValueError):
     """An input pattern that matched no file: almost always a typo, so the run stops."""
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class InputPath:
     """One path the input listing found: read it, unless `skip` says why it is not read.
 
@@ -76,8 +76,8 @@ def list_inputs(patterns: Sequence[str]) -> list[InputPath]:
 
 
 def expand_inputs(patterns: Sequence[str]) -> list[str]:
-    """The URIs of `list_inputs` (skipped ones too: `read_source` skips them again by itself)."""
-    return [path.uri for path in list_inputs(patterns)]
+    """The URIs `list_inputs` found to read (none it skips), for callers that need no accounting."""
+    return [path.uri for path in list_inputs(patterns) if path.skip is None]
 
 
 def _match_remote(pattern: str) -> list[InputPath]:
