@@ -20,7 +20,21 @@ class IngestConfig(StrictModel):
         description="larger WARC records, JSONL/CSV lines and HTML pages are dead-lettered",
     )
     max_text_chars: int = Field(2_000_000, gt=0, description="longer texts are dead-lettered")
-    max_image_pixels: int = Field(89_478_485, gt=0, description="decompression-bomb guard (width x height)")
+    max_image_pixels: int = Field(
+        89_478_485,
+        gt=0,
+        description="decompression-bomb guard (width x height): larger images are dead-lettered unread",
+    )
+    image_pixel_budget: int = Field(
+        25_000_000,
+        gt=0,
+        description="most pixels one image is decoded to (bounds memory per image): a larger JPEG is "
+        "reduced while it is decoded (1/2, 1/4 or 1/8) and recorded as downscaled; any other larger "
+        "image is dead-lettered as `image_over_pixel_budget`",
+    )
+    max_json_depth: int = Field(
+        100, gt=0, le=500, description="deeper-nested JSON documents or records are dead-lettered"
+    )
     jpeg_quality: int = Field(95, ge=50, le=100, description="re-encoding quality for JPEG sources")
     html_favor: Literal["balanced", "precision", "recall"] = Field(
         "precision",

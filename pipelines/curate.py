@@ -138,7 +138,7 @@ def build_pipeline(
         | "WriteDeadLetters" >> WriteEvents(storage.join(staging_dir, "dead_letters"))
     )
     (
-        (signals[DROPS], deidentified[DROPS], deduplicated[DROPS], reviewed[DROPS])
+        (ingested[DROPS], signals[DROPS], deidentified[DROPS], deduplicated[DROPS], reviewed[DROPS])
         | "AllDrops" >> beam.Flatten()
         | "WriteDrops" >> WriteEvents(storage.join(staging_dir, "drops"))
     )
@@ -215,6 +215,7 @@ def _run(
             shards=shards,
             rows=rows,
             counts=StageCounts(
+                inputs=counters["inputs"],
                 read=counters["read"],
                 published=rows,
                 dropped=counts_by_reason(drops),

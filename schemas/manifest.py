@@ -17,8 +17,15 @@ class ShardInfo(BaseModel):
 
 
 class StageCounts(BaseModel):
-    """read = published + dropped + dead_lettered, each broken down by `stage/reason`."""
+    """read = published + dropped + dead_lettered, each broken down by `stage/reason`.
 
+    Every input path the listing found counts at least once in `read`: as its records, as a dead
+    letter, or as a drop of stage `ingest` saying why it was skipped (empty, hidden, special file...).
+    """
+
+    inputs: int | None = Field(
+        None, description="input paths listed (files found, and those skipped with a reason)"
+    )
     read: int
     published: int
     dropped: dict[str, int] = Field(default_factory=dict)

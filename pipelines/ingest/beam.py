@@ -9,14 +9,17 @@ import apache_beam as beam
 from apache_beam.pvalue import DoOutputsTuple, PBegin
 
 from medcurate.pipelines.config import IngestConfig
-from medcurate.pipelines.ingest.common import STAGE
-from medcurate.pipelines.ingest.sources import expand_inputs, read_source
-from medcurate.pipelines.stage import DEAD_LETTERS, SAMPLES, Progress, count, emit_event
-from medcurate.schemas.events import DeadLetter
+from medcurate.pipelines.ingest.common import STAGE, display_uri
+from medcurate.pipelines.ingest.sources import InputPath, list_inputs, read_source
+from medcurate.pipelines.stage import DEAD_LETTERS, DROPS, SAMPLES, Progress, count, emit_event
+from medcurate.schemas.events import DeadLetter, Drop
 
 
 class ReadSourceFn(beam.DoFn):
-    """One input URI in, its samples out; its dead letters to DEAD_LETTERS."""
+    """One listed input in, its samples out; its dead letters to DEAD_LETTERS, skips to DROPS.
+
+    Inputs travel as (path bytes, skip reason): a file name that is not UTF-8 is a valid path,
+    and Beam's string coder would refuse it."""
 
     def __init__(self, config: IngestConfig) -> None:
         self.config = config
@@ -24,29 +27,33 @@ class ReadSourceFn(beam.DoFn):
     def setup(self) -> None:
         self.progress = Progress(STAGE)
 
-    def process(self, uri: str) -> Iterator[Any]:
+    def process(self, listed: tuple[bytes, str]) -> Iterator[Any]:
+        path = InputPath.from_raw(*listed)
+        count("inputs")
         try:
-            for item in read_source(uri, self.config):
-                yield emit_event(item) if isinstance(item, DeadLetter) else item
+            for item in read_source(path.uri, self.config, skip=path.skip):
+                yield emit_event(item) if isinstance(item, DeadLetter | Drop) else item
         except Exception as error:  # read_source already guards; this keeps one file from failing a bundle
             count("read")
-            yield emit_event(DeadLetter.from_exception(STAGE, "read_error", uri, error))
+            yield emit_event(DeadLetter.from_exception(STAGE, "read_error", display_uri(path.uri), error))
         self.progress.advance()
 
 
 class IngestSources(beam.PTransform):
-    """Expands `config.inputs` (at construction, so a pattern matching nothing fails fast),
-    spreads the files across workers and reads each; outputs SAMPLES and DEAD_LETTERS."""
+    """Lists `config.inputs` (at construction, so a pattern matching nothing fails fast),
+    spreads the paths across workers and reads each; outputs SAMPLES, DEAD_LETTERS and DROPS
+    (inputs skipped with a reason)."""
 
     def __init__(self, config: IngestConfig) -> None:
         super().__init__()
         self.config = config
-        self.uris = expand_inputs(config.inputs)
+        self.inputs = list_inputs(config.inputs)
 
     def expand(self, pbegin: PBegin) -> DoOutputsTuple:
         return (
             pbegin
-            | "ListInputs" >> beam.Create(self.uris)
+            | "ListInputs" >> beam.Create([(path.raw, path.skip or "") for path in self.inputs])
             | "SpreadInputs" >> beam.Reshuffle()
-            | "ReadSources" >> beam.ParDo(ReadSourceFn(self.config)).with_outputs(DEAD_LETTERS, main=SAMPLES)
+            | "ReadSources"
+            >> beam.ParDo(ReadSourceFn(self.config)).with_outputs(DEAD_LETTERS, DROPS, main=SAMPLES)
         )

@@ -1,7 +1,8 @@
 """`medcurate ingest INPUT... --output OUT_DIR`: ingestion alone, the same core the pipeline runs.
 
-Writes OUT_DIR/samples/part-NNNNN.parquet (the sample schema) and OUT_DIR/dead_letters.jsonl,
-and prints how many inputs were read, samples written and dead letters by reason.
+Writes OUT_DIR/samples/part-NNNNN.parquet (the sample schema), OUT_DIR/dead_letters.jsonl and
+OUT_DIR/drops.jsonl (inputs skipped, with the reason), and prints how many inputs were listed,
+samples written, dead letters and skips by reason (counts only: file names can identify a patient).
 """
 
 from __future__ import annotations
@@ -42,12 +43,12 @@ def register(subparsers: Any) -> None:
 def run_ingest(args: argparse.Namespace, extra: list[str]) -> int:
     from medcurate.cli import CliError
     from medcurate.config import ConfigError, load_config
-    from medcurate.pipelines.ingest.sources import NoInputError, expand_inputs, read_source
-    from medcurate.schemas.events import DeadLetter
+    from medcurate.pipelines.ingest.sources import NoInputError, list_inputs, read_source
+    from medcurate.schemas.events import DeadLetter, Drop
 
     try:
         config = load_config(args.config, args.overrides).ingest
-        uris = expand_inputs(args.inputs)
+        inputs = list_inputs(args.inputs)
     except (ConfigError, NoInputError) as error:
         raise CliError(str(error)) from None
     samples_dir = args.output / "samples"
@@ -55,16 +56,23 @@ def run_ingest(args: argparse.Namespace, extra: list[str]) -> int:
     writer = _PartWriter(samples_dir)
     dead_by_reason: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
-    with (args.output / "dead_letters.jsonl").open("w", encoding="utf-8") as dead_letters:
-        for uri in uris:
-            for item in read_source(uri, config, on_skip=lambda reason: skipped.update([reason])):
+    with (
+        (args.output / "dead_letters.jsonl").open("w", encoding="utf-8") as dead_letters,
+        (args.output / "drops.jsonl").open("w", encoding="utf-8") as drops,
+    ):
+        for path in inputs:
+            items = read_source(path.uri, config, lambda reason: skipped.update([reason]), path.skip)
+            for item in items:
                 if isinstance(item, DeadLetter):
                     dead_by_reason[item.reason] += 1
                     dead_letters.write(json.dumps(item.to_dict()) + "\n")
+                elif isinstance(item, Drop):
+                    skipped[item.reason] += 1
+                    drops.write(json.dumps(item.to_dict()) + "\n")
                 else:
                     writer.add(item)
     writer.close()
-    print(f"inputs: {len(uris)}  samples: {writer.rows}  dead letters: {sum(dead_by_reason.values())}")
+    print(f"inputs: {len(inputs)}  samples: {writer.rows}  dead letters: {sum(dead_by_reason.values())}")
     for reason, n in sorted(dead_by_reason.items()):
         print(f"  dead letter {reason}: {n}")
     for reason, n in sorted(skipped.items()):

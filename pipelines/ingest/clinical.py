@@ -21,6 +21,7 @@ from medcurate.pipelines.ingest.common import (
     bounded_lines,
     dead_letter,
     make_sample,
+    parse_json,
 )
 from medcurate.schemas.sample import Modality, SourceKind
 
@@ -100,11 +101,9 @@ def _json_lines(source: Source, config: IngestConfig) -> Iterator[tuple[int, Any
             if not line.strip():
                 continue
             try:
-                yield number, json.loads(_decode(line))
+                yield number, parse_json(line, config.max_json_depth, "malformed_record")
             except Rejected as rejected:
                 yield number, rejected
-            except ValueError as error:
-                yield number, Rejected("malformed_record", error)
 
 
 def read_jsonl_notes(source: Source, config: IngestConfig, on_skip: SkipFn) -> Iterator[Item]:
@@ -113,10 +112,7 @@ def read_jsonl_notes(source: Source, config: IngestConfig, on_skip: SkipFn) -> I
 
 def read_json_notes(source: Source, config: IngestConfig, on_skip: SkipFn) -> Iterator[Item]:
     """A JSON document: one note object, or an array of them."""
-    try:
-        value = json.loads(_decode(source.read_all(config.max_file_bytes)))
-    except ValueError as error:
-        raise Rejected("malformed_json", error) from None
+    value = parse_json(source.read_all(config.max_file_bytes), config.max_json_depth)
     if isinstance(value, list):
         yield from _records(source.uri, enumerate(value), config)
     else:
@@ -172,7 +168,17 @@ def read_csv_notes(source: Source, config: IngestConfig, on_skip: SkipFn) -> Ite
         number += 1
 
 
+def _check_fhir(resources: list[dict[str, Any]]) -> None:
+    """The first invalid resource rejects the document: it would be rendered wrong (a sex of
+    `['female']`, an age from a birth date in the year 9999)."""
+    for resource in resources:
+        reason = fhir.check_resource(resource)
+        if reason:
+            raise Rejected(reason)
+
+
 def _fhir_samples(uri: str, resources: list[dict[str, Any]], record_base: int | None) -> Iterator[Item]:
+    _check_fhir(resources)
     documents = fhir.render_patients(resources)
     if not documents:
         raise Rejected("malformed_fhir")
@@ -185,10 +191,7 @@ def _fhir_samples(uri: str, resources: list[dict[str, Any]], record_base: int | 
 
 
 def read_fhir_json(source: Source, config: IngestConfig, on_skip: SkipFn) -> Iterator[Item]:
-    try:
-        value = json.loads(_decode(source.read_all(config.max_file_bytes)))
-    except ValueError as error:
-        raise Rejected("malformed_fhir", error) from None
+    value = parse_json(source.read_all(config.max_file_bytes), config.max_json_depth, "malformed_fhir")
     yield from _fhir_samples(source.uri, fhir.resources_of(value), None)
 
 
@@ -199,7 +202,8 @@ def read_fhir_ndjson(source: Source, config: IngestConfig, on_skip: SkipFn) -> I
     held = 0
     for number, value in _json_lines(source, config):
         if isinstance(value, Rejected):
-            reason = "too_large" if value.reason == "too_large" else "malformed_fhir"
+            keep = {"too_large", "json_too_deep", "not_utf8"}
+            reason = value.reason if value.reason in keep else "malformed_fhir"
             yield dead_letter(source.uri, number, reason, value)
         elif isinstance(value, dict) and value.get("resourceType") == "Bundle":
             try:
@@ -207,6 +211,10 @@ def read_fhir_ndjson(source: Source, config: IngestConfig, on_skip: SkipFn) -> I
             except Rejected as rejected:
                 yield dead_letter(source.uri, number, rejected.reason, rejected)
         elif isinstance(value, dict) and isinstance(value.get("resourceType"), str):
+            reason = fhir.check_resource(value)
+            if reason:
+                yield dead_letter(source.uri, number, reason)
+                continue
             held += len(json.dumps(value))
             if held > config.max_file_bytes:
                 raise Rejected("too_large")

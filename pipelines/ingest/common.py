@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
 import zlib
 from collections.abc import Callable, Iterator
@@ -13,13 +14,13 @@ from typing import Any, BinaryIO
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from medcurate.schemas.events import DeadLetter
+from medcurate.schemas.events import DeadLetter, Drop
 from medcurate.schemas.sample import new_sample, sample_id
 
 STAGE = "ingest"
 HEAD_BYTES = 8192
 
-Item = dict[str, Any] | DeadLetter
+Item = dict[str, Any] | DeadLetter | Drop
 SkipFn = Callable[[str], None]
 
 
@@ -86,12 +87,79 @@ class Source:
         return data
 
 
+def parse_json(data: bytes | str, max_depth: int, malformed: str = "malformed_json") -> Any:
+    """A JSON value nested at most `max_depth` deep: `json_too_deep` past it, `malformed` (the
+    caller's reason) when it is not JSON, `not_utf8` when its bytes are not UTF-8."""
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise Rejected("not_utf8", error) from None
+    try:
+        value = json.loads(data)
+    except RecursionError as error:
+        raise Rejected("json_too_deep", error) from None
+    except ValueError as error:
+        raise Rejected(malformed, error) from None
+    if json_depth(value, max_depth) > max_depth:
+        raise Rejected("json_too_deep")
+    return value
+
+
+def json_depth(value: Any, limit: int) -> int:
+    """Nesting depth of a parsed JSON value (a scalar is 0), counted without recursion and
+    stopping once past `limit`."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
 def _open_raw(uri: str) -> BinaryIO:
     return FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
+def display_uri(uri: str) -> str:
+    """The URI as recorded in samples and events: valid UTF-8 whatever the file name's bytes.
+
+    A local name that is not UTF-8 reaches Python with surrogate escapes, which neither Parquet,
+    JSON writers nor Beam's string coder accept; its undecodable bytes are written `%XX` (as in
+    file URIs), everything else is kept as it is.
+    """
+    try:
+        uri.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = uri.encode("utf-8", "surrogateescape")
+        return "".join(f"%{byte:02X}" if isinstance(byte, int) else byte for byte in _split_undecodable(raw))
+    return uri
+
+
+def _split_undecodable(raw: bytes) -> Iterator[str | int]:
+    """Runs of valid UTF-8 as text, every other byte as an int."""
+    while raw:
+        try:
+            yield raw.decode("utf-8")
+            return
+        except UnicodeDecodeError as error:
+            yield raw[: error.start].decode("utf-8")
+            yield from raw[error.start : error.end]
+            raw = raw[error.end :]
+
+
 def make_sample(uri: str, record: int | str | None, **fields: Any) -> dict[str, Any]:
     """A sample of record `record` of `uri` (None for single-record files), with its stable id."""
+    uri = display_uri(uri)
     source_uri = uri if record is None else f"{uri}#record={record}"
     return new_sample(id=sample_id(uri, record or 0), source_uri=source_uri, **fields)
 
@@ -99,10 +167,16 @@ def make_sample(uri: str, record: int | str | None, **fields: Any) -> dict[str, 
 def dead_letter(
     uri: str, record: int | str | None, reason: str, error: BaseException | None = None
 ) -> DeadLetter:
+    uri = display_uri(uri)
     source_uri = uri if record is None else f"{uri}#record={record}"
     error_type = error.error_type if isinstance(error, Rejected) else type(error).__name__ if error else None
     record_id = None if record is None else sample_id(uri, record)
     return DeadLetter(STAGE, reason, source_uri, record_id, error_type)
+
+
+def skipped(uri: str, reason: str) -> Drop:
+    """An input listed but deliberately not read (empty, hidden, special file...), with its reason."""
+    return Drop(STAGE, reason, display_uri(uri))
 
 
 def bounded_lines(stream: io.BufferedIOBase | BinaryIO, limit: int) -> Iterator[bytes | None]:

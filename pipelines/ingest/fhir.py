@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any
+
+from pydantic import BaseModel, ValidationError
 
 Resource = dict[str, Any]
 
@@ -34,6 +38,73 @@ _SECTIONS: tuple[tuple[str, str], ...] = (
     ("DocumentReference", "Notes"),
 )
 _OLDEST_AGE = 90
+# Nobody on record is older than this: an earlier birth date is a data error.
+_OLDEST_BIRTH_YEARS = 130
+# Dates of things that have happened (not plans): none can lie in the future.
+_EVENT_DATES = (
+    "onsetDateTime",
+    "recordedDate",
+    "abatementDateTime",
+    "authoredOn",
+    "effectiveDateTime",
+    "occurrenceDateTime",
+    "performedDateTime",
+    "issued",
+    "date",
+)
+_EVENT_PERIODS = ("effectivePeriod", "performedPeriod", "onsetPeriod")
+
+
+def check_resource(resource: Resource) -> str | None:
+    """Why a resource the document would use is invalid (a reason code), or None when it is valid.
+
+    The resource is validated against its FHIR R4B type with `fhir.resources` (an element of the
+    wrong type or format, a malformed date: `invalid_fhir_<type>`; absent required elements
+    are tolerated, exports often lack some and the document just omits them); then dates that cannot
+    be true are rejected: a birth date in the future or more than 130 years ago
+    (`impossible_birth_date`), an event dated in the future (`date_in_future`).
+    """
+    kind = resource.get("resourceType")
+    if kind not in _CHECKED:
+        return None  # never rendered: not worth rejecting a document for
+    try:
+        _model(kind).model_validate(resource)
+    except ValidationError as error:
+        # An absent required element (a MedicationRequest without `intent`) is simply not
+        # rendered; only elements present with a wrong type, format or code reject.
+        if any(not detail["type"].endswith("missing") for detail in error.errors()):
+            return f"invalid_fhir_{_snake(kind)}"
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    if kind == "Patient":
+        born = resource.get("birthDate")
+        oldest = str(date.today().year - _OLDEST_BIRTH_YEARS)
+        if isinstance(born, str) and (born[:10] > tomorrow or born[:4] < oldest):
+            return "impossible_birth_date"
+        died = resource.get("deceasedDateTime")
+        if isinstance(died, str) and (died[:10] > tomorrow or (isinstance(born, str) and died[:10] < born)):
+            return "impossible_death_date"
+        return None
+    dates = [resource.get(key) for key in _EVENT_DATES]
+    dates += [(resource.get(key) or {}).get("start") for key in _EVENT_PERIODS]
+    if kind == "Encounter":
+        dates.append((resource.get("period") or {}).get("start"))
+    if any(isinstance(value, str) and value[:10] > tomorrow for value in dates):
+        return "date_in_future"
+    return None
+
+
+@cache
+def _model(kind: str) -> type[BaseModel]:
+    from fhir.resources.R4B import get_fhir_model_class  # imported on first use: it is slow to load
+
+    return get_fhir_model_class(kind)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+_CHECKED = frozenset({"Patient", "Medication", "Observation", *(kind for kind, _ in _SECTIONS)})
 
 
 def resources_of(value: Any) -> list[Resource]:

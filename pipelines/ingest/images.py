@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -44,6 +45,8 @@ _PNG_MODES = frozenset({"1", "L", "LA", "RGB", "RGBA", "I;16"})
 _JPEG_MODES = frozenset({"L", "RGB"})
 # DICOMs stored as lossy JPEG are JPEG sources: re-encoded as JPEG, like JPEG files.
 _LOSSY_JPEG = frozenset({JPEGBaseline8Bit, JPEGExtended12Bit})
+# Images above this many pixels are box-reduced before hashing (the hash sees a 9x8 grid anyway).
+_HASH_PIXELS = 1_000_000
 _DICOM_METADATA = {
     "Modality": "modality",
     "BodyPartExamined": "body_part",
@@ -54,6 +57,9 @@ _DICOM_METADATA = {
 
 def perceptual_hash(image: Image.Image) -> int:
     """64-bit difference hash (dHash) of the grey image: near-duplicates differ in few bits."""
+    factor = math.ceil(math.sqrt(image.width * image.height / _HASH_PIXELS))
+    if factor > 1:
+        image = image.reduce(factor)  # a box average first: a full-size float copy costs 4 bytes a pixel
     grey = np.asarray(
         image.convert("F") if image.mode in ("I", "I;16", "F") else image.convert("L"), np.float32
     )
@@ -81,7 +87,9 @@ def _normalise_mode(image: Image.Image, target: str) -> Image.Image:
 def encode_image(image: Image.Image, target: str, config: IngestConfig) -> dict[str, Any]:
     """The image fields of a sample: pixels re-encoded into a fresh file that carries no metadata."""
     image = _normalise_mode(image, target)
-    clean = Image.frombytes(image.mode, image.size, image.tobytes())
+    clean = Image.new(image.mode, image.size)  # a fresh image: no info, EXIF or palette carried over
+    clean.paste(image)
+    del image
     buffer = io.BytesIO()
     if target == "JPEG":
         clean.save(buffer, "JPEG", quality=config.jpeg_quality, optimize=True)
@@ -98,40 +106,65 @@ def encode_image(image: Image.Image, target: str, config: IngestConfig) -> dict[
     }
 
 
-def _check_pixels(width: int, height: int, config: IngestConfig, corrupt: str = "corrupt_image") -> None:
+def _check_pixels(
+    width: int, height: int, config: IngestConfig, corrupt: str = "corrupt_image", budget: bool = True
+) -> None:
+    """Reject before decoding: a bomb past Pillow's cap, anything past the decode budget (unless
+    the caller can reduce it while decoding)."""
     if width <= 0 or height <= 0:
         raise Rejected(corrupt)
     if width * height > config.max_image_pixels:
         raise Rejected("decompression_bomb")
+    if budget and width * height > config.image_pixel_budget:
+        raise Rejected("image_over_pixel_budget")
 
 
-def decode_image(data: bytes, config: IngestConfig) -> tuple[Image.Image, str, int]:
-    """Verified, oriented pixels of an image file, its format and frame count."""
+def _draft_size(width: int, height: int, budget: int) -> tuple[int, int] | None:
+    """The size to ask a JPEG decoder for so that the decoded image fits `budget` pixels (JPEG
+    decodes at 1/2, 1/4 or 1/8 scale directly), or None when even 1/8 does not fit."""
+    for scale in (1, 2, 4, 8):
+        size = (math.ceil(width / scale), math.ceil(height / scale))
+        if size[0] * size[1] <= budget:
+            return size
+    return None
+
+
+def decode_image(data: bytes, config: IngestConfig) -> tuple[Image.Image, str, int, tuple[int, int] | None]:
+    """Verified, oriented pixels of an image file, its format, frame count and, when it was reduced
+    on decode to fit `image_pixel_budget`, its original size."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. "Corrupt EXIF data": noise, and it may quote the input
         # Pillow only warns between its cap and twice the cap: make the warning an error.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             with Image.open(io.BytesIO(data)) as probe:
-                _check_pixels(*probe.size, config)
+                _check_pixels(*probe.size, config, budget=probe.format != "JPEG")
                 probe.verify()
             image = Image.open(io.BytesIO(data))
             source_format = image.format or "unknown"
+            original: tuple[int, int] | None = None
+            if image.width * image.height > config.image_pixel_budget:
+                size = _draft_size(image.width, image.height, config.image_pixel_budget)
+                if size is None:
+                    raise Rejected("image_over_pixel_budget")
+                original = image.size
+                image.draft(image.mode, size)
             frames = getattr(image, "n_frames", 1)
             if frames > 1:
                 image.seek(frames // 2)
             image.load()
-            image = ImageOps.exif_transpose(image)
+            ImageOps.exif_transpose(image, in_place=True)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             raise Rejected("decompression_bomb", error) from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError) as error:
             raise Rejected("corrupt_image", error) from None
-    return image, source_format, frames
+    return image, source_format, frames, original
 
 
 def read_image(source: Source, config: IngestConfig, on_skip: SkipFn) -> Iterator[Item]:
     data = source.read_all(config.max_file_bytes)
-    image, source_format, frames = decode_image(data, config)
+    image, source_format, frames, original = decode_image(data, config)
+    del data
     target = "JPEG" if source_format == "JPEG" else "PNG"
     fields = encode_image(image, target, config)
     metadata = {
@@ -143,6 +176,8 @@ def read_image(source: Source, config: IngestConfig, on_skip: SkipFn) -> Iterato
     }
     if frames > 1:
         metadata.update(frames=str(frames), frame_index=str(frames // 2))
+    if original is not None:
+        metadata.update(downscaled="over_pixel_budget", original_size=f"{original[0]}x{original[1]}")
     yield make_sample(
         source.uri,
         None,

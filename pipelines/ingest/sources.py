@@ -7,15 +7,28 @@ before it were read. Everything goes through Beam's `FileSystems`, so gs:// and 
 
 from __future__ import annotations
 
+import errno
+import fnmatch
 import os
 import re
+import stat
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 from apache_beam.io.filesystems import FileSystems
 
 from medcurate.pipelines.config import IngestConfig
 from medcurate.pipelines.ingest import clinical, images, web
-from medcurate.pipelines.ingest.common import STAGE, Item, Rejected, SkipFn, Source, dead_letter
+from medcurate.pipelines.ingest.common import (
+    STAGE,
+    Item,
+    Rejected,
+    SkipFn,
+    Source,
+    dead_letter,
+    display_uri,
+    skipped,
+)
 from medcurate.pipelines.stage import count
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
@@ -25,32 +38,154 @@ class NoInputError(ValueError):
     """An input pattern that matched no file: almost always a typo, so the run stops."""
 
 
-def expand_inputs(patterns: Sequence[str]) -> list[str]:
-    """Files, folders (recursively) and globs into a sorted list of file URIs, without duplicates."""
-    found: set[str] = set()
+@dataclass(frozen=True)
+class InputPath:
+    """One path the input listing found: read it, unless `skip` says why it is not read.
+
+    `uri` may hold surrogate escapes (a local name that is not UTF-8): `raw` is its bytes-safe form
+    for carrying between processes, `display_uri` the form written to samples and events.
+    """
+
+    uri: str
+    skip: str | None = None
+
+    @property
+    def raw(self) -> bytes:
+        return self.uri.encode("utf-8", "surrogateescape")
+
+    @classmethod
+    def from_raw(cls, raw: bytes, skip: str | None = None) -> InputPath:
+        return cls(raw.decode("utf-8", "surrogateescape"), skip or None)
+
+
+def list_inputs(patterns: Sequence[str]) -> list[InputPath]:
+    """Every path that files, folders (recursively) and globs name, sorted, each once.
+
+    Nothing found is left out: hidden files, empty files, links that lead nowhere or in a loop and
+    special files (FIFOs, sockets, devices) are listed with the reason they are skipped, so that
+    every input is accounted for. A pattern matching nothing at all is an error (a typo).
+    """
+    found: dict[str, InputPath] = {}
     for pattern in patterns:
-        paths = _match(pattern)
+        paths = _match_local(pattern) if "://" not in pattern else _match_remote(pattern)
         if not paths:
-            raise NoInputError(f"input pattern matched no file: {pattern}")
-        found.update(paths)
-    return sorted(found)
+            raise NoInputError(f"input pattern matched no file: {display_uri(pattern)}")
+        for path in paths:
+            found.setdefault(path.uri, path)
+    return [found[uri] for uri in sorted(found)]
 
 
-def _match(pattern: str) -> list[str]:
-    local = "://" not in pattern
-    if local and os.path.isdir(pattern):
-        pattern = FileSystems.join(pattern, "**")
-    elif not local and not _GLOB_CHARS.search(pattern) and pattern.endswith("/"):
+def expand_inputs(patterns: Sequence[str]) -> list[str]:
+    """The URIs `list_inputs` found to read (none it skips), for callers that need no accounting."""
+    return [path.uri for path in list_inputs(patterns) if path.skip is None]
+
+
+def _match_remote(pattern: str) -> list[InputPath]:
+    if not _GLOB_CHARS.search(pattern) and pattern.endswith("/"):
         pattern = pattern + "**"
-    matched = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
-    if not matched and not local and not _GLOB_CHARS.search(pattern):
+    matched = FileSystems.match([pattern])[0].metadata_list
+    if not matched and not _GLOB_CHARS.search(pattern):
         # An object-store "folder" given without its trailing slash.
-        matched = [m.path for m in FileSystems.match([pattern.rstrip("/") + "/**"])[0].metadata_list]
+        matched = FileSystems.match([pattern.rstrip("/") + "/**"])[0].metadata_list
     return [
-        path
-        for path in matched
-        if not (local and os.path.isdir(path)) and not os.path.basename(path).startswith(".")
+        InputPath(
+            m.path,
+            "hidden_file"
+            if m.path.rsplit("/", 1)[-1].startswith(".")
+            else "empty_file"
+            if m.size_in_bytes == 0
+            else None,
+        )
+        for m in matched
     ]
+
+
+def _match_local(pattern: str) -> list[InputPath]:
+    if os.path.isdir(pattern):
+        return list(_walk(pattern, None))
+    if not _GLOB_CHARS.search(pattern):
+        return [InputPath(pattern, local_skip_reason(pattern))] if os.path.lexists(pattern) else []
+    parts = pattern.split(os.sep)
+    static = next(i for i, part in enumerate(parts) if _GLOB_CHARS.search(part))
+    root = os.sep.join(parts[:static]) or ("." if not pattern.startswith(os.sep) else os.sep)
+    if not os.path.isdir(root):
+        return []
+    return list(_walk(root, parts[static:]))
+
+
+def _walk(root: str, pattern: list[str] | None) -> Iterator[InputPath]:
+    """Files under `root` (those whose path below it matches the glob components `pattern`, if
+    given), loop-safe: a link back to a folder being walked is listed as a loop, not followed.
+    Hidden entries are listed as skipped, not descended into (unless the pattern names them)."""
+    try:
+        top = os.stat(root)
+    except OSError:
+        return
+    depth = None if pattern is None or "**" in pattern else len(pattern)
+    for path, parts in _walk_folder(root, (), ((top.st_dev, top.st_ino),), depth):
+        if pattern is not None and not _glob_match(pattern, parts):
+            continue
+        if path.skip == "hidden_file" and pattern and pattern[-1].startswith("."):
+            path = InputPath(path.uri, local_skip_reason(path.uri))  # named on purpose: read it
+        yield path
+
+
+def _walk_folder(
+    folder: str, parts: tuple[str, ...], ancestors: tuple[tuple[int, int], ...], depth: int | None
+) -> Iterator[tuple[InputPath, tuple[str, ...]]]:
+    try:
+        with os.scandir(folder) as scan:
+            entries = sorted(scan, key=lambda entry: entry.name)
+    except OSError:
+        yield InputPath(folder, "unreadable_folder"), parts
+        return
+    for entry in entries:
+        here = (*parts, entry.name)
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        if entry.name.startswith("."):
+            yield InputPath(entry.path, "hidden_folder" if is_dir else "hidden_file"), here
+        elif not is_dir:
+            yield InputPath(entry.path, local_skip_reason(entry.path)), here
+        elif depth is None or len(here) < depth:
+            try:
+                info = os.stat(entry.path)
+            except OSError:
+                yield InputPath(entry.path, "unreadable_folder"), here
+                continue
+            key = (info.st_dev, info.st_ino)
+            if key in ancestors:
+                yield InputPath(entry.path, "symlink_loop"), here
+            else:
+                yield from _walk_folder(entry.path, here, (*ancestors, key), depth)
+
+
+def _glob_match(pattern: list[str], parts: tuple[str, ...]) -> bool:
+    """Whether path components match glob components (`**`: any number of folders)."""
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":
+        return any(_glob_match(pattern[1:], parts[i:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and _glob_match(pattern[1:], parts[1:])
+
+
+def local_skip_reason(path: str) -> str | None:
+    """Why a local path is not opened at all, if it is not: never opens it (a FIFO would block)."""
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        if os.path.islink(path):
+            return "symlink_loop" if error.errno == errno.ELOOP else "dangling_link"
+        return None  # reading it fails with a reason of its own (permission, vanished)
+    if stat.S_ISDIR(info.st_mode):
+        return "folder"
+    if not stat.S_ISREG(info.st_mode):
+        return "special_file"
+    if info.st_size == 0:
+        return "empty_file"
+    return None
 
 
 _IMAGE_MAGIC = (
@@ -106,19 +241,40 @@ def _is_line_delimited(body: bytes, ext: str) -> bool:
     return bool(newline) and first.rstrip().endswith(b"}") and rest.lstrip().startswith(b"{")
 
 
-def read_source(uri: str, config: IngestConfig, on_skip: SkipFn | None = None) -> Iterator[Item]:
-    """Every sample and dead letter of one input file, each counted once as `read`.
+def read_source(
+    uri: str, config: IngestConfig, on_skip: SkipFn | None = None, skip: str | None = None
+) -> Iterator[Item]:
+    """Every sample, dead letter and skip of one input path, each counted once as `read`; at
+    least one, so that every input is accounted for.
 
+    `skip` is the listing's reason not to read the path (`InputPath.skip`); a local path that is not
+    a regular file with content is skipped here too, without being opened. A file that holds no
+    record at all (a header-only CSV, a JSON `[]`) is skipped as `no_records`.
     `on_skip(reason)` is told of records that are not documents at all (a WARC request record,
     a non-HTML response): they are neither samples nor failures.
     """
-    for item in _read_guarded(uri, config, on_skip or _count_skip):
+    reason = skip or ("://" not in uri and local_skip_reason(uri)) or None
+    items = iter([skipped(uri, reason)]) if reason else _read_guarded(uri, config, on_skip or _count_skip)
+    empty = True
+    for item in items:
+        empty = False
         count("read")
         yield item
+    if empty:
+        count("read")
+        yield skipped(uri, "no_records")
 
 
 def _count_skip(reason: str) -> None:
     count(f"skipped:{STAGE}/{reason}")
+
+
+# Failures of the file system, by what the user can do about them.
+_OS_REASONS: tuple[tuple[type[OSError], str], ...] = (
+    (PermissionError, "permission_denied"),
+    (FileNotFoundError, "file_vanished"),
+    (IsADirectoryError, "folder"),
+)
 
 
 def _read_guarded(uri: str, config: IngestConfig, on_skip: SkipFn) -> Iterator[Item]:
@@ -129,6 +285,11 @@ def _read_guarded(uri: str, config: IngestConfig, on_skip: SkipFn) -> Iterator[I
         yield dead_letter(uri, None, rejected.reason, rejected)
     except MemoryError as error:
         yield dead_letter(uri, None, "too_large", error)
+    except RecursionError as error:
+        yield dead_letter(uri, None, "too_deep", error)
+    except OSError as error:
+        reason = next((r for kind, r in _OS_REASONS if isinstance(error, kind)), "io_error")
+        yield dead_letter(uri, None, reason, error)
     except Exception as error:  # any other failure on input data: dead-letter it, keep the run going
         yield dead_letter(uri, None, "read_error", error)
 

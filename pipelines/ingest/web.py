@@ -121,6 +121,11 @@ def read_warc(source: Source, config: IngestConfig, on_skip: SkipFn) -> Iterator
             except ArchiveLoadFailed as error:
                 yield dead_letter(source.uri, None, "corrupt_warc", error)
                 return
+            except AttributeError as error:
+                # warcio parses a response/request record's HTTP headers by its WARC-Target-URI and
+                # fails on a record without one; the stream cannot be resynchronised after it.
+                yield dead_letter(source.uri, number + 1, "warc_record_without_uri", error)
+                return
             except _TRUNCATION_ERRORS as error:
                 yield dead_letter(source.uri, None, "truncated_warc", error)
                 return
@@ -166,10 +171,12 @@ def _warc_record(uri: str, number: int, record: Any, config: IngestConfig, on_sk
     if not is_text and mime not in HTML_TYPES:
         on_skip("non_html")
         return None
+    url = (record.rec_headers.get_header("WARC-Target-URI") or "").strip()
+    if not url:
+        raise Rejected("warc_record_without_uri")  # required by the WARC standard for these records
     payload = record.content_stream().read(config.max_record_bytes + 1)
     if len(payload) > config.max_record_bytes:
         raise Rejected("too_large")
-    url = record.rec_headers.get_header("WARC-Target-URI")
     extra = {"warc_date": record.rec_headers.get_header("WARC-Date") or ""}
     if not is_text:
         return _web_sample(uri, number, payload, mime, charset, url, config, extra)
