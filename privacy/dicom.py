@@ -34,7 +34,7 @@ from pydicom.sequence import Sequence as DicomSequence
 from pydicom.tag import BaseTag
 
 from medcurate.privacy.config import DeidConfig
-from medcurate.privacy.images import OcrWord, ocr_words, paint_boxes, phi_boxes
+from medcurate.privacy.images import OcrWord, box_mask, extend_to_lines, find_text, glyph_lines, text_boxes
 from medcurate.privacy.operators import pseudonym_uid
 
 if TYPE_CHECKING:
@@ -366,22 +366,17 @@ class DicomDeidentifier:
             return self._deidentify(dataset)
 
     def _deidentify(self, dataset: Dataset) -> DicomResult:
-        original_values = header_values(dataset)
         out = _copy(dataset)
         self.scrub(out)
         if "PixelData" not in out:
             return DicomResult(out, ocr="no_pixels")
-        if not (self.config.ocr and self.text is not None):
+        if not self.config.ocr:
             return DicomResult(out)
         try:
             frames = _frames(out)
-            words = ocr_words(_render(frames[0]))
+            boxes = burned_in_boxes(_render(frames[0]))
         except Exception as error:  # undecodable pixels or Tesseract failing: reported, not hidden
             return DicomResult(out, ocr=f"failed:{type(error).__name__}")
-        boxes = sorted(
-            set(phi_boxes(words, self.text, self.config.ocr_min_confidence))
-            | set(_header_boxes(words, original_values))
-        )
         if boxes:
             _paint(out, frames, boxes)
         out.BurnedInAnnotation = "NO"
@@ -480,6 +475,14 @@ def _header_boxes(words: list[OcrWord], values: set[str]) -> Iterator[tuple[int,
             yield (word.left, word.top, word.left + word.width, word.top + word.height)
 
 
+def burned_in_boxes(rendered: Image.Image) -> list[tuple[int, int, int, int]]:
+    """Every text region of a rendered frame, PHI-classified or not: burned-in annotation in a DICOM
+    carries PHI by default (PS3.15 E, Burned In Annotation), and a banner's name, sex or ID can read
+    as harmless on its own."""
+    words = text_boxes(find_text(rendered))
+    return extend_to_lines(words, glyph_lines(np.asarray(rendered.convert("L")))) if words else []
+
+
 def _frames(dataset: Dataset) -> np.ndarray:
     """All frames as (frames, rows, columns[, samples]), in RGB where the source was YBR."""
     from pydicom.pixels import convert_color_space
@@ -505,10 +508,8 @@ def _render(frame: np.ndarray) -> Image.Image:
 
 def _paint(dataset: Dataset, frames: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> None:
     """Boxes filled with the darkest value on every frame; the result is stored uncompressed."""
-    from PIL import Image
-
     painted = frames.copy()
-    mask = np.array(paint_boxes(Image.new("L", (frames.shape[2], frames.shape[1]), 255), boxes)) == 0
+    mask = np.array(box_mask((frames.shape[2], frames.shape[1]), boxes)) > 0
     painted[:, mask] = frames.min()
     photometric = "RGB" if painted.ndim == 4 else str(dataset.PhotometricInterpretation)
     data = painted if int(dataset.get("NumberOfFrames") or 1) > 1 else painted[0]
