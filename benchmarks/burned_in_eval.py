@@ -22,8 +22,6 @@ counts only). Prints figures only, never rendered or recognised text.
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import os
 import sys
 import time
@@ -35,7 +33,6 @@ from typing import TYPE_CHECKING
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_THREAD_LIMIT"):
     os.environ.setdefault(_variable, "1")  # one process on one core, Tesseract included
 
-import numpy as np  # noqa: E402 - after the thread limits, which numpy reads on import
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -46,7 +43,6 @@ if TYPE_CHECKING:
     from medcurate.privacy.text import TextDeidentifier
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-RECALL_INK = 0.99
 
 Box = tuple[int, int, int, int]
 
@@ -77,38 +73,10 @@ def previous_photo(image: Image.Image, text: TextDeidentifier, config: DeidConfi
 
 
 def current_photo(image: Image.Image, text: TextDeidentifier, config: DeidConfig) -> list[Box]:
-    from medcurate.privacy.images import scrub_image_sample
-    from medcurate.schemas.sample import new_sample
+    """The photo path as `scrub_image_sample` runs it."""
+    from medcurate.privacy.images import photo_redaction_boxes
 
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    sample = new_sample(
-        source_kind="image", modality="image", source_uri="mem://x", image_bytes=buffer.getvalue()
-    )
-    out = scrub_image_sample(sample, text, config)
-    return [tuple(b) for b in json.loads(out["metadata"].get("deid.boxes") or "[]")]
-
-
-def score(case: BurnedInCase, boxes: list[Box]) -> Counter[str]:
-    """Gold boxes caught, painted pixels outside gold, image pixels, per gold kind caught/total."""
-    from medcurate.privacy.images import box_mask
-
-    rows, cols = case.pixels.shape[:2]
-    painted = np.array(box_mask((cols, rows), boxes)) > 0
-    gold = np.zeros((rows, cols), dtype=bool)
-    result: Counter[str] = Counter()
-    for index, box in enumerate(case.boxes):
-        gold[box.top : box.bottom, box.left : box.right] = True
-        ink = case.ink == index + 1
-        caught = painted[ink].mean() >= RECALL_INK
-        result["caught"] += caught
-        result[f"caught:{box.kind}"] += caught
-        result[f"total:{box.kind}"] += 1
-    result["gold"] = len(case.boxes)
-    result["painted"] = int(painted.sum())
-    result["outside"] = int((painted & ~gold).sum())
-    result["pixels"] = rows * cols
-    return result
+    return photo_redaction_boxes(image, text, config.ocr_min_confidence)
 
 
 def run_path(
@@ -118,6 +86,8 @@ def run_path(
     dicom: Callable[..., list[Box]],
     photo: Callable[..., list[Box]],
 ) -> tuple[Counter[str], float, list[str]]:
+    from medcurate.privacy.burned_in_set import score_boxes
+
     totals: Counter[str] = Counter()
     missed: list[str] = []
     started = time.perf_counter()
@@ -125,7 +95,7 @@ def run_path(
         boxes = (
             dicom(case.dataset, text, config) if case.kind == "dicom" else photo(case.image(), text, config)
         )
-        scored = score(case, boxes)
+        scored = score_boxes(case, boxes)
         totals.update(scored)
         totals[f"gold:{case.kind}"] += scored["gold"]
         totals[f"caught_in:{case.kind}"] += scored["caught"]
@@ -176,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show-misses", action="store_true", help="name the cases with missed boxes")
     args = parser.parse_args(argv)
 
-    from medcurate.privacy.burned_in_set import generate
+    from medcurate.privacy.burned_in_set import RECALL_INK, generate
     from medcurate.privacy.config import DeidConfig
     from medcurate.privacy.text import TextDeidentifier
 

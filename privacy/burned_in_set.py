@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import random
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
 GOLD_HALO = 2
+RECALL_INK = 0.99  # a gold box is caught when this share of its ink is painted
 INK_ALPHA = 64  # anti-aliased fringe below a quarter of full strength carries no legible shape
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 FONT_FILES = (
@@ -352,3 +354,26 @@ def generate(count: int = 40, seed: int = 11, photo_share: float = 0.3) -> Itera
             yield _photo_case(rng, index)
         else:
             yield _dicom_case(rng, DICOM_SOURCES[index % len(DICOM_SOURCES)], index)
+
+
+def score_boxes(case: BurnedInCase, boxes: list[tuple[int, int, int, int]], margin: int = 2) -> Counter[str]:
+    """Counts for one case painted with `boxes` (grown by `margin`, as `paint_boxes` does): gold
+    boxes caught (>= RECALL_INK of their ink painted), per kind, painted pixels, painted pixels
+    outside every gold box, and image pixels."""
+    from medcurate.privacy.images import box_mask
+
+    rows, cols = case.pixels.shape[:2]
+    painted = np.array(box_mask((cols, rows), boxes, margin)) > 0
+    gold = np.zeros((rows, cols), dtype=bool)
+    result: Counter[str] = Counter()
+    for index, box in enumerate(case.boxes):
+        gold[box.top : box.bottom, box.left : box.right] = True
+        caught = bool(painted[case.ink == index + 1].mean() >= RECALL_INK)
+        result["caught"] += caught
+        result[f"caught:{box.kind}"] += caught
+        result[f"total:{box.kind}"] += 1
+    result["gold"] = len(case.boxes)
+    result["painted"] = int(painted.sum())
+    result["outside"] = int((painted & ~gold).sum())
+    result["pixels"] = rows * cols
+    return result

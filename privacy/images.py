@@ -323,6 +323,15 @@ def photo_phi_boxes(
     return sorted(boxes)
 
 
+def photo_redaction_boxes(
+    image: Image.Image, deidentifier: TextDeidentifier, min_confidence: float
+) -> list[Box]:
+    """Boxes to paint on a photo: PHI found by `photo_phi_boxes` in every word `find_text` reads,
+    each grown to the whole printed line of glyphs it sits on."""
+    found = photo_phi_boxes(find_text(image), deidentifier, min_confidence)
+    return extend_to_lines(found, glyph_lines(np.asarray(image.convert("L")))) if found else []
+
+
 def _name_like(word: str) -> bool:
     """Burned-in annotations carry names without context ("QUARTERFIELD WILHELMINA"): a census
     name or a long word that is not English is boxed on its own."""
@@ -373,8 +382,7 @@ def scrub_image_sample(
         reasons.append("deid:burned_in_text_unchecked")
     else:
         try:
-            found = photo_phi_boxes(find_text(image), deidentifier, config.ocr_min_confidence)
-            boxes = extend_to_lines(found, glyph_lines(np.asarray(image.convert("L")))) if found else []
+            boxes = photo_redaction_boxes(image, deidentifier, config.ocr_min_confidence)
             metadata["deid.ocr"] = "checked"
         except Exception as error:  # Tesseract missing or failing: never publish unchecked
             metadata["deid.ocr"] = f"failed:{type(error).__name__}"
