@@ -100,8 +100,9 @@ Box = tuple[int, int, int, int]
 # page itself, and light-on-dark text read the same inverted as not (identical words on the
 # generated set). Each pass added recall there; the grey image in layout mode added none.
 TEXT_PASSES: tuple[tuple[str, int], ...] = (("gray", 11), ("local", 11), ("local", 3))
-TEXT_SMALL_SIDE = 700  # up to this longer side images are read at 3x, larger ones at 2x: 8-px
-TEXT_LARGE_SIDE = 2048  # banner glyphs need ~24 px for Tesseract; beyond this side, 1x
+# Images are upscaled (at most 3x) until the longer side reaches this: banner glyphs of 8 px need
+# about 24 px for Tesseract, and large images (photos, scans) carry larger text.
+TEXT_UPSCALED_SIDE = 2400
 
 
 def find_text(image: Image.Image, passes: tuple[tuple[str, int], ...] = TEXT_PASSES) -> list[OcrWord]:
@@ -114,8 +115,7 @@ def find_text(image: Image.Image, passes: tuple[tuple[str, int], ...] = TEXT_PAS
     import pytesseract
 
     gray = image.convert("L")
-    side = max(gray.size)
-    scale = 3 if side <= TEXT_SMALL_SIDE else 2 if side <= TEXT_LARGE_SIDE else 1
+    scale = max(1, min(3, TEXT_UPSCALED_SIDE // max(gray.size)))
     if scale > 1:
         gray = gray.resize((gray.width * scale, gray.height * scale), Image.Resampling.LANCZOS)
     views: dict[str, Image.Image] = {}

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import pydicom
 import pytest
 from PIL import Image, ImageDraw, ImageFont
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset
 
 from medcurate.privacy.burned_in_set import BurnedInCase, generate, score_boxes
 from medcurate.privacy.config import DeidConfig
@@ -70,14 +71,7 @@ def _text_dicom(text: str) -> tuple[Dataset, np.ndarray]:
     font = ImageFont.truetype("DejaVuSans.ttf", 12)
     ImageDraw.Draw(image).text((6, 4), text, fill=250, font=font)
     pixels = np.array(image)
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = "2.25.4242"
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID = SecondaryCaptureImageStorage
-    ds.SOPInstanceUID = "2.25.4242"
-    ds.Modality = "OT"
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))  # a real header, new 8-bit pixels
     ds.set_pixel_data(pixels, "MONOCHROME2", 8, generate_instance_uid=False)
     return ds, pixels > 200
 
