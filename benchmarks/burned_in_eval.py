@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from collections import Counter
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
     from medcurate.privacy.burned_in_set import BurnedInCase
     from medcurate.privacy.config import DeidConfig
+    from medcurate.privacy.images import OcrWord
     from medcurate.privacy.text import TextDeidentifier
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -49,12 +51,27 @@ Box = tuple[int, int, int, int]
 
 def previous_dicom(dataset: Dataset, text: TextDeidentifier, config: DeidConfig) -> list[Box]:
     """The DICOM pixel path as it was: one pass, classified words, header values, digit runs."""
-    from medcurate.privacy.dicom import _frames, _header_boxes, _render, header_values
+    from medcurate.privacy.dicom import _frames, _render, header_values
     from medcurate.privacy.images import ocr_words, phi_boxes
 
     words = ocr_words(_render(_frames(dataset)[0]))
     found = set(phi_boxes(words, text, config.ocr_min_confidence))
-    return sorted(found | set(_header_boxes(words, header_values(dataset))))
+    return sorted(found | set(previous_header_boxes(words, header_values(dataset))))
+
+
+def previous_header_boxes(words: list[OcrWord], values: set[str]) -> list[Box]:
+    """The previous path's extra DICOM rule: burned-in copies of header values ("PATIENTFI..." for
+    PATIENTFIVE) and runs of six or more digits."""
+    normal = {re.sub(r"[^0-9a-z]", "", v.lower()) for v in values}
+    normal = {v for v in normal if len(v) >= 3}
+    boxes = []
+    for word in words:
+        token = re.sub(r"[^0-9a-z]", "", word.text.lower())
+        if len(token) < 3:
+            continue
+        if re.search(r"\d{6,}", token) or any(token in v or (len(v) >= 4 and v in token) for v in normal):
+            boxes.append((word.left, word.top, word.left + word.width, word.top + word.height))
+    return boxes
 
 
 def current_dicom(dataset: Dataset, text: TextDeidentifier, config: DeidConfig) -> list[Box]:

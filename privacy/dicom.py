@@ -7,9 +7,8 @@ consistent across the files of a run); sequences are walked; private tags, overl
 are dropped; any person name, date or time the table does not list goes too. PatientIdentityRemoved
 and DeidentificationMethod(CodeSequence) record what was done.
 
-Pixels: the first frame is rendered to 8 bits and read with Tesseract; words inside PHI spans (the
-text analyzer), words that repeat a header PHI value, long digit runs and unreadable words are
-boxed and painted out on every frame.
+Pixels: the first frame is rendered to 8 bits; every text region found in it (Tesseract in several
+views and modes, widened to the glyph lines it sits on) is painted out on every frame, PHI or not.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ import json
 import logging
 import re
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +32,7 @@ from pydicom.sequence import Sequence as DicomSequence
 from pydicom.tag import BaseTag
 
 from medcurate.privacy.config import DeidConfig
-from medcurate.privacy.images import OcrWord, box_mask, extend_to_lines, find_text, glyph_lines, text_boxes
+from medcurate.privacy.images import box_mask, extend_to_lines, find_text, glyph_lines, text_boxes
 from medcurate.privacy.operators import pseudonym_uid
 
 if TYPE_CHECKING:
@@ -342,7 +340,6 @@ _REPEATING_GROUPS = ((0x5000, 0x50FF), (0x6000, 0x60FF))
 _DUMMY = {"PN": "ANONYMOUS", "DA": "19000101", "TM": "000000", "DT": "19000101000000"}
 # Value representations that can hold identifying text (CS holds enumerations such as "YES").
 _TEXT_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "AE", "DA", "DT", "TM", "AS", "UC", "UI"})
-_DIGIT_RUN = re.compile(r"\d{6,}")
 
 
 @dataclass
@@ -461,18 +458,6 @@ def header_values(dataset: Dataset) -> set[str]:
         values.add(str(dataset.file_meta.get("MediaStorageSOPInstanceUID", "")))
     values.discard("")
     return values
-
-
-def _header_boxes(words: list[OcrWord], values: set[str]) -> Iterator[tuple[int, int, int, int]]:
-    """Burned-in copies of header values ("PATIENTFI..." for PATIENTFIVE) and long digit runs (IDs)."""
-    normal = {re.sub(r"[^0-9a-z]", "", v.lower()) for v in values}
-    normal = {v for v in normal if len(v) >= 3}
-    for word in words:
-        token = re.sub(r"[^0-9a-z]", "", word.text.lower())
-        if len(token) < 3:
-            continue
-        if _DIGIT_RUN.search(token) or any(token in v or (len(v) >= 4 and v in token) for v in normal):
-            yield (word.left, word.top, word.left + word.width, word.top + word.height)
 
 
 def burned_in_boxes(rendered: Image.Image) -> list[tuple[int, int, int, int]]:
