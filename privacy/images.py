@@ -93,19 +93,22 @@ def _words(data: dict[str, list[Any]], scale: float) -> list[OcrWord]:
 
 Box = tuple[int, int, int, int]
 
-# Tesseract passes for `find_text`: (view of the image, page segmentation mode). Sparse text (11)
-# on the grey image finds scattered banner fields; the locally normalised view brings out text
-# whose contrast to its surroundings is low, in sparse mode and in the default layout analysis (3),
-# which reads lines that sparse mode splits or drops. No inverted view: Tesseract 5 binarises each
-# page itself, and light-on-dark text read the same inverted as not (identical words on the
+# Tesseract passes for `find_text`: (view of the image, page segmentation mode, least confidence
+# of a word read in it). Sparse text (11) on the grey image finds scattered banner fields; the
+# locally normalised view brings out text whose contrast to its surroundings is low, in sparse mode
+# and in the default layout analysis (3), which reads lines that sparse mode splits or drops. In
+# sparse mode that view also reads "words" in image texture, almost all below 50% confidence: a
+# word found only there needs 50 (30 if it has a digit). No inverted view: Tesseract 5 binarises
+# each page itself, and light-on-dark text read the same inverted as not (identical words on the
 # generated set). Each pass added recall there; the grey image in layout mode added none.
-TEXT_PASSES: tuple[tuple[str, int], ...] = (("gray", 11), ("local", 11), ("local", 3))
+TEXT_PASSES: tuple[tuple[str, int, float], ...] = (("gray", 11, 0.0), ("local", 11, 50.0), ("local", 3, 0.0))
+DIGIT_CONFIDENCE = 30.0
 # Images are upscaled (at most 3x) until the longer side reaches this: banner glyphs of 8 px need
 # about 24 px for Tesseract, and large images (photos, scans) carry larger text.
 TEXT_UPSCALED_SIDE = 2400
 
 
-def find_text(image: Image.Image, passes: tuple[tuple[str, int], ...] = TEXT_PASSES) -> list[OcrWord]:
+def find_text(image: Image.Image, passes: tuple[tuple[str, int, float], ...] = TEXT_PASSES) -> list[OcrWord]:
     """Every word Tesseract reads in any of `passes`, duplicates across passes merged.
 
     Recall over a single reading: OCR misses text in one view that it reads in another (contrast,
@@ -120,13 +123,18 @@ def find_text(image: Image.Image, passes: tuple[tuple[str, int], ...] = TEXT_PAS
         gray = gray.resize((gray.width * scale, gray.height * scale), Image.Resampling.LANCZOS)
     views: dict[str, Image.Image] = {}
     found: list[OcrWord] = []
-    for view, psm in passes:
+    for view, psm, least in passes:
         if view not in views:
             views[view] = _view(gray, view, scale)
         data = pytesseract.image_to_data(
             views[view], output_type=pytesseract.Output.DICT, config=f"--psm {psm}"
         )
-        found.extend(_words(data, scale))
+        found.extend(
+            w
+            for w in _words(data, scale)
+            if w.confidence >= least
+            or (w.confidence >= min(least, DIGIT_CONFIDENCE) and any(c.isdigit() for c in w.text))
+        )
     tallest = max(32, min(image.size) // 5)
     return merge_words([w for w in found if 0 < w.height <= tallest and w.width > 0])
 
