@@ -8,9 +8,8 @@ of a run; K and C where a site sets the standard's options); sequences are walke
 overlays and curves are dropped; any person name, date or date-time the table does not list goes too.
 PatientIdentityRemoved and DeidentificationMethod(CodeSequence) record what was done.
 
-Pixels: the first frame is rendered to 8 bits and read with Tesseract; words inside PHI spans (the
-text analyzer), words that repeat a header PHI value, long digit runs and unreadable words are
-boxed and painted out on every frame.
+Pixels: the first frame is rendered to 8 bits; every text region found in it (Tesseract in several
+views and modes, widened to the glyph lines it sits on) is painted out on every frame, PHI or not.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ import json
 import logging
 import re
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +34,7 @@ from pydicom.sequence import Sequence as DicomSequence
 
 from medcurate.privacy import dicom_profile as profile
 from medcurate.privacy.config import DeidConfig
-from medcurate.privacy.images import OcrWord, ocr_words, paint_boxes, phi_boxes
+from medcurate.privacy.images import box_mask, extend_to_lines, find_text, glyph_lines, text_boxes
 from medcurate.privacy.operators import pseudonym_uid
 
 if TYPE_CHECKING:
@@ -55,7 +53,6 @@ _TEXT_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "AE", "DA", "DT", "TM
 # Free text that C (clean) runs through the text de-identifier, with the VR's maximum length.
 _CLEANABLE = {"SH": 16, "LO": 64, "ST": 1024, "LT": 10240, "UT": None, "UC": None}
 _SOP_CLASS_UID = 0x00080016
-_DIGIT_RUN = re.compile(r"\d{6,}")
 
 
 @dataclass
@@ -80,22 +77,17 @@ class DicomDeidentifier:
             return self._deidentify(dataset)
 
     def _deidentify(self, dataset: Dataset) -> DicomResult:
-        original_values = header_values(dataset)
         out = _copy(dataset)
         self.scrub(out)
         if "PixelData" not in out:
             return DicomResult(out, ocr="no_pixels")
-        if not (self.config.ocr and self.text is not None):
+        if not self.config.ocr:
             return DicomResult(out)
         try:
             frames = _frames(out)
-            words = ocr_words(_render(frames[0]))
+            boxes = burned_in_boxes(_render(frames[0]))
         except Exception as error:  # undecodable pixels or Tesseract failing: reported, not hidden
             return DicomResult(out, ocr=f"failed:{type(error).__name__}")
-        boxes = sorted(
-            set(phi_boxes(words, self.text, self.config.ocr_min_confidence))
-            | set(_header_boxes(words, original_values))
-        )
         if boxes:
             _paint(out, frames, boxes)
         out.BurnedInAnnotation = "NO"
@@ -222,16 +214,12 @@ def header_values(dataset: Dataset) -> set[str]:
     return values
 
 
-def _header_boxes(words: list[OcrWord], values: set[str]) -> Iterator[tuple[int, int, int, int]]:
-    """Burned-in copies of header values ("PATIENTFI..." for PATIENTFIVE) and long digit runs (IDs)."""
-    normal = {re.sub(r"[^0-9a-z]", "", v.lower()) for v in values}
-    normal = {v for v in normal if len(v) >= 3}
-    for word in words:
-        token = re.sub(r"[^0-9a-z]", "", word.text.lower())
-        if len(token) < 3:
-            continue
-        if _DIGIT_RUN.search(token) or any(token in v or (len(v) >= 4 and v in token) for v in normal):
-            yield (word.left, word.top, word.left + word.width, word.top + word.height)
+def burned_in_boxes(rendered: Image.Image) -> list[tuple[int, int, int, int]]:
+    """Every text region of a rendered frame, PHI-classified or not: burned-in annotation in a DICOM
+    carries PHI by default (PS3.15 E, Burned In Annotation), and a banner's name, sex or ID can read
+    as harmless on its own."""
+    words = text_boxes(find_text(rendered))
+    return extend_to_lines(words, glyph_lines(np.asarray(rendered.convert("L")))) if words else []
 
 
 def _frames(dataset: Dataset) -> np.ndarray:
@@ -259,10 +247,8 @@ def _render(frame: np.ndarray) -> Image.Image:
 
 def _paint(dataset: Dataset, frames: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> None:
     """Boxes filled with the darkest value on every frame; the result is stored uncompressed."""
-    from PIL import Image
-
     painted = frames.copy()
-    mask = np.array(paint_boxes(Image.new("L", (frames.shape[2], frames.shape[1]), 255), boxes)) == 0
+    mask = np.array(box_mask((frames.shape[2], frames.shape[1]), boxes)) > 0
     painted[:, mask] = frames.min()
     photometric = "RGB" if painted.ndim == 4 else str(dataset.PhotometricInterpretation)
     data = painted if int(dataset.get("NumberOfFrames") or 1) > 1 else painted[0]

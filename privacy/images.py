@@ -15,6 +15,7 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
 from medcurate.privacy.config import DeidConfig
@@ -65,29 +66,233 @@ def encode_clean(image: Image.Image, fmt: str | None) -> tuple[bytes, str]:
 
 
 def ocr_words(image: Image.Image) -> list[OcrWord]:
+    """One Tesseract pass (sparse text, 2x below 300 px): what the text of an image reads as."""
     import pytesseract
 
     gray = image.convert("L")
-    if min(gray.size) < 300:
-        gray = gray.resize((gray.width * 2, gray.height * 2))  # Tesseract reads small glyphs poorly
-        scale = 2
-    else:
-        scale = 1
+    scale = 2 if min(gray.size) < 300 else 1  # Tesseract reads small glyphs poorly
+    if scale > 1:
+        gray = gray.resize((gray.width * scale, gray.height * scale))
     data = pytesseract.image_to_data(gray, output_type=pytesseract.Output.DICT, config="--psm 11")
+    return _words(data, scale)
+
+
+def _words(data: dict[str, list[Any]], scale: float) -> list[OcrWord]:
+    """Tesseract's word rows, mapped back to the original image's pixels (boxes rounded outwards)."""
     words = []
     for i, text in enumerate(data["text"]):
         if text.strip():
+            left, top = int(data["left"][i] / scale), int(data["top"][i] / scale)
+            right = -(-(data["left"][i] + data["width"][i]) // scale)
+            bottom = -(-(data["top"][i] + data["height"][i]) // scale)
             words.append(
-                OcrWord(
-                    text.strip(),
-                    data["left"][i] // scale,
-                    data["top"][i] // scale,
-                    -(-data["width"][i] // scale),
-                    -(-data["height"][i] // scale),
-                    float(data["conf"][i]),
-                )
+                OcrWord(text.strip(), left, top, int(right) - left, int(bottom) - top, float(data["conf"][i]))
             )
     return words
+
+
+Box = tuple[int, int, int, int]
+
+# Tesseract passes for `find_text`: (view of the image, page segmentation mode, least confidence
+# of a word read in it). Sparse text (11) on the grey image finds scattered banner fields; the
+# locally normalised view brings out text whose contrast to its surroundings is low, in sparse mode
+# and in the default layout analysis (3), which reads lines that sparse mode splits or drops. In
+# sparse mode that view also reads "words" in image texture, almost all below 50% confidence: a
+# word found only there needs 50 (30 if it has a digit). No inverted view: Tesseract 5 binarises
+# each page itself, and light-on-dark text read the same inverted as not (identical words on the
+# generated set). Each pass added recall there; the grey image in layout mode added none.
+TEXT_PASSES: tuple[tuple[str, int, float], ...] = (("gray", 11, 0.0), ("local", 11, 50.0), ("local", 3, 0.0))
+DIGIT_CONFIDENCE = 30.0
+# Images are upscaled (at most 3x) until the longer side reaches this: banner glyphs of 8 px need
+# about 24 px for Tesseract, and large images (photos, scans) carry larger text.
+TEXT_UPSCALED_SIDE = 2400
+
+
+def find_text(image: Image.Image, passes: tuple[tuple[str, int, float], ...] = TEXT_PASSES) -> list[OcrWord]:
+    """Every word Tesseract reads in any of `passes`, duplicates across passes merged.
+
+    Recall over a single reading: OCR misses text in one view that it reads in another (contrast,
+    layout mode), and banner glyphs of 8-12 px are below what it segments reliably until
+    upscaled. Boxes are in the original image's pixels; words a fifth of the image tall are
+    layout artefacts around edges and are dropped."""
+    import pytesseract
+
+    gray = image.convert("L")
+    scale = max(1, min(3, TEXT_UPSCALED_SIDE // max(gray.size)))
+    if scale > 1:
+        gray = gray.resize((gray.width * scale, gray.height * scale), Image.Resampling.LANCZOS)
+    views: dict[str, Image.Image] = {}
+    found: list[OcrWord] = []
+    for view, psm, least in passes:
+        if view not in views:
+            views[view] = _view(gray, view, scale)
+        data = pytesseract.image_to_data(
+            views[view], output_type=pytesseract.Output.DICT, config=f"--psm {psm}"
+        )
+        found.extend(
+            w
+            for w in _words(data, scale)
+            if w.confidence >= least
+            or (w.confidence >= min(least, DIGIT_CONFIDENCE) and any(c.isdigit() for c in w.text))
+        )
+    tallest = max(32, min(image.size) // 5)
+    return merge_words([w for w in found if 0 < w.height <= tallest and w.width > 0])
+
+
+def _view(gray: Image.Image, view: str, scale: int) -> Image.Image:
+    """The grey image as is, or normalised to its neighbourhood's mean and spread."""
+    if view == "gray":
+        return gray
+    if view != "local":
+        raise ValueError(f"unknown text view {view!r}")
+    from scipy.ndimage import uniform_filter
+
+    values = np.asarray(gray, dtype=np.float32)
+    size = 15 * scale  # a few glyph heights of banner text
+    mean = uniform_filter(values, size)
+    spread = np.sqrt(np.maximum(uniform_filter(values * values, size) - mean * mean, 0.0))
+    normal = (values - mean) / (spread + 8.0)  # the floor keeps flat noise from becoming text
+    return Image.fromarray(np.clip(128.0 + 48.0 * normal, 0, 255).astype(np.uint8), "L")
+
+
+def merge_words(words: list[OcrWord]) -> list[OcrWord]:
+    """One word per place: of boxes of similar height that overlap by half the smaller one, the most
+    confident reading keeps its text and takes the union of the boxes (so no pass's reach is lost);
+    in reading order."""
+    kept: list[OcrWord] = []
+    for word in sorted(words, key=lambda w: -w.confidence):
+        for index, other in enumerate(kept):
+            similar = max(word.height, other.height) <= 1.5 * min(word.height, other.height)
+            if similar and _overlap(word_box(word), word_box(other)) >= 0.5:
+                left, top = min(word.left, other.left), min(word.top, other.top)
+                right = max(word.left + word.width, other.left + other.width)
+                bottom = max(word.top + word.height, other.top + other.height)
+                kept[index] = OcrWord(other.text, left, top, right - left, bottom - top, other.confidence)
+                break
+        else:
+            kept.append(word)
+    return [w for line in sorted(text_lines(kept), key=lambda ws: min(w.top for w in ws)) for w in line]
+
+
+def _overlap(a: Box, b: Box) -> float:
+    """Intersection over the smaller box's area."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    return width * height / max(1, min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1])))
+
+
+def text_lines(words: list[OcrWord]) -> list[list[OcrWord]]:
+    """Words grouped into printed lines: vertical overlap of half a word's height, gaps under two heights."""
+    lines: list[list[OcrWord]] = []
+    for word in sorted(words, key=lambda w: w.left):
+        for line in lines:
+            last = line[-1]
+            shared = min(word.top + word.height, last.top + last.height) - max(word.top, last.top)
+            gap = word.left - (last.left + last.width)
+            if shared >= 0.5 * min(word.height, last.height) and gap <= 2 * max(word.height, last.height):
+                line.append(word)
+                break
+        else:
+            lines.append([word])
+    return lines
+
+
+def word_box(word: OcrWord) -> Box:
+    return (word.left, word.top, word.left + word.width, word.top + word.height)
+
+
+def text_boxes(words: list[OcrWord]) -> list[Box]:
+    """Every word that holds a letter or digit: in a DICOM, burned-in annotation is PHI by default
+    (PS3.15 Burned In Annotation), so every text region is redacted, classified or not."""
+    return [word_box(w) for w in words if any(c.isalnum() for c in w.text)]
+
+
+GLYPH_LEVELS = 8  # grey levels at which glyphs are cut out of the image, in each polarity
+
+
+def glyph_lines(gray: np.ndarray) -> list[Box]:
+    """Rows of glyph-sized blobs, found without OCR: at several grey levels, in both polarities,
+    connected components of glyph size are grouped into lines of similar height.
+
+    Text drawn in one value separates from its background cleanly at some level, whatever its
+    contrast; the lines give the full extent of a printed field of which OCR read only part
+    ("X8446" of a longer ID, or one word of a name). On their own they also fire on anatomy,
+    so they are used only where OCR saw text (`extend_to_lines`)."""
+    values = gray.astype(np.float32)
+    low, high = np.percentile(values, 1), np.percentile(values, 99.9)
+    if high - low < 8:
+        return []
+    blobs: list[Box] = []
+    for level in np.linspace(0.1, 0.9, GLYPH_LEVELS):
+        above = values >= low + level * (high - low)
+        blobs += _glyphs(above) + _glyphs(~above)
+    lines = []
+    for left, top, right, bottom, count in _group_lines(blobs):
+        height, width = bottom - top, right - left
+        # three glyphs in a row, or one letter-shaped blob ("M", "F" markers stand alone)
+        if 4 <= height <= 60 and (count >= 3 or (height >= 5 and 0.25 * height <= width <= 1.5 * height)):
+            lines.append((left, top, right, bottom))
+    return lines
+
+
+def _glyphs(mask: np.ndarray) -> list[Box]:
+    """Bounding boxes of the components of `mask` that could be a glyph or a few touching glyphs."""
+    from scipy import ndimage
+
+    labels, _ = ndimage.label(mask, structure=np.ones((3, 3)))
+    boxes = []
+    for index, window in enumerate(ndimage.find_objects(labels)):
+        height, width = window[0].stop - window[0].start, window[1].stop - window[1].start
+        if not 3 <= height <= 48 or width > 8 * height + 4:
+            continue
+        fill = float((labels[window] == index + 1).mean())
+        if fill >= 0.08 and not (fill > 0.95 and width > 3 and height > 3):  # strokes, not solid blocks
+            boxes.append((window[1].start, window[0].start, window[1].stop, window[0].stop))
+    return boxes
+
+
+def _group_lines(blobs: list[Box]) -> list[list[int]]:
+    """Blobs left to right into lines: half-height vertical overlap, heights within 2.5x, gaps
+    under one height. Each line: [left, top, right, bottom, blob count]."""
+    lines: list[list[int]] = []
+    for left, top, right, bottom in sorted(set(blobs)):
+        height = bottom - top
+        for line in lines:
+            line_height = line[3] - line[1]
+            shared = min(bottom, line[3]) - max(top, line[1])
+            gap = left - line[2]
+            if (
+                shared >= 0.5 * min(height, line_height)
+                and max(height, line_height) <= 2.5 * min(height, line_height) + 2
+                and -height <= gap <= max(3, max(height, line_height))
+            ):
+                line[:] = [
+                    min(line[0], left),
+                    min(line[1], top),
+                    max(line[2], right),
+                    max(line[3], bottom),
+                    line[4] + 1,
+                ]
+                break
+        else:
+            lines.append([left, top, right, bottom, 1])
+    return lines
+
+
+def extend_to_lines(boxes: list[Box], lines: list[Box]) -> list[Box]:
+    """`boxes` plus every glyph line that holds at least 30% of one of them: the whole printed field."""
+    reached = [line for line in lines if any(_overlap_of(box, line) >= 0.3 for box in boxes)]
+    return sorted(set(boxes) | set(reached))
+
+
+def _overlap_of(box: Box, other: Box) -> float:
+    """Share of `box` inside `other`."""
+    width = min(box[2], other[2]) - max(box[0], other[0])
+    height = min(box[3], other[3]) - max(box[1], other[1])
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    return width * height / area if width > 0 and height > 0 and area > 0 else 0.0
 
 
 def phi_boxes(
@@ -111,6 +316,30 @@ def phi_boxes(
     return boxes
 
 
+def photo_phi_boxes(
+    words: list[OcrWord], deidentifier: TextDeidentifier, min_confidence: float
+) -> list[tuple[int, int, int, int]]:
+    """`phi_boxes`, leaning to recall: a printed line that holds PHI is boxed whole (a label line
+    "name, birth date, sex" loses no field that reads as harmless alone), and so is every word
+    with a digit (dates, IDs, ages in any layout the analyzer may not parse)."""
+    flagged = set(phi_boxes(words, deidentifier, min_confidence))
+    boxes = set(flagged)
+    for line in text_lines(words):
+        if any(word_box(w) in flagged for w in line):
+            boxes.update(word_box(w) for w in line)
+    boxes.update(word_box(w) for w in words if any(c.isdigit() for c in w.text))
+    return sorted(boxes)
+
+
+def photo_redaction_boxes(
+    image: Image.Image, deidentifier: TextDeidentifier, min_confidence: float
+) -> list[Box]:
+    """Boxes to paint on a photo: PHI found by `photo_phi_boxes` in every word `find_text` reads,
+    each grown to the whole printed line of glyphs it sits on."""
+    found = photo_phi_boxes(find_text(image), deidentifier, min_confidence)
+    return extend_to_lines(found, glyph_lines(np.asarray(image.convert("L")))) if found else []
+
+
 def _name_like(word: str) -> bool:
     """Burned-in annotations carry names without context ("QUARTERFIELD WILHELMINA"): a census
     name or a long word that is not English is boxed on its own."""
@@ -120,6 +349,15 @@ def _name_like(word: str) -> bool:
     if len(token) < 4 or not token.isalpha() or token in NOT_NAMES or is_english(token):
         return False
     return is_name_word(token) or len(token) >= 6
+
+
+def box_mask(size: tuple[int, int], boxes: list[tuple[int, int, int, int]], margin: int = 2) -> Image.Image:
+    """The pixels `paint_boxes` fills, as a mode-L mask (255 painted) of `size` (width, height)."""
+    mask = Image.new("L", size, 0)
+    draw = ImageDraw.Draw(mask)
+    for left, top, right, bottom in boxes:
+        draw.rectangle((left - margin, top - margin, right + margin, bottom + margin), fill=255)
+    return mask
 
 
 def paint_boxes(image: Image.Image, boxes: list[tuple[int, int, int, int]], margin: int = 2) -> Image.Image:
@@ -152,7 +390,7 @@ def scrub_image_sample(
         reasons.append("deid:burned_in_text_unchecked")
     else:
         try:
-            boxes = phi_boxes(ocr_words(image), deidentifier, config.ocr_min_confidence)
+            boxes = photo_redaction_boxes(image, deidentifier, config.ocr_min_confidence)
             metadata["deid.ocr"] = "checked"
         except Exception as error:  # Tesseract missing or failing: never publish unchecked
             metadata["deid.ocr"] = f"failed:{type(error).__name__}"

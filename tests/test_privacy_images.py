@@ -62,11 +62,12 @@ def test_png_text_chunks_are_gone() -> None:
 
 @pytest.mark.slow
 def test_burned_in_name_is_boxed_out() -> None:
-    image = Image.new("L", (640, 160), 0)
+    image = Image.new("L", (640, 230), 0)
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=28)
     draw.text((20, 20), "Patient: Dr. Harold Whitcombe", fill=255, font=font)
     draw.text((20, 90), "DOB 03/14/1950", fill=255, font=font)
+    draw.text((20, 160), "Portable chest view", fill=255, font=font)
     assert any("Whitcombe" in w.text for w in ocr_words(image))
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
@@ -78,4 +79,5 @@ def test_burned_in_name_is_boxed_out() -> None:
     assert out["metadata"]["deid.ocr"] == "checked"
     words = " ".join(w.text for w in ocr_words(Image.open(io.BytesIO(out["image_bytes"]))))
     assert "Whitcombe" not in words and "03/14/1950" not in words
-    assert "Patient" in words  # only PHI is boxed
+    assert "Patient" not in words  # a line that holds PHI goes whole
+    assert "Portable" in words  # a line without PHI stays

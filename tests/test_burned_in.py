@@ -1,0 +1,130 @@
+"""Burned-in text: the generated gold set, box recall and collateral, and DICOM text that is not PHI."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset
+
+from medcurate.privacy.burned_in_set import BurnedInCase, generate, score_boxes
+from medcurate.privacy.config import DeidConfig
+from medcurate.privacy.dicom import DicomDeidentifier, _frames, _render, burned_in_boxes
+from medcurate.privacy.images import (
+    find_text,
+    glyph_lines,
+    ocr_words,
+    phi_boxes,
+    photo_redaction_boxes,
+    text_boxes,
+)
+from medcurate.privacy.text import TextDeidentifier
+
+# On this seed's six images (34 gold boxes) the current path catches 29, painting 15% of the image
+# outside the gold boxes; the previous path caught 5. The bounds leave room for
+# Tesseract's run-to-run stability, not for a regression.
+SMALL_SET = {"count": 6, "seed": 5}
+
+
+def test_generated_set_is_seeded_and_gold_boxes_hold_their_ink() -> None:
+    first, second = list(generate(**SMALL_SET)), list(generate(**SMALL_SET))
+    assert [c.boxes for c in first] == [c.boxes for c in second]
+    assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(first, second, strict=True))
+    assert {c.kind for c in first} == {"dicom", "photo"}
+    for case in first:
+        rows, cols = case.pixels.shape[:2]
+        assert case.boxes and case.ink is not None
+        for index, box in enumerate(case.boxes):
+            ink = np.argwhere(case.ink == index + 1)
+            assert len(ink) > 0 and 0 <= box.left < box.right <= cols and 0 <= box.top < box.bottom <= rows
+            assert ink[:, 0].min() >= box.top and ink[:, 0].max() < box.bottom
+            assert ink[:, 1].min() >= box.left and ink[:, 1].max() < box.right
+        # boxes never overlap: each gold pixel belongs to one rendered field
+        covered = np.zeros((rows, cols), dtype=np.int32)
+        for box in case.boxes:
+            covered[box.top : box.bottom, box.left : box.right] += 1
+        assert covered.max() == 1
+
+
+def test_scoring_counts_ink_and_collateral() -> None:
+    case = next(c for c in generate(**SMALL_SET) if c.kind == "dicom")
+    exact = []
+    for index in range(len(case.boxes)):
+        rows, cols = np.nonzero(case.ink == index + 1)
+        exact.append((int(cols.min()), int(rows.min()), int(cols.max()), int(rows.max())))  # inclusive
+    scored = score_boxes(case, exact, margin=1)  # within the gold halo of two pixels
+    assert scored["caught"] == scored["gold"] == len(case.boxes) and scored["outside"] == 0
+    half = [(b.left, b.top, (b.left + b.right) // 2, b.bottom) for b in case.boxes]
+    assert score_boxes(case, half, margin=0)["caught"] == 0
+    corner = score_boxes(case, [(0, 0, 9, 9)], margin=0)  # corners inclusive, as paint_boxes draws
+    assert corner["painted"] == 100 and corner["pixels"] == case.pixels.shape[0] * case.pixels.shape[1]
+
+
+def _text_dicom(text: str) -> tuple[Dataset, np.ndarray]:
+    """A secondary-capture DICOM with `text` burned into a dark banner, and the text's ink mask."""
+    image = Image.new("L", (320, 240), 30)
+    ImageDraw.Draw(image).ellipse((60, 60, 260, 230), fill=140)
+    font = ImageFont.truetype("DejaVuSans.ttf", 12)
+    ImageDraw.Draw(image).text((6, 4), text, fill=250, font=font)
+    pixels = np.array(image)
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))  # a real header, new 8-bit pixels
+    ds.set_pixel_data(pixels, "MONOCHROME2", 8, generate_instance_uid=False)
+    return ds, pixels > 200
+
+
+@pytest.mark.slow
+def test_dicom_paints_burned_in_text_that_is_not_phi() -> None:
+    """Banner words that read as harmless ("PORTABLE SUPINE") are painted all the same."""
+    config = DeidConfig()
+    text = TextDeidentifier(config)
+    dataset, ink = _text_dicom("PORTABLE SUPINE 120 KV")
+    banner = np.zeros_like(ink)
+    banner[:24] = True
+    words = find_text(_render(_frames(dataset)[0]))
+    assert text_boxes(words) and not phi_boxes(words, text, 0.0)  # no word is classified as PHI
+    result = DicomDeidentifier(config, text).deidentify(dataset)
+    assert result.ocr == "checked" and result.boxes
+    before, after = dataset.pixel_array, result.dataset.pixel_array
+    assert (after[ink & banner] == 30).mean() >= 0.99  # the text's ink is filled with the darkest value
+    assert (after[~banner] == before[~banner]).mean() > 0.95
+
+
+def test_glyph_lines_find_a_printed_line_and_not_a_smooth_blob() -> None:
+    image = Image.new("L", (300, 120), 20)
+    ImageDraw.Draw(image).ellipse((150, 40, 290, 115), fill=120)
+    ImageDraw.Draw(image).text(
+        (8, 8), "Quillon 4471", fill=230, font=ImageFont.truetype("DejaVuSans.ttf", 14)
+    )
+    lines = glyph_lines(np.array(image))
+    assert any(
+        left <= 10 and right >= 90 and top <= 12 and bottom <= 30 for left, top, right, bottom in lines
+    )
+    assert not any(top >= 40 and bottom - top > 30 for _, top, _, bottom in lines)
+
+
+@pytest.mark.slow
+def test_small_generated_set_recall_and_collateral() -> None:
+    """Current path against the previous single pass on the same small generated set."""
+    config = DeidConfig()
+    text = TextDeidentifier(config)
+    cases: list[BurnedInCase] = list(generate(**SMALL_SET))
+    totals: Counter[str] = Counter()
+    previous: Counter[str] = Counter()
+    for case in cases:
+        if case.kind == "dicom":
+            image = _render(_frames(case.dataset)[0])
+            boxes = burned_in_boxes(image)
+        else:
+            image = case.image()
+            boxes = photo_redaction_boxes(image, text, config.ocr_min_confidence)
+        totals.update(score_boxes(case, boxes))
+        previous.update(score_boxes(case, phi_boxes(ocr_words(image), text, config.ocr_min_confidence)))
+    figures = (totals["caught"], totals["gold"], totals["outside"] / totals["pixels"], previous["caught"])
+    assert totals["gold"] >= 30
+    assert totals["caught"] / totals["gold"] >= 0.8, figures
+    assert totals["outside"] / totals["pixels"] <= 0.2, figures
+    assert totals["caught"] >= previous["caught"] + 0.5 * totals["gold"], figures
