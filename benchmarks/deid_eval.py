@@ -252,7 +252,7 @@ def cross_validate(folds: int, wanted: list[str], limit: int = 0) -> None:
             model = Path(scratch) / f"tagger-fold{fold}"
             train(training, model, TaggerConfig())
             tagged = deidentifier_spans(tagger=str(model))
-            site = None
+            site = site_dictionary = None
             if "physionet" in sets:
                 # A site dictionary learned from the training folds' notes of the one site.
                 site_docs = [
@@ -260,7 +260,8 @@ def cross_validate(folds: int, wanted: list[str], limit: int = 0) -> None:
                     for d, index in zip(sets["physionet"], fold_index["physionet"], strict=True)
                     if index != fold
                 ]
-                site = deidentifier_spans(tagger=str(model), site=SiteDictionary.learn(site_docs, "cv"))
+                site_dictionary = SiteDictionary.learn(site_docs, "cv")
+                site = deidentifier_spans(tagger=str(model), site=site_dictionary)
             print(
                 f"fold {fold}: tagger fitted on {len(training)} documents in {time.perf_counter() - started:.0f} s",
                 file=sys.stderr,
@@ -281,6 +282,18 @@ def cross_validate(folds: int, wanted: list[str], limit: int = 0) -> None:
                 results[(name, "rules+tagger")].append(
                     text_metrics(test, [[(a, b) for a, b, _ in spans] for spans in predicted])
                 )
+                if name == "physionet" and site_dictionary is not None:
+                    # Without the rules, which were written on these notes: what generalises.
+                    results[(name, "tagger+site")].append(
+                        text_metrics(
+                            test,
+                            [
+                                [(t.start, t.end) for t in alone.find(d.text)]
+                                + [(s.start, s.end) for s in site_dictionary.find(d.text)]
+                                for d in test
+                            ],
+                        )
+                    )
                 if name == "physionet" and site is not None:
                     with_site = site([d.text for d in test])
                     results[(name, "rules+tagger+site")].append(

@@ -358,6 +358,12 @@ TEMPLATES = (
     "Niece {NAME} ({PHONE}) requests updates.",
     "Pt's friend {NAME1} brought clothes.",
     "Emergency contact {NAME}, {PHONE}, address {PLACE}.",
+    "Patient {NAME} seen and examined this morning.",
+    "pt {NAME} s/p fall at home, c/o hip pain.",
+    "PATIENT {NAME1} REFUSED AM MEDS.",
+    "{NAME}\n{ID}\nDOB {DATE}",
+    "Patient: {NAME}\nMRN: {ID}",
+    "Re: {NAME1}, {NAME1} (DOB {DATE})",
 )
 _SLOT = re.compile(r"\{(NAME1?|PLACE1?|DATE|PHONE|ID|AGE)\}")
 _SLOT_CLASS = {
