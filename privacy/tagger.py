@@ -101,6 +101,21 @@ _RELATIONS = _words(
 _CLINICAL = CLINICAL_WORDS | MEDICAL_TERMS | EPONYMS
 
 
+@cache
+def _word_lists() -> tuple[tuple[str, frozenset[str]], ...]:
+    firsts, lasts, towns, states = _gazetteers()
+    return (
+        ("first", firsts),
+        ("last", lasts),
+        ("town", towns),
+        ("state", states),
+        ("month", _MONTHS),
+        ("title", _TITLES),
+        ("rel", _RELATIONS),
+        ("clin", _CLINICAL),
+    )
+
+
 def _shape(word: str) -> str:
     out = []
     for char in word[:8]:
@@ -133,7 +148,6 @@ def _number_range(value: int, width: int) -> str:
 def _word_features(word: str, upper_doc: bool) -> tuple[str, ...]:
     """Features of a token on its own; its neighbours see the `ctx` subset."""
     low = word.lower()
-    firsts, lasts, towns, states = _gazetteers()
     alpha = word.isalpha()
     english = alpha and is_english(low)
     case = "U" if upper_doc else ("T" if word[:1].isupper() else "L")
@@ -148,22 +162,7 @@ def _word_features(word: str, upper_doc: bool) -> tuple[str, ...]:
     flags = []
     if alpha:
         flags.append("eng" if english else "noeng")
-        if low in firsts:
-            flags.append("first")
-        if low in lasts:
-            flags.append("last")
-        if low in towns:
-            flags.append("town")
-        if low in states:
-            flags.append("state")
-        if low in _MONTHS:
-            flags.append("month")
-        if low in _TITLES:
-            flags.append("title")
-        if low in _RELATIONS:
-            flags.append("rel")
-        if low in _CLINICAL:
-            flags.append("clin")
+        flags.extend(flag for flag, words in _word_lists() if low in words)
     elif word.isdigit():
         flags.append(f"num{min(len(word), 6)}")
         flags.append(_number_range(int(word), len(word)))
