@@ -143,9 +143,19 @@ def probes(count: int, seed: int = 0) -> Iterator[Probe]:
 
 
 def leaked(value: str, output: str) -> list[str]:
-    """The parts of a value that survive in the output (case-blind, whole tokens): words of two
-    letters or more, and digit runs of four or more (a date's day or month alone identifies no one)."""
-    # An address leaks whole or by its local part.
-    parts = [value, value.split("@")[0]] if "@" in value else re.findall(r"[^\W\d_]{2,}|\d{4,}", value)
+    """The parts of a value that survive in the output (case-blind, whole tokens): each word of two
+    letters or more; a value with digits as written, and its digits run together when there are
+    seven or more (a phone or record number written another way). A group of a number alone is no
+    leak: "1070" of a phone number is also a record count. An address leaks whole or by its local
+    part."""
+    if "@" in value:
+        parts = [value, value.split("@")[0]]
+    else:
+        parts = re.findall(r"[^\W\d_]{2,}", value)
+        digits = re.sub(r"\D", "", value)
+        if digits:
+            parts.append(value)
+        if len(digits) >= 7:
+            parts.append(digits)
     low = output.lower()
     return [p for p in parts if re.search(rf"(?<![^\W_]){re.escape(p.lower())}(?![^\W_])", low)]
