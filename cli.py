@@ -110,4 +110,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m medcurate.cli`: run the package's module, so that the handlers' CliError (imported
+    # from medcurate.cli) is the one caught here.
+    from medcurate.cli import main as package_main
+
+    sys.exit(package_main())

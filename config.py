@@ -91,7 +91,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(f"invalid run config:\n{error}") from None
+        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise ConfigError(f"invalid run config: {details}") from None
 
 
 def resolved_config(config: RunConfig) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from medcurate.schemas.config import StrictModel
 
@@ -65,6 +65,13 @@ class DeidConfig(StrictModel):
         description="the learned PHI tagger run beside the rules: 'default' (the model that ships with "
         "medcurate), a folder written by `medcurate deid train`, or 'off'",
     )
+
+    @field_validator("tagger", mode="before")
+    @classmethod
+    def _tagger_off(cls, value: object) -> object:
+        """YAML reads a bare `off` (or `false`) as a boolean."""
+        return "off" if value is False else value
+
     tagger_threshold: float | None = Field(
         None,
         ge=0,
