@@ -25,6 +25,7 @@ from medcurate.privacy.recognizers import (
     FilteredSpacyRecognizer,
     clinical_record,
 )
+from medcurate.privacy.rules.shared import _is_eponym_use
 from medcurate.privacy.vocab import EPONYMS, NOT_NAMES, US_STATES
 
 if TYPE_CHECKING:
@@ -209,6 +210,17 @@ def _boundary(text: str, index: int) -> bool:
     return _is_word_char(text, index - 1) != _is_word_char(text, index)
 
 
+def _plausible_tag(text: str, start: int, end: int, entity: str) -> bool:
+    """What a tagger span must be besides likely: a name right before a disease-like head noun is
+    an eponym (`Ferriman-Gallwey score`, i2b2 keeps disease names), and a number that identifies
+    someone (phone, record, account) has at least four digits (`DAS28` is a score)."""
+    if entity == "PERSON":
+        return not _is_eponym_use(text, end)
+    if entity in ("ID", "PHONE_NUMBER"):
+        return sum(c.isdigit() for c in text[start:end]) >= 4
+    return True
+
+
 def _source(result: Any) -> str:
     from presidio_analyzer import RecognizerResult
 
@@ -281,7 +293,12 @@ class TextDeidentifier:
             return []
         source = f"tagger:{self.tagger.name}"
         return self._admissible(
-            text, [PhiSpan(t.start, t.end, t.entity, t.score, source) for t in self.tagger.find(text)]
+            text,
+            [
+                PhiSpan(t.start, t.end, t.entity, t.score, source)
+                for t in self.tagger.find(text)
+                if _plausible_tag(text, t.start, t.end, t.entity)
+            ],
         )
 
     def deidentify_batch(self, texts: Sequence[str], scopes: Sequence[str] | None = None) -> list[DeidResult]:

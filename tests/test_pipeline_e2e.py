@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from medcurate.cli import main
+from medcurate.privacy.tagger import DEFAULT_MODEL
 from medcurate.warehouse.publish import read_manifest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,6 +93,9 @@ def test_duckdb_row_count_and_shard_hashes_match_the_manifest(demo_runs):
     counts = manifest.counts
     assert counts.balanced, counts
     assert counts.read == counts.published + sum(counts.dropped.values()) + sum(counts.dead_lettered.values())
+    # The learned PHI tagger the run applied is named by its hashes.
+    shipped = json.loads((DEFAULT_MODEL / "metadata.json").read_text())
+    assert manifest.models["deid_tagger"]["model_sha256"] == shipped["model_sha256"]
 
 
 def test_every_stage_left_its_mark(demo_runs):
