@@ -211,14 +211,28 @@ def _boundary(text: str, index: int) -> bool:
 
 
 def _plausible_tag(text: str, start: int, end: int, entity: str) -> bool:
-    """What a tagger span must be besides likely: a name right before a disease-like head noun is
-    an eponym (`Ferriman-Gallwey score`, i2b2 keeps disease names), and a number that identifies
-    someone (phone, record, account) has at least four digits (`DAS28` is a score)."""
+    """What a tagger span must be besides likely, by Safe Harbor and the i2b2 guidelines: a name
+    right before a disease-like head noun is an eponym (`Ferriman-Gallwey score`); a number that
+    identifies someone (phone, record, account) has at least four digits (`DAS28` is a score); a
+    date is a date element, with a digit or a month's name (`last month` names no day); an age is
+    PHI over 89 only."""
+    value = text[start:end]
     if entity == "PERSON":
         return not _is_eponym_use(text, end)
     if entity in ("ID", "PHONE_NUMBER"):
-        return sum(c.isdigit() for c in text[start:end]) >= 4
+        return sum(c.isdigit() for c in value) >= 4
+    if entity == "DATE":
+        return any(c.isdigit() for c in value) or bool(_MONTH_NAME.search(value))
+    if entity == "AGE":
+        return any(int(number) > 89 for number in re.findall(r"\d+", value)) or not any(
+            c.isdigit() for c in value
+        )
     return True
+
+
+_MONTH_NAME = re.compile(
+    r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\b", re.IGNORECASE
+)
 
 
 def _source(result: Any) -> str:
