@@ -226,3 +226,23 @@ def test_train_command_round_trip(tmp_path: Path) -> None:
     empty.write_text(json.dumps({"text": "no phi here", "spans": []}) + "\n")
     with pytest.raises(CliError, match="no PHI spans"):
         _run(["deid", "train", "--gold", str(empty), "--output", str(tmp_path / "m2")])
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "entity", "kept"),
+    [
+        ("Her Quillane-Marsh score was 12.", "Quillane-Marsh", "PERSON", False),
+        ("Quillane-Marsh visited today.", "Quillane-Marsh", "PERSON", True),
+        ("Activity score XQ28 stable.", "XQ28", "ID", False),
+        ("Chart XQ284417 reviewed.", "XQ284417", "ID", True),
+        ("Seen last month for rash.", "last month", "DATE", False),
+        ("Seen on March 3 for rash.", "March 3", "DATE", True),
+        ("A 72 year old with rash.", "72", "AGE", False),
+        ("A 93 year old with rash.", "93", "AGE", True),
+    ],
+)
+def test_tagger_spans_follow_safe_harbor(text: str, value: str, entity: str, kept: bool) -> None:
+    from medcurate.privacy.text import _plausible_tag
+
+    start = text.index(value)
+    assert _plausible_tag(text, start, start + len(value), entity) is kept
