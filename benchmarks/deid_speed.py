@@ -56,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sets", default="physionet,asq,synth")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--limit", type=int, default=0, help="first N documents of each set (0: all)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="each set this many times over (start-up weighs less on a larger input)",
+    )
     parser.add_argument("--set", action="append", default=[], help="override for ours, e.g. deid.tagger=off")
     parser.add_argument("--vanilla", nargs=2, type=Path, metavar=("IN", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -70,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.sets.split(","):
             docs = TEXT_SETS[name]()
-            docs = docs[: args.limit] if args.limit else docs
+            docs = (docs[: args.limit] if args.limit else docs) * args.repeat
             source = Path(scratch) / f"{name}.jsonl"
             source.write_text(
                 "".join(json.dumps({"id": i, "text": d.text}) + "\n" for i, d in enumerate(docs))
