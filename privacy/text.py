@@ -213,14 +213,14 @@ def _boundary(text: str, index: int) -> bool:
 def _plausible_tag(text: str, start: int, end: int, entity: str) -> bool:
     """What a tagger span must be besides likely, by Safe Harbor and the i2b2 guidelines: a name
     right before a disease-like head noun is an eponym (`Ferriman-Gallwey score`); a number that
-    identifies someone (phone, record, account) has at least four digits (`DAS28` is a score); a
+    identifies someone (phone, record, account) has no digit or at least four (`DAS28` is a score); a
     date is a date element, with a digit or a month's name (`last month` names no day); an age is
     PHI over 89 only."""
     value = text[start:end]
     if entity == "PERSON":
         return not _is_eponym_use(text, end)
-    if entity in ("ID", "PHONE_NUMBER"):
-        return sum(c.isdigit() for c in value) >= 4
+    if entity in ("ID", "PHONE_NUMBER"):  # no digit at all: a word the model typed wrongly, kept
+        return sum(c.isdigit() for c in value) not in (1, 2, 3)
     if entity == "DATE":
         return any(c.isdigit() for c in value) or bool(_MONTH_NAME.search(value))
     if entity == "AGE":

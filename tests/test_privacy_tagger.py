@@ -235,6 +235,7 @@ def test_train_command_round_trip(tmp_path: Path) -> None:
         ("Quillane-Marsh visited today.", "Quillane-Marsh", "PERSON", True),
         ("Activity score XQ28 stable.", "XQ28", "ID", False),
         ("Chart XQ284417 reviewed.", "XQ284417", "ID", True),
+        ("ZORVAKIEL TELLIAN\n4417291", "ZORVAKIEL TELLIAN", "ID", True),
         ("Seen last month for rash.", "last month", "DATE", False),
         ("Seen on March 3 for rash.", "March 3", "DATE", True),
         ("A 72 year old with rash.", "72", "AGE", False),
