@@ -25,7 +25,7 @@ from medcurate.privacy.recognizers import (
     FilteredSpacyRecognizer,
     clinical_record,
 )
-from medcurate.privacy.rules.shared import _is_eponym_use
+from medcurate.privacy.rules.shared import _MONTH, _is_eponym_use
 from medcurate.privacy.vocab import EPONYMS, NOT_NAMES, US_STATES
 
 if TYPE_CHECKING:
@@ -230,9 +230,8 @@ def _plausible_tag(text: str, start: int, end: int, entity: str) -> bool:
     return True
 
 
-_MONTH_NAME = re.compile(
-    r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\b", re.IGNORECASE
-)
+# A word beginning as a month's name does (the rules' month pattern, as a prefix).
+_MONTH_NAME = re.compile(rf"\b{_MONTH}", re.IGNORECASE)
 
 
 def _source(result: Any) -> str:
