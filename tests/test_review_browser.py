@@ -275,8 +275,13 @@ def test_two_physicians_review_in_the_browser(ls_config, reviewer_store, browser
     browser.get(f"{url}/api/projects?page_size=100")
     visible = browser.find_element(By.TAG_NAME, "body").text
     assert f'"id":{projects[first.email, TEXT]},' not in visible.replace(" ", "")
-    browser.get(f"{url}/api/projects/{projects[first.email, TEXT]}")
-    assert '"status_code":404' in browser.find_element(By.TAG_NAME, "body").text
+    for path in (
+        f"projects/{projects[first.email, TEXT]}",
+        f"tasks/{saved['task']}",
+        f"annotations/{saved['id']}",
+    ):
+        browser.get(f"{url}/api/{path}")  # the first reviewer's project, task and annotation
+        assert '"status_code":404' in browser.find_element(By.TAG_NAME, "body").text, path
     open_queue(browser, url, projects[second.email, TEXT], ".lsf-richtext__line")
     page = browser.find_element(By.CSS_SELECTOR, ".lsf-main-view").text
     assert "Quillby" in page  # the same text ...
