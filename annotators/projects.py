@@ -115,45 +115,61 @@ def _not_phi(tag: str, name: str, to_name: str, question: str) -> str:
     )
 
 
-TEXT_CONFIG = f"""<View>
+def _layout(sample: str, questions: str) -> str:
+    """The sample (with its one-line header) on the left, the questions beside it on the right."""
+    return f"""<View>
   {_STYLE}
   <View className="mc-row">
     <View className="mc-main">
       <View className="mc-note"><Header value="$review_note" size="6"/></View>
-      <View className="mc-text"><Text name="text" value="$text" granularity="word"/></View>
+      {sample}
     </View>
-    <View className="mc-side">
-      {_question("PHI still in the text? Pick a label, then select the words:")}
-      <Labels name="phi" toName="text" showInline="true">{_labels(PHI_LABELS, "#d32f2f")}</Labels>
-      {_not_phi("Labels", "not_phi", "text", "Something removed that is not PHI? Mark its placeholder:")}
-      {_verdict("text")}
-      {_question("How accurate is the medical content? 1 = wrong … 5 = fully correct")}
-      <Rating name="accuracy" toName="text" maxRating="5"/>
-      {_question("Specialty")}
-      <Choices name="specialty" toName="text" choice="single" layout="select">{_choices(SPECIALTIES)}</Choices>
-      {_comment("text")}
-    </View>
+    <View className="mc-side">{questions}</View>
   </View>
 </View>"""
 
-IMAGE_CONFIG = f"""<View>
-  {_STYLE}
-  <View className="mc-row">
-    <View className="mc-main">
-      <View className="mc-note"><Header value="$review_note" size="6"/></View>
-      <Image name="image" value="$image" zoom="true" maxHeight="620px"/>
-    </View>
-    <View className="mc-side">
-      {_question("Text that still identifies a person? Pick a label, then draw a box:")}
-      <RectangleLabels name="phi_boxes" toName="image" showInline="true">{_labels(PHI_LABELS, "#d32f2f")}</RectangleLabels>
-      {_not_phi("RectangleLabels", "not_phi_boxes", "image", "Something blacked out that is not PHI? Box it:")}
-      {_verdict("image")}
-      {_question("How usable is the image for diagnosis? 1 = unusable … 5 = excellent")}
-      <Rating name="image_quality" toName="image" maxRating="5"/>
-      {_comment("image")}
-    </View>
-  </View>
-</View>"""
+
+def _marks(tag: str, name: str, to_name: str, question: str, not_phi: str, not_phi_question: str) -> str:
+    """The reviewer's PHI labels, the over-redaction marker, the hidden de-id labels, fit to train?"""
+    return (
+        _question(question)
+        + f'<{tag} name="{name}" toName="{to_name}" showInline="true">{_labels(PHI_LABELS, "#d32f2f")}</{tag}>'
+        + _not_phi(tag, not_phi, to_name, not_phi_question)
+        + _verdict(to_name)
+    )
+
+
+TEXT_CONFIG = _layout(
+    '<View className="mc-text"><Text name="text" value="$text" granularity="word"/></View>',
+    _marks(
+        "Labels",
+        "phi",
+        "text",
+        "PHI still in the text? Pick a label, then select the words:",
+        "not_phi",
+        "Something removed that is not PHI? Mark its placeholder:",
+    )
+    + _question("How accurate is the medical content? 1 = wrong … 5 = fully correct")
+    + '<Rating name="accuracy" toName="text" maxRating="5"/>'
+    + _question("Specialty")
+    + f'<Choices name="specialty" toName="text" choice="single" layout="select">{_choices(SPECIALTIES)}</Choices>'
+    + _comment("text"),
+)
+
+IMAGE_CONFIG = _layout(
+    '<Image name="image" value="$image" zoom="true" maxHeight="620px"/>',
+    _marks(
+        "RectangleLabels",
+        "phi_boxes",
+        "image",
+        "Text that still identifies a person? Pick a label, then draw a box:",
+        "not_phi_boxes",
+        "Something blacked out that is not PHI? Box it:",
+    )
+    + _question("How usable is the image for diagnosis? 1 = unusable … 5 = excellent")
+    + '<Rating name="image_quality" toName="image" maxRating="5"/>'
+    + _comment("image"),
+)
 
 LABEL_CONFIGS = {TEXT: TEXT_CONFIG, IMAGE: IMAGE_CONFIG}
 

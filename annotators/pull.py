@@ -52,6 +52,7 @@ class PullResult:
     out_dir: str
     missed_phi: int = 0  # physicians' flags of PHI that survived, written to missed_phi.jsonl
     over_redacted: int = 0  # "not PHI" marks on redactions, written to over_redacted.jsonl
+    foreign: int = 0  # annotations in a reviewer's project made or changed by someone else: ignored
 
 
 def export_snapshot(client: LabelStudio, project_id: int, timeout_s: float = 600) -> list[dict[str, Any]]:
@@ -81,6 +82,19 @@ def _reviewer(completed_by: Any) -> tuple[int, str | None]:
     if isinstance(completed_by, dict):
         return int(completed_by["id"]), completed_by.get("email")
     return int(completed_by), None
+
+
+def _made_by(annotation: dict[str, Any], owner: int) -> bool:
+    """Whether only the project's reviewer wrote this annotation.
+
+    Label Studio Community checks organizations on projects and tasks but not on annotations
+    (it assumes a single organization): another logged-in reviewer who knows a task id can add an
+    annotation to it or change one through the API. Such annotations are not counted.
+    """
+    updated_by = annotation.get("updated_by")
+    if isinstance(updated_by, dict):
+        updated_by = updated_by.get("id")
+    return _reviewer(annotation["completed_by"])[0] == owner and updated_by in (None, owner)
 
 
 def annotation_to_record(task: dict[str, Any], annotation: dict[str, Any], project: str) -> dict[str, Any]:
@@ -159,14 +173,16 @@ def pull_reviews(
     records: list[dict[str, Any]] = []
     flags: list[dict[str, Any]] = []
     over: list[dict[str, Any]] = []
+    foreign = 0
     tasks = 0
-    # The shared project (no reviewers registered) and every reviewer's own projects.
-    clients = [client] + [
-        reviewer_client(config, r.email, client) for r in list_reviewers(config.label_studio)
+    # The shared project (no reviewers registered), then every reviewer's own projects.
+    sources: list[tuple[LabelStudio, int | None]] = [(client, None)]
+    sources += [
+        (reviewer_client(config, r.email, client), r.user_id) for r in list_reviewers(config.label_studio)
     ]
     for kind in (TEXT, IMAGE):
         title = project_title(config, kind)
-        for source in clients:
+        for source, owner in sources:
             project = next((p for p in source.projects.list(title=title) if p.title == title), None)
             if project is None:
                 continue
@@ -176,10 +192,15 @@ def pull_reviews(
                 for annotation in task.get("annotations") or []:
                     if annotation.get("was_cancelled"):
                         continue
+                    if owner is not None and not _made_by(annotation, owner):
+                        foreign += 1
+                        continue
                     records.append(annotation_to_record(task, annotation, kind))
                     if kind == TEXT:
                         flags.extend(missed_phi_flags(task, annotation, records[-1]["reviewer_id"]))
                         over.extend(over_redaction_flags(task, annotation, records[-1]["reviewer_id"]))
+    if foreign:
+        log.warning("%d annotation(s) in reviewers' own projects not made by that reviewer: ignored", foreign)
     deidentify_comments(records, deid or DeidConfig())
     verdicts = consensus(records, config.consensus, config.reviewers_per_task)
     agreement_report = agreement(records)
@@ -193,4 +214,6 @@ def pull_reviews(
     for verdict in verdicts:
         decisions[verdict["decision"]] = decisions.get(verdict["decision"], 0) + 1
     log.info("pulled %d tasks, %d reviews: %s", tasks, len(records), decisions)
-    return PullResult(tasks, len(records), decisions, agreement_report, str(out), len(flags), len(over))
+    return PullResult(
+        tasks, len(records), decisions, agreement_report, str(out), len(flags), len(over), foreign
+    )
