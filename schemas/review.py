@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-REVIEW_SCHEMA_VERSION = 1
+REVIEW_SCHEMA_VERSION = 2  # 2: not_phi_spans, not_phi_boxes (over-redaction marks)
 
 PHI_SPAN_TYPE = pa.struct(
     [
