@@ -1,4 +1,4 @@
-"""`medcurate labelstudio start|stop|status` and `medcurate review push|pull`."""
+"""`medcurate labelstudio start|stop|status|add-reviewer|list-reviewers` and `medcurate review push|pull`."""
 
 from __future__ import annotations
 
@@ -30,6 +30,17 @@ def register(subparsers: Any) -> None:
         parser = server_commands.add_parser(action, help=help_text)
         _common(parser)
         parser.set_defaults(handler=labelstudio_command)
+    add = server_commands.add_parser(
+        "add-reviewer",
+        help="create a physician's account (own organization and projects); prints the password once",
+    )
+    _common(add)
+    add.add_argument("email", help="the physician's e-mail address: their login")
+    add.add_argument("--specialty", help="their specialty (recorded with their reviews)")
+    add.set_defaults(handler=reviewer_command)
+    listed = server_commands.add_parser("list-reviewers", help="list reviewer accounts (no secrets)")
+    _common(listed)
+    listed.set_defaults(handler=reviewer_command)
 
     review = subparsers.add_parser("review", help="send samples to physician review and gather verdicts")
     review_commands = review.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -94,6 +105,33 @@ def labelstudio_command(args: argparse.Namespace, extra: list[str]) -> int:
             print(f"running at {state.url} (pid {state.pid}, data {state.data_dir})")
     except server.ServerError as error:
         raise CliError(str(error)) from None
+    return 0
+
+
+def reviewer_command(args: argparse.Namespace, extra: list[str]) -> int:
+    """add-reviewer prints the generated password once, on stdout only: it is neither logged nor stored."""
+    from medcurate.annotators import reviewers, server
+    from medcurate.annotators.projects import SPECIALTIES
+
+    config = _run_config(args).review.label_studio
+    if args.action == "list-reviewers":
+        for reviewer in reviewers.list_reviewers(config):
+            print(f"{reviewer.email}\t{reviewer.specialty or '-'}\tuser {reviewer.user_id}")
+        return 0
+    if args.specialty is not None and args.specialty not in SPECIALTIES:
+        raise CliError(f"--specialty must be one of: {', '.join(SPECIALTIES)}")
+    try:
+        reviewer, password = reviewers.add_reviewer(config, args.email, args.specialty)
+    except (reviewers.ReviewerError, server.ServerError) as error:
+        raise CliError(str(error)) from None
+    state = server.read_state(config)
+    print(f"Reviewer {reviewer.email} added (their own organization and review projects).")
+    print(f"Send them, by a channel you trust: address {state.url if state else '(see labelstudio status)'}")
+    print(f"  login {reviewer.email}")
+    print(f"  password {password}")
+    print(
+        "The password is shown only this once and is not stored; they can change it under Account & Settings."
+    )
     return 0
 
 

@@ -14,65 +14,162 @@ TEXT = "text"
 IMAGE = "image"
 LOCAL_IMAGES = "medcurate"
 
-# PHI types reviewers can mark; de-id predictions of other types are shown as OTHER.
-PHI_LABELS = ("PERSON", "DATE_TIME", "LOCATION", "PHONE_NUMBER", "EMAIL_ADDRESS", "ID", "OTHER")
-SPECIALTIES = (
-    "general_medicine",
-    "cardiology",
-    "oncology",
-    "neurology",
-    "pediatrics",
-    "psychiatry",
-    "radiology",
-    "infectious_disease",
-    "endocrinology",
-    "other",
-)
+# What a reviewer marks: one set of labels, the display name a physician reads and the PHI type
+# (the label's alias) that pull reads and the next version's placeholder shows, e.g. <PERSON>.
+PHI_LABELS = {
+    "PERSON": "Name",
+    "DATE": "Date",
+    "AGE": "Age over 89",
+    "LOCATION": "Place or address",
+    "FACILITY": "Hospital or clinic",
+    "ID": "Record or ID number",
+    "CONTACT": "Phone, e-mail or web address",
+    "OTHER": "Other identifier",
+}
+# Types de-identification writes as placeholders: its redactions show under their own type.
+REDACTED_TYPES = (*PHI_LABELS, "DATE_TIME", "PHONE_NUMBER", "EMAIL_ADDRESS", "URL", "ORGANIZATION")
+OVER_REDACTED = "OVER_REDACTED"
+SPECIALTIES = {
+    "general_medicine": "General medicine",
+    "cardiology": "Cardiology",
+    "oncology": "Oncology",
+    "neurology": "Neurology",
+    "pediatrics": "Paediatrics",
+    "psychiatry": "Psychiatry",
+    "radiology": "Radiology",
+    "infectious_disease": "Infectious disease",
+    "endocrinology": "Endocrinology",
+    "other": "Other",
+}
+# Controls whose regions are the de-identification's own redactions (predictions, shown as context)
+# and the reviewer's "not PHI" markers; any other region a reviewer draws is surviving PHI.
+REDACTED_CONTROL = "redacted"
+NOT_PHI_CONTROLS = ("not_phi", "not_phi_boxes")
+
+INSTRUCTIONS = """<p><b>You review de-identified samples before they enter a training set.</b>
+Personal information the software removed shows as a grey placeholder such as &lt;PERSON&gt;.</p>
+<ol>
+<li><b>PHI still visible?</b> Pick a label (Name, Date, ...) and select the words, or draw a box on
+an image. One mark is enough for it to be removed from the next version.</li>
+<li><b>Removed something that is not PHI</b> (a drug, a relation such as "daughter", a heading)?
+Pick <i>Not PHI (over-redacted)</i> and select the placeholder.</li>
+<li><b>Fit to train a medical model?</b> Answer no for wrong, harmful, non-medical or unreadable
+samples, or too much PHI to fix.</li>
+<li>Rate the medical accuracy (1 = wrong, 5 = fully correct), choose the specialty, then
+<b>Submit</b>. Skip what you cannot judge.</li>
+</ol>
+<p>Never copy patient details into a comment. You never see another reviewer's answers, and they
+never see yours.</p>"""
+
+_STYLE = """<Style>
+  .mc-row { display: flex; gap: 20px; align-items: flex-start; }
+  .mc-main { flex: 3; min-width: 0; }
+  .mc-side { flex: 2; min-width: 330px; max-width: 460px; }
+  .mc-note h4 { color: #555; font-size: 13px !important; font-weight: 400 !important;
+                line-height: 1.4 !important; margin: 0 0 6px !important; }
+  .mc-side h4 { font-size: 14px !important; line-height: 1.3 !important; margin: 12px 0 4px !important; }
+  .mc-text { max-height: 640px; overflow-y: auto; border: 1px solid #ddd; border-radius: 4px;
+             padding: 10px; font-size: 15px; line-height: 1.6; }
+  .mc-hidden { display: none; }
+</Style>"""
 
 
-def _labels(values: tuple[str, ...]) -> str:
-    return "".join(f'<Label value="{value}"/>' for value in values)
+def _labels(values: dict[str, str] | tuple[str, ...], background: str = "") -> str:
+    items = values.items() if isinstance(values, dict) else ((v, v) for v in values)
+    colour = f' background="{background}"' if background else ""
+    return "".join(f'<Label value="{shown}" alias="{code}"{colour}/>' for code, shown in items)
 
 
-def _choices(values: tuple[str, ...]) -> str:
-    return "".join(f'<Choice value="{value}"/>' for value in values)
+def _choices(values: dict[str, str]) -> str:
+    return "".join(f'<Choice value="{shown}" alias="{code}"/>' for code, shown in values.items())
+
+
+def _question(text: str) -> str:
+    return f'<Header value="{text}" size="6"/>'
 
 
 def _verdict(to_name: str) -> str:
-    """The accept/reject choice both projects share: pull reads it as `verdict` in either."""
+    """The accept/reject question both projects share: pull reads it as `verdict` in either."""
     return (
-        f'<Choices name="verdict" toName="{to_name}" choice="single" required="true" showInline="true">'
-        '<Choice value="accept"/><Choice value="reject"/></Choices>'
+        _question("Is this sample fit to train a medical model?")
+        + f'<Choices name="verdict" toName="{to_name}" choice="single" required="true" showInline="true">'
+        '<Choice value="Yes, fit to train" alias="accept"/>'
+        '<Choice value="No, exclude it" alias="reject"/></Choices>'
     )
 
 
-TEXT_CONFIG = f"""<View>
-  <Header value="Sample $sample_id · $source_kind · language $language · quality $quality_score"/>
-  <Text name="text" value="$text" granularity="symbol"/>
-  <Header value="PHI the de-identification redacted (prediction)" size="6"/>
-  <Labels name="redacted" toName="text">{_labels(PHI_LABELS)}</Labels>
-  <Header value="Mark any PHI that survived" size="6"/>
-  <Labels name="phi" toName="text">{_labels(PHI_LABELS)}</Labels>
-  {_verdict("text")}
-  <Header value="Medical accuracy" size="6"/>
-  <Rating name="accuracy" toName="text" maxRating="5"/>
-  <Header value="Specialty" size="6"/>
-  <Choices name="specialty" toName="text" choice="single">{_choices(SPECIALTIES)}</Choices>
-  <TextArea name="comment" toName="text" rows="2" editable="true"/>
+def _comment(to_name: str) -> str:
+    return (
+        f'<TextArea name="comment" toName="{to_name}" rows="2" editable="true" showSubmitButton="false" '
+        'placeholder="Optional comment (never copy patient details)"/>'
+    )
+
+
+def _not_phi(tag: str, name: str, to_name: str, question: str) -> str:
+    return (
+        _question(question) + f'<{tag} name="{name}" toName="{to_name}" showInline="true">'
+        f'<Label value="Not PHI (over-redacted)" alias="{OVER_REDACTED}" background="#2e7d32"/></{tag}>'
+        # The de-identification's redactions: regions from predictions, their label row hidden.
+         + f'<View className="mc-hidden"><{tag} name="{REDACTED_CONTROL}" toName="{to_name}">'
+        f"{_labels(REDACTED_TYPES, '#9e9e9e')}</{tag}></View>"
+    )
+
+
+def _layout(sample: str, questions: str) -> str:
+    """The sample (with its one-line header) on the left, the questions beside it on the right."""
+    return f"""<View>
+  {_STYLE}
+  <View className="mc-row">
+    <View className="mc-main">
+      <View className="mc-note"><Header value="$review_note" size="6"/></View>
+      {sample}
+    </View>
+    <View className="mc-side">{questions}</View>
+  </View>
 </View>"""
 
-IMAGE_CONFIG = f"""<View>
-  <Header value="Sample $sample_id · $source_kind"/>
-  <Image name="image" value="$image" zoom="true"/>
-  <Header value="Burned-in text the de-identification blacked out (prediction)" size="6"/>
-  <RectangleLabels name="redacted" toName="image">{_labels(PHI_LABELS)}</RectangleLabels>
-  <Header value="Box any PHI that survived" size="6"/>
-  <RectangleLabels name="phi_boxes" toName="image">{_labels(PHI_LABELS)}</RectangleLabels>
-  {_verdict("image")}
-  <Header value="Image quality" size="6"/>
-  <Rating name="image_quality" toName="image" maxRating="5"/>
-  <TextArea name="comment" toName="image" rows="2" editable="true"/>
-</View>"""
+
+def _marks(tag: str, name: str, to_name: str, question: str, not_phi: str, not_phi_question: str) -> str:
+    """The reviewer's PHI labels, the over-redaction marker, the hidden de-id labels, fit to train?"""
+    return (
+        _question(question)
+        + f'<{tag} name="{name}" toName="{to_name}" showInline="true">{_labels(PHI_LABELS, "#d32f2f")}</{tag}>'
+        + _not_phi(tag, not_phi, to_name, not_phi_question)
+        + _verdict(to_name)
+    )
+
+
+TEXT_CONFIG = _layout(
+    '<View className="mc-text"><Text name="text" value="$text" granularity="word"/></View>',
+    _marks(
+        "Labels",
+        "phi",
+        "text",
+        "PHI still in the text? Pick a label, then select the words:",
+        "not_phi",
+        "Something removed that is not PHI? Mark its placeholder:",
+    )
+    + _question("How accurate is the medical content? 1 = wrong … 5 = fully correct")
+    + '<Rating name="accuracy" toName="text" maxRating="5"/>'
+    + _question("Specialty")
+    + f'<Choices name="specialty" toName="text" choice="single" layout="select">{_choices(SPECIALTIES)}</Choices>'
+    + _comment("text"),
+)
+
+IMAGE_CONFIG = _layout(
+    '<Image name="image" value="$image" zoom="true" maxHeight="620px"/>',
+    _marks(
+        "RectangleLabels",
+        "phi_boxes",
+        "image",
+        "Text that still identifies a person? Pick a label, then draw a box:",
+        "not_phi_boxes",
+        "Something blacked out that is not PHI? Box it:",
+    )
+    + _question("How usable is the image for diagnosis? 1 = unusable … 5 = excellent")
+    + '<Rating name="image_quality" toName="image" maxRating="5"/>'
+    + _comment("image"),
+)
 
 LABEL_CONFIGS = {TEXT: TEXT_CONFIG, IMAGE: IMAGE_CONFIG}
 
@@ -91,29 +188,38 @@ def project_title(config: ReviewConfig, kind: str) -> str:
     return config.text_project if kind == TEXT else config.image_project
 
 
-def ensure_project(client: LabelStudio, config: ReviewConfig, kind: str) -> int:
-    """The id of this kind's review project, creating it (or bringing its settings up to date)."""
+DESCRIPTION = "Physician review of de-identified samples. Press Label All Tasks; instructions open from the labeling screen."
+
+
+def ensure_project(client: LabelStudio, config: ReviewConfig, kind: str, per_reviewer: bool = False) -> int:
+    """The id of this kind's review project, creating it (or bringing its settings up to date).
+
+    A reviewer's own project (`per_reviewer`) takes one annotation per task; the shared project
+    takes `reviewers_per_task`.
+    """
     title = project_title(config, kind)
+    settings: dict[str, Any] = {
+        "label_config": LABEL_CONFIGS[kind],
+        "maximum_annotations": 1 if per_reviewer else config.reviewers_per_task,
+        "expert_instruction": INSTRUCTIONS,
+        "show_instruction": True,
+        "description": DESCRIPTION,
+    }
     for project in client.projects.list(title=title):
         if project.title == title:
             # Projects made by an older medcurate get the current labeling config (new controls).
-            changes: dict[str, Any] = {}
-            if project.maximum_annotations != config.reviewers_per_task:
-                changes["maximum_annotations"] = config.reviewers_per_task
-            if project.label_config != LABEL_CONFIGS[kind]:
-                changes["label_config"] = LABEL_CONFIGS[kind]
+            changes = {key: value for key, value in settings.items() if getattr(project, key, None) != value}
             if changes:
                 client.projects.update(project.id, **changes)
             _ensure_local_storage(client, config, kind, project.id)
             return project.id
     project = client.projects.create(
         title=title,
-        label_config=LABEL_CONFIGS[kind],
-        maximum_annotations=config.reviewers_per_task,
         overlap_cohort_percentage=100,
         model_version=config.model_version,
         show_collab_predictions=True,
-        description="medcurate physician review; see docs/physicians.md",
+        show_skip_button=True,
+        **settings,
     )
     _ensure_local_storage(client, config, kind, project.id)
     return project.id

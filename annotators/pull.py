@@ -19,8 +19,18 @@ from label_studio_sdk import LabelStudio
 
 from medcurate.annotators.agreement import agreement, consensus, reviewer_stats
 from medcurate.annotators.config import ReviewConfig
-from medcurate.annotators.missed import missed_phi_flags, write_missed_phi
-from medcurate.annotators.projects import IMAGE, TEXT, connect, project_title
+from medcurate.annotators.missed import (
+    MISSED_PHI_FILE,
+    OVER_REDACTED_FILE,
+    missed_phi_flags,
+    over_redaction_flags,
+    region_label,
+    reviewer_regions,
+    write_flags,
+)
+from medcurate.annotators.projects import IMAGE, NOT_PHI_CONTROLS, TEXT, connect, project_title
+from medcurate.annotators.push import reviewer_client
+from medcurate.annotators.reviewers import list_reviewers
 from medcurate.privacy.config import DeidConfig
 from medcurate.privacy.text import TextDeidentifier
 from medcurate.schemas.review import REVIEW_SCHEMA, VERDICT_SCHEMA
@@ -41,6 +51,8 @@ class PullResult:
     agreement: dict[str, dict[str, Any]]
     out_dir: str
     missed_phi: int = 0  # physicians' flags of PHI that survived, written to missed_phi.jsonl
+    over_redacted: int = 0  # "not PHI" marks on redactions, written to over_redacted.jsonl
+    foreign: int = 0  # annotations in a reviewer's project made or changed by someone else: ignored
 
 
 def export_snapshot(client: LabelStudio, project_id: int, timeout_s: float = 600) -> list[dict[str, Any]]:
@@ -72,6 +84,19 @@ def _reviewer(completed_by: Any) -> tuple[int, str | None]:
     return int(completed_by), None
 
 
+def _made_by(annotation: dict[str, Any], owner: int) -> bool:
+    """Whether only the project's reviewer wrote this annotation.
+
+    Label Studio Community checks organizations on projects and tasks but not on annotations
+    (it assumes a single organization): another logged-in reviewer who knows a task id can add an
+    annotation to it or change one through the API. Such annotations are not counted.
+    """
+    updated_by = annotation.get("updated_by")
+    if isinstance(updated_by, dict):
+        updated_by = updated_by.get("id")
+    return _reviewer(annotation["completed_by"])[0] == owner and updated_by in (None, owner)
+
+
 def annotation_to_record(task: dict[str, Any], annotation: dict[str, Any], project: str) -> dict[str, Any]:
     """One review record from one Label Studio annotation (see schemas/review.py)."""
     reviewer_id, reviewer = _reviewer(annotation["completed_by"])
@@ -88,6 +113,8 @@ def annotation_to_record(task: dict[str, Any], annotation: dict[str, Any], proje
         "image_quality": None,
         "phi_spans": [],
         "phi_boxes": [],
+        "not_phi_spans": [],
+        "not_phi_boxes": [],
         "comment": None,
         "lead_time_s": annotation.get("lead_time"),
         "model_version": next((p.get("model_version") for p in task.get("predictions") or []), None),
@@ -103,13 +130,14 @@ def annotation_to_record(task: dict[str, Any], annotation: dict[str, Any], proje
             record[name] = int(value["rating"])
         elif name == "comment" and value.get("text"):
             record["comment"] = "\n".join(value["text"])
-        elif name == "phi" and value.get("labels"):
-            record["phi_spans"].append(
-                {"start": value["start"], "end": value["end"], "type": value["labels"][0]}
-            )
-        elif name == "phi_boxes" and value.get("rectanglelabels"):
+    for name, value in reviewer_regions(task, annotation):  # lossless: every region a reviewer drew
+        over = name in NOT_PHI_CONTROLS
+        if "start" in value:
+            span = {"start": int(value["start"]), "end": int(value["end"]), "type": region_label(value)}
+            record["not_phi_spans" if over else "phi_spans"].append(span)
+        else:
             box = {key: float(value[key]) for key in ("x", "y", "width", "height")}
-            record["phi_boxes"].append({**box, "type": value["rectanglelabels"][0]})
+            record["not_phi_boxes" if over else "phi_boxes"].append({**box, "type": region_label(value)})
     return record
 
 
@@ -144,20 +172,35 @@ def pull_reviews(
     out.mkdir(parents=True, exist_ok=True)
     records: list[dict[str, Any]] = []
     flags: list[dict[str, Any]] = []
+    over: list[dict[str, Any]] = []
+    foreign = 0
     tasks = 0
+    # The shared project (no reviewers registered), then every reviewer's own projects.
+    sources: list[tuple[LabelStudio, int | None]] = [(client, None)]
+    sources += [
+        (reviewer_client(config, r.email, client), r.user_id) for r in list_reviewers(config.label_studio)
+    ]
     for kind in (TEXT, IMAGE):
         title = project_title(config, kind)
-        project = next((p for p in client.projects.list(title=title) if p.title == title), None)
-        if project is None:
-            continue
-        exported = export_snapshot(client, project.id)
-        tasks += len(exported)
-        for task in exported:
-            for annotation in task.get("annotations") or []:
-                if not annotation.get("was_cancelled"):
+        for source, owner in sources:
+            project = next((p for p in source.projects.list(title=title) if p.title == title), None)
+            if project is None:
+                continue
+            exported = export_snapshot(source, project.id)
+            tasks += len(exported)
+            for task in exported:
+                for annotation in task.get("annotations") or []:
+                    if annotation.get("was_cancelled"):
+                        continue
+                    if owner is not None and not _made_by(annotation, owner):
+                        foreign += 1
+                        continue
                     records.append(annotation_to_record(task, annotation, kind))
                     if kind == TEXT:
                         flags.extend(missed_phi_flags(task, annotation, records[-1]["reviewer_id"]))
+                        over.extend(over_redaction_flags(task, annotation, records[-1]["reviewer_id"]))
+    if foreign:
+        log.warning("%d annotation(s) in reviewers' own projects not made by that reviewer: ignored", foreign)
     deidentify_comments(records, deid or DeidConfig())
     verdicts = consensus(records, config.consensus, config.reviewers_per_task)
     agreement_report = agreement(records)
@@ -165,9 +208,12 @@ def pull_reviews(
     _write_parquet(verdicts, VERDICT_SCHEMA, out / VERDICTS_FILE)
     (out / AGREEMENT_FILE).write_text(json.dumps(agreement_report, indent=2))
     (out / REVIEWERS_FILE).write_text(json.dumps(reviewer_stats(records, verdicts), indent=2))
-    write_missed_phi(flags, out)
+    write_flags(flags, out / MISSED_PHI_FILE)
+    write_flags(over, out / OVER_REDACTED_FILE)
     decisions: dict[str, int] = {}
     for verdict in verdicts:
         decisions[verdict["decision"]] = decisions.get(verdict["decision"], 0) + 1
     log.info("pulled %d tasks, %d reviews: %s", tasks, len(records), decisions)
-    return PullResult(tasks, len(records), decisions, agreement_report, str(out), len(flags))
+    return PullResult(
+        tasks, len(records), decisions, agreement_report, str(out), len(flags), len(over), foreign
+    )

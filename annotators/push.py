@@ -27,16 +27,18 @@ from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 from PIL import Image
 
+from medcurate.annotators import routing
 from medcurate.annotators.config import ReviewConfig
 from medcurate.annotators.projects import (
     IMAGE,
-    PHI_LABELS,
+    REDACTED_TYPES,
     TEXT,
     connect,
     ensure_project,
     existing_sample_ids,
     local_images_dir,
 )
+from medcurate.annotators.reviewers import Reviewer, assigned_reviewers, list_reviewers, reviewer_token
 from medcurate.annotators.routing import DEID_BOXES
 from medcurate.annotators.server import read_state
 from medcurate.schemas.sample import Modality, ReviewStatus, table_to_samples
@@ -59,7 +61,7 @@ class PushResult:
 
 
 def _phi_label(entity_type: str) -> str:
-    return entity_type if entity_type in PHI_LABELS else "OTHER"
+    return entity_type if entity_type in REDACTED_TYPES else "OTHER"
 
 
 def _prediction(sample: dict[str, Any], model_version: str, result: list[dict[str, Any]]) -> dict[str, Any]:
@@ -144,6 +146,30 @@ def _image_url(sample: dict[str, Any], config: ReviewConfig) -> str:
     return f"data:image/{fmt};base64,{encoded}"
 
 
+# Why a sample is in the queue, in the words the task header shows a physician.
+REASON_TEXT = {
+    routing.LOW_DEID_CONFIDENCE: "de-identification unsure",
+    routing.IMAGE_TEXT: "text burned into the image was blacked out",
+    routing.IMAGE_TEXT_UNCHECKED: "burned-in text could not be checked",
+    routing.QUALITY_UNCERTAIN: "quality model unsure",
+    routing.AUDIT: "random audit",
+}
+
+
+def review_note(sample: dict[str, Any]) -> str:
+    """The task's one-line header: why it is here, de-identification confidence and redactions."""
+    reasons = [REASON_TEXT.get(r, r.replace("_", " ")) for r in sample.get("review_reasons") or []]
+    parts = [f"Why: {', '.join(reasons)}" if reasons else "Why: review"]
+    if sample.get("deid_confidence") is not None:
+        parts.append(f"de-identification confidence {float(sample['deid_confidence']):.2f}")
+    redactions = len(sample.get("redactions") or [])
+    boxes = len(json.loads((sample.get("metadata") or {}).get(DEID_BOXES) or "[]"))
+    if redactions or boxes:
+        parts.append(f"{redactions + boxes} item(s) removed (grey)")
+    parts.append(f"sample {str(sample['id'])[:8]}")
+    return " · ".join(parts)
+
+
 def sample_to_task(sample: dict[str, Any], config: ReviewConfig) -> tuple[str, dict[str, Any]]:
     """(project kind, Label Studio task) for one sample; the task carries the sample id as its key."""
     data: dict[str, Any] = {
@@ -154,6 +180,10 @@ def sample_to_task(sample: dict[str, Any], config: ReviewConfig) -> tuple[str, d
         if sample.get("quality_score") is None
         else round(float(sample["quality_score"]), 3),
         "review_reasons": list(sample.get("review_reasons") or []),
+        "deid_confidence": None
+        if sample.get("deid_confidence") is None
+        else round(float(sample["deid_confidence"]), 3),
+        "review_note": review_note(sample),
     }
     if sample.get("modality") == Modality.IMAGE:
         data["image"] = _image_url(sample, config)
@@ -253,13 +283,18 @@ def pending_in_shards(paths: Iterable[str]) -> Iterator[dict[str, Any]]:
 def push_samples(
     samples: Iterable[dict[str, Any]], config: ReviewConfig, client: LabelStudio | None = None
 ) -> PushResult:
-    """Queue `samples` as review tasks and send everything pending; safe to call again at any time."""
+    """Queue `samples` as review tasks and send everything pending; safe to call again at any time.
+
+    With reviewers registered (`medcurate labelstudio add-reviewer`), each task goes to the own
+    projects of `reviewers_per_task` of them; without, to one shared project.
+    """
     outbox = Outbox(config.outbox)
     new = [sample_to_task(sample, config) for sample in samples]
     if new:
         outbox.append(new)
     pending = outbox.load()
     result = PushResult()
+    reviewers = list_reviewers(config.label_studio)
     try:
         if pending and client is None:
             if read_state(config.label_studio) is None:  # never started: as good as down
@@ -268,7 +303,10 @@ def push_samples(
         for kind in (TEXT, IMAGE):
             keys = [key for key in pending if key[0] == kind]
             if keys:
-                _send_kind(client, config, kind, keys, pending, outbox, result)
+                targets = _retrying(
+                    lambda kind=kind: _targets(client, config, kind, reviewers), config, result
+                )
+                _send_kind(targets, config, keys, pending, outbox, result)
     except Exception as error:
         if not _is_transient(error):
             raise
@@ -280,41 +318,86 @@ def push_samples(
     return result
 
 
+@dataclass
+class _Target:
+    """A project tasks go to, with the sample ids it already holds."""
+
+    client: LabelStudio
+    project_id: int
+    present: set[str]
+    reviewer: Reviewer | None = None
+    stale: bool = False
+
+
+def reviewer_client(config: ReviewConfig, email: str, base: LabelStudio | None = None) -> LabelStudio:
+    """A client acting as one reviewer (their organization, their projects), at `base`'s server
+    or the running one."""
+    state = read_state(config.label_studio)
+    if base is None and state is None:
+        raise ConnectionError("Label Studio is not running (medcurate labelstudio start)")
+    url = base._client_wrapper.get_base_url() if base is not None else state.url
+    return LabelStudio(base_url=url, api_key=reviewer_token(config.label_studio, email), timeout=120)
+
+
+def _targets(
+    client: LabelStudio, config: ReviewConfig, kind: str, reviewers: list[Reviewer]
+) -> list[_Target]:
+    if not reviewers:
+        project_id = ensure_project(client, config, kind)
+        return [_Target(client, project_id, existing_sample_ids(client, project_id))]
+    if len(reviewers) < config.reviewers_per_task:
+        log.warning(
+            "%d reviewer(s) registered, %d per task wanted: verdicts stay incomplete",
+            len(reviewers),
+            config.reviewers_per_task,
+        )
+    targets = []
+    for reviewer in reviewers:
+        own = reviewer_client(config, reviewer.email, client)
+        project_id = ensure_project(own, config, kind, per_reviewer=True)
+        targets.append(_Target(own, project_id, existing_sample_ids(own, project_id), reviewer))
+    return targets
+
+
 def _send_kind(
-    client: LabelStudio,
+    targets: list[_Target],
     config: ReviewConfig,
-    kind: str,
     keys: list[tuple[str, str]],
     pending: dict[tuple[str, str], dict[str, Any]],
     outbox: Outbox,
     result: PushResult,
 ) -> None:
-    project_id = _retrying(lambda: ensure_project(client, config, kind), config, result)
-    present = _retrying(lambda: existing_sample_ids(client, project_id), config, result)
+    reviewers = [t.reviewer for t in targets if t.reviewer is not None]
 
-    stale = False
+    def wants(target: _Target, sample_id: str) -> bool:
+        if target.reviewer is None:
+            return True
+        return target.reviewer in assigned_reviewers(sample_id, reviewers, config.reviewers_per_task)
 
-    def send(batch: list[tuple[str, str]]) -> int:
-        nonlocal stale
-        if stale:
+    def send(target: _Target, batch: list[tuple[str, str]]) -> set[str]:
+        if target.stale:
             # The last request may have been committed before it was cut off: look again first.
-            present.update(existing_sample_ids(client, project_id))
-            stale = False
-        todo = [key for key in batch if key[1] not in present]
+            target.present.update(existing_sample_ids(target.client, target.project_id))
+            target.stale = False
+        todo = [key for key in batch if key[1] not in target.present]
         if todo:
-            stale = True
-            client.projects.import_tasks(
-                project_id, request=[pending[key] for key in todo], commit_to_project=True
+            target.stale = True
+            target.client.projects.import_tasks(
+                target.project_id, request=[pending[key] for key in todo], commit_to_project=True
             )
-            stale = False
-        return len(todo)
+            target.stale = False
+        target.present.update(key[1] for key in todo)
+        return {key[1] for key in todo}
 
     for start in range(0, len(keys), config.batch_size):
         batch = keys[start : start + config.batch_size]
-        result.already_present += sum(key[1] in present for key in batch)
-        result.sent += _retrying(lambda batch=batch: send(batch), config, result)
+        sent: set[str] = set()
+        for target in targets:
+            mine = [key for key in batch if wants(target, key[1])]
+            sent |= _retrying(lambda target=target, mine=mine: send(target, mine), config, result)
+        result.sent += len(sent)
+        result.already_present += len(batch) - len(sent)
         result.batches += 1
-        present.update(key[1] for key in batch)
         outbox.ack(batch)
         for key in batch:
             del pending[key]

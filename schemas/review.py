@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-REVIEW_SCHEMA_VERSION = 1
+REVIEW_SCHEMA_VERSION = 2  # 2: not_phi_spans, not_phi_boxes (over-redaction marks)
 
 PHI_SPAN_TYPE = pa.struct(
     [
@@ -44,6 +44,9 @@ REVIEW_SCHEMA = pa.schema(
         pa.field("image_quality", pa.int8()),
         pa.field("phi_spans", pa.list_(PHI_SPAN_TYPE)),
         pa.field("phi_boxes", pa.list_(PHI_BOX_TYPE)),
+        # Redactions the reviewer marked "not PHI" (over-redaction): placeholders, not values.
+        pa.field("not_phi_spans", pa.list_(PHI_SPAN_TYPE)),
+        pa.field("not_phi_boxes", pa.list_(PHI_BOX_TYPE)),
         pa.field("comment", pa.string()),
         pa.field("lead_time_s", pa.float64()),
         pa.field("model_version", pa.string()),
