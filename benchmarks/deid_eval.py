@@ -228,10 +228,11 @@ def _caught_by_source(
                 tally[name][1] += (end - start) - hit
 
 
-def cross_validate(folds: int, wanted: list[str], limit: int = 0) -> None:
+def cross_validate(folds: int, wanted: list[str], limit: int = 0, thresholds: Sequence[float] = ()) -> None:
     """Patient-grouped K-fold: the tagger (and the site dictionary) are fitted on K-1 folds of all
     the text sets and scored on the fold left out; the rules are the same in every fold. Prints the
-    mean over folds and the worst fold."""
+    mean over folds and the worst fold; `thresholds` adds rules+tagger at other tagger thresholds
+    (the operating curve a deployment chooses its `deid.tagger_threshold` from)."""
     from medcurate.privacy.augment import fold_of
     from medcurate.privacy.site import SiteDictionary
     from medcurate.privacy.tagger import PhiTagger, TaggerConfig, train
@@ -256,6 +257,9 @@ def cross_validate(folds: int, wanted: list[str], limit: int = 0) -> None:
             model = Path(scratch) / f"tagger-fold{fold}"
             train(training, model, TaggerConfig())
             tagged = deidentifier_spans(tagger=str(model))
+            at_threshold = {
+                value: deidentifier_spans(tagger=str(model), tagger_threshold=value) for value in thresholds
+            }
             site = site_dictionary = None
             if "physionet" in sets:
                 # A site dictionary learned from the training folds' notes of the one site.
@@ -286,6 +290,12 @@ def cross_validate(folds: int, wanted: list[str], limit: int = 0) -> None:
                 results[(name, "rules+tagger")].append(
                     text_metrics(test, [[(a, b) for a, b, _ in spans] for spans in predicted])
                 )
+                for value, run in at_threshold.items():
+                    results[(name, f"rules+tagger@{value:g}")].append(
+                        text_metrics(
+                            test, [[(a, b) for a, b, _ in spans] for spans in run([d.text for d in test])]
+                        )
+                    )
                 if name == "physionet" and site_dictionary is not None:
                     # Without the rules, which were written on these notes: what generalises.
                     results[(name, "tagger+site")].append(
@@ -337,13 +347,19 @@ def main(argv: list[str] | None = None) -> int:
         help="K-fold cross-validation grouped by patient/query/template for the text sets, the tagger "
         "fitted per fold (0: score the shipped model on every document, beside vanilla Presidio)",
     )
+    parser.add_argument(
+        "--thresholds",
+        default="",
+        help="with --cv: also score rules+tagger at these tagger thresholds, comma-separated (e.g. 0.7,0.9)",
+    )
     args = parser.parse_args(argv)
     if not DATA.is_dir():
         print(f"evaluation data not found at {DATA}", file=sys.stderr)
         return 1
     wanted = args.sets.split(",")
     if args.cv > 1:
-        cross_validate(args.cv, wanted, args.limit)
+        thresholds = [float(value) for value in args.thresholds.split(",") if value]
+        cross_validate(args.cv, wanted, args.limit, thresholds)
     elif any(name in wanted for name in TEXT_SETS):
         systems = {"ours": ours()}
         if not args.no_vanilla:
