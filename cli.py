@@ -6,6 +6,7 @@ import argparse
 import errno
 import importlib
 import logging
+import os
 import sys
 
 from medcurate import __version__
@@ -82,7 +83,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Imported by spaCy (thinc) and Presidio whenever installed, at a cost of seconds per start (tens
+# of seconds with CUDA libraries beside them); no command uses them.
+UNUSED_FRAMEWORKS = ("torch", "torchvision", "transformers")
+
+
+def skip_unused_frameworks() -> None:
+    """Make the frameworks above look absent to this process, unless MEDCURATE_IMPORT_TORCH=1 or one
+    is loaded already. Libraries import them optionally, so they carry on without."""
+    if os.environ.get("MEDCURATE_IMPORT_TORCH") == "1":
+        return
+    for name in UNUSED_FRAMEWORKS:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+
+
 def main(argv: list[str] | None = None) -> int:
+    skip_unused_frameworks()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if "--debug" in extra:  # also after the command (`medcurate run ... --debug`), not passed to Beam

@@ -119,3 +119,19 @@ def test_label_studio_down_keeps_the_tasks_in_the_outbox_and_the_run_succeeds(tm
     assert "medcurate review push" in warning
     assert f"{queued} in the outbox" in result.stdout
     assert latest_version(str(out / DATASET)) == "v0001"
+
+
+def test_commands_start_without_the_deep_learning_frameworks():
+    """spaCy and Presidio import torch and transformers whenever installed (seconds per start);
+    the command line keeps them out, and de-identification still works without them."""
+    code = (
+        "import sys; from medcurate.cli import skip_unused_frameworks; skip_unused_frameworks(); "
+        "from medcurate.privacy.text import TextDeidentifier; "
+        "print(TextDeidentifier().deidentify_batch(['Seen by Dr. Zorvanek on 3/4/2021.'])[0].text); "
+        "print(sorted(n for n in ('torch', 'transformers') if sys.modules.get(n) is not None))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MEDCURATE_IMPORT_TORCH"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    redacted, loaded = out.stdout.strip().splitlines()[-2:]
+    assert "Zorvanek" not in redacted and "<DATE>" in redacted
+    assert loaded == "[]"
