@@ -66,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vanilla", nargs=2, type=Path, metavar=("IN", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.vanilla:
+        # The same start as `medcurate`: torch and transformers, which spaCy and Presidio would
+        # import whenever installed, kept out, so that the ratio does not depend on them.
+        from medcurate.cli import skip_unused_frameworks
+
+        skip_unused_frameworks()
         vanilla_command(*args.vanilla)
         return 0
     overrides = [part for value in args.set for part in ("--set", value)]
