@@ -22,9 +22,16 @@ import numpy as np
 from apache_beam.pvalue import TaggedOutput
 
 from medcurate.dedup import images, lsh
-from medcurate.dedup.boilerplate import DocumentFrequencies, DocumentFrequency, TextVerifier
-from medcurate.dedup.clusters import ConnectedComponents, stars
+from medcurate.dedup.boilerplate import (
+    DocumentFrequencies,
+    DocumentFrequency,
+    TextVerifier,
+    pack_payload,
+    unpack_payloads,
+)
+from medcurate.dedup.clusters import ConnectedComponents
 from medcurate.dedup.config import DedupConfig
+from medcurate.dedup.core import EXACT, NEAR, key_exact, key_id, node_key, stars
 from medcurate.dedup.minhash import MinHasher
 from medcurate.dedup.normalize import exact_text_hash
 from medcurate.pipelines.stage import DROPS, SAMPLES, Progress, count, emit_event
@@ -36,30 +43,11 @@ NODES = "nodes"
 KNOWN = "known"
 SHINGLES = "shingles"
 ASSIGNMENTS = "assignments"
-EXACT = "exact_duplicate"
-NEAR = "near_duplicate"
-_QUALITY_DIGITS = 7
-_SIZE_DIGITS = 12
-_EXACT_PREFIX = 16
-_ID_OFFSET = _QUALITY_DIGITS + _SIZE_DIGITS + _EXACT_PREFIX
+__all__ = ["EXACT", "NEAR", "DeduplicateSamples", "assign_clusters", "key_exact", "key_id", "node_key"]
 
 
-def node_key(sample_id: str, quality: float | None, size: int, exact_hash: str) -> str:
-    """A key whose order is the keeper order: best quality, then largest, then smallest hash and id."""
-    scale = 10 ** (_QUALITY_DIGITS - 1)
-    inv_quality = (
-        10**_QUALITY_DIGITS - 1 if quality is None else scale - round(min(max(quality, 0), 1) * scale)
-    )
-    inv_size = 10**_SIZE_DIGITS - 1 - min(size, 10**_SIZE_DIGITS - 1)
-    return f"{inv_quality:0{_QUALITY_DIGITS}d}{inv_size:0{_SIZE_DIGITS}d}{exact_hash[:_EXACT_PREFIX]:0<16}{sample_id}"
-
-
-def key_id(key: str) -> str:
-    return key[_ID_OFFSET:]
-
-
-def key_exact(key: str) -> str:
-    return key[_QUALITY_DIGITS + _SIZE_DIGITS : _ID_OFFSET]
+class _DocumentFrequencyFn(DocumentFrequency, beam.CombineFn):
+    """The document-frequency sketch as a Beam CombineFn (lifted: only sketches cross a shuffle)."""
 
 
 class _Fingerprint(beam.DoFn):
@@ -108,15 +96,21 @@ class _Fingerprint(beam.DoFn):
                 texts.append((key, sample["modality"], exact, sample["text"] or ""))
         if texts:
             bodies = [text for *_, text in texts]
-            if self.config.boilerplate:
+            empty = np.empty(0, dtype=np.uint32)
+            if self.config.boilerplate or self.config.verify != "estimate":
                 signatures, shingles = self.hasher.signatures_and_shingles(bodies)
-                yield TaggedOutput(SHINGLES, (len(texts), np.concatenate(shingles)))
             else:
-                signatures = self.hasher.signatures(bodies)
+                signatures, shingles = self.hasher.signatures(bodies), [empty] * len(bodies)
+            if self.config.boilerplate:
+                yield TaggedOutput(SHINGLES, (len(texts), np.concatenate(shingles)))
+            if self.config.verify == "estimate":
+                shingles = [empty] * len(bodies)
             band_keys = lsh.text_band_keys(signatures, self.bands, self.rows)
-            for (key, modality, exact, _), sig, row in zip(texts, signatures, band_keys, strict=True):
+            for (key, modality, exact, _), sig, own, row in zip(
+                texts, signatures, shingles, band_keys, strict=True
+            ):
                 bands = [b"t" + bytes([i]) + int(v).to_bytes(8, "little") for i, v in enumerate(row)]
-                yield TaggedOutput(NODES, (key, modality, exact, bands, sig.tobytes()))
+                yield TaggedOutput(NODES, (key, modality, exact, bands, pack_payload(sig, own)))
         self.progress.advance(len(batch))
 
 
@@ -156,9 +150,11 @@ def _verify(verifier: TextVerifier):
     ) -> Iterator[tuple[str, str]]:
         key, parts = joined
         candidates = parts["cand"]
-        theirs = [np.frombuffer(their, dtype=np.uint32) for _, their in candidates]
-        for signature in parts["sig"] if candidates else ():
-            close = verifier.close(frequencies, np.frombuffer(signature, dtype=np.uint32), np.stack(theirs))
+        for payload in parts["sig"] if candidates else ():
+            signatures, sets = unpack_payloads(
+                [payload, *(theirs for _, theirs in candidates)], verifier.config.num_perm
+            )
+            close = verifier.close(frequencies, signatures, sets, 0, np.arange(1, len(candidates) + 1))
             count("dedup/verified_edges", int(close.sum()))
             count("dedup/candidates_rejected", int((~close).sum()))
             for (other, _), verified in zip(candidates, close, strict=True):
@@ -191,10 +187,12 @@ def _decide(verifier: TextVerifier, radius: int):
                 return np.bitwise_count(hashes[rest] ^ hashes[centre]) <= radius
 
         else:
-            sigs = np.stack([np.frombuffer(payload, dtype=np.uint32) for *_, payload in members])
+            sigs, sets = unpack_payloads([payload for *_, payload in members], verifier.config.num_perm)
+            exact = np.array([key_exact(key) for key in keys], dtype=object)
 
             def close_to(centre: int, rest: np.ndarray) -> np.ndarray:
-                return verifier.close(frequencies, sigs[centre], sigs[rest])
+                # Exact twins always belong together, also when they have no shingles at all.
+                return (exact[rest] == exact[centre]) | verifier.close(frequencies, sigs, sets, centre, rest)
 
         for star in stars(len(keys), close_to):
             centre = keys[star[0]]
@@ -251,9 +249,9 @@ class DeduplicateSamples(beam.PTransform):
         nodes = fingerprinted[NODES]
         frequencies = beam.pvalue.AsSingleton(
             fingerprinted[SHINGLES]
-            | "DocumentFrequency" >> beam.CombineGlobally(DocumentFrequency(cfg.df_sketch_bits))
+            | "DocumentFrequency" >> beam.CombineGlobally(_DocumentFrequencyFn(cfg.df_sketch_bits))
         )
-        verifier = TextVerifier(cfg)
+        verifier = TextVerifier(cfg, count)
         edges = []
         if cfg.exact:
             edges.append(

@@ -10,20 +10,22 @@ odd, a bijection, so it names the (pre-mixed) shingle hash `h` that reached it. 
 documents, each permutation samples one shingle of their union uniformly; among the permutations
 whose sampled shingle is rare, the share where the signatures agree estimates the Jaccard of
 their rare shingle sets. Pairs with too little rare content for that to mean anything fall back
-on plain estimated Jaccard.
+on the plain rule.
+
+Also here: `TextVerifier`, the one verification rule both the in-process path and the Beam
+transform apply (exact Jaccard or containment of shingle sets, or the MinHash estimate), so the
+two paths give the same clusters. Pure numpy: no Beam import.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import apache_beam as beam
 import numpy as np
-from datasketch import MinHash
 
 from medcurate.dedup.config import DedupConfig
-from medcurate.dedup.minhash import EMPTY, SCHEME
-from medcurate.pipelines.stage import count
+from medcurate.dedup.minhash import EMPTY, ShingleSets, intersections, permutations
 
 # One odd multiplier per count-min row: rows index by different bits of the (already mixed) hash.
 _ROW_MULTIPLIERS = np.array([0x9E3779B1, 0x85EBCA77], dtype=np.uint32)
@@ -49,8 +51,11 @@ class DocumentFrequencies:
         )
 
 
-class DocumentFrequency(beam.CombineFn):
-    """(documents, their distinct shingle hashes concatenated) per batch -> DocumentFrequencies."""
+class DocumentFrequency:
+    """(documents, their distinct shingle hashes concatenated) per batch -> DocumentFrequencies.
+
+    Written as a Beam CombineFn's four methods; the Beam transform mixes in `beam.CombineFn`.
+    """
 
     def __init__(self, bits: int) -> None:
         self.bits = bits
@@ -78,14 +83,31 @@ class DocumentFrequency(beam.CombineFn):
         return acc
 
 
-class TextVerifier:
-    """Whether text signatures are near-duplicates: estimated Jaccard, and rare content agreeing."""
+def pack_payload(signature: np.ndarray, shingles: np.ndarray) -> bytes:
+    """What a text node carries through the Beam shuffles: its signature, then its shingle set."""
+    return signature.tobytes() + shingles.astype(np.uint32).tobytes()
 
-    def __init__(self, config: DedupConfig) -> None:
+
+def unpack_payloads(payloads: Sequence[bytes], num_perm: int) -> tuple[np.ndarray, ShingleSets]:
+    """Signatures (rows) and shingle sets of the payloads, in order."""
+    arrays = [np.frombuffer(payload, dtype=np.uint32) for payload in payloads]
+    return np.stack([a[:num_perm] for a in arrays]), ShingleSets.pack([a[num_perm:] for a in arrays])
+
+
+class TextVerifier:
+    """Whether two texts are near-duplicates: their shingle sets (or signatures) close enough, and,
+    with boilerplate awareness, their rare content agreeing."""
+
+    def __init__(self, config: DedupConfig, count: Callable[[str, int], None] | None = None) -> None:
         self.config = config
-        a, b = MinHash(num_perm=config.num_perm, seed=config.seed, scheme=SCHEME).permutations
+        self.count = count
+        a, b = permutations(config.num_perm, config.seed)
         self._a_inverse = np.array([pow(int(x), -1, 1 << 32) for x in a], dtype=np.uint32)
-        self._b = b.astype(np.uint32)
+        self._b = b
+
+    @property
+    def needs_shingles(self) -> bool:
+        return self.config.verify != "estimate"
 
     def rare(self, frequencies: DocumentFrequencies, signatures: np.ndarray) -> np.ndarray:
         """Per signature value: is the shingle that reached it rare in the corpus?"""
@@ -94,20 +116,43 @@ class TextVerifier:
         hashes = (signatures - self._b) * self._a_inverse
         return (frequencies.of(hashes) < cutoff) & (signatures != EMPTY)
 
-    def close(self, frequencies: DocumentFrequencies, centre: np.ndarray, others: np.ndarray) -> np.ndarray:
-        """Boolean per row of `others` (signatures, one per row): a near-duplicate of `centre`?"""
+    def similar(
+        self, signatures: np.ndarray, sets: ShingleSets | None, centre: int, others: np.ndarray
+    ) -> np.ndarray:
+        """The plain rule: exact Jaccard (or containment) of shingle sets, or estimated Jaccard."""
         cfg = self.config
-        equal = others == centre
-        similar = equal.sum(axis=1) >= cfg.threshold * centre.shape[0]
+        if cfg.verify == "estimate":
+            agree = (signatures[others] == signatures[centre]).sum(axis=1)
+            return agree >= cfg.threshold * signatures.shape[1]
+        shared = intersections(
+            sets.values, sets.starts, sets.counts, np.full(len(others), centre, dtype=np.int64), others
+        )
+        mine, theirs = sets.counts[centre], sets.counts[others]
+        base = mine + theirs - shared if cfg.verify == "jaccard" else np.minimum(mine, theirs)
+        return (base > 0) & (shared >= cfg.threshold * base)
+
+    def close(
+        self,
+        frequencies: DocumentFrequencies,
+        signatures: np.ndarray,
+        sets: ShingleSets | None,
+        centre: int,
+        others: np.ndarray,
+    ) -> np.ndarray:
+        """Boolean per index in `others`: a near-duplicate of text `centre`?"""
+        cfg = self.config
+        others = np.asarray(others, dtype=np.int64)
+        similar = self.similar(signatures, sets, centre, others)
         if not cfg.boilerplate or frequencies.table is None or not similar.any():
             return similar
+        mine, theirs = signatures[centre], signatures[others]
+        equal = theirs == mine
         # The union's sampled shingle is the one with the smaller value (equal values: the same one).
-        sampled_rare = np.where(
-            others < centre, self.rare(frequencies, others), self.rare(frequencies, centre)
-        )
+        sampled_rare = np.where(theirs < mine, self.rare(frequencies, theirs), self.rare(frequencies, mine))
         rare = sampled_rare.sum(axis=1)
         agree = (equal & sampled_rare).sum(axis=1)
-        checked = rare >= cfg.rare_min_share * centre.shape[0]
+        checked = rare >= cfg.rare_min_share * signatures.shape[1]
         verdict = similar & (~checked | (agree >= cfg.rare_threshold * rare))
-        count("dedup/boilerplate_rejected", int((similar & ~verdict).sum()))
+        if self.count is not None:
+            self.count("dedup/boilerplate_rejected", int((similar & ~verdict).sum()))
         return verdict

@@ -28,6 +28,17 @@ class DedupConfig(StrictModel):
         False,
         description="keep spaces inside character n-grams (off: n-grams span words, fewer shared fragments)",
     )
+    verify: Literal["jaccard", "containment", "estimate"] = Field(
+        "jaccard",
+        description="how LSH candidates are checked: exact Jaccard of their shingle sets, containment "
+        "(shared shingles over the smaller set), or the MinHash estimate of Jaccard",
+    )
+    local_max_bytes: int = Field(
+        1 << 30,
+        ge=0,
+        description="`medcurate dedup text` inputs up to this size run in one process; larger ones "
+        "through the Beam transform",
+    )
     boilerplate: bool = Field(
         True,
         description="templated texts (same boilerplate, different subject) must also agree on their "

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numba
 import numpy as np
-from datasketch import LeanMinHash, MinHash
 
 from medcurate.dedup.normalize import normalize_for_shingles
+
+if TYPE_CHECKING:
+    from datasketch import LeanMinHash
 
 SCHEME = "affine32"
 EMPTY = np.uint32(0xFFFFFFFF)
@@ -122,6 +124,27 @@ def _fmix32(h: int) -> int:
     return h ^ (h >> 16)
 
 
+@numba.njit(cache=True, inline="always")
+def _units(buf, lo, hi, words, starts, ends):  # pragma: no cover - compiled
+    """Words (or UTF-8 characters) of buf[lo:hi]: their byte starts and ends; returns their number."""
+    units = 0
+    for p in range(lo, hi):
+        if words:
+            if buf[p] != _SPACE and (p == lo or buf[p - 1] == _SPACE):
+                starts[units] = p
+            if buf[p] != _SPACE and (p + 1 == hi or buf[p + 1] == _SPACE):
+                ends[units] = p + 1
+                units += 1
+        elif buf[p] & 0xC0 != 0x80:  # first byte of a UTF-8 character
+            if units > 0:
+                ends[units - 1] = p
+            starts[units] = p
+            units += 1
+    if units > 0 and not words:
+        ends[units - 1] = hi
+    return units
+
+
 @numba.njit(cache=True)
 def _signatures(buf, offsets, words, n, a, b, out, shingles, counts):  # pragma: no cover - compiled
     """Row d of `out` = MinHash of the n-gram windows of buf[offsets[d]:offsets[d+1]].
@@ -135,23 +158,9 @@ def _signatures(buf, offsets, words, n, a, b, out, shingles, counts):  # pragma:
     hashes = np.empty(buf.shape[0] + 1, dtype=np.uint32)
     for d in range(offsets.shape[0] - 1):
         lo, hi = offsets[d], offsets[d + 1]
-        units = 0
-        for p in range(lo, hi):
-            if words:
-                if buf[p] != _SPACE and (p == lo or buf[p - 1] == _SPACE):
-                    starts[units] = p
-                if buf[p] != _SPACE and (p + 1 == hi or buf[p + 1] == _SPACE):
-                    ends[units] = p + 1
-                    units += 1
-            elif buf[p] & 0xC0 != 0x80:  # first byte of a UTF-8 character
-                if units > 0:
-                    ends[units - 1] = p
-                starts[units] = p
-                units += 1
+        units = _units(buf, lo, hi, words, starts, ends)
         if units == 0:
             continue
-        if not words:
-            ends[units - 1] = hi
         if units <= n:
             count = 1
             hashes[0] = _fmix32(_sha1_hash32(buf, lo, hi, w))
@@ -171,6 +180,96 @@ def _signatures(buf, offsets, words, n, a, b, out, shingles, counts):  # pragma:
             out[d, k] = low
 
 
+def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) of `datasketch.MinHash(num_perm, seed)`'s affine32 scheme, drawn the same way.
+
+    Drawn here rather than read from a MinHash so that the command's cold start does not import
+    datasketch (and scipy behind it); a test checks they equal datasketch's.
+    """
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
+
+
+@numba.njit(cache=True)
+def _shingle_sets(buf, offsets, words, n, values, counts):  # pragma: no cover - compiled
+    """Each document's sorted distinct pre-mixed shingle hashes into values[offsets[d] + d:], their
+    number into counts[d]: the shingle set that exact verification compares."""
+    w = np.empty(80, dtype=np.uint64)
+    starts = np.empty(buf.shape[0] + 1, dtype=np.int64)
+    ends = np.empty(buf.shape[0] + 1, dtype=np.int64)
+    for d in range(offsets.shape[0] - 1):
+        lo, hi = offsets[d], offsets[d + 1]
+        units = _units(buf, lo, hi, words, starts, ends)
+        if units == 0:
+            continue
+        base = lo + d
+        if units <= n:
+            values[base] = _fmix32(_sha1_hash32(buf, lo, hi, w))
+            counts[d] = 1
+            continue
+        count = units - n + 1
+        for i in range(count):
+            values[base + i] = _fmix32(_sha1_hash32(buf, starts[i], ends[i + n - 1], w))
+        chunk = np.sort(values[base : base + count])
+        kept = 1
+        for i in range(1, count):
+            if chunk[i] != chunk[kept - 1]:
+                chunk[kept] = chunk[i]
+                kept += 1
+        values[base : base + kept] = chunk[:kept]
+        counts[d] = kept
+
+
+@numba.njit(cache=True)
+def intersections(values, starts, counts, left, right):  # pragma: no cover - compiled
+    """|A & B| for each pair (left[k], right[k]) of sorted distinct sets stored at values[starts[i]:]."""
+    out = np.zeros(left.shape[0], dtype=np.int64)
+    for k in range(left.shape[0]):
+        i, j = starts[left[k]], starts[right[k]]
+        i_end, j_end = i + counts[left[k]], j + counts[right[k]]
+        shared = 0
+        while i < i_end and j < j_end:
+            x, y = values[i], values[j]
+            if x == y:
+                shared += 1
+                i += 1
+                j += 1
+            elif x < y:
+                i += 1
+            else:
+                j += 1
+        out[k] = shared
+    return out
+
+
+@dataclass(frozen=True)
+class ShingleSets:
+    """Distinct shingle hashes of many documents, packed: document d is values[starts[d]:][:counts[d]]."""
+
+    values: np.ndarray
+    starts: np.ndarray
+    counts: np.ndarray
+
+    def of(self, index: int) -> np.ndarray:
+        return self.values[self.starts[index] : self.starts[index] + self.counts[index]]
+
+    def flat(self) -> np.ndarray:
+        """Every document's values, concatenated (a value once per document holding it)."""
+        total = int(self.counts.sum())
+        first = np.cumsum(self.counts) - self.counts
+        return self.values[np.repeat(self.starts - first, self.counts) + np.arange(total)]
+
+    @classmethod
+    def pack(cls, sets: Sequence[np.ndarray]) -> ShingleSets:
+        counts = np.array([len(s) for s in sets], dtype=np.int64)
+        starts = np.zeros(len(sets), dtype=np.int64)
+        np.cumsum(counts[:-1], out=starts[1:])
+        values = np.concatenate(sets).astype(np.uint32) if sets else np.empty(0, dtype=np.uint32)
+        return cls(values, starts, counts)
+
+
 class MinHasher:
     """The permutations of `datasketch.MinHash(num_perm, seed)`, applied to batches of texts."""
 
@@ -178,9 +277,7 @@ class MinHasher:
         self.num_perm = num_perm
         self.seed = seed
         self.shingling = shingling or Shingling()
-        a, b = MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME).permutations
-        self._a = a.astype(np.uint32)
-        self._b = b.astype(np.uint32)
+        self._a, self._b = permutations(num_perm, seed)
 
     def signatures(self, texts: Sequence[str]) -> np.ndarray:
         """(documents x num_perm) uint32; a text without shingles gets the empty signature."""
@@ -193,17 +290,31 @@ class MinHasher:
         starts = offsets[:-1] + np.arange(len(texts))
         return signatures, [np.unique(shingles[s : s + c]) for s, c in zip(starts, counts, strict=True)]
 
-    def _run(self, texts: Sequence[str], collect: bool) -> tuple[np.ndarray, ...]:
+    def shingle_sets(self, texts: Sequence[str]) -> ShingleSets:
+        """Each text's distinct pre-mixed shingle hashes, sorted: the sets exact verification compares."""
+        buf, offsets = self._encode(texts)
+        values = np.empty(buf.shape[0] + len(texts), dtype=np.uint32)
+        counts = np.zeros(len(texts), dtype=np.int64)
+        _shingle_sets(buf, offsets, self.shingling.kind == "word", self.shingling.n, values, counts)
+        return ShingleSets(values, offsets[:-1] + np.arange(len(texts)), counts)
+
+    def _encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The prepared texts as one UTF-8 buffer and the byte offsets of each."""
         encoded = [self.shingling.prepare(text).encode() for text in texts]
-        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        offsets = np.zeros(len(texts) + 1, dtype=np.int64)
         np.cumsum([len(e) for e in encoded], out=offsets[1:])
-        buf = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-        out = np.full((len(encoded), self.num_perm), EMPTY, dtype=np.uint32)
+        return np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets
+
+    def _run(self, texts: Sequence[str], collect: bool) -> tuple[np.ndarray, ...]:
+        buf, offsets = self._encode(texts)
+        out = np.full((len(texts), self.num_perm), EMPTY, dtype=np.uint32)
         words = self.shingling.kind == "word"
-        shingles = np.empty(buf.shape[0] + len(encoded) if collect else 0, dtype=np.uint32)
-        counts = np.zeros(len(encoded), dtype=np.int64)
+        shingles = np.empty(buf.shape[0] + len(texts) if collect else 0, dtype=np.uint32)
+        counts = np.zeros(len(texts), dtype=np.int64)
         _signatures(buf, offsets, words, self.shingling.n, self._a, self._b, out, shingles, counts)
         return out, shingles, counts, offsets
 
     def lean_minhash(self, signature: np.ndarray) -> LeanMinHash:
+        from datasketch import LeanMinHash
+
         return LeanMinHash(seed=self.seed, hashvalues=signature, scheme=SCHEME)
