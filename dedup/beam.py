@@ -32,7 +32,6 @@ from medcurate.dedup.boilerplate import (
 from medcurate.dedup.clusters import ConnectedComponents
 from medcurate.dedup.config import DedupConfig
 from medcurate.dedup.core import EXACT, NEAR, key_exact, key_id, node_key, stars
-from medcurate.dedup.minhash import MinHasher
 from medcurate.dedup.normalize import exact_text_hash
 from medcurate.pipelines.stage import DROPS, SAMPLES, Progress, count, emit_event
 from medcurate.schemas.events import Drop
@@ -58,7 +57,7 @@ class _Fingerprint(beam.DoFn):
         self.known = known_exact_hashes
 
     def setup(self) -> None:
-        self.hasher = MinHasher(self.config.num_perm, self.config.seed, self.config.shingling())
+        self.hasher = self.config.hasher()
         self.bands, self.rows = lsh.optimal_bands(self.config.threshold, self.config.num_perm)
         self.progress = Progress(STAGE)
 

@@ -17,7 +17,6 @@ import numpy as np
 
 from medcurate.dedup import lsh
 from medcurate.dedup.config import DedupConfig
-from medcurate.dedup.normalize import exact_text_hash
 
 EXACT = "exact_duplicate"
 NEAR = "near_duplicate"
@@ -99,36 +98,34 @@ def assign_text_clusters(
     belongs to pipelines, not to a file a user hands over).
     """
     from medcurate.dedup.boilerplate import DocumentFrequencies, DocumentFrequency, TextVerifier
-    from medcurate.dedup.minhash import MinHasher
+    from medcurate.dedup.minhash import ShingleSets
 
     if len(set(ids)) != len(ids):
         raise ValueError("duplicate ids")
     known = frozenset(known_exact_hashes)
-    hashed = [exact_text_hash(text) for text in texts]
-    active = [i for i, (exact, _) in enumerate(hashed) if exact not in known]
+    hasher = config.hasher()
+    hashes, sizes, all_signatures, all_sets = hasher.fingerprints(texts)
+    active = [i for i, exact in enumerate(hashes) if exact not in known]
     qualities = qualities or [None] * len(ids)
-    keys = {i: node_key(ids[i], qualities[i], hashed[i][1], hashed[i][0]) for i in active}
-    order = sorted(active, key=keys.__getitem__)  # rank -> input index, keeper order
-    exact = [hashed[i][0] for i in order]
+    keys = {i: node_key(ids[i], qualities[i], sizes[i], hashes[i]) for i in active}
+    order = np.array(sorted(active, key=keys.__getitem__), dtype=np.int64)  # rank -> input index
+    exact = [hashes[i][:16] for i in order]
     forest = UnionFind(len(order))
     if config.exact:
         first: dict[str, int] = {}
         for rank, value in enumerate(exact):
             forest.union(first.setdefault(value, rank), rank)
-    hasher = MinHasher(config.num_perm, config.seed, config.shingling())
-    ranked_texts = [texts[i] for i in order]
     verifier = TextVerifier(config)
     signatures = sets = None
     frequencies = DocumentFrequencies()
-    if config.near and order:
-        signatures = hasher.signatures(ranked_texts)
+    if config.near and len(order):
+        signatures = all_signatures[order]
+        sets = ShingleSets(all_sets.values, all_sets.starts[order], all_sets.counts[order])
         bands, rows = lsh.optimal_bands(config.threshold, config.num_perm)
         pairs = lsh.bucket_candidates(lsh.text_band_keys(signatures, bands, rows))
-        if config.boilerplate or verifier.needs_shingles:
-            # With boilerplate awareness every text counts towards document frequencies; without,
-            # only candidates are ever compared, and only their shingle sets are computed.
-            wanted = np.arange(len(order)) if config.boilerplate else np.unique(pairs)
-            sets = _sets_for(hasher, ranked_texts, wanted, len(order))
+        # With boilerplate awareness every text counts towards document frequencies; without,
+        # only candidates are ever compared, and only their shingle sets are sorted.
+        sets = sets.sorted(np.arange(len(order)) if config.boilerplate else np.unique(pairs))
         if config.boilerplate:
             combine = DocumentFrequency(config.df_sketch_bits)
             frequencies = combine.add_input(combine.create_accumulator(), (len(order), sets.flat()))
@@ -163,17 +160,6 @@ def assign_text_clusters(
         keeper, keep = cluster[rank]
         rows[input_index] = {"id": ids[input_index], "cluster": keeper, "keep": keep}
     return rows
-
-
-def _sets_for(hasher, texts: Sequence[str], wanted: np.ndarray, total: int):
-    """Shingle sets of the `wanted` texts, addressable by rank (others empty)."""
-    from medcurate.dedup.minhash import ShingleSets
-
-    computed = hasher.shingle_sets([texts[i] for i in wanted])
-    starts = np.zeros(total, dtype=np.int64)
-    counts = np.zeros(total, dtype=np.int64)
-    starts[wanted], counts[wanted] = computed.starts, computed.counts
-    return ShingleSets(computed.values, starts, counts)
 
 
 def _by_first(pairs: np.ndarray):
