@@ -26,6 +26,7 @@ from medcurate.dedup.boilerplate import (
     DocumentFrequencies,
     DocumentFrequency,
     TextVerifier,
+    number_set,
     pack_payload,
     unpack_payloads,
 )
@@ -105,11 +106,12 @@ class _Fingerprint(beam.DoFn):
             if self.config.verify == "estimate":
                 shingles = [empty] * len(bodies)
             band_keys = lsh.text_band_keys(signatures, self.bands, self.rows)
-            for (key, modality, exact, _), sig, own, row in zip(
+            for (key, modality, exact, text), sig, own, row in zip(
                 texts, signatures, shingles, band_keys, strict=True
             ):
                 bands = [b"t" + bytes([i]) + int(v).to_bytes(8, "little") for i, v in enumerate(row)]
-                yield TaggedOutput(NODES, (key, modality, exact, bands, pack_payload(sig, own)))
+                numbers = number_set(text) if self.config.numbers_agree is not None else empty
+                yield TaggedOutput(NODES, (key, modality, exact, bands, pack_payload(sig, own, numbers)))
         self.progress.advance(len(batch))
 
 
@@ -150,10 +152,11 @@ def _verify(verifier: TextVerifier):
         key, parts = joined
         candidates = parts["cand"]
         for payload in parts["sig"] if candidates else ():
-            signatures, sets = unpack_payloads(
+            signatures, sets, numbers = unpack_payloads(
                 [payload, *(theirs for _, theirs in candidates)], verifier.config.num_perm
             )
-            close = verifier.close(frequencies, signatures, sets, 0, np.arange(1, len(candidates) + 1))
+            others = np.arange(1, len(candidates) + 1)
+            close = verifier.close(frequencies, signatures, sets, 0, others, numbers)
             count("dedup/verified_edges", int(close.sum()))
             count("dedup/candidates_rejected", int((~close).sum()))
             for (other, _), verified in zip(candidates, close, strict=True):
@@ -186,12 +189,16 @@ def _decide(verifier: TextVerifier, radius: int):
                 return np.bitwise_count(hashes[rest] ^ hashes[centre]) <= radius
 
         else:
-            sigs, sets = unpack_payloads([payload for *_, payload in members], verifier.config.num_perm)
+            sigs, sets, numbers = unpack_payloads(
+                [payload for *_, payload in members], verifier.config.num_perm
+            )
             exact = np.array([key_exact(key) for key in keys], dtype=object)
 
             def close_to(centre: int, rest: np.ndarray) -> np.ndarray:
                 # Exact twins always belong together, also when they have no shingles at all.
-                return (exact[rest] == exact[centre]) | verifier.close(frequencies, sigs, sets, centre, rest)
+                return (exact[rest] == exact[centre]) | verifier.close(
+                    frequencies, sigs, sets, centre, rest, numbers
+                )
 
         for star in stars(len(keys), close_to):
             centre = keys[star[0]]

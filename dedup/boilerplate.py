@@ -19,6 +19,8 @@ two paths give the same clusters. Pure numpy: no Beam import.
 
 from __future__ import annotations
 
+import re
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -26,7 +28,9 @@ import numpy as np
 
 from medcurate.dedup.config import DedupConfig
 from medcurate.dedup.minhash import EMPTY, ShingleSets, intersections, permutations
+from medcurate.dedup.normalize import normalize_exact
 
+_DIGITS = re.compile(r"[0-9]+")
 # One odd multiplier per count-min row: rows index by different bits of the (already mixed) hash.
 _ROW_MULTIPLIERS = np.array([0x9E3779B1, 0x85EBCA77], dtype=np.uint32)
 
@@ -83,15 +87,27 @@ class DocumentFrequency:
         return acc
 
 
-def pack_payload(signature: np.ndarray, shingles: np.ndarray) -> bytes:
-    """What a text node carries through the Beam shuffles: its signature, then its shingle set."""
-    return signature.tobytes() + shingles.astype(np.uint32).tobytes()
+def pack_payload(signature: np.ndarray, shingles: np.ndarray, numbers: np.ndarray) -> bytes:
+    """What a text node carries through the Beam shuffles: its signature, shingle set and numbers."""
+    head = np.array([len(shingles)], dtype=np.uint32)
+    return b"".join(a.astype(np.uint32).tobytes() for a in (head, signature, shingles, numbers))
 
 
-def unpack_payloads(payloads: Sequence[bytes], num_perm: int) -> tuple[np.ndarray, ShingleSets]:
-    """Signatures (rows) and shingle sets of the payloads, in order."""
+def unpack_payloads(payloads: Sequence[bytes], num_perm: int) -> tuple[np.ndarray, ShingleSets, ShingleSets]:
+    """Signatures (rows), shingle sets and number sets of the payloads, in order."""
     arrays = [np.frombuffer(payload, dtype=np.uint32) for payload in payloads]
-    return np.stack([a[:num_perm] for a in arrays]), ShingleSets.pack([a[num_perm:] for a in arrays])
+    cuts = [(1 + num_perm, 1 + num_perm + int(a[0])) for a in arrays]
+    return (
+        np.stack([a[1 : 1 + num_perm] for a in arrays]),
+        ShingleSets.pack([a[lo:hi] for a, (lo, hi) in zip(arrays, cuts, strict=True)]),
+        ShingleSets.pack([a[hi:] for a, (_, hi) in zip(arrays, cuts, strict=True)]),
+    )
+
+
+def number_set(text: str) -> np.ndarray:
+    """Sorted distinct CRC-32s of the digit runs of the text's exact form ("12-14 May" -> 12, 14)."""
+    runs = set(_DIGITS.findall(normalize_exact(text)))
+    return np.unique(np.array([zlib.crc32(run.encode()) for run in runs], dtype=np.uint32))
 
 
 class TextVerifier:
@@ -131,6 +147,19 @@ class TextVerifier:
         base = mine + theirs - shared if cfg.verify == "jaccard" else np.minimum(mine, theirs)
         return (base > 0) & (shared >= cfg.threshold * base)
 
+    def numbers_agree(self, numbers: ShingleSets, centre: int, others: np.ndarray) -> np.ndarray:
+        """Texts that both hold numbers must share `numbers_agree` of the smaller number set: a
+        record with another year, volume, page range or dose is another record."""
+        shared = intersections(
+            numbers.values,
+            numbers.starts,
+            numbers.counts,
+            np.full(len(others), centre, dtype=np.int64),
+            others,
+        )
+        smaller = np.minimum(numbers.counts[centre], numbers.counts[others])
+        return (smaller == 0) | (shared >= self.config.numbers_agree * smaller)
+
     def close(
         self,
         frequencies: DocumentFrequencies,
@@ -138,11 +167,14 @@ class TextVerifier:
         sets: ShingleSets | None,
         centre: int,
         others: np.ndarray,
+        numbers: ShingleSets | None = None,
     ) -> np.ndarray:
         """Boolean per index in `others`: a near-duplicate of text `centre`?"""
         cfg = self.config
         others = np.asarray(others, dtype=np.int64)
         similar = self.similar(signatures, sets, centre, others)
+        if cfg.numbers_agree is not None and numbers is not None and similar.any():
+            similar &= self.numbers_agree(numbers, centre, others)
         if not cfg.boilerplate or frequencies.table is None or not similar.any():
             return similar
         mine, theirs = signatures[centre], signatures[others]

@@ -38,6 +38,13 @@ class DedupConfig(StrictModel):
         description="how LSH candidates are checked: exact Jaccard of their shingle sets, containment "
         "(shared shingles over the smaller set), or the MinHash estimate of Jaccard",
     )
+    numbers_agree: float | None = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="if set, two texts that both contain numbers must share at least this share of the "
+        "smaller set of digit runs (years, volumes, pages, doses) to be near-duplicates",
+    )
     local_max_bytes: int = Field(
         1 << 30,
         ge=0,
@@ -45,7 +52,7 @@ class DedupConfig(StrictModel):
         "through the Beam transform",
     )
     boilerplate: bool = Field(
-        True,
+        False,
         description="templated texts (same boilerplate, different subject) must also agree on their "
         "rare shingles to be near-duplicates",
     )

@@ -97,7 +97,7 @@ def assign_text_clusters(
     Ids must be distinct (the Beam transform's "same id twice is one record read twice" rule
     belongs to pipelines, not to a file a user hands over).
     """
-    from medcurate.dedup.boilerplate import DocumentFrequencies, DocumentFrequency, TextVerifier
+    from medcurate.dedup.boilerplate import DocumentFrequencies, DocumentFrequency, TextVerifier, number_set
     from medcurate.dedup.minhash import ShingleSets
 
     if len(set(ids)) != len(ids):
@@ -116,7 +116,7 @@ def assign_text_clusters(
         for rank, value in enumerate(exact):
             forest.union(first.setdefault(value, rank), rank)
     verifier = TextVerifier(config)
-    signatures = sets = None
+    signatures = sets = numbers = None
     frequencies = DocumentFrequencies()
     if config.near and len(order):
         signatures = all_signatures[order]
@@ -125,12 +125,17 @@ def assign_text_clusters(
         pairs = lsh.bucket_candidates(lsh.text_band_keys(signatures, bands, rows))
         # With boilerplate awareness every text counts towards document frequencies; without,
         # only candidates are ever compared, and only their shingle sets are sorted.
-        sets = sets.sorted(np.arange(len(order)) if config.boilerplate else np.unique(pairs))
+        wanted = np.unique(pairs)
+        sets = sets.sorted(np.arange(len(order)) if config.boilerplate else wanted)
+        if config.numbers_agree is not None:
+            found = {int(rank): number_set(texts[order[rank]]) for rank in wanted}
+            empty = np.empty(0, dtype=np.uint32)
+            numbers = ShingleSets.pack([found.get(rank, empty) for rank in range(len(order))])
         if config.boilerplate:
             combine = DocumentFrequency(config.df_sketch_bits)
             frequencies = combine.add_input(combine.create_accumulator(), (len(order), sets.flat()))
         for centre, group in _by_first(pairs):
-            close = verifier.close(frequencies, signatures, sets, centre, group)
+            close = verifier.close(frequencies, signatures, sets, centre, group, numbers)
             for other in group[close]:
                 forest.union(centre, int(other))
     roots = forest.roots()
@@ -149,7 +154,9 @@ def assign_text_clusters(
             same = exact_arr[group[rest]] == exact_arr[group[centre]]
             if signatures is None:
                 return same
-            return same | verifier.close(frequencies, signatures, sets, int(group[centre]), group[rest])
+            return same | verifier.close(
+                frequencies, signatures, sets, int(group[centre]), group[rest], numbers
+            )
 
         for star in stars(group.size, close_to):
             keeper = ids[order[group[star[0]]]]
