@@ -54,10 +54,11 @@ def cluster(texts, threshold, kind, n, num_perm):
 
 
 def main(source, target, threshold, kind, n, num_perm):
-    records = [json.loads(line) for line in open(source) if line.strip()]
+    with open(source) as handle:
+        records = [json.loads(line) for line in handle if line.strip()]
     roots = cluster([r["text"] for r in records], threshold, kind, n, num_perm)
     with open(target, "w") as out:
-        for index, (r, root) in enumerate(zip(records, roots)):
+        for index, (r, root) in enumerate(zip(records, roots, strict=True)):
             out.write(
                 json.dumps({"id": r["id"], "cluster": records[root]["id"], "keep": root == index}) + "\n"
             )
