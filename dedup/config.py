@@ -46,7 +46,7 @@ class DedupConfig(StrictModel):
         "smaller set of digit runs (years, volumes, pages, doses) to be near-duplicates",
     )
     local_max_bytes: int = Field(
-        1 << 30,
+        1 << 28,
         ge=0,
         description="`medcurate dedup text` inputs up to this size run in one process; larger ones "
         "through the Beam transform",
