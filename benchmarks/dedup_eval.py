@@ -137,7 +137,7 @@ def bib_grid() -> list[dict]:
     return [
         {"fields": fields, "verify": verify, "numbers_agree": numbers, **extra}
         for fields, verify, numbers, extra in product(
-            FIELDS, ("jaccard", "containment"), (None, 0.5, 0.8), boilerplate
+            FIELDS, ("jaccard", "containment"), (None, 0.5, 0.6, 0.7, 0.8), boilerplate
         )
     ]
 

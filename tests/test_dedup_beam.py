@@ -249,3 +249,22 @@ def test_cli_local_and_beam_runners_write_the_same_lines(tmp_path: Path) -> None
         outputs[runner] = out.read_text()
     assert outputs["local"] == outputs["beam"]
     assert [json.loads(line)["id"] for line in outputs["local"].splitlines()] == list(texts)
+
+
+def test_cli_text_local_path_imports_neither_beam_nor_datasketch(tmp_path: Path) -> None:
+    """The whole command's start-up counts: the in-process path stays off Beam and datasketch."""
+    import subprocess
+    import sys
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"id": key, "text": text}) + "\n" for key, text in TEXTS.items()))
+    script = (
+        "import sys\n"
+        "from medcurate.cli import main\n"
+        f"code = main(['dedup', 'text', '--input', {str(source)!r}, '--output', {str(tmp_path / 'o.jsonl')!r}])\n"
+        "heavy = sorted(m for m in ('apache_beam', 'datasketch') if m in sys.modules)\n"
+        "print(heavy)\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
