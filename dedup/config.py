@@ -39,7 +39,7 @@ class DedupConfig(StrictModel):
         "(shared shingles over the smaller set), or the MinHash estimate of Jaccard",
     )
     numbers_agree: float | None = Field(
-        0.5,
+        0.6,
         ge=0,
         le=1,
         description="if set, two texts that both contain numbers must share at least this share of the "
