@@ -109,12 +109,12 @@ def assign_text_clusters(
     qualities = qualities or [None] * len(ids)
     keys = {i: node_key(ids[i], qualities[i], sizes[i], hashes[i]) for i in active}
     order = np.array(sorted(active, key=keys.__getitem__), dtype=np.int64)  # rank -> input index
-    exact = [hashes[i][:16] for i in order]
+    exact = [hashes[i][:16] for i in order]  # the prefix in the node key, as the star split reads it
     forest = UnionFind(len(order))
     if config.exact:
         first: dict[str, int] = {}
-        for rank, value in enumerate(exact):
-            forest.union(first.setdefault(value, rank), rank)
+        for rank, index in enumerate(order):
+            forest.union(first.setdefault(hashes[index], rank), rank)
     verifier = TextVerifier(config)
     signatures = sets = numbers = None
     frequencies = DocumentFrequencies()
