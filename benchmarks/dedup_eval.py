@@ -1,15 +1,23 @@
-"""Dedup quality and speed on the gold sets, beside datasketch (and rensa) in the same run.
+"""Dedup quality and whole-command speed on the gold sets, beside plain datasketch in the same run.
 
-    PYTHONPATH=.pkgroot python benchmarks/dedup_eval.py [--sets bib,mqp,medquad,pydicom,speed]
+    PYTHONPATH=.pkgroot python benchmarks/dedup_eval.py [--sets bib,mqp,medquad,pydicom] [--speed]
 
-bib_records: pairwise precision/recall/F1 against the gold clusters, record text = title, author
-surnames, year and journal, at --threshold 0.5 --shingle char --ngram 5 --num-perm 128. medical_question_pairs:
-share of label-0 pairs put in one cluster, share of label-1 pairs found. medquad answers: duplicate
-rate, largest cluster, distinct texts merged into another. pydicom near-duplicate groups: pair recall (and pairs merged across
-groups). The baseline is plain datasketch: one `MinHash` per document over the same shingles of
-lower-cased text, `MinHashLSH` with the same threshold and permutations, candidates kept when the
-estimated Jaccard reaches the threshold, clusters by union-find. Speed: signatures/s on medquad
-answers, tokenisation included, for ours, datasketch and rensa (if installed). Prints figures only.
+bib_records, cross-validated: the three subject categories are folds. Every tuned constant
+(record fields, verification by exact Jaccard or containment, `numbers_agree`, boilerplate
+awareness and its `rare_min_share` and `rare_threshold`) is chosen by pooled
+pairwise F1 on two categories and scored on the third, at the fixed threshold 0.5, character
+5-grams, 128 permutations. Record text = title, author surnames, year, journal. Each fold also
+shows the chosen settings verified the other way (containment vs Jaccard), the best settings with
+boilerplate awareness on and off (both fitted on the two training categories), and plain
+datasketch (`plain_datasketch.py`: MinHash + MinHashLSH + exact Jaccard check, same parameters).
+medical_question_pairs: share of label-0 pairs put in one cluster (must stay low). medquad
+answers: duplicate rate, largest cluster. pydicom: near-duplicate group recall (images, Beam).
+
+--speed: the whole `medcurate dedup text` command, run as a user runs it (a subprocess through
+the console-script entry point), against `plain_datasketch.py` as a subprocess, on the MedQuAD
+answers (ids made unique), word 3-grams, threshold 0.7, 128 permutations. One untimed warm-up
+each, then interleaved rounds; median wall time and peak RSS (wait4) of each. The last line
+prints the ratio.
 """
 
 from __future__ import annotations
@@ -18,123 +26,201 @@ import argparse
 import csv
 import gzip
 import json
-import re
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from itertools import combinations
+from itertools import combinations, product
 from pathlib import Path
 
-from datasketch import MinHash, MinHashLSH
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 
-from medcurate.dedup.beam import assign_clusters
-from medcurate.dedup.config import DedupConfig
-from medcurate.dedup.minhash import MinHasher
-from medcurate.dedup.normalize import exact_text_hash
-from medcurate.schemas.sample import new_sample
+import plain_datasketch  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from medcurate.dedup.config import DedupConfig  # noqa: E402
+from medcurate.dedup.core import assign_text_clusters  # noqa: E402
+from medcurate.dedup.normalize import exact_text_hash  # noqa: E402
+
+DATA = HERE.parents[1] / "shared" / "data"
 BIB = DATA / "dedup" / "bib_records"
 MQP = DATA / "dedup" / "medical_question_pairs" / "mqp.csv"
 MEDQUAD = DATA / "web" / "medquad" / "medquad.jsonl.gz"
 PYDICOM_GROUPS = DATA / "images" / "pydicom" / "near_duplicate_groups_dhash.csv"
 BIB_CONFIG = DedupConfig(threshold=0.5, shingle="char", ngram=5, num_perm=128)
 DEFAULT_CONFIG = DedupConfig()
+SPEED_ARGS = {"threshold": 0.7, "shingle": "word", "ngram": 3, "num_perm": 128}
 
 Clusterer = Callable[[list[str], DedupConfig], list[str]]
 
 
 def ours(texts: list[str], config: DedupConfig) -> list[str]:
-    samples = [
-        new_sample(id=f"{i:08d}", source_kind="web", modality="text", source_uri=f"eval#{i}", text=t)
-        for i, t in enumerate(texts)
-    ]
-    return [row["cluster"] for row in assign_clusters(samples, config)]
-
-
-def _plain(text: str, config: DedupConfig) -> set[str]:
-    """The baseline's tokens: lower-cased, whitespace-collapsed text, no other normalisation."""
-    text = re.sub(r"\s+", " ", text.lower()).strip()
-    if config.shingle == "word":
-        words = text.split(" ")
-        return {" ".join(words[i : i + config.ngram]) for i in range(max(1, len(words) - config.ngram + 1))}
-    return {text[i : i + config.ngram] for i in range(max(1, len(text) - config.ngram + 1))}
+    ids = [f"{i:08d}" for i in range(len(texts))]
+    return [row["cluster"] for row in assign_text_clusters(ids, texts, config)]
 
 
 def datasketch_clusters(texts: list[str], config: DedupConfig) -> list[str]:
-    lsh = MinHashLSH(threshold=config.threshold, num_perm=config.num_perm)
-    minhashes = []
-    for i, text in enumerate(texts):
-        m = MinHash(num_perm=config.num_perm, seed=config.seed)
-        m.update_batch([s.encode() for s in _plain(text, config)])
-        minhashes.append(m)
-        lsh.insert(str(i), m)
-    parent = list(range(len(texts)))
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for i, m in enumerate(minhashes):
-        for other in map(int, lsh.query(m)):
-            if other != i and m.jaccard(minhashes[other]) >= config.threshold:
-                parent[find(other)] = find(i)
-    return [str(find(i)) for i in range(len(texts))]
+    roots = plain_datasketch.cluster(texts, config.threshold, config.shingle, config.ngram, config.num_perm)
+    return [str(root) for root in roots]
 
 
-def cluster_pairs(labels: Sequence[str], groups: Sequence[str]) -> set[tuple[int, int]]:
-    """Index pairs sharing a cluster, within the same group (data set) only."""
+def cluster_pairs(labels: Sequence[str]) -> set[tuple[int, int]]:
     members = defaultdict(list)
-    for index, (label, group) in enumerate(zip(labels, groups, strict=True)):
-        members[(group, label)].append(index)
+    for index, label in enumerate(labels):
+        members[label].append(index)
     return {pair for indices in members.values() for pair in combinations(indices, 2)}
 
 
-def prf(predicted: set, gold: set) -> tuple[float, float, float]:
-    tp = len(predicted & gold)
-    p = tp / len(predicted) if predicted else 1.0
-    r = tp / len(gold) if gold else 1.0
+def counts(predicted: set, gold: set) -> tuple[int, int, int]:
+    """(true positive pairs, predicted pairs, gold pairs): summed over folds for pooled figures."""
+    return len(predicted & gold), len(predicted), len(gold)
+
+
+def prf(tp: int, predicted: int, gold: int) -> tuple[float, float, float]:
+    p = tp / predicted if predicted else 1.0
+    r = tp / gold if gold else 1.0
     return p, r, 2 * p * r / (p + r) if p + r else 0.0
 
 
 def surnames(authors: str) -> str:
-    """'Noris, M. and Remuzzi, G' -> 'Noris Remuzzi': initials and given names vary between exports."""
+    """'Doe, J. and Roe, R' -> 'Doe Roe': initials and given names vary between exports."""
     return " ".join(name.split(",")[0].strip() for name in authors.split(" and ") if name.strip())
 
 
-def load_bib() -> tuple[list[str], list[str], set[tuple[int, int]]]:
-    texts, groups, gold = [], [], set()
+# Which bibliographic fields make up a record's text: a tuned choice like any other.
+FIELDS = {
+    "title+authors+year+venue": ("title", "authors", "year", "venue"),
+    "title+authors+year+venue+volume+pages": ("title", "authors", "year", "venue", "volume", "pages"),
+    "title+authors+year+volume+pages": ("title", "authors", "year", "volume", "pages"),
+}
+
+
+def record_text(row: dict[str, str], fields: Sequence[str]) -> str:
+    values = {
+        "title": row.get("title", ""),
+        "authors": surnames(row.get("author", "")),
+        "year": row.get("year", ""),
+        "venue": row.get("journal") or row.get("booktitle", ""),
+        "volume": row.get("volume", ""),
+        "pages": row.get("pages", ""),
+    }
+    return " ".join(values[f] for f in fields if values[f])
+
+
+def load_bib() -> dict[str, tuple[list[dict[str, str]], set[tuple[int, int]]]]:
+    """Per subject category: records and gold duplicate pairs (index pairs)."""
+    categories = {}
     for folder in sorted(p for p in BIB.iterdir() if (p / "records_pre_merged.csv").exists()):
-        index = {}
+        records, index, gold = [], {}, set()
         with (folder / "records_pre_merged.csv").open(newline="") as handle:
             for row in csv.DictReader(handle):
-                index[row["ID"]] = len(texts)
-                fields = (row["title"], surnames(row["author"]), row["year"], row["journal"])
-                texts.append(" ".join(f for f in fields if f))
-                groups.append(folder.name)
+                index[row["ID"]] = len(records)
+                records.append(row)
         with (folder / "merged_record_ids.csv").open(newline="") as handle:
             for row in csv.DictReader(handle):
                 ids = sorted(index[i] for i in row["merged_ids"].split(";") if i in index)
                 gold.update(combinations(ids, 2))
-    return texts, groups, gold
+        categories[folder.name] = (records, gold)
+    return categories
 
 
-def eval_bib(clusterers: dict[str, Clusterer]) -> None:
-    texts, groups, gold = load_bib()
-    print(
-        f"\nbib_records: {len(texts)} records, {len(gold)} gold pairs; text = title + author surnames + year + journal"
-    )
-    print(
-        f"  params: threshold {BIB_CONFIG.threshold}, char {BIB_CONFIG.ngram}-grams, {BIB_CONFIG.num_perm} perm"
-    )
-    for name, clusterer in clusterers.items():
-        start = time.perf_counter()
-        p, r, f1 = prf(cluster_pairs(clusterer(texts, BIB_CONFIG), groups), gold)
-        print(
-            f"  {name:<11} precision {p:.4f}  recall {r:.4f}  F1 {f1:.4f}  ({time.perf_counter() - start:.1f} s)"
+def bib_grid() -> list[dict]:
+    """Candidate settings, simplest first (ties go to the earlier one)."""
+    boilerplate = [{"boilerplate": False}] + [
+        {"boilerplate": True, "rare_min_share": share, "rare_threshold": rare}
+        for share, rare in product((0.0, 0.05), (0.3, 0.5))
+    ]
+    return [
+        {"fields": fields, "verify": verify, "numbers_agree": numbers, **extra}
+        for fields, verify, numbers, extra in product(
+            FIELDS, ("jaccard", "containment"), (None, 0.5, 0.6, 0.7, 0.8), boilerplate
         )
+    ]
+
+
+def _config(settings: dict) -> DedupConfig:
+    return BIB_CONFIG.model_copy(update={k: v for k, v in settings.items() if k != "fields"})
+
+
+def describe(settings: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in settings.items())
+
+
+def _best(grid: list[dict], scores: dict, train: list[str], keep: Callable[[dict], bool]) -> int:
+    def pooled_f1(index: int) -> float:
+        tp, predicted, gold = (sum(scores[index, c][k] for c in train) for k in range(3))
+        return prf(tp, predicted, gold)[2]
+
+    return max((i for i, s in enumerate(grid) if keep(s)), key=lambda i: (pooled_f1(i), -i))
+
+
+def eval_bib() -> None:
+    categories = load_bib()
+    grid = bib_grid()
+    print(
+        f"\nbib_records, cross-validated over {len(categories)} subject categories "
+        f"(threshold {BIB_CONFIG.threshold}, char {BIB_CONFIG.ngram}-grams, {BIB_CONFIG.num_perm} perm; "
+        f"{len(grid)} candidate settings fitted on two categories, scored on the third)"
+    )
+    scores = {}
+    texts_of = {
+        (fields, name): [record_text(row, FIELDS[fields]) for row in records]
+        for fields in FIELDS
+        for name, (records, _) in categories.items()
+    }
+    for index, settings in enumerate(grid):
+        for name, (_, gold) in categories.items():
+            texts = texts_of[settings["fields"], name]
+            scores[index, name] = counts(cluster_pairs(ours(texts, _config(settings))), gold)
+    rows, wins = [], {"on": [], "off": []}
+    for held in categories:
+        train = [c for c in categories if c != held]
+        chosen = _best(grid, scores, train, lambda s: True)
+        other_way = {
+            **grid[chosen],
+            "verify": "containment" if grid[chosen]["verify"] == "jaccard" else "jaccard",
+        }
+        flipped = grid.index(other_way)
+        on = _best(grid, scores, train, lambda s: s["boilerplate"])
+        off = _best(grid, scores, train, lambda s: not s["boilerplate"])
+        records, gold = categories[held]
+        texts = texts_of[grid[chosen]["fields"], held]
+        result = prf(*scores[chosen, held])
+        # The baseline reads the same record texts.
+        plain = prf(*counts(cluster_pairs(datasketch_clusters(texts, BIB_CONFIG)), gold))
+        rows.append((held, result, plain))
+        wins["on"].append(prf(*scores[on, held])[2])
+        wins["off"].append(prf(*scores[off, held])[2])
+        print(f"  fold {held} ({len(records)} records, {len(gold)} gold pairs); fitted on {', '.join(train)}")
+        print(f"    chosen: {describe(grid[chosen])}")
+        print(f"    ours        P {result[0]:.4f}  R {result[1]:.4f}  F1 {result[2]:.4f}")
+        flip = prf(*scores[flipped, held])
+        print(
+            f"    ours, verified by {other_way['verify']:<11} P {flip[0]:.4f}  R {flip[1]:.4f}  F1 {flip[2]:.4f}"
+        )
+        print(f"    datasketch  P {plain[0]:.4f}  R {plain[1]:.4f}  F1 {plain[2]:.4f}")
+        print(
+            f"    best fitted with boilerplate awareness on: F1 {wins['on'][-1]:.4f} ({describe(grid[on])}); "
+            f"off: F1 {wins['off'][-1]:.4f}"
+        )
+    f1s = [result[2] for _, result, _ in rows]
+    print(
+        f"  cross-validated F1: mean {statistics.mean(f1s):.4f}, worst fold {min(f1s):.4f}; "
+        f"datasketch mean {statistics.mean(p[2] for *_, p in rows):.4f}; "
+        f"ours above datasketch on every fold: {all(r[2] > p[2] for _, r, p in rows)}"
+    )
+    everything = list(categories)
+    final = _best(grid, scores, everything, lambda s: not s["boilerplate"])
+    print(f"  fitted on all categories, boilerplate awareness off (the defaults): {describe(grid[final])}")
+    print(
+        "  boilerplate awareness held-out F1 on/off per fold: "
+        + ", ".join(f"{a:.4f}/{b:.4f}" for a, b in zip(wins["on"], wins["off"], strict=True))
+        + f"; wins across folds: {all(a > b for a, b in zip(wins['on'], wins['off'], strict=True))}"
+    )
 
 
 def eval_mqp(clusterers: dict[str, Clusterer], configs: dict[str, DedupConfig]) -> None:
@@ -154,13 +240,22 @@ def eval_mqp(clusterers: dict[str, Clusterer], configs: dict[str, DedupConfig]) 
             )
 
 
-def medquad_answers() -> list[str]:
+def medquad_records() -> list[tuple[str, str]]:
+    """(unique id, answer) of every non-empty MedQuAD answer; repeated question ids get a suffix."""
+    seen: Counter[str] = Counter()
+    records = []
     with gzip.open(MEDQUAD, "rt") as handle:
-        return [row["answer"] for row in map(json.loads, handle) if row["answer"].strip()]
+        for row in map(json.loads, handle):
+            if not row["answer"].strip():
+                continue
+            seen[row["qid"]] += 1
+            suffix = f"~{seen[row['qid']]}" if seen[row["qid"]] > 1 else ""
+            records.append((f"{row['qid']}{suffix}", row["answer"]))
+    return records
 
 
 def eval_medquad(clusterers: dict[str, Clusterer], config: DedupConfig) -> None:
-    answers = medquad_answers()
+    answers = [text for _, text in medquad_records()]
     print(
         f"\nmedquad answers: {len(answers)} (default config: {config.shingle} {config.ngram}-grams, "
         f"threshold {config.threshold})"
@@ -172,13 +267,11 @@ def eval_medquad(clusterers: dict[str, Clusterer], config: DedupConfig) -> None:
         for label, text_hash in zip(labels, exact, strict=True):
             members[label].add(text_hash)
         sizes = Counter(labels)
-        dup_rate = 1 - len(sizes) / len(labels)
         largest, size = sizes.most_common(1)[0]
-        # Distinct (normalised) texts folded into another: what near-duplicate detection decided.
         near = sum(len(texts) - 1 for texts in members.values())
         print(
-            f"  {name:<11} duplicate rate {dup_rate:.2%}  clusters {len(sizes)}  largest cluster {size} "
-            f"({len(members[largest])} distinct texts)  distinct texts merged {near}"
+            f"  {name:<11} duplicate rate {1 - len(sizes) / len(labels):.2%}  clusters {len(sizes)}  "
+            f"largest cluster {size} ({len(members[largest])} distinct texts)  distinct texts merged {near}"
         )
 
 
@@ -187,8 +280,10 @@ def eval_pydicom() -> None:
 
     import pydicom
 
-    logging.getLogger("pydicom").setLevel(logging.CRITICAL)  # the malformed test files log tracebacks
+    from medcurate.dedup.beam import assign_clusters
+    from medcurate.schemas.sample import new_sample
 
+    logging.getLogger("pydicom").setLevel(logging.CRITICAL)  # the malformed test files log tracebacks
     site = Path(pydicom.__file__).resolve().parent.parent
     roots = {
         "pydicom_wheel_test_files": site / "pydicom" / "data" / "test_files",
@@ -206,8 +301,6 @@ def eval_pydicom() -> None:
         f"\npydicom near-duplicate groups: {len(group_of)} grouped files ({len(missing)} missing), "
         f"{len(files)} DICOM files in all"
     )
-    if missing:
-        print("  install pydicom-data for the full set")
     samples = [
         new_sample(
             id=f, source_kind="image", modality="image", source_uri=f, image_bytes=Path(f).read_bytes()
@@ -227,73 +320,100 @@ def eval_pydicom() -> None:
     )
 
 
-def eval_speed(config: DedupConfig) -> None:
-    answers = medquad_answers()
-    shingling = config.shingling()
-    kind, n = shingling.kind, shingling.n
-    hasher = MinHasher(config.num_perm, config.seed, shingling)
-    print(
-        f"\nsignatures/s on {len(answers)} medquad answers ({kind} {n}-grams, {config.num_perm} perm, "
-        "tokenisation included, one process, best of 3)"
-    )
+def _measure(command: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MB) of one subprocess."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    error = process.stderr.read().decode(errors="replace")
+    process.stderr.close()
+    if process.returncode:
+        raise SystemExit(f"{command[:3]} failed ({process.returncode}): {error[-2000:]}")
+    return elapsed, usage.ru_maxrss / 1024
 
-    def time_it(run: Callable[[], object]) -> float:
-        start = time.perf_counter()
-        run()
-        return len(answers) / (time.perf_counter() - start)
 
-    def run_ours() -> None:
-        for lo in range(0, len(answers), config.batch_size):
-            batch = answers[lo : lo + config.batch_size]
-            hasher.signatures(batch)
+def _clusters(path: Path) -> dict[str, str]:
+    return {row["id"]: row["cluster"] for row in map(json.loads, path.open())}
 
-    def run_datasketch() -> None:
-        for text in answers:
-            m = MinHash(num_perm=config.num_perm, seed=config.seed)
-            m.update_batch([s.encode() for s in shingling.shingles(text)])
 
-    runners = {"ours": run_ours, "datasketch": run_datasketch}
-    try:
-        from rensa import RMinHash
-    except ImportError:
-        print("  rensa not installed")
-    else:
-
-        def run_rensa() -> None:
-            for text in answers:
-                m = RMinHash(num_perm=config.num_perm, seed=config.seed)
-                m.update(list(shingling.shingles(text)))
-                m.digest()
-
-        runners["rensa"] = run_rensa
-    hasher.signatures(answers[:1])  # compile outside the timing (numba caches it on disk too)
-    # Best of three, interleaved: the machine is shared, so the slowest runs measure the neighbours.
-    rates = {name: 0.0 for name in runners}
-    for _ in range(3):
-        for name, run in runners.items():
-            rates[name] = max(rates[name], time_it(run))
-    for name, rate in rates.items():
-        ratios = "  ".join(f"{rate / other:.2f}x {o}" for o, other in rates.items() if o != name)
-        print(f"  {name:<11} {rate:9.0f} signatures/s   {ratios}")
+def eval_speed(rounds: int) -> None:
+    records = medquad_records()
+    args = SPEED_ARGS
+    with tempfile.TemporaryDirectory(prefix="medcurate-dedup-speed-") as tmp:
+        source, ours_out, plain_out = (Path(tmp) / name for name in ("in.jsonl", "ours.jsonl", "plain.jsonl"))
+        with source.open("w") as handle:
+            for record_id, text in records:
+                handle.write(json.dumps({"id": record_id, "text": text}) + "\n")
+        # What the `medcurate` console script runs, with this interpreter and PYTHONPATH.
+        medcurate = [sys.executable, "-c", "import sys; from medcurate.cli import main; sys.exit(main())"]
+        commands = {
+            "medcurate": [
+                *medcurate, "dedup", "text", "--input", str(source), "--output", str(ours_out),
+                "--threshold", str(args["threshold"]), "--shingle", args["shingle"],
+                "--ngram", str(args["ngram"]), "--num-perm", str(args["num_perm"]),
+            ],
+            "datasketch": [
+                sys.executable, str(HERE / "plain_datasketch.py"), str(source), str(plain_out),
+                str(args["threshold"]), args["shingle"], str(args["ngram"]), str(args["num_perm"]),
+            ],
+        }  # fmt: skip
+        print(
+            f"\nwhole command on {len(records)} medquad answers ({args['shingle']} {args['ngram']}-grams, "
+            f"threshold {args['threshold']}, {args['num_perm']} perm): one warm-up each, then {rounds} "
+            "interleaved rounds"
+        )
+        for name, command in commands.items():
+            seconds, peak = _measure(command)
+            print(f"  warm-up {name:<11} {seconds:6.2f} s  peak RSS {peak:6.0f} MB")
+        times: dict[str, list[float]] = defaultdict(list)
+        peaks: dict[str, list[float]] = defaultdict(list)
+        for _ in range(rounds):
+            for name, command in commands.items():
+                seconds, peak = _measure(command)
+                times[name].append(seconds)
+                peaks[name].append(peak)
+        for name in commands:
+            print(
+                f"  {name:<11} median {statistics.median(times[name]):6.2f} s  "
+                f"(runs {', '.join(f'{t:.2f}' for t in times[name])})  peak RSS {max(peaks[name]):6.0f} MB"
+            )
+        mine, plain = _clusters(ours_out), _clusters(plain_out)
+        mine_pairs, plain_pairs = cluster_pairs(list(mine.values())), cluster_pairs(list(plain.values()))
+        print(
+            f"  duplicate pairs: medcurate {len(mine_pairs)}, datasketch {len(plain_pairs)}, "
+            f"in both {len(mine_pairs & plain_pairs)}"
+        )
+        memory = max(peaks["medcurate"]) <= max(peaks["datasketch"])
+        print(f"  peak memory medcurate <= datasketch: {memory}")
+        ratio = statistics.median(times["datasketch"]) / statistics.median(times["medcurate"])
+        print(f"speed ratio (datasketch / medcurate dedup text, median wall time): {ratio:.2f}x")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", default="bib,mqp,medquad,pydicom,speed")
-    sets = set(parser.parse_args().sets.split(","))
+    parser.add_argument("--sets", default=None, help="bib,mqp,medquad,pydicom (default: all, unless --speed)")
+    parser.add_argument("--speed", action="store_true", help="whole-command speed and memory")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds for --speed")
+    options = parser.parse_args()
+    sets = set((options.sets or ("" if options.speed else "bib,mqp,medquad,pydicom")).split(","))
     if not DATA.exists():
         raise SystemExit(f"evaluation data not found at {DATA}")
     clusterers: dict[str, Clusterer] = {"ours": ours, "datasketch": datasketch_clusters}
     if "bib" in sets:
-        eval_bib(clusterers)
+        eval_bib()
     if "mqp" in sets:
         eval_mqp(clusterers, {"default": DEFAULT_CONFIG, "bib": BIB_CONFIG})
     if "medquad" in sets:
         eval_medquad(clusterers, DEFAULT_CONFIG)
+        # Where boilerplate awareness matters: templated web pages (same paragraphs, another subject).
+        web = {"ours, boilerplate awareness on": lambda texts, config: ours(texts, config)}
+        eval_medquad(web, DEFAULT_CONFIG.model_copy(update={"boilerplate": True}))
     if "pydicom" in sets:
         eval_pydicom()
-    if "speed" in sets:
-        eval_speed(DEFAULT_CONFIG)
+    if options.speed:
+        eval_speed(options.rounds)
 
 
 if __name__ == "__main__":

@@ -22,10 +22,17 @@ import numpy as np
 from apache_beam.pvalue import TaggedOutput
 
 from medcurate.dedup import images, lsh
-from medcurate.dedup.boilerplate import DocumentFrequencies, DocumentFrequency, TextVerifier
-from medcurate.dedup.clusters import ConnectedComponents, stars
+from medcurate.dedup.boilerplate import (
+    DocumentFrequencies,
+    DocumentFrequency,
+    TextVerifier,
+    number_set,
+    pack_payload,
+    unpack_payloads,
+)
+from medcurate.dedup.clusters import ConnectedComponents
 from medcurate.dedup.config import DedupConfig
-from medcurate.dedup.minhash import MinHasher
+from medcurate.dedup.core import EXACT, NEAR, key_exact, key_id, node_key, stars
 from medcurate.dedup.normalize import exact_text_hash
 from medcurate.pipelines.stage import DROPS, SAMPLES, Progress, count, emit_event
 from medcurate.schemas.events import Drop
@@ -36,30 +43,11 @@ NODES = "nodes"
 KNOWN = "known"
 SHINGLES = "shingles"
 ASSIGNMENTS = "assignments"
-EXACT = "exact_duplicate"
-NEAR = "near_duplicate"
-_QUALITY_DIGITS = 7
-_SIZE_DIGITS = 12
-_EXACT_PREFIX = 16
-_ID_OFFSET = _QUALITY_DIGITS + _SIZE_DIGITS + _EXACT_PREFIX
+__all__ = ["EXACT", "NEAR", "DeduplicateSamples", "assign_clusters", "key_exact", "key_id", "node_key"]
 
 
-def node_key(sample_id: str, quality: float | None, size: int, exact_hash: str) -> str:
-    """A key whose order is the keeper order: best quality, then largest, then smallest hash and id."""
-    scale = 10 ** (_QUALITY_DIGITS - 1)
-    inv_quality = (
-        10**_QUALITY_DIGITS - 1 if quality is None else scale - round(min(max(quality, 0), 1) * scale)
-    )
-    inv_size = 10**_SIZE_DIGITS - 1 - min(size, 10**_SIZE_DIGITS - 1)
-    return f"{inv_quality:0{_QUALITY_DIGITS}d}{inv_size:0{_SIZE_DIGITS}d}{exact_hash[:_EXACT_PREFIX]:0<16}{sample_id}"
-
-
-def key_id(key: str) -> str:
-    return key[_ID_OFFSET:]
-
-
-def key_exact(key: str) -> str:
-    return key[_QUALITY_DIGITS + _SIZE_DIGITS : _ID_OFFSET]
+class _DocumentFrequencyFn(DocumentFrequency, beam.CombineFn):
+    """The document-frequency sketch as a Beam CombineFn (lifted: only sketches cross a shuffle)."""
 
 
 class _Fingerprint(beam.DoFn):
@@ -70,7 +58,7 @@ class _Fingerprint(beam.DoFn):
         self.known = known_exact_hashes
 
     def setup(self) -> None:
-        self.hasher = MinHasher(self.config.num_perm, self.config.seed, self.config.shingling())
+        self.hasher = self.config.hasher()
         self.bands, self.rows = lsh.optimal_bands(self.config.threshold, self.config.num_perm)
         self.progress = Progress(STAGE)
 
@@ -108,15 +96,22 @@ class _Fingerprint(beam.DoFn):
                 texts.append((key, sample["modality"], exact, sample["text"] or ""))
         if texts:
             bodies = [text for *_, text in texts]
-            if self.config.boilerplate:
+            empty = np.empty(0, dtype=np.uint32)
+            if self.config.boilerplate or self.config.verify != "estimate":
                 signatures, shingles = self.hasher.signatures_and_shingles(bodies)
-                yield TaggedOutput(SHINGLES, (len(texts), np.concatenate(shingles)))
             else:
-                signatures = self.hasher.signatures(bodies)
+                signatures, shingles = self.hasher.signatures(bodies), [empty] * len(bodies)
+            if self.config.boilerplate:
+                yield TaggedOutput(SHINGLES, (len(texts), np.concatenate(shingles)))
+            if self.config.verify == "estimate":
+                shingles = [empty] * len(bodies)
             band_keys = lsh.text_band_keys(signatures, self.bands, self.rows)
-            for (key, modality, exact, _), sig, row in zip(texts, signatures, band_keys, strict=True):
+            for (key, modality, exact, text), sig, own, row in zip(
+                texts, signatures, shingles, band_keys, strict=True
+            ):
                 bands = [b"t" + bytes([i]) + int(v).to_bytes(8, "little") for i, v in enumerate(row)]
-                yield TaggedOutput(NODES, (key, modality, exact, bands, sig.tobytes()))
+                numbers = number_set(text) if self.config.numbers_agree is not None else empty
+                yield TaggedOutput(NODES, (key, modality, exact, bands, pack_payload(sig, own, numbers)))
         self.progress.advance(len(batch))
 
 
@@ -156,9 +151,12 @@ def _verify(verifier: TextVerifier):
     ) -> Iterator[tuple[str, str]]:
         key, parts = joined
         candidates = parts["cand"]
-        theirs = [np.frombuffer(their, dtype=np.uint32) for _, their in candidates]
-        for signature in parts["sig"] if candidates else ():
-            close = verifier.close(frequencies, np.frombuffer(signature, dtype=np.uint32), np.stack(theirs))
+        for payload in parts["sig"] if candidates else ():
+            signatures, sets, numbers = unpack_payloads(
+                [payload, *(theirs for _, theirs in candidates)], verifier.config.num_perm
+            )
+            others = np.arange(1, len(candidates) + 1)
+            close = verifier.close(frequencies, signatures, sets, 0, others, numbers)
             count("dedup/verified_edges", int(close.sum()))
             count("dedup/candidates_rejected", int((~close).sum()))
             for (other, _), verified in zip(candidates, close, strict=True):
@@ -191,10 +189,16 @@ def _decide(verifier: TextVerifier, radius: int):
                 return np.bitwise_count(hashes[rest] ^ hashes[centre]) <= radius
 
         else:
-            sigs = np.stack([np.frombuffer(payload, dtype=np.uint32) for *_, payload in members])
+            sigs, sets, numbers = unpack_payloads(
+                [payload for *_, payload in members], verifier.config.num_perm
+            )
+            exact = np.array([key_exact(key) for key in keys], dtype=object)
 
             def close_to(centre: int, rest: np.ndarray) -> np.ndarray:
-                return verifier.close(frequencies, sigs[centre], sigs[rest])
+                # Exact twins always belong together, also when they have no shingles at all.
+                return (exact[rest] == exact[centre]) | verifier.close(
+                    frequencies, sigs, sets, centre, rest, numbers
+                )
 
         for star in stars(len(keys), close_to):
             centre = keys[star[0]]
@@ -251,9 +255,9 @@ class DeduplicateSamples(beam.PTransform):
         nodes = fingerprinted[NODES]
         frequencies = beam.pvalue.AsSingleton(
             fingerprinted[SHINGLES]
-            | "DocumentFrequency" >> beam.CombineGlobally(DocumentFrequency(cfg.df_sketch_bits))
+            | "DocumentFrequency" >> beam.CombineGlobally(_DocumentFrequencyFn(cfg.df_sketch_bits))
         )
-        verifier = TextVerifier(cfg)
+        verifier = TextVerifier(cfg, count)
         edges = []
         if cfg.exact:
             edges.append(

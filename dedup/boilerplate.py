@@ -10,21 +10,27 @@ odd, a bijection, so it names the (pre-mixed) shingle hash `h` that reached it. 
 documents, each permutation samples one shingle of their union uniformly; among the permutations
 whose sampled shingle is rare, the share where the signatures agree estimates the Jaccard of
 their rare shingle sets. Pairs with too little rare content for that to mean anything fall back
-on plain estimated Jaccard.
+on the plain rule.
+
+Also here: `TextVerifier`, the one verification rule both the in-process path and the Beam
+transform apply (exact Jaccard or containment of shingle sets, or the MinHash estimate), so the
+two paths give the same clusters. Pure numpy: no Beam import.
 """
 
 from __future__ import annotations
 
+import re
+import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import apache_beam as beam
 import numpy as np
-from datasketch import MinHash
 
 from medcurate.dedup.config import DedupConfig
-from medcurate.dedup.minhash import EMPTY, SCHEME
-from medcurate.pipelines.stage import count
+from medcurate.dedup.minhash import EMPTY, ShingleSets, intersections, permutations
+from medcurate.dedup.normalize import normalize_exact
 
+_DIGITS = re.compile(r"[0-9]+")
 # One odd multiplier per count-min row: rows index by different bits of the (already mixed) hash.
 _ROW_MULTIPLIERS = np.array([0x9E3779B1, 0x85EBCA77], dtype=np.uint32)
 
@@ -49,8 +55,11 @@ class DocumentFrequencies:
         )
 
 
-class DocumentFrequency(beam.CombineFn):
-    """(documents, their distinct shingle hashes concatenated) per batch -> DocumentFrequencies."""
+class DocumentFrequency:
+    """(documents, their distinct shingle hashes concatenated) per batch -> DocumentFrequencies.
+
+    Written as a Beam CombineFn's four methods; the Beam transform mixes in `beam.CombineFn`.
+    """
 
     def __init__(self, bits: int) -> None:
         self.bits = bits
@@ -78,14 +87,43 @@ class DocumentFrequency(beam.CombineFn):
         return acc
 
 
-class TextVerifier:
-    """Whether text signatures are near-duplicates: estimated Jaccard, and rare content agreeing."""
+def pack_payload(signature: np.ndarray, shingles: np.ndarray, numbers: np.ndarray) -> bytes:
+    """What a text node carries through the Beam shuffles: its signature, shingle set and numbers."""
+    head = np.array([len(shingles)], dtype=np.uint32)
+    return b"".join(a.astype(np.uint32).tobytes() for a in (head, signature, shingles, numbers))
 
-    def __init__(self, config: DedupConfig) -> None:
+
+def unpack_payloads(payloads: Sequence[bytes], num_perm: int) -> tuple[np.ndarray, ShingleSets, ShingleSets]:
+    """Signatures (rows), shingle sets and number sets of the payloads, in order."""
+    arrays = [np.frombuffer(payload, dtype=np.uint32) for payload in payloads]
+    cuts = [(1 + num_perm, 1 + num_perm + int(a[0])) for a in arrays]
+    return (
+        np.stack([a[1 : 1 + num_perm] for a in arrays]),
+        ShingleSets.pack([a[lo:hi] for a, (lo, hi) in zip(arrays, cuts, strict=True)]),
+        ShingleSets.pack([a[hi:] for a, (_, hi) in zip(arrays, cuts, strict=True)]),
+    )
+
+
+def number_set(text: str) -> np.ndarray:
+    """Sorted distinct CRC-32s of the digit runs of the text's exact form ("12-14 May" -> 12, 14)."""
+    runs = set(_DIGITS.findall(normalize_exact(text)))
+    return np.unique(np.array([zlib.crc32(run.encode()) for run in runs], dtype=np.uint32))
+
+
+class TextVerifier:
+    """Whether two texts are near-duplicates: their shingle sets (or signatures) close enough, and,
+    with boilerplate awareness, their rare content agreeing."""
+
+    def __init__(self, config: DedupConfig, count: Callable[[str, int], None] | None = None) -> None:
         self.config = config
-        a, b = MinHash(num_perm=config.num_perm, seed=config.seed, scheme=SCHEME).permutations
+        self.count = count
+        a, b = permutations(config.num_perm, config.seed)
         self._a_inverse = np.array([pow(int(x), -1, 1 << 32) for x in a], dtype=np.uint32)
-        self._b = b.astype(np.uint32)
+        self._b = b
+
+    @property
+    def needs_shingles(self) -> bool:
+        return self.config.verify != "estimate"
 
     def rare(self, frequencies: DocumentFrequencies, signatures: np.ndarray) -> np.ndarray:
         """Per signature value: is the shingle that reached it rare in the corpus?"""
@@ -94,20 +132,59 @@ class TextVerifier:
         hashes = (signatures - self._b) * self._a_inverse
         return (frequencies.of(hashes) < cutoff) & (signatures != EMPTY)
 
-    def close(self, frequencies: DocumentFrequencies, centre: np.ndarray, others: np.ndarray) -> np.ndarray:
-        """Boolean per row of `others` (signatures, one per row): a near-duplicate of `centre`?"""
+    def similar(
+        self, signatures: np.ndarray, sets: ShingleSets | None, centre: int, others: np.ndarray
+    ) -> np.ndarray:
+        """The plain rule: exact Jaccard (or containment) of shingle sets, or estimated Jaccard."""
         cfg = self.config
-        equal = others == centre
-        similar = equal.sum(axis=1) >= cfg.threshold * centre.shape[0]
+        if cfg.verify == "estimate":
+            agree = (signatures[others] == signatures[centre]).sum(axis=1)
+            return agree >= cfg.threshold * signatures.shape[1]
+        shared = intersections(
+            sets.values, sets.starts, sets.counts, np.full(len(others), centre, dtype=np.int64), others
+        )
+        mine, theirs = sets.counts[centre], sets.counts[others]
+        base = mine + theirs - shared if cfg.verify == "jaccard" else np.minimum(mine, theirs)
+        return (base > 0) & (shared >= cfg.threshold * base)
+
+    def numbers_agree(self, numbers: ShingleSets, centre: int, others: np.ndarray) -> np.ndarray:
+        """Texts that both hold numbers must share `numbers_agree` of the smaller number set: a
+        record with another year, volume, page range or dose is another record."""
+        shared = intersections(
+            numbers.values,
+            numbers.starts,
+            numbers.counts,
+            np.full(len(others), centre, dtype=np.int64),
+            others,
+        )
+        smaller = np.minimum(numbers.counts[centre], numbers.counts[others])
+        return (smaller == 0) | (shared >= self.config.numbers_agree * smaller)
+
+    def close(
+        self,
+        frequencies: DocumentFrequencies,
+        signatures: np.ndarray,
+        sets: ShingleSets | None,
+        centre: int,
+        others: np.ndarray,
+        numbers: ShingleSets | None = None,
+    ) -> np.ndarray:
+        """Boolean per index in `others`: a near-duplicate of text `centre`?"""
+        cfg = self.config
+        others = np.asarray(others, dtype=np.int64)
+        similar = self.similar(signatures, sets, centre, others)
+        if cfg.numbers_agree is not None and numbers is not None and similar.any():
+            similar &= self.numbers_agree(numbers, centre, others)
         if not cfg.boilerplate or frequencies.table is None or not similar.any():
             return similar
+        mine, theirs = signatures[centre], signatures[others]
+        equal = theirs == mine
         # The union's sampled shingle is the one with the smaller value (equal values: the same one).
-        sampled_rare = np.where(
-            others < centre, self.rare(frequencies, others), self.rare(frequencies, centre)
-        )
+        sampled_rare = np.where(theirs < mine, self.rare(frequencies, theirs), self.rare(frequencies, mine))
         rare = sampled_rare.sum(axis=1)
         agree = (equal & sampled_rare).sum(axis=1)
-        checked = rare >= cfg.rare_min_share * centre.shape[0]
+        checked = rare >= cfg.rare_min_share * signatures.shape[1]
         verdict = similar & (~checked | (agree >= cfg.rare_threshold * rare))
-        count("dedup/boilerplate_rejected", int((similar & ~verdict).sum()))
+        if self.count is not None:
+            self.count("dedup/boilerplate_rejected", int((similar & ~verdict).sum()))
         return verdict

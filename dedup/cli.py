@@ -1,4 +1,9 @@
-"""`medcurate dedup text|images`: the Beam dedup transform, run in process over files."""
+"""`medcurate dedup text|images`: dedup over files.
+
+Text inputs that fit in memory (up to `local_max_bytes`) run the stage's pure core in this process
+(`dedup.core`, no Beam import: the whole command's cold start counts); larger ones, and images,
+run the Beam transform in process. Both give the same clusters.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,13 @@ def register(subparsers: Any) -> None:
     text.add_argument("--shingle", choices=("char", "word"))
     text.add_argument("--ngram", type=int)
     text.add_argument("--num-perm", type=int)
+    text.add_argument(
+        "--runner",
+        choices=("auto", "local", "beam"),
+        default="auto",
+        help="local: the in-process core; beam: the Beam transform; auto: local when the input "
+        "fits (dedup.local_max_bytes)",
+    )
     text.set_defaults(handler=run_text)
 
     images = commands.add_parser("images", help="cluster image files (PNG, JPEG, DICOM...)")
@@ -75,10 +87,24 @@ def _read_records(path: Path) -> list[dict[str, Any]]:
 
 
 def run_text(args: argparse.Namespace, extra: list[str]) -> int:
+    config = _config(threshold=args.threshold, shingle=args.shingle, ngram=args.ngram, num_perm=args.num_perm)
+    runner = getattr(args, "runner", "auto")
+    if runner == "auto":
+        try:
+            size = args.input.stat().st_size
+        except OSError as error:
+            raise CliError(f"cannot read {args.input}: {type(error).__name__}") from None
+        runner = "local" if size <= config.local_max_bytes else "beam"
+    records = _read_records(args.input)
+    if runner == "local":
+        from medcurate.dedup.core import assign_text_clusters
+
+        ids, texts = [r["id"] for r in records], [r["text"] for r in records]
+        return _write(args.output, assign_text_clusters(ids, texts, config))
+
     from medcurate.dedup.beam import assign_clusters
     from medcurate.schemas.sample import new_sample
 
-    config = _config(threshold=args.threshold, shingle=args.shingle, ngram=args.ngram, num_perm=args.num_perm)
     samples = [
         new_sample(
             id=r["id"],
@@ -87,7 +113,7 @@ def run_text(args: argparse.Namespace, extra: list[str]) -> int:
             source_uri=f"{args.input}#{r['line']}",
             text=r["text"],
         )
-        for r in _read_records(args.input)
+        for r in records
     ]
     return _write(args.output, assign_clusters(samples, config))
 

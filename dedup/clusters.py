@@ -11,12 +11,14 @@ records edges still not pointing at a root after the last round (see docs/dedup.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import apache_beam as beam
-import numpy as np
 
+from medcurate.dedup.core import stars
 from medcurate.pipelines.stage import count
+
+__all__ = ["ConnectedComponents", "stars"]
 
 Edge = tuple[str, str]
 
@@ -89,20 +91,3 @@ class ConnectedComponents(beam.PTransform):
             edges = edges | f"Round{index}" >> _Round() | f"Distinct{index}" >> beam.Distinct()
         roots = edges | "RootOfRoot" >> beam.FlatMap(lambda e: [(e[1], e[1]), e])
         return roots | "GroupRoots" >> beam.GroupByKey() | "OneRoot" >> beam.FlatMap(_count_unsettled)
-
-
-def stars(count: int, close_to: Callable[[int, np.ndarray], np.ndarray]) -> list[np.ndarray]:
-    """Split one component, members ordered best first, into verified stars.
-
-    The best remaining member becomes a centre and takes every remaining member close to it;
-    repeat. So every member of a cluster is a verified near-duplicate of its keeper, and one
-    wrong edge cannot chain two unrelated groups into one cluster.
-    """
-    remaining = np.arange(count)
-    result = []
-    while remaining.size:
-        close = close_to(int(remaining[0]), remaining)
-        close[0] = True
-        result.append(remaining[close])
-        remaining = remaining[~close]
-    return result

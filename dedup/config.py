@@ -7,7 +7,7 @@ from pydantic import Field
 from medcurate.schemas.config import StrictModel
 
 if TYPE_CHECKING:
-    from medcurate.dedup.minhash import Shingling
+    from medcurate.dedup.minhash import MinHasher, Shingling
 
 
 class DedupConfig(StrictModel):
@@ -20,6 +20,11 @@ class DedupConfig(StrictModel):
     shingle: Literal["word", "char"] = "word"
     ngram: int = Field(5, ge=1)
     seed: int = 1
+    shingle_hash: Literal["murmur3", "sha1"] = Field(
+        "murmur3",
+        description="32-bit shingle hash: murmur3 (fast) or sha1 (datasketch's default, for signatures "
+        "interchangeable with a plain datasketch.MinHash)",
+    )
     strip_punctuation: bool = Field(
         True, description="drop punctuation before shingling (exact hashes keep it)"
     )
@@ -28,8 +33,26 @@ class DedupConfig(StrictModel):
         False,
         description="keep spaces inside character n-grams (off: n-grams span words, fewer shared fragments)",
     )
+    verify: Literal["jaccard", "containment", "estimate"] = Field(
+        "jaccard",
+        description="how LSH candidates are checked: exact Jaccard of their shingle sets, containment "
+        "(shared shingles over the smaller set), or the MinHash estimate of Jaccard",
+    )
+    numbers_agree: float | None = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="if set, two texts that both contain numbers must share at least this share of the "
+        "smaller set of digit runs (years, volumes, pages, doses) to be near-duplicates",
+    )
+    local_max_bytes: int = Field(
+        1 << 28,
+        ge=0,
+        description="`medcurate dedup text` inputs up to this size run in one process; larger ones "
+        "through the Beam transform",
+    )
     boilerplate: bool = Field(
-        True,
+        False,
         description="templated texts (same boilerplate, different subject) must also agree on their "
         "rare shingles to be near-duplicates",
     )
@@ -59,6 +82,12 @@ class DedupConfig(StrictModel):
     cc_rounds: int = Field(
         8, ge=1, description="large-star/small-star rounds unrolled for connected components"
     )
+
+    def hasher(self) -> MinHasher:
+        """The MinHasher this configuration describes (imported on demand, as `shingling`)."""
+        from medcurate.dedup.minhash import MinHasher
+
+        return MinHasher(self.num_perm, self.seed, self.shingling(), self.shingle_hash)
 
     def shingling(self) -> Shingling:
         """Built on demand: the kernel module (numba) is not imported just to read a config."""

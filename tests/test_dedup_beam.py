@@ -130,7 +130,7 @@ SUBJECTS = [
 def test_templated_texts_about_different_subjects_stay_apart_and_a_republished_leaflet_merges() -> None:
     texts = {f"t{i:02d}": TEMPLATE.format(subject) for i, subject in enumerate(SUBJECTS)}
     texts |= {"leaflet": LEAFLET * 2, "leaflet-edited": (LEAFLET * 2).replace("sometimes", "often", 1)}
-    config = DedupConfig()
+    config = DedupConfig(boilerplate=True)  # off by default: it is for web crawls
     clusters = {r["id"]: r["cluster"] for r in assign_clusters(_text_samples(texts), config)}
     assert clusters["leaflet-edited"] == clusters["leaflet"]
     assert len({clusters[key] for key in texts if key.startswith("t")}) == len(SUBJECTS)
@@ -213,3 +213,58 @@ def test_cli_rejects_bad_input(tmp_path: Path) -> None:
     source.write_text('{"id": 1}\n')
     with pytest.raises(dedup_cli.CliError, match="needs `id` and a string `text`"):
         _run_cli(["dedup", "text", "--input", str(source), "--output", str(tmp_path / "o.jsonl")])
+
+
+def test_cli_text_rejects_duplicate_ids(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        json.dumps({"id": "x1", "text": "one"}) + "\n" + json.dumps({"id": "x1", "text": "two"}) + "\n"
+    )
+    for runner in ("local", "beam"):
+        with pytest.raises(dedup_cli.CliError, match=r"in\.jsonl:2: duplicate id"):
+            _run_cli(
+                [
+                    "dedup",
+                    "text",
+                    "--input",
+                    str(source),
+                    "--output",
+                    str(tmp_path / "o.jsonl"),
+                    "--runner",
+                    runner,
+                ]
+            )
+
+
+@pytest.mark.slow
+def test_cli_local_and_beam_runners_write_the_same_lines(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    texts = {**TEXTS, **{f"t{i:02d}": TEMPLATE.format(subject) for i, subject in enumerate(SUBJECTS)}}
+    source.write_text("".join(json.dumps({"id": key, "text": text}) + "\n" for key, text in texts.items()))
+    outputs = {}
+    for runner in ("local", "beam"):
+        out = tmp_path / f"{runner}.jsonl"
+        argv = ["dedup", "text", "--input", str(source), "--output", str(out), "--threshold", "0.7"]
+        assert _run_cli([*argv, "--shingle", "word", "--ngram", "3", "--runner", runner]) == 0
+        outputs[runner] = out.read_text()
+    assert outputs["local"] == outputs["beam"]
+    assert [json.loads(line)["id"] for line in outputs["local"].splitlines()] == list(texts)
+
+
+def test_cli_text_local_path_imports_neither_beam_nor_datasketch(tmp_path: Path) -> None:
+    """The whole command's start-up counts: the in-process path stays off Beam and datasketch."""
+    import subprocess
+    import sys
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"id": key, "text": text}) + "\n" for key, text in TEXTS.items()))
+    script = (
+        "import sys\n"
+        "from medcurate.cli import main\n"
+        f"code = main(['dedup', 'text', '--input', {str(source)!r}, '--output', {str(tmp_path / 'o.jsonl')!r}])\n"
+        "heavy = sorted(m for m in ('apache_beam', 'datasketch') if m in sys.modules)\n"
+        "print(heavy)\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"

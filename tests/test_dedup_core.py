@@ -13,7 +13,7 @@ from PIL import Image
 from medcurate.dedup import images, lsh
 from medcurate.dedup.beam import key_exact, key_id, node_key
 from medcurate.dedup.clusters import stars
-from medcurate.dedup.minhash import MinHasher, Shingling
+from medcurate.dedup.minhash import MinHasher, Shingling, murmur3_32, permutations
 from medcurate.dedup.normalize import exact_text_hash
 
 TEXTS = [
@@ -36,12 +36,107 @@ SHINGLINGS = [
 
 @pytest.mark.parametrize("shingling", SHINGLINGS, ids=repr)
 @pytest.mark.parametrize("num_perm,seed", [(128, 1), (64, 7)])
-def test_signatures_equal_datasketch(shingling: Shingling, num_perm: int, seed: int) -> None:
-    ours = MinHasher(num_perm, seed, shingling).signatures(TEXTS)
+@pytest.mark.parametrize("hash_name", ["sha1", "murmur3"])
+def test_signatures_equal_datasketch(shingling: Shingling, num_perm: int, seed: int, hash_name: str) -> None:
+    ours = MinHasher(num_perm, seed, shingling, hash_name).signatures(TEXTS)
+    hashfunc = {"hashfunc": murmur3_32} if hash_name == "murmur3" else {}  # sha1: datasketch's default
     for text, signature in zip(TEXTS, ours, strict=True):
-        reference = MinHash(num_perm=num_perm, seed=seed)
+        reference = MinHash(num_perm=num_perm, seed=seed, **hashfunc)
         reference.update_batch([token.encode() for token in shingling.shingles(text)])
         np.testing.assert_array_equal(signature, reference.hashvalues)
+
+
+def test_murmur3_matches_published_vectors_and_permutations_match_datasketch() -> None:
+    assert murmur3_32(b"") == 0
+    assert murmur3_32(b"hello") == 0x248BFA47
+    assert murmur3_32(b"The quick brown fox jumps over the lazy dog") == 0x2E4FF723
+    for num_perm, seed in [(128, 1), (64, 7), (256, 42)]:
+        a, b = permutations(num_perm, seed)
+        expected_a, expected_b = MinHash(num_perm=num_perm, seed=seed).permutations
+        np.testing.assert_array_equal(a, expected_a)
+        np.testing.assert_array_equal(b, expected_b)
+
+
+def _mixed_texts() -> list[str]:
+    """ASCII prose, control characters, punctuation runs, and non-ASCII text (compatibility forms)."""
+    rng = np.random.default_rng(5)
+    ascii_chars = [chr(c) for c in range(128)]
+    wide = [chr(c) for c in range(0x2100)]
+    texts = [*TEXTS, "  \x1c\x1fA_b--C  d\te  ", "12-14 May, vol. 3(2):45-67", "ＡＢＣ １２３ ﬁx"]
+    for i in range(300):
+        pool = ascii_chars if i % 2 else wide
+        texts.append("".join(rng.choice(pool, size=int(rng.integers(0, 50)))))
+    return texts
+
+
+def test_fast_normalisation_equals_the_regex_rules() -> None:
+    import re
+
+    from medcurate.dedup.normalize import _nfkc_casefold, normalize_exact, normalize_for_shingles
+
+    for text in _mixed_texts():
+        folded = _nfkc_casefold(text)
+        assert normalize_exact(text) == re.sub(r"\s+", " ", folded).strip()
+        assert normalize_for_shingles(text) == re.sub(r"[\W_]+", " ", folded).strip()
+
+
+@pytest.mark.parametrize("shingling", SHINGLINGS, ids=repr)
+def test_one_pass_fingerprints_equal_the_per_text_functions(shingling: Shingling) -> None:
+    texts = _mixed_texts()
+    hasher = MinHasher(64, 3, shingling)
+    hashes, sizes, signatures, raw = hasher.fingerprints(texts)
+    assert [(h, n) for h, n in zip(hashes, sizes, strict=True)] == [exact_text_hash(t) for t in texts]
+    np.testing.assert_array_equal(signatures, hasher.signatures(texts))
+    sets = raw.sorted(np.arange(len(texts)))
+    for index, (_, expected) in enumerate(zip(texts, hasher.signatures_and_shingles(texts)[1], strict=True)):
+        np.testing.assert_array_equal(sets.of(index), expected)
+
+
+def test_bands_follow_datasketch_for_common_parameters() -> None:
+    from datasketch.lsh import _optimal_param
+
+    for threshold in (0.3, 0.5, 0.7, 0.8, 0.9):
+        for num_perm in (64, 128, 256):
+            assert lsh.optimal_bands(threshold, num_perm) == _optimal_param(threshold, num_perm, 0.5, 0.5)
+
+
+def test_bucket_candidates_apply_the_per_bucket_rule() -> None:
+    rng = np.random.default_rng(2)
+    keys = rng.integers(0, 6, size=(60, 3)).astype(np.uint64)
+    keys[:20, 0] = 99  # one bucket above ALL_PAIRS_MAX_BUCKET: a star around its first row
+    expected = set()
+    for band in range(keys.shape[1]):
+        for value in np.unique(keys[:, band]):
+            members = [f"{i:03d}" for i in np.flatnonzero(keys[:, band] == value)]
+            expected |= {(int(a), int(b)) for a, b in lsh.candidate_pairs(members)}
+    assert {tuple(map(int, pair)) for pair in lsh.bucket_candidates(keys)} == expected
+
+
+def test_exact_verification_follows_set_jaccard_containment_and_numbers() -> None:
+    from medcurate.dedup.boilerplate import DocumentFrequencies, TextVerifier
+    from medcurate.dedup.config import DedupConfig
+    from medcurate.dedup.minhash import ShingleSets
+
+    centre = np.arange(0, 10, dtype=np.uint32)
+    others = [np.arange(0, 6), np.arange(0, 5), np.arange(3, 20), np.arange(40, 50), np.empty(0)]
+    sets = ShingleSets.pack([centre, *(o.astype(np.uint32) for o in others)])
+    signatures = np.zeros((len(others) + 1, 16), dtype=np.uint32)
+    rest = np.arange(1, len(others) + 1)
+    for verify, expected in [
+        ("jaccard", [True, True, False, False, False]),  # 6/10, 5/10, 7/20, 0, empty
+        ("containment", [True, True, True, False, False]),  # 6/6, 5/5, 7/10, 0, empty
+    ]:
+        verifier = TextVerifier(DedupConfig(threshold=0.5, verify=verify, num_perm=16))
+        close = verifier.close(DocumentFrequencies(), signatures, sets, 0, rest)
+        assert close.tolist() == expected
+    numbers = ShingleSets.pack(
+        [np.array([1, 2, 3], dtype=np.uint32), np.array([1, 2], dtype=np.uint32)]
+        + [np.array([7, 8], dtype=np.uint32), np.empty(0, dtype=np.uint32)] * 2
+    )
+    verifier = TextVerifier(DedupConfig(threshold=0.5, numbers_agree=0.5, num_perm=16))
+    close = verifier.close(DocumentFrequencies(), signatures, sets, 0, rest, numbers)
+    # The second text's numbers differ from the centre's; a text without numbers is not checked.
+    assert close.tolist() == [True, False, False, False, False]
 
 
 def test_signature_values_name_their_shingles_and_rare_ones_are_found() -> None:
@@ -73,7 +168,7 @@ def test_long_shingles_over_several_sha1_blocks_match_datasketch() -> None:
     rng = np.random.default_rng(0)
     words = ["x" * int(k) for k in rng.integers(1, 90, size=60)]  # 5-grams of 5 to 450 bytes
     shingling = Shingling("word", 5)
-    signature = MinHasher(128, 1, shingling).signatures([" ".join(words)])[0]
+    signature = MinHasher(128, 1, shingling, "sha1").signatures([" ".join(words)])[0]
     reference = MinHash(num_perm=128, seed=1)
     reference.update_batch([token.encode() for token in shingling.shingles(" ".join(words))])
     np.testing.assert_array_equal(signature, reference.hashvalues)
