@@ -119,6 +119,8 @@ def find_text(image: Image.Image, passes: tuple[tuple[str, int, float], ...] = T
     layout artefacts around edges and are dropped."""
     import pytesseract
 
+    from medcurate.privacy.text_detect import tallest_line
+
     gray = image.convert("L")
     scale = max(1, min(3, TEXT_UPSCALED_SIDE // max(gray.size)))
     if scale > 1:
@@ -137,7 +139,7 @@ def find_text(image: Image.Image, passes: tuple[tuple[str, int, float], ...] = T
             if w.confidence >= least
             or (w.confidence >= min(least, DIGIT_CONFIDENCE) and any(c.isdigit() for c in w.text))
         )
-    tallest = max(32, min(image.size) // 5)
+    tallest = tallest_line(image.size)
     return merge_words([w for w in found if 0 < w.height <= tallest and w.width > 0])
 
 

@@ -72,6 +72,12 @@ def _session() -> onnxruntime.InferenceSession:
     return onnxruntime.InferenceSession(str(model_path()), options, providers=["CPUExecutionProvider"])
 
 
+def tallest_line(size: tuple[int, int]) -> int:
+    """Pixels: a text line taller than a fifth of the image (32 px at least) is a shape or a
+    drawing (a ring reads as a large "O"), not burned-in annotation."""
+    return max(32, min(size) // 5)
+
+
 def detect_scale(size: tuple[int, int]) -> float:
     """The upscaling factor for an image of `size` (width, height)."""
     scale = min(8.0, max(2.0, DETECT_SHORT_SIDE / max(1, min(size))))
@@ -112,9 +118,11 @@ def score_regions(scores: np.ndarray) -> list[tuple[float, float, float, float]]
 def detect_text(image: Image.Image) -> list[Box]:
     """Boxes of every text line the detector finds, in `image`'s pixels, in both polarities (the
     network scores dark-on-light text more surely than light-on-dark, and the reverse for some
-    fonts): each box widened by END_PAD line heights at both ends and clipped to the image."""
+    fonts): each box widened by END_PAD line heights at both ends and clipped to the image; lines
+    taller than `tallest_line` are dropped."""
     gray = image.convert("L")
     scale = detect_scale(gray.size)
+    tallest = tallest_line(gray.size)
     inverted = Image.fromarray(255 - np.asarray(gray))
     boxes: set[Box] = set()
     for view in (gray, inverted):
@@ -122,6 +130,8 @@ def detect_text(image: Image.Image) -> list[Box]:
         for left, top, right, bottom in score_regions(scores):
             left, right = left * x_factor, right * x_factor
             top, bottom = top * y_factor, bottom * y_factor
+            if bottom - top > tallest:
+                continue
             pad = END_PAD * (bottom - top)
             boxes.add(
                 (
