@@ -88,5 +88,5 @@ class DeidConfig(StrictModel):
     )
     ocr: bool = Field(True, description="look for burned-in text in images (text detector, Tesseract)")
     ocr_min_confidence: float = Field(
-        30.0, ge=0, le=100, description="Tesseract word confidence below which a detected photo text line is boxed anyway"
+        30.0, ge=0, le=100, description="Tesseract word confidence under which a photo text line is boxed"
     )
