@@ -86,7 +86,7 @@ class DeidConfig(StrictModel):
         "standard's options, e.g. {PatientAge: K, PatientSex: K} (Retain Patient Characteristics) or "
         "{StudyDescription: C} (Clean Descriptors: text de-identification of the value)",
     )
-    ocr: bool = Field(True, description="look for burned-in text in images with Tesseract")
+    ocr: bool = Field(True, description="look for burned-in text in images (text detector, Tesseract)")
     ocr_min_confidence: float = Field(
-        30.0, ge=0, le=100, description="Tesseract word confidence below which a word is boxed anyway"
+        30.0, ge=0, le=100, description="Tesseract word confidence under which a photo text line is boxed"
     )

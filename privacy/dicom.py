@@ -1,5 +1,5 @@
 """DICOM de-identification: PS3.15 Annex E Basic Application Level Confidentiality Profile on the
-header, Tesseract on the pixels for burned-in text.
+header, a trained text detector on the pixels for burned-in text.
 
 Header: every row of the profile's Table E.1-1 (`dicom_profile`, read from a maintained copy of
 the standard's table) gets its action (X remove, Z empty, D dummy value, U UID remapped through a
@@ -8,8 +8,9 @@ of a run; K and C where a site sets the standard's options); sequences are walke
 overlays and curves are dropped; any person name, date or date-time the table does not list goes too.
 PatientIdentityRemoved and DeidentificationMethod(CodeSequence) record what was done.
 
-Pixels: the first frame is rendered to 8 bits; every text region found in it (Tesseract in several
-views and modes, widened to the glyph lines it sits on) is painted out on every frame, PHI or not.
+Pixels: the first frame is rendered to 8 bits; every text line the detector finds in it
+(`text_detect`, both polarities, upscaled), grown to the glyph lines it sits on, is painted
+out on every frame, PHI or not.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ from pydicom.sequence import Sequence as DicomSequence
 
 from medcurate.privacy import dicom_profile as profile
 from medcurate.privacy.config import DeidConfig
-from medcurate.privacy.images import box_mask, extend_to_lines, find_text, glyph_lines, text_boxes
+from medcurate.privacy.images import box_mask, extend_to_lines, glyph_lines
 from medcurate.privacy.operators import pseudonym_uid
+from medcurate.privacy.text_detect import detect_text
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -86,7 +88,7 @@ class DicomDeidentifier:
         try:
             frames = _frames(out)
             boxes = burned_in_boxes(_render(frames[0]))
-        except Exception as error:  # undecodable pixels or Tesseract failing: reported, not hidden
+        except Exception as error:  # undecodable pixels or the detector failing: reported, not hidden
             return DicomResult(out, ocr=f"failed:{type(error).__name__}")
         if boxes:
             _paint(out, frames, boxes)
@@ -215,11 +217,12 @@ def header_values(dataset: Dataset) -> set[str]:
 
 
 def burned_in_boxes(rendered: Image.Image) -> list[tuple[int, int, int, int]]:
-    """Every text region of a rendered frame, PHI-classified or not: burned-in annotation in a DICOM
-    carries PHI by default (PS3.15 E, Burned In Annotation), and a banner's name, sex or ID can read
-    as harmless on its own."""
-    words = text_boxes(find_text(rendered))
-    return extend_to_lines(words, glyph_lines(np.asarray(rendered.convert("L")))) if words else []
+    """Every text line the detector finds in a rendered frame, grown to the glyph lines it sits on,
+    PHI-classified or not: burned-in annotation in a DICOM carries PHI by default (PS3.15 E,
+    Burned In Annotation), and a banner's name, sex or ID can read as harmless on its own, so
+    nothing is read or classified here."""
+    found = detect_text(rendered)
+    return extend_to_lines(found, glyph_lines(np.asarray(rendered.convert("L")))) if found else []
 
 
 def _frames(dataset: Dataset) -> np.ndarray:

@@ -1,9 +1,11 @@
 """Image de-identification: published bytes are re-encoded from pixels, burned-in text is boxed out.
 
 Re-encoding from raw pixels drops every metadata container (EXIF with GPS, XMP, PNG text chunks, ICC
-profiles that can name a device). Burned-in text is read with Tesseract, run through the same text
-analyzer as notes, and every word of a PHI span is painted over. An image whose text could not be
-checked goes to review instead of straight to publication.
+profiles that can name a device). Burned-in text lines are found by a trained text detector
+(`text_detect`), read with Tesseract, run through the same text analyzer as notes, and a line
+holding PHI is painted over. An image whose text could not be checked goes to review instead of
+straight to publication. The multi-pass OCR finder (`find_text`) stays for callers that need the
+words themselves.
 """
 
 from __future__ import annotations
@@ -117,6 +119,8 @@ def find_text(image: Image.Image, passes: tuple[tuple[str, int, float], ...] = T
     layout artefacts around edges and are dropped."""
     import pytesseract
 
+    from medcurate.privacy.text_detect import tallest_line
+
     gray = image.convert("L")
     scale = max(1, min(3, TEXT_UPSCALED_SIDE // max(gray.size)))
     if scale > 1:
@@ -135,7 +139,7 @@ def find_text(image: Image.Image, passes: tuple[tuple[str, int, float], ...] = T
             if w.confidence >= least
             or (w.confidence >= min(least, DIGIT_CONFIDENCE) and any(c.isdigit() for c in w.text))
         )
-    tallest = max(32, min(image.size) // 5)
+    tallest = tallest_line(image.size)
     return merge_words([w for w in found if 0 < w.height <= tallest and w.width > 0])
 
 
@@ -220,7 +224,7 @@ def glyph_lines(gray: np.ndarray) -> list[Box]:
     Text drawn in one value separates from its background cleanly at some level, whatever its
     contrast; the lines give the full extent of a printed field of which OCR read only part
     ("X8446" of a longer ID, or one word of a name). On their own they also fire on anatomy,
-    so they are used only where OCR saw text (`extend_to_lines`)."""
+    so they are used only where a detector or OCR saw text (`extend_to_lines`)."""
     values = gray.astype(np.float32)
     low, high = np.percentile(values, 1), np.percentile(values, 99.9)
     if high - low < 8:
@@ -325,28 +329,60 @@ def phi_boxes(
     return boxes
 
 
-def photo_phi_boxes(
-    words: list[OcrWord], deidentifier: TextDeidentifier, min_confidence: float
-) -> list[tuple[int, int, int, int]]:
-    """`phi_boxes`, leaning to recall: a printed line that holds PHI is boxed whole (a label line
-    "name, birth date, sex" loses no field that reads as harmless alone), and so is every word
-    with a digit (dates, IDs, ages in any layout the analyzer may not parse)."""
-    flagged = set(phi_boxes(words, deidentifier, min_confidence))
-    boxes = set(flagged)
-    for line in text_lines(words):
-        if any(word_box(w) in flagged for w in line):
-            boxes.update(word_box(w) for w in line)
-    boxes.update(word_box(w) for w in words if any(c.isdigit() for c in w.text))
-    return sorted(boxes)
+REGION_LINE_HEIGHT = 40  # pixels: Tesseract reads lines of 30-50 px best
+
+
+def read_region(gray: Image.Image, box: Box) -> list[OcrWord]:
+    """Tesseract's reading of one detected text line: the crop (with a margin of half its height)
+    upscaled to a line height of about 40 px, read as a single line (`--psm 7`). Word boxes are
+    in the crop's pixels; only the words and their confidence are used."""
+    import pytesseract
+
+    left, top, right, bottom = box
+    margin = max(2, (bottom - top) // 2)
+    crop = gray.crop((max(0, left - margin), max(0, top - margin), right + margin, bottom + margin))
+    scale = max(1.0, min(4.0, REGION_LINE_HEIGHT / max(1, bottom - top)))
+    if scale > 1:
+        crop = crop.resize((round(crop.width * scale), round(crop.height * scale)), Image.Resampling.LANCZOS)
+    data = pytesseract.image_to_data(crop, output_type=pytesseract.Output.DICT, config="--psm 7")
+    return _words(data, scale)
+
+
+def phi_line(words: list[OcrWord], spans: int, min_confidence: float) -> bool:
+    """Whether a detected line is painted on a photo: it holds a PHI span (`spans` of them), a
+    census-name-like word or a digit (dates, IDs, ages in layouts the analyzer may not parse), or
+    it could not be read confidently (no legible word, or one below `min_confidence`): a line goes
+    whole, so a label "name, birth date, sex" loses no field that reads as harmless alone."""
+    legible = [w for w in words if any(c.isalnum() for c in w.text)]
+    if not legible or spans:
+        return True
+    return any(
+        w.confidence < min_confidence or _name_like(w.text) or any(c.isdigit() for c in w.text)
+        for w in legible
+    )
 
 
 def photo_redaction_boxes(
     image: Image.Image, deidentifier: TextDeidentifier, min_confidence: float
 ) -> list[Box]:
-    """Boxes to paint on a photo: PHI found by `photo_phi_boxes` in every word `find_text` reads,
-    each grown to the whole printed line of glyphs it sits on."""
-    found = photo_phi_boxes(find_text(image), deidentifier, min_confidence)
-    return extend_to_lines(found, glyph_lines(np.asarray(image.convert("L")))) if found else []
+    """Boxes to paint on a photo: every text line the detector finds (`detect_text`), read by
+    Tesseract and kept where `phi_line` says so, grown to the glyph lines it sits on. Photos carry
+    legitimate text (chart labels, scale bars), so unlike a DICOM banner a line that reads as
+    harmless stays."""
+    from medcurate.privacy.text_detect import detect_text
+
+    regions = detect_text(image)
+    if not regions:
+        return []
+    gray = image.convert("L")
+    readings = [read_region(gray, box) for box in regions]
+    results = deidentifier.deidentify_batch([" ".join(w.text for w in words) for words in readings])
+    painted = [
+        box
+        for box, words, result in zip(regions, readings, results, strict=True)
+        if phi_line(words, len(result.spans), min_confidence)
+    ]
+    return extend_to_lines(painted, glyph_lines(np.asarray(gray))) if painted else []
 
 
 def _name_like(word: str) -> bool:

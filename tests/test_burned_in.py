@@ -23,10 +23,11 @@ from medcurate.privacy.images import (
     text_boxes,
 )
 from medcurate.privacy.text import TextDeidentifier
+from medcurate.privacy.text_detect import detect_scale, detect_text, model_path
 
-# On this seed's six images (34 gold boxes) the current path catches 29, painting 15% of the image
-# outside the gold boxes; the previous path caught 5. The bounds leave room for
-# Tesseract's run-to-run stability, not for a regression.
+# On this seed's six images (34 gold boxes) the detector path catches 32, painting 2.2% of the
+# image outside the gold boxes; the single Tesseract pass catches 7. The bounds leave room for
+# Tesseract's run-to-run stability on the photos, not for a regression.
 SMALL_SET = {"count": 6, "seed": 5}
 
 
@@ -106,9 +107,39 @@ def test_glyph_lines_find_a_printed_line_and_not_a_smooth_blob() -> None:
     assert not any(top >= 40 and bottom - top > 30 for _, top, _, bottom in lines)
 
 
+def test_detector_model_ships_with_the_install_and_scales_are_bounded() -> None:
+    assert model_path().is_file() and model_path().stat().st_size > 1_000_000
+    assert detect_scale((64, 64)) == 8.0  # thumbnails: banner glyphs need upscaling most
+    assert detect_scale((512, 512)) == 2.0
+    assert detect_scale((3000, 2000)) == pytest.approx(4096 / 3000)  # the longer side is capped
+
+
+def test_detector_finds_faint_text_lines_and_not_a_smooth_scene() -> None:
+    """Light-on-dark and low-contrast dark-on-light lines are found, each box holding its line's
+    ink; soft shapes with a gradient hold no text and get no box."""
+    image = Image.new("L", (400, 200), 25)
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((220, 60, 390, 190), fill=150)
+    draw.text((10, 10), "Quillon^Marvesta", fill=235, font=ImageFont.truetype("DejaVuSans.ttf", 11))
+    draw.rectangle((0, 150, 200, 200), fill=120)
+    draw.text((10, 165), "MRN 40917723", fill=80, font=ImageFont.truetype("DejaVuSansMono.ttf", 12))
+    boxes = detect_text(image)
+    ink = np.array(image)
+    for top, bottom, left, right, is_ink in ((8, 26, 8, 130, ink > 200), (160, 185, 8, 110, ink < 100)):
+        rows, cols = np.nonzero(is_ink[top:bottom, left:right])
+        assert any(
+            b[0] <= left + cols.min() and b[2] >= left + cols.max() and b[1] <= top + rows.min()
+            for b in boxes
+        ), boxes
+    scene = Image.new("L", (400, 300), 40)
+    ImageDraw.Draw(scene).ellipse((60, 40, 340, 280), fill=170)
+    ImageDraw.Draw(scene).ellipse((150, 120, 240, 200), fill=90)
+    assert detect_text(scene) == []
+
+
 @pytest.mark.slow
 def test_small_generated_set_recall_and_collateral() -> None:
-    """Current path against the previous single pass on the same small generated set."""
+    """Detector path against the single Tesseract pass on the same small generated set."""
     config = DeidConfig()
     text = TextDeidentifier(config)
     cases: list[BurnedInCase] = list(generate(**SMALL_SET))
@@ -125,6 +156,6 @@ def test_small_generated_set_recall_and_collateral() -> None:
         previous.update(score_boxes(case, phi_boxes(ocr_words(image), text, config.ocr_min_confidence)))
     figures = (totals["caught"], totals["gold"], totals["outside"] / totals["pixels"], previous["caught"])
     assert totals["gold"] >= 30
-    assert totals["caught"] / totals["gold"] >= 0.8, figures
-    assert totals["outside"] / totals["pixels"] <= 0.2, figures
-    assert totals["caught"] >= previous["caught"] + 0.5 * totals["gold"], figures
+    assert totals["caught"] / totals["gold"] >= 0.9, figures
+    assert totals["outside"] / totals["pixels"] <= 0.05, figures
+    assert totals["caught"] >= previous["caught"] + 0.6 * totals["gold"], figures
