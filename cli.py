@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import importlib.abc
 import logging
 import os
 import sys
@@ -88,13 +89,32 @@ def build_parser() -> argparse.ArgumentParser:
 UNUSED_FRAMEWORKS = ("torch", "torchvision", "transformers")
 
 
+class _AbsentFrameworks(importlib.abc.MetaPathFinder):
+    """Answers every import of these frameworks with ModuleNotFoundError, as if not installed.
+
+    A finder, not `sys.modules[name] = None`: libraries that look a module up in sys.modules
+    (scipy.stats asks for `sys.modules["torch"].Tensor`) would find that None and fail.
+    """
+
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names = names
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
+        if fullname.partition(".")[0] in self.names:
+            raise ModuleNotFoundError(f"No module named {fullname!r} (left out by medcurate)", name=fullname)
+        return None
+
+
 def skip_unused_frameworks() -> None:
     """Make the frameworks above look absent to this process, unless MEDCURATE_IMPORT_TORCH=1 or one
     is loaded already. Libraries import them optionally, so they carry on without."""
     if os.environ.get("MEDCURATE_IMPORT_TORCH") == "1":
         return
-    for name in UNUSED_FRAMEWORKS:
-        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+    if any(isinstance(finder, _AbsentFrameworks) for finder in sys.meta_path):
+        return
+    absent = frozenset(name for name in UNUSED_FRAMEWORKS if name not in sys.modules)
+    if absent:
+        sys.meta_path.insert(0, _AbsentFrameworks(absent))
 
 
 def main(argv: list[str] | None = None) -> int:
