@@ -1,6 +1,6 @@
 """Burned-in text: box recall and collateral on the generated set, beside the previous OCR path.
 
-    PYTHONPATH=.pkgroot python benchmarks/burned_in_eval.py [--count 40] [--seed 11] [--real]
+    .venv/bin/python benchmarks/burned_in_eval.py [--count 40] [--seed 11] [--real]
 
 The set (privacy/burned_in_set.py) renders invented names, dates, IDs and age/sex markers onto
 real DICOM pixels (pydicom test files) and photo-like pixels, with the text boxes as gold. Both

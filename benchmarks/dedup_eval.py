@@ -1,6 +1,6 @@
 """Dedup quality and speed on the gold sets, beside datasketch (and rensa) in the same run.
 
-    PYTHONPATH=.pkgroot python benchmarks/dedup_eval.py [--sets bib,mqp,medquad,pydicom,speed]
+    .venv/bin/python benchmarks/dedup_eval.py [--sets bib,mqp,medquad,pydicom,speed]
 
 bib_records: pairwise precision/recall/F1 against the gold clusters, record text = title, author
 surnames, year and journal, at --threshold 0.5 --shingle char --ngram 5 --num-perm 128. medical_question_pairs:
