@@ -117,6 +117,26 @@ def skip_unused_frameworks() -> None:
         sys.meta_path.insert(0, _AbsentFrameworks(absent))
 
 
+# Third-party warnings that say nothing about the run, by logger and message start. Filtered at
+# the console only: the library itself leaves logging alone.
+HARMLESS_WARNINGS = (
+    # Beam without its gcp extra, logged at import: only Dataflow and BigQuery need apitools.
+    ("root", "apitools not found"),
+    # Beam scans a Map/FlatMap callable's source for `yield` beside `return value` (apache/beam#22969)
+    # and counts the returns of nested helper functions too (dedup's generators have such helpers).
+    (
+        "apache_beam.transforms.core",
+        "Using yield and return in the process method of <class "
+        "'apache_beam.transforms.core.CallableWrapperDoFn'>",
+    ),
+)
+
+
+def _drop_harmless_warning(record: logging.LogRecord) -> bool:
+    message = record.getMessage()
+    return not any(record.name == name and message.startswith(start) for name, start in HARMLESS_WARNINGS)
+
+
 def main(argv: list[str] | None = None) -> int:
     skip_unused_frameworks()
     parser = build_parser()
@@ -132,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_drop_harmless_warning)
     logging.getLogger("medcurate").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
         return int(args.handler(args, extra) or 0)
