@@ -42,7 +42,8 @@ def test_a_remote_output_needs_a_local_catalog(tmp_path: Path):
     with pytest.raises(ConfigError, match=r"publish\.catalog"):
         load_config(None, [f"publish.output_dir={BUCKET}"])
     config = load_config(None, [f"publish.output_dir={BUCKET}", f"publish.catalog={tmp_path}/c.duckdb"])
-    assert config.review.reviews_dir == f"{BUCKET}/reviews"
+    assert config.review.reviews_dir == f"{tmp_path}/reviews", "review files are local, beside the catalog"
+    assert config.review.outbox == f"{tmp_path}/review_outbox.jsonl"
 
 
 class MemoryGcs:
