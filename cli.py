@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import importlib
+import importlib.abc
 import logging
 import os
 import sys
 
 from medcurate import __version__
+from medcurate.stages.errors import CliError, describe_error  # commands import them from here
 
 # Modules that expose `register(subparsers)`; each adds its subcommands and their handlers.
 COMMAND_MODULES = (
@@ -20,50 +21,6 @@ COMMAND_MODULES = (
     "medcurate.dedup.cli",
     "medcurate.annotators.cli",
 )
-
-
-class CliError(Exception):
-    """An error the user can fix; printed as one line, without a traceback."""
-
-
-# OS errors a user can act on, by errno: what to tell them instead of a traceback.
-_OS_REASONS = {
-    errno.ENOSPC: "disk full (no space left on device)",
-    errno.EDQUOT: "disk quota exceeded",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "permission denied (operation not permitted)",
-    errno.EROFS: "read-only file system",
-    errno.ENOTDIR: "a path component is a file, not a folder",
-}
-
-
-def _os_error(error: BaseException) -> OSError | None:
-    """The OSError under `error`, also when Beam wrapped it (BeamIOError, IOError(OSError))."""
-    seen = 0
-    while error is not None and seen < 10:
-        seen += 1
-        if isinstance(error, OSError) and error.errno is not None:
-            return error
-        details = getattr(error, "exception_details", None)
-        if isinstance(details, dict) and details:
-            error = next(iter(details.values()))
-        elif error.args and isinstance(error.args[0], BaseException):
-            error = error.args[0]
-        else:
-            error = error.__cause__ or error.__context__
-    return None
-
-
-def describe_error(error: BaseException) -> str:
-    """One line a user can act on: the reason and the path for OS errors, else the first line."""
-    found = _os_error(error)
-    if found is not None:
-        reason = _OS_REASONS.get(found.errno, found.strerror or str(found))
-        where = " ".join(str(name) for name in (found.filename, found.filename2) if name)
-        return f"{reason}: {where}" if where else reason
-    lines = str(error).strip().splitlines()
-    first = lines[0] if lines else ""
-    return first if isinstance(error, CliError) else f"{type(error).__name__}: {first}"[:500]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,13 +45,52 @@ def build_parser() -> argparse.ArgumentParser:
 UNUSED_FRAMEWORKS = ("torch", "torchvision", "transformers")
 
 
+class _AbsentFrameworks(importlib.abc.MetaPathFinder):
+    """Answers every import of these frameworks with ModuleNotFoundError, as if not installed.
+
+    A finder, not `sys.modules[name] = None`: libraries that look a module up in sys.modules
+    (scipy.stats asks for `sys.modules["torch"].Tensor`) would find that None and fail.
+    """
+
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names = names
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
+        if fullname.partition(".")[0] in self.names:
+            raise ModuleNotFoundError(f"No module named {fullname!r} (left out by medcurate)", name=fullname)
+        return None
+
+
 def skip_unused_frameworks() -> None:
     """Make the frameworks above look absent to this process, unless MEDCURATE_IMPORT_TORCH=1 or one
     is loaded already. Libraries import them optionally, so they carry on without."""
     if os.environ.get("MEDCURATE_IMPORT_TORCH") == "1":
         return
-    for name in UNUSED_FRAMEWORKS:
-        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+    if any(isinstance(finder, _AbsentFrameworks) for finder in sys.meta_path):
+        return
+    absent = frozenset(name for name in UNUSED_FRAMEWORKS if name not in sys.modules)
+    if absent:
+        sys.meta_path.insert(0, _AbsentFrameworks(absent))
+
+
+# Third-party warnings that say nothing about the run, by logger and message start. Filtered at
+# the console only: the library itself leaves logging alone.
+HARMLESS_WARNINGS = (
+    # Beam without its gcp extra, logged at import: only Dataflow and BigQuery need apitools.
+    ("root", "apitools not found"),
+    # Beam scans a Map/FlatMap callable's source for `yield` beside `return value` (apache/beam#22969)
+    # and counts the returns of nested helper functions too (dedup's generators have such helpers).
+    (
+        "apache_beam.transforms.core",
+        "Using yield and return in the process method of <class "
+        "'apache_beam.transforms.core.CallableWrapperDoFn'>",
+    ),
+)
+
+
+def _drop_harmless_warning(record: logging.LogRecord) -> bool:
+    message = record.getMessage()
+    return not any(record.name == name and message.startswith(start) for name, start in HARMLESS_WARNINGS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_drop_harmless_warning)
     logging.getLogger("medcurate").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
         return int(args.handler(args, extra) or 0)

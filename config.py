@@ -45,8 +45,13 @@ class RunConfig(StrictModel):
 
     @model_validator(mode="after")
     def _review_files_beside_the_datasets(self) -> RunConfig:
-        """Reviews and the push outbox belong with the datasets they judge, unless placed explicitly."""
+        """Reviews and the push outbox belong with the datasets they judge, unless placed explicitly.
+
+        Both are local files (appended to, rewritten in place): for a remote output (gs://, s3://)
+        they go beside its local catalog instead."""
         output_dir = self.publish.output_dir.rstrip("/")
+        if "://" in output_dir and not output_dir.startswith("file://") and self.publish.catalog:
+            output_dir = str(Path(self.publish.catalog).parent)
         if self.review.reviews_dir is None:
             self.review.reviews_dir = f"{output_dir}/reviews"
         if self.review.outbox is None:

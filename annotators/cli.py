@@ -71,12 +71,12 @@ def _run_config(args: argparse.Namespace) -> Any:
         raise CliError(str(error)) from None
 
 
-def _published_shards(args: argparse.Namespace, output_dir: str) -> list[str]:
+def _published_shards(args: argparse.Namespace, output_dir: str, catalog_file: str | None) -> list[str]:
     """The shards of the chosen (default: latest validated) version in the output folder's catalog."""
     from medcurate.warehouse.catalog import Catalog, CatalogError, catalog_path
 
     try:
-        with Catalog(catalog_path(output_dir), read_only=True) as catalog:
+        with Catalog(catalog_path(output_dir, catalog_file), read_only=True) as catalog:
             dataset, version = catalog.resolve(args.dataset, args.version)
             paths = catalog.shard_paths(dataset, version)
     except CatalogError as error:
@@ -146,7 +146,9 @@ def review_command(args: argparse.Namespace, extra: list[str]) -> int:
         if args.action == "push":
             from medcurate.annotators.push import pending_in_shards, push_samples
 
-            paths = args.paths or _published_shards(args, run_config.publish.output_dir)
+            paths = args.paths or _published_shards(
+                args, run_config.publish.output_dir, run_config.publish.catalog
+            )
             print(json.dumps(asdict(push_samples(pending_in_shards(paths), config))))
         else:
             from medcurate.annotators.pull import pull_reviews

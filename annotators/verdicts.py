@@ -13,6 +13,7 @@ from medcurate.annotators.pull import VERDICTS_FILE
 from medcurate.privacy.images import encode_clean, load_pixels, paint_boxes
 from medcurate.schemas.events import Drop
 from medcurate.schemas.sample import ReviewStatus
+from medcurate.warehouse import storage
 
 STAGE = "review"
 REJECTED = "rejected_by_reviewer"
@@ -29,10 +30,15 @@ class Verdict:
     phi_boxes: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _read_rows(path: str) -> list[dict[str, Any]]:
+    with storage.open_read(path) as handle:
+        return pq.read_table(handle).to_pylist()
+
+
 def load_verdicts(reviews_dir: str | Path) -> dict[str, Verdict]:
     """Verdicts written by `pull_reviews`, by sample id; empty when nothing was pulled yet."""
-    path = Path(reviews_dir) / VERDICTS_FILE
-    if not path.exists():
+    path = storage.join(str(reviews_dir), VERDICTS_FILE)  # pathlib would mangle gs://
+    if not storage.exists(path):
         return {}
     return {
         row["sample_id"]: Verdict(
@@ -44,7 +50,7 @@ def load_verdicts(reviews_dir: str | Path) -> dict[str, Verdict]:
             phi_spans=row["phi_spans"] or [],
             phi_boxes=row["phi_boxes"] or [],
         )
-        for row in pq.read_table(path).to_pylist()
+        for row in _read_rows(path)
     }
 
 

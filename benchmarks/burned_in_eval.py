@@ -1,7 +1,7 @@
 """Burned-in text: box recall, collateral and speed on the generated set, for the text detector and
 the OCR-only paths it replaced, in one process on the same cases.
 
-    PYTHONPATH=.pkgroot python benchmarks/burned_in_eval.py [--count 40] [--seeds 23,29] [--real]
+    .venv/bin/python benchmarks/burned_in_eval.py [--count 40] [--seeds 23,29] [--real]
 
 The set (privacy/burned_in_set.py) renders invented names, dates, IDs and age/sex markers onto
 real DICOM pixels (pydicom test files) and photo-like pixels, with the text boxes as gold. Paths:

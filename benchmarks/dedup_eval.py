@@ -1,6 +1,6 @@
 """Dedup quality and whole-command speed on the gold sets, beside plain datasketch in the same run.
 
-    PYTHONPATH=.pkgroot python benchmarks/dedup_eval.py [--sets bib,mqp,medquad,pydicom] [--speed]
+    .venv/bin/python benchmarks/dedup_eval.py [--sets bib,mqp,medquad,pydicom] [--speed]
 
 bib_records, cross-validated: the three subject categories are folds. Every tuned constant
 (record fields, verification by exact Jaccard or containment, `numbers_agree`, boilerplate

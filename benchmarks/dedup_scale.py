@@ -1,6 +1,6 @@
 """Dedup at scale on generated documents: time, peak memory and shuffle bytes per document.
 
-    PYTHONPATH=.pkgroot python benchmarks/dedup_scale.py [--sizes 250000,500000,1000000]
+    .venv/bin/python benchmarks/dedup_scale.py [--sizes 250000,500000,1000000]
 
 Each size runs in its own process (so peak RSS is that size's own) through DeduplicateSamples on
 the in-process FnApiRunner, which holds every shuffle in memory. Documents (about 1 KB) are

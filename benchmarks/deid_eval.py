@@ -1,6 +1,6 @@
 """De-identification quality and speed on the gold sets, beside vanilla Presidio in the same run.
 
-    PYTHONPATH=.pkgroot python benchmarks/deid_eval.py [--limit N] [--sets physionet,asq,synth,fhir,dicom]
+    .venv/bin/python benchmarks/deid_eval.py [--limit N] [--sets physionet,asq,synth,fhir,dicom]
 
 Text sets: character recall (a gold PHI character is caught if any returned span covers it), character
 precision (returned characters inside gold PHI), span recall (>= 90% of a gold span covered), recall

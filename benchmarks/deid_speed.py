@@ -1,6 +1,6 @@
 """Whole-command speed: `medcurate deid text` against vanilla Presidio doing the same job.
 
-    python benchmarks/deid_speed.py [--sets physionet,asq,synth] [--rounds 3] [--limit N]
+    .venv/bin/python benchmarks/deid_speed.py [--sets physionet,asq,synth] [--rounds 3] [--limit N]
 
 Both are whole processes timed from start to exit on the same JSONL of {id, text}: start-up and
 model loading, reading, analysing, anonymising, writing. Vanilla is Presidio's AnalyzerEngine with

@@ -1,6 +1,6 @@
 """Ingestion benchmark: HTML extraction F1 against gold article bodies, records/s, robustness.
 
-    PYTHONPATH=.pkgroot python benchmarks/ingest_eval.py [--quick]
+    .venv/bin/python benchmarks/ingest_eval.py [--quick]
 
 1. Token-shingle F1 (the metric of ../shared/data/web/article_extraction/evaluate.py, imported
    from there) of medcurate's extraction beside trafilatura's default `extract()`, other

@@ -1,6 +1,6 @@
 """PHI probe suite: leak rate per phrasing, through `medcurate deid text` and through `medcurate run`.
 
-    python benchmarks/phi_probes.py [--count 1140] [--seed 0] [--set deid.tagger=off]
+    .venv/bin/python benchmarks/phi_probes.py [--count 1140] [--seed 0] [--set deid.tagger=off]
 
 Probes are invented identifiers (names in no list, record numbers, phones, dates, e-mail
 addresses, towns) in the phrasings of `medcurate.privacy.probes`; a value leaks when any of its

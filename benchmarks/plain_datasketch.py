@@ -1,6 +1,6 @@
 """Plain datasketch near-duplicate clustering: the baseline `benchmarks/dedup_eval.py` compares against.
 
-    python benchmarks/plain_datasketch.py IN.jsonl OUT.jsonl THRESHOLD word|char NGRAM NUM_PERM
+    .venv/bin/python benchmarks/plain_datasketch.py IN.jsonl OUT.jsonl THRESHOLD word|char NGRAM NUM_PERM
 
 What a user would write with datasketch alone: lower-cased, whitespace-collapsed text cut into
 word or character n-grams, one `MinHash` per record, `MinHashLSH` at the same threshold and

@@ -1,6 +1,6 @@
 """Push and pull throughput of the review loop against a real Label Studio, beside a bare SDK import.
 
-Run: PYTHONPATH=.pkgroot python benchmarks/review_bench.py [--tasks 10000]
+Run: .venv/bin/python benchmarks/review_bench.py [--tasks 10000]
 Starts its own server on a fresh data folder (about 40 s), pushes N text tasks with predictions
 through `push_samples`, imports the same tasks with the bare SDK in batches of 1,000 into another
 project, pulls with `pull_reviews`, and prints tasks/s and the push/bare ratio (target >= 0.80).

@@ -97,7 +97,7 @@ class WriteEvents(beam.PTransform):
 
 def published_exact_hashes(config: RunConfig) -> set[str]:
     """Exact hashes already published in the datasets `dedup.against_published` names."""
-    path = catalog_path(config.publish.output_dir)
+    path = catalog_path(config.publish.output_dir, config.publish.catalog)
     if not config.dedup.against_published or not storage.exists(path):
         return set()
     with Catalog(path, read_only=True) as catalog:
@@ -236,7 +236,7 @@ def _run(
         staged_shards,
         validation_path,
         dataset_dir,
-        catalog_path(output_dir),
+        catalog_path(output_dir, config.publish.catalog),
         make_manifest,
         config.publish.catalog_wait_s,
     )

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from medcurate.schemas.sample import SAMPLE_SCHEMA, Modality, ReviewStatus, SourceKind
+from medcurate.warehouse import storage
 from medcurate.warehouse.catalog import read_parquet_sql
 
 SUITE_NAME = "medcurate-samples"
@@ -62,9 +64,25 @@ def _suite(config_hash: str):
     return suite
 
 
+def _shards_source(con: duckdb.DuckDBPyConnection, paths: list[str]) -> str:
+    """A table expression over the shards: DuckDB reads local files itself; shards on an object
+    store (gs://, s3://) are read through Beam's filesystems, which hold the credentials."""
+    if not any(storage.is_remote(path) for path in paths):
+        return read_parquet_sql(paths)
+    tables = []
+    for path in paths:
+        with FileSystems.open(path) as handle:
+            tables.append(
+                pq.read_table(handle, columns=["id", "modality", "text", "image_bytes", "redactions"])
+            )
+    con.register("shards", pa.concat_tables(tables))
+    return "shards"
+
+
 def _cross_shard_checks(paths: list[str]) -> dict[str, int]:
     """Checks a per-DataFrame suite cannot express: counts of offending rows across all shards."""
-    source = read_parquet_sql(paths)
+    con = duckdb.connect()
+    source = _shards_source(con, paths)
     checks = {
         "id_unique_across_shards": f"SELECT count(*) - count(DISTINCT id) FROM {source}",
         "text_present_for_text_samples": f"SELECT count(*) FROM {source} "
@@ -74,7 +92,7 @@ def _cross_shard_checks(paths: list[str]) -> dict[str, int]:
         "redactions_within_text": f"SELECT count(*) FROM (SELECT text, unnest(redactions) AS r FROM {source}) "
         "WHERE r.start < 0 OR r.end < r.start OR r.end > length(text)",
     }
-    with duckdb.connect() as con:
+    with con:
         return {name: con.execute(sql).fetchone()[0] for name, sql in checks.items()}
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow.parquet as pq
 
 from medcurate.schemas.manifest import Manifest
 from medcurate.warehouse import storage
@@ -71,7 +72,26 @@ def connect(path: str, read_only: bool, wait_s: float = DEFAULT_WAIT_S) -> duckd
             delay = min(delay * 2, 1.0)
 
 
-def catalog_path(output_dir: str) -> str:
+class CatalogLocationError(CatalogError):
+    """The catalog would not be a local file (DuckDB writes local files only)."""
+
+
+def catalog_path(output_dir: str, catalog: str | None = None) -> str:
+    """The local DuckDB file cataloguing `output_dir`: `catalog` when given, else beside the output.
+
+    A remote output (`gs://`, `s3://`) has no default: its catalog must be named explicitly.
+    """
+    if catalog:
+        if storage.is_remote(catalog):
+            raise CatalogLocationError(
+                f"the catalog {catalog} must be a local file (DuckDB writes local files only)"
+            )
+        return catalog
+    if storage.is_remote(output_dir):
+        raise CatalogLocationError(
+            f"the output {output_dir} is remote and the DuckDB catalog must be a local file: "
+            "name one with publish.catalog (or --catalog), e.g. /data/medcurate/catalog.duckdb"
+        )
     return str(Path(output_dir) / CATALOG_FILE)
 
 
@@ -170,11 +190,13 @@ class Catalog:
             dataset, version = self.resolve(dataset, None)
         except CatalogError:
             return set()
-        source = read_parquet_sql(self.shard_paths(dataset, version))
-        rows = self.connection.execute(
-            f"SELECT DISTINCT exact_hash FROM {source} WHERE exact_hash IS NOT NULL"
-        ).fetchall()
-        return {row[0] for row in rows}
+        # Read through Beam's filesystems, so shards on gs:// or s3:// are read like local ones.
+        hashes: set[str] = set()
+        for path in self.shard_paths(dataset, version):
+            with storage.open_read(path) as handle:
+                column = pq.ParquetFile(handle).read(columns=["exact_hash"]).column(0)
+            hashes.update(h for h in column.to_pylist() if h is not None)
+        return hashes
 
     def query(
         self, sql: str, dataset: str | None = None, version: str | None = None

@@ -10,6 +10,11 @@ from medcurate.cli import CliError
 
 def _add_output(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", default="out", metavar="DIR", help="output folder holding catalog.duckdb")
+    parser.add_argument(
+        "--catalog",
+        metavar="FILE",
+        help="local catalog file (publish.catalog), needed for a gs:// or s3:// output",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,17 +47,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gc.set_defaults(handler=gc_command)
 
 
-def _open_catalog(output: str):
+def _open_catalog(args: argparse.Namespace):
     from medcurate.warehouse.catalog import Catalog, CatalogError, catalog_path
 
     try:
-        return Catalog(catalog_path(output), read_only=True)
+        return Catalog(catalog_path(args.output, args.catalog), read_only=True)
     except CatalogError as error:
         raise CliError(str(error)) from None
 
 
 def versions_command(args: argparse.Namespace, extra: list[str]) -> int:
-    with _open_catalog(args.output) as catalog:
+    with _open_catalog(args) as catalog:
         rows = catalog.versions(args.dataset)
     if not rows:
         print("no published versions")
@@ -71,7 +76,7 @@ def query_command(args: argparse.Namespace, extra: list[str]) -> int:
 
     from medcurate.warehouse.catalog import CatalogError
 
-    with _open_catalog(args.output) as catalog:
+    with _open_catalog(args) as catalog:
         try:
             relation = catalog.query(args.sql, args.dataset, args.version)
             frame = None if relation is None else relation.fetchdf()
@@ -93,9 +98,16 @@ def gc_command(args: argparse.Namespace, extra: list[str]) -> int:
     from pathlib import Path
 
     from medcurate.warehouse import locks
-    from medcurate.warehouse.catalog import catalog_path
+    from medcurate.warehouse.catalog import CatalogError, catalog_path
     from medcurate.warehouse.publish import recover
+    from medcurate.warehouse.storage import is_remote
 
+    if is_remote(args.output):
+        raise CliError(f"gc cleans a local output folder; {args.output} is remote")
+    try:
+        catalog_file = catalog_path(args.output, args.catalog)
+    except CatalogError as error:
+        raise CliError(str(error)) from None
     root = Path(args.output)
     if args.dataset:
         datasets = [root / args.dataset]
@@ -108,7 +120,7 @@ def gc_command(args: argparse.Namespace, extra: list[str]) -> int:
         if not dataset_dir.is_dir():
             raise CliError(f"no dataset folder {dataset_dir}")
         with locks.publishing(str(dataset_dir)):
-            for line in recover(str(dataset_dir), catalog_path(args.output)):
+            for line in recover(str(dataset_dir), catalog_file):
                 print(f"{dataset_dir.name}: {line}")
                 actions += 1
     if not actions:

@@ -1,7 +1,8 @@
 """Local file locks: one publisher per dataset at a time, and a live-run marker per staging folder.
 
-The locks are `fcntl.flock` locks on files beside the catalog (which is a local file too), so they
-serialize runs on one machine or on a shared filesystem that supports flock. Two machines writing
+The locks are `fcntl.flock` locks on local files: in the dataset folder, or for a dataset on an
+object store in a local folder named after it (`lock_root()`), so they serialize runs on one
+machine or on a shared filesystem that supports flock. Two machines writing
 one `gs://` or `s3://` output are not serialized by them. A lock dies with its process, so a killed
 run never leaves a stale lock behind.
 """
@@ -15,6 +16,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from medcurate.warehouse import storage
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +51,22 @@ def exclusive(path: Path, waiting_message: str = "") -> Iterator[None]:
         os.close(handle)
 
 
+def lock_root() -> Path:
+    """This machine's folder for the lock files of datasets on object stores (gs://, s3://)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "medcurate" / "locks"
+
+
+def local_dir(dataset_dir: str) -> Path:
+    """The local folder of a dataset's lock files: the dataset folder itself when it is local; for
+    `gs://bucket/out/ds`, `lock_root()/gs/bucket/out/ds` (flock needs a local file)."""
+    if not storage.is_remote(dataset_dir):
+        return Path(dataset_dir)
+    scheme, _, rest = dataset_dir.partition("://")
+    return lock_root() / scheme / rest.strip("/")
+
+
 def dataset_lock_path(dataset_dir: str) -> Path:
-    return Path(dataset_dir) / DATASET_LOCK
+    return local_dir(dataset_dir) / DATASET_LOCK
 
 
 @contextmanager
@@ -60,7 +77,7 @@ def publishing(dataset_dir: str) -> Iterator[None]:
 
 
 def marker_path(dataset_dir: str, run_id: str) -> Path:
-    return Path(dataset_dir) / STAGING / f"{run_id}{MARKER_SUFFIX}"
+    return local_dir(dataset_dir) / STAGING / f"{run_id}{MARKER_SUFFIX}"
 
 
 @contextmanager
@@ -95,7 +112,7 @@ def dead_staging(dataset_dir: str, staged_runs: list[str]) -> list[str]:
     A staging folder without any marker (from a version of medcurate that took none) counts as
     dead only when it is older than every live run's marker, so it cannot belong to a running run.
     """
-    root = Path(dataset_dir) / STAGING
+    root = local_dir(dataset_dir) / STAGING
     live = [path for path in root.glob(f"*{MARKER_SUFFIX}") if _marker_held(path)]
     oldest_live = min((path.stat().st_mtime for path in live), default=float("inf"))
     dead = []
@@ -103,6 +120,10 @@ def dead_staging(dataset_dir: str, staged_runs: list[str]) -> list[str]:
         marker = marker_path(dataset_dir, run_id)
         if marker.exists():
             if not _marker_held(marker):
+                dead.append(run_id)
+        elif storage.is_remote(dataset_dir):
+            # Object stores have no folder times: an unmarked staging folder is dead when no run lives.
+            if not live:
                 dead.append(run_id)
         elif (root / run_id).exists() and (root / run_id).stat().st_mtime < oldest_live:
             dead.append(run_id)

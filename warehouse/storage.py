@@ -10,8 +10,19 @@ from apache_beam.io.filesystems import FileSystems
 CHUNK = 8 * 1024 * 1024
 
 
+def is_remote(path: str) -> bool:
+    """A `scheme://` path (gs://, s3://...): only Beam's FileSystems reach it, never pathlib or open()."""
+    return "://" in path and not path.startswith("file://")
+
+
 def join(*parts: str) -> str:
+    """Joins with the path's own filesystem: pathlib would turn `gs://bucket` into `gs:/bucket`."""
     return FileSystems.join(*parts)
+
+
+def open_read(path: str):
+    """A binary, seekable reader for a file on any Beam filesystem."""
+    return FileSystems.open(path)
 
 
 def exists(path: str) -> bool:
