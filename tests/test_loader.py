@@ -379,3 +379,68 @@ def test_published_manifests_carry_chunk_digests(tmp_path: Path):
     assert len(info.chunk_sha256[0]) == pq.read_metadata(version_dir / info.path).num_columns
     assert np.sum(info.row_groups) == info.rows
     assert pa.__version__
+
+
+# ----- the optional PyTorch wrapper -----------------------------------------------------------------
+# torch is not a test dependency (its PyPI wheels bring about 4 GB of CUDA libraries): these two run
+# where the `bench` extra is installed, and are skipped otherwise.
+
+
+def _torch():
+    torch_data = pytest.importorskip("torch.utils.data", reason="torch is optional (the bench extra)")
+    stateful = pytest.importorskip("torchdata.stateful_dataloader", reason="torchdata is optional")
+    return torch_data, stateful
+
+
+TORCH_OPTIONS = {"columns": ["id"], "seed": 7, "batch_size": 8, "window": 2}
+
+
+def id_list(batch):
+    return batch.column("id").to_pylist()
+
+
+@pytest.mark.slow
+def test_stateful_dataloader_resumes_exactly_with_the_same_or_other_worker_counts(tmp_path: Path):
+    torch_data, stateful = _torch()
+    from medcurate.warehouse.torch_data import LoaderDataset
+
+    version_dir = str(make_version(tmp_path, shards=3, rows_per_shard=60))
+    full = ids(DatasetReader(version_dir, **TORCH_OPTIONS))
+    loader = stateful.StatefulDataLoader(
+        LoaderDataset(version_dir, transform=id_list, **TORCH_OPTIONS), batch_size=None, num_workers=2
+    )
+    seen = []
+    for step, batch in enumerate(loader):
+        seen += batch
+        if step == 4:
+            state = json.loads(json.dumps(loader.state_dict()))
+            break
+    assert seen == full[:40]
+
+    same = stateful.StatefulDataLoader(
+        LoaderDataset(version_dir, transform=id_list, **TORCH_OPTIONS), batch_size=None, num_workers=2
+    )
+    same.load_state_dict(state)
+    assert seen + [i for b in same for i in b] == full
+
+    # StatefulDataLoader refuses another worker count: hand its state to the dataset instead.
+    dataset = LoaderDataset(version_dir, transform=id_list, **TORCH_OPTIONS)
+    dataset.load_state_dict(state)
+    other = torch_data.DataLoader(dataset, batch_size=None, num_workers=1)
+    assert seen + [i for b in other for i in b] == full
+
+
+def test_plain_dataloader_resumes_from_the_loop_step(tmp_path: Path):
+    torch_data, _ = _torch()
+    from medcurate.warehouse.torch_data import LoaderDataset
+
+    version_dir = str(make_version(tmp_path))
+    full = ids(DatasetReader(version_dir, **TORCH_OPTIONS))
+    dataset = LoaderDataset(version_dir, transform=id_list, **TORCH_OPTIONS)
+    seen = [
+        i for _, b in zip(range(3), torch_data.DataLoader(dataset, batch_size=None), strict=False) for i in b
+    ]
+    state = dataset.state_dict(batches=3)
+    resumed = LoaderDataset(version_dir, transform=id_list, **TORCH_OPTIONS)
+    resumed.load_state_dict(state)
+    assert seen + [i for b in torch_data.DataLoader(resumed, batch_size=None) for i in b] == full
