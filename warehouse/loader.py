@@ -16,6 +16,7 @@ publish recorded, so the first batch never waits for whole shards to be hashed.
 from __future__ import annotations
 
 import bisect
+import collections
 import hashlib
 import io
 import json
@@ -39,6 +40,7 @@ STATE_FORMAT = 1
 MANIFEST = "manifest.json"
 Tail = Literal["partial", "pad", "drop"]
 _TAILS = ("partial", "pad", "drop")
+_READ_THREADS = 4
 
 
 class ShardIntegrityError(RuntimeError):
@@ -122,7 +124,7 @@ class RowFilter:
         for key in ("source_kind", "modality", "review_status"):
             allowed = getattr(self, key)
             if allowed is not None:
-                keep &= pc.is_in(table.column(key), pa.array(allowed)).to_numpy(zero_copy_only=False)
+                keep &= pc.is_in(table.column(key), pa.array(allowed, pa.string())).to_numpy(zero_copy_only=False)
         if self.min_quality is not None:
             passed = pc.greater_equal(table.column("quality_score"), self.min_quality)
             keep &= pc.fill_null(passed, False).to_numpy(zero_copy_only=False)
@@ -130,39 +132,6 @@ class RowFilter:
 
     def to_json(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
-
-
-class _RangeFile(io.RawIOBase):
-    """A read-only file whose verified column chunks are already in memory (pyarrow reads from it)."""
-
-    def __init__(self, size: int, chunks: dict[int, bytes], fallback: pa.NativeFile) -> None:
-        self._size = size
-        self._chunks = chunks
-        self._fallback = fallback
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        self._pos = offset if whence == 0 else self._pos + offset if whence == 1 else self._size + offset
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-    def read(self, size: int = -1) -> memoryview | bytes:
-        start = self._pos
-        size = self._size - start if size < 0 else min(size, self._size - start)
-        self._pos += size
-        chunk = self._chunks.get(start)
-        if chunk is not None and size <= len(chunk):
-            return memoryview(chunk)[:size]
-        # Never asked for with pre_buffer=False; kept so an unexpected read is still correct.
-        return self._fallback.read_at(size, start)
 
 
 class _Shard:
@@ -221,30 +190,48 @@ class _Shard:
         self._whole_checked = True
 
     def read(self, group: int, columns: list[str]) -> pa.Table:
+        """Row group `group`, these columns; safe to call from several threads at once."""
         with self._lock:
             handle = self._open()
-            missing = [c for c in columns if c not in self._leaves]
-            if missing:
-                raise KeyError(f"{self.path} has no column(s) {missing}")
-            if not self.verify or not self.info.chunk_sha256:
-                if self.verify and not self._whole_checked:
-                    self._check_whole(handle)
-                reader = pq.ParquetFile(handle, metadata=self._metadata)
-                return reader.read_row_group(group, columns=columns)
-            expected = self.info.chunk_sha256[group]
-            chunks: dict[int, bytes] = {}
-            for leaf in sorted(leaf for name in columns for leaf in self._leaves[name]):
-                start, length = integrity.chunk_range(self.metadata, group, leaf)
-                data = handle.read_at(length, start)
-                if integrity.digest(data) != expected[leaf]:
-                    raise ShardIntegrityError(
-                        f"{self.path} does not match the manifest: row group {group}, column "
-                        f"{self.metadata.schema.column(leaf).path} changed"
-                    )
-                chunks[start] = data
-            source = _RangeFile(handle.size(), chunks, handle)
-            reader = pq.ParquetFile(source, metadata=self._metadata, pre_buffer=False)
-            return reader.read_row_group(group, columns=columns)
+            if self.verify and not self.info.chunk_sha256 and not self._whole_checked:
+                self._check_whole(handle)
+        missing = [c for c in columns if c not in self._leaves]
+        if missing:
+            raise KeyError(f"{self.path} has no column(s) {missing}")
+        if not self.verify or not self.info.chunk_sha256:
+            return pq.ParquetFile(handle, metadata=self._metadata).read_row_group(group, columns=columns)
+        expected = self.info.chunk_sha256[group]
+        # The verified chunks go at their offsets in a file-sized zeroed buffer: untouched pages are
+        # never backed by memory, and pyarrow decodes from it natively (in parallel, no GIL).
+        space = np.zeros(handle.size(), dtype=np.uint8)
+        for leaf in sorted(leaf for name in columns for leaf in self._leaves[name]):
+            start, length = integrity.chunk_range(self.metadata, group, leaf)
+            data = handle.read_at(length, start)
+            if integrity.digest(data) != expected[leaf]:
+                raise ShardIntegrityError(
+                    f"{self.path} does not match the manifest: row group {group}, column "
+                    f"{self.metadata.schema.column(leaf).path} changed"
+                )
+            space[start : start + length] = np.frombuffer(data, dtype=np.uint8)
+        source = pa.BufferReader(pa.py_buffer(space))
+        return pq.ParquetFile(source, metadata=self._metadata).read_row_group(group, columns=columns)
+
+
+def _compact(parts: list[pa.Table]) -> pa.RecordBatch:
+    """One batch from slices, copied so its buffers hold only its rows: a slice would keep the whole
+    window alive, and pickling it (DataLoader workers do) would copy the whole window each time."""
+    schema = parts[0].schema
+    columns = [
+        pa.concat_arrays([chunk for part in parts for chunk in part.column(i).chunks])
+        for i in range(len(schema))
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _indices(rows: np.ndarray) -> pa.Array:
+    """Row indices as an Arrow array without `pa.array`, whose first call imports pandas (0.5 s)."""
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)])
 
 
 def _permutation(n: int, *key: int) -> np.ndarray:
@@ -332,7 +319,6 @@ class DatasetReader:
         self._windows = [order[i : i + self.window] for i in range(0, count, self.window)]
         self._window_rows = [int(self._groups[w, 2].sum()) for w in self._windows]
         self._counts: list[int] = [] if self.where else list(self._window_rows)
-        self._cache: dict[int, Future] = {}
         self._ends = [0]  # _ends[w]: samples before window w, extended as windows are counted
 
     def set_epoch(self, epoch: int) -> None:
@@ -386,14 +372,26 @@ class DatasetReader:
             order = order[keep[order]]
         return order
 
-    def _load(self, w: int) -> tuple[pa.Table, np.ndarray]:
+    def _read_window(self, w: int) -> pa.Table:
+        """Window w's rows (selected columns), its row groups read in parallel."""
         columns = self.columns or self.manifest_columns()
-        tables = []
-        for group in self._windows[w]:
-            shard, index, _ = self._groups[int(group)]
-            tables.append(self._shards[shard].read(int(index), columns))
-        table = pa.concat_tables(tables).combine_chunks() if len(tables) > 1 else tables[0]
-        return table, self._window_order(w)
+
+        def read(group: int) -> pa.Table:
+            shard, index, _ = self._groups[group]
+            return self._shards[shard].read(int(index), columns)
+
+        groups = [int(g) for g in self._windows[w]]
+        if len(groups) == 1:
+            return read(groups[0])
+        with ThreadPoolExecutor(min(len(groups), _READ_THREADS)) as pool:
+            tables = list(pool.map(read, groups))
+        return pa.concat_tables(tables).combine_chunks()
+
+    def _load(self, segment: _Segment) -> pa.Table:
+        """This reader's rows of one window in consumption order: one gather for the whole window."""
+        table = self._read_window(segment.window)
+        rows = self._window_order(segment.window)[np.concatenate(segment.offsets)]
+        return table.take(_indices(rows)).combine_chunks()
 
     def manifest_columns(self) -> list[str]:
         return list(self._shards[0].metadata.schema.to_arrow_schema().names)
@@ -432,42 +430,69 @@ class DatasetReader:
         for _, positions in self._steps():
             yield positions
 
-    def _window(self, w: int, executor: ThreadPoolExecutor | None) -> tuple[pa.Table, np.ndarray]:
-        """Window w's data, loading it (and starting on the next one in the background) if needed."""
-        for old in [k for k in self._cache if k < w]:
-            del self._cache[old]
-        if w not in self._cache:
-            self._cache[w] = executor.submit(self._load, w) if executor else _done(self._load(w))
-        if executor and w + 1 < len(self._windows) and w + 1 not in self._cache:
-            self._cache[w + 1] = executor.submit(self._load, w + 1)
-        return self._cache[w].result()
-
-    def _gather(self, positions: np.ndarray, executor: ThreadPoolExecutor | None) -> pa.RecordBatch:
-        self._window_of(int(positions.max()))
-        starts = np.array(self._ends)
-        windows = np.searchsorted(starts, positions, side="right") - 1
-        pieces = []
-        cut = np.flatnonzero(np.diff(windows)) + 1
-        for run in np.split(np.arange(len(positions)), cut):
-            w = int(windows[run[0]])
-            table, order = self._window(w, executor)
-            pieces.append(table.take(pa.array(order[positions[run] - starts[w]])))
-        table = pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)
-        return table.combine_chunks().to_batches(max_chunksize=len(positions))[0]
+    def _segments(self) -> Iterator[_Segment]:
+        """This reader's batches cut at window boundaries, grouped by window, in consumption order."""
+        segment: _Segment | None = None
+        for step, positions in self._steps():
+            pieces: list[tuple[int, np.ndarray]] = []
+            if len(positions):
+                self._window_of(int(positions.max()))
+                ends = np.asarray(self._ends)
+                windows = np.searchsorted(ends, positions, side="right") - 1
+                for run in np.split(np.arange(len(positions)), np.flatnonzero(np.diff(windows)) + 1):
+                    w = int(windows[run[0]])
+                    pieces.append((w, positions[run] - ends[w]))
+            if not pieces:  # an empty share of the last step: nothing to read, but it counts
+                pieces.append((segment.window if segment else -1, np.empty(0, dtype=np.int64)))
+            for index, (w, offsets) in enumerate(pieces):
+                if segment is None or (w != segment.window and w != -1):
+                    if segment is not None:
+                        yield segment
+                    segment = _Segment(w)
+                segment.add(step, offsets, index == len(pieces) - 1)
+        if segment is not None:
+            yield segment
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         self._last_step = None
         executor = ThreadPoolExecutor(1, thread_name_prefix="medcurate-loader") if self.prefetch else None
+        segments = self._segments()
+        ahead: collections.deque[tuple[_Segment, Future]] = collections.deque()
+
+        def submit() -> None:
+            segment = next(segments, None)
+            if segment is None:
+                return
+            if segment.window < 0:
+                ahead.append((segment, _Deferred(lambda: None)))
+            elif executor:
+                ahead.append((segment, executor.submit(self._load, segment)))
+            else:
+                ahead.append((segment, _Deferred(self._load, segment)))
+
         try:
-            for step, positions in self._steps():
-                if len(positions):
-                    batch = self._gather(positions, executor)
-                    self._last_step = step
-                    yield batch
-                else:
-                    self._last_step = step
+            submit()
+            parts: list[pa.Table] = []
+            while ahead:
+                segment, loading = ahead.popleft()
+                if executor:
+                    submit()  # the next window loads while this one is consumed
+                taken = loading.result()
+                offset = 0
+                for step, size, last in segment.pieces:
+                    if size:
+                        parts.append(taken.slice(offset, size))
+                        offset += size
+                    if last:
+                        if parts:
+                            batch = _compact(parts)
+                            parts = []
+                            self._last_step = step
+                            yield batch
+                        self._last_step = step
+                if not executor:
+                    submit()
         finally:
-            self._cache.clear()
             if executor:
                 executor.shutdown(wait=True, cancel_futures=True)
 
@@ -552,10 +577,27 @@ class DatasetReader:
         self._last_step = None
 
 
-def _done(value: Any) -> Future:
-    future: Future = Future()
-    future.set_result(value)
-    return future
+class _Deferred:
+    """A load run when its result is first needed (no prefetch thread)."""
+
+    def __init__(self, function: Callable[..., Any], *args: Any) -> None:
+        self._call = lambda: function(*args)
+
+    def result(self) -> Any:
+        return self._call()
+
+
+class _Segment:
+    """One window's share of this reader's batches: (step, rows, ends a batch) pieces, in order."""
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self.pieces: list[tuple[int, int, bool]] = []
+        self.offsets: list[np.ndarray] = []
+
+    def add(self, step: int, offsets: np.ndarray, last: bool) -> None:
+        self.pieces.append((step, len(offsets), last))
+        self.offsets.append(offsets)
 
 
 def _collect_states(state: Any) -> list[Mapping[str, Any]]:
