@@ -357,7 +357,13 @@ class Mosaic(Contender):
 
         shutil.rmtree(self.dir, ignore_errors=True)
         started = time.perf_counter()
-        types = {"id": "str", "text": "str", "source_kind": "str", "review_status": "str", "quality_score": "float32"}
+        types = {
+            "id": "str",
+            "text": "str",
+            "source_kind": "str",
+            "review_status": "str",
+            "quality_score": "float32",
+        }
         with MDSWriter(out=str(self.dir), columns=types, compression="zstd", size_limit=1 << 26) as writer:
             for f in sorted((self.version_dir / "data").glob("*.parquet")):
                 for batch in pq.ParquetFile(f).iter_batches(batch_size=8192, columns=COLUMNS):
@@ -463,7 +469,9 @@ def resume_latency(contender: Contender) -> float:
 def image_figures(version_dir: Path, window: int) -> dict[str, float]:
     """medcurate vs raw pyarrow on the image version (bytes only), and lazy decoding cost per image."""
     started = time.perf_counter()
-    reader = DatasetReader(str(version_dir), columns=["id", "image_bytes"], seed=SEED, batch_size=BATCH, window=window)
+    reader = DatasetReader(
+        str(version_dir), columns=["id", "image_bytes"], seed=SEED, batch_size=BATCH, window=window
+    )
     stream = iter(reader)
     first = next(stream)
     ttfb = time.perf_counter() - started
@@ -484,7 +492,9 @@ def image_figures(version_dir: Path, window: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--shards", type=int, default=16)
     parser.add_argument("--row-group-rows", type=int, default=16384)
@@ -495,15 +505,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=8, help="batches dropped before timing")
     parser.add_argument("--contenders", default="medcurate,pyarrow,hf,litdata,mosaic")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "medcurate-loader-bench")
-    parser.add_argument("--images", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/images")
+    parser.add_argument(
+        "--images", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/images"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
 
     args.work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     version_dir = generate(args.work, args.rows, args.shards, args.row_group_rows)
-    print(f"data: {args.rows:,} rows, {args.shards} shards, 20 columns, zstd, {args.row_group_rows} rows per "
-          f"row group ({time.perf_counter() - started:.1f} s); selected columns {COLUMNS}", flush=True)
+    print(
+        f"data: {args.rows:,} rows, {args.shards} shards, 20 columns, zstd, {args.row_group_rows} rows per "
+        f"row group ({time.perf_counter() - started:.1f} s); selected columns {COLUMNS}",
+        flush=True,
+    )
     budget = args.window * args.row_group_rows
     print(f"shuffle memory budget: {budget:,} rows for every contender", flush=True)
     builders = {
@@ -555,12 +570,18 @@ def main(argv: list[str] | None = None) -> int:
             per = {w: ours[w]["rate"] / results[name][w]["rate"] for w in workers if results[name][w]["rate"]}
             ratios[name] = min(per.values())
             cells = "  ".join(
-                f"w{w}: {per[w]:.2f}x ttfb {ours[w]['ttfb']:.3f} vs {results[name][w]['ttfb']:.3f}" for w in per
+                f"w{w}: {per[w]:.2f}x ttfb {ours[w]['ttfb']:.3f} vs {results[name][w]['ttfb']:.3f}"
+                for w in per
             )
             print(f"  {name:<8} {cells}")
         if args.json:
             args.json.write_text(json.dumps(results, indent=1, default=str))
-        print(", ".join(f"loader/{name} {ratios.get(name, float('nan')):.2f}" for name in ("pyarrow", "hf", "litdata", "mosaic")))
+        print(
+            ", ".join(
+                f"loader/{name} {ratios.get(name, float('nan')):.2f}"
+                for name in ("pyarrow", "hf", "litdata", "mosaic")
+            )
+        )
     return 0
 
 

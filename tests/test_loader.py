@@ -444,3 +444,65 @@ def test_plain_dataloader_resumes_from_the_loop_step(tmp_path: Path):
     resumed = LoaderDataset(version_dir, transform=id_list, **TORCH_OPTIONS)
     resumed.load_state_dict(state)
     assert seen + [i for b in torch_data.DataLoader(resumed, batch_size=None) for i in b] == full
+
+
+# ----- medcurate diff ----------------------------------------------------------------------------
+
+
+def _write_samples(root: Path, version: str, samples: list[dict], run_id: str) -> Path:
+    version_dir = root / "demo" / version
+    (version_dir / "data").mkdir(parents=True)
+    pq.write_table(samples_to_table(samples), version_dir / "data" / "part-00000.parquet")
+    info = shard_info(str(version_dir / "data" / "part-00000.parquet"), "data/part-00000.parquet")
+    manifest = Manifest(
+        dataset="demo",
+        version=version,
+        parent=None,
+        run_id=run_id,
+        created_at="now",
+        code_version="t",
+        schema_version=1,
+        config={},
+        config_hash="h",
+        shards=[info],
+        rows=len(samples),
+        counts=StageCounts(read=len(samples), published=len(samples)),
+        validation=ValidationInfo(passed=True, suite="s", results_path="validation/results.json"),
+    )
+    storage.write_text(str(version_dir / MANIFEST), manifest.model_dump_json())
+    return version_dir
+
+
+def test_diff_names_added_removed_and_changed_samples_with_reasons(tmp_path: Path, capsys):
+    from medcurate.cli import main
+
+    def sample(n: int, **fields):
+        base = {"source_kind": "clinical" if n % 2 else "web", "modality": "text", "text": f"note {n}"}
+        return new_sample(source_uri=f"doc-{n}", **{**base, **fields})
+
+    old = [sample(n) for n in range(10)]
+    new = [sample(n) for n in range(2, 10)] + [sample(10), sample(11)]
+    new[0] = sample(2, review_status="accepted")  # was not_required
+    new[1] = sample(3, text="note 3, corrected")
+    dropped = {"kind": "drop", "stage": "dedup", "reason": "near_duplicate", "source_uri": "doc-0"}
+    reports = tmp_path / "reports" / "demo" / "run-2"
+    reports.mkdir(parents=True)
+    (reports / "drops.jsonl").write_text(json.dumps({**dropped, "sample_id": old[0]["id"]}) + "\n")
+    first = _write_samples(tmp_path, "v0001", old, "run-1")
+    second = _write_samples(tmp_path, "v0002", new, "run-2")
+
+    assert main(["diff", str(first), str(second), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["added"], report["removed"], report["changed"]) == (2, 2, 2)
+    rows = {(r["change"], r["source_kind"], r["reason"]): r["samples"] for r in report["rows"]}
+    assert rows == {
+        ("added", "web", "new input"): 1,
+        ("added", "clinical", "new input"): 1,
+        ("removed", "web", "dedup/near_duplicate"): 1,
+        ("removed", "clinical", "not among the inputs of v0002's run"): 1,
+        ("changed", "web", "review_status not_required -> accepted"): 1,
+        ("changed", "clinical", "text"): 1,
+    }
+    assert main(["diff", str(first), str(second)]) == 0
+    table = capsys.readouterr().out
+    assert "v0001 -> v0002: 2 added, 2 removed, 2 changed" in table

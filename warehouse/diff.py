@@ -82,7 +82,7 @@ def diff_versions(old_dir: str, new_dir: str) -> VersionDiff:
         f"""
         SELECT coalesce(a.id, b.id), coalesce(b.source_kind, a.source_kind),
                a.id IS NULL, b.id IS NULL,
-               list_filter([{changed}], x -> x IS NOT NULL),
+               list_filter([{changed}], lambda x: x IS NOT NULL),
                a.review_status, b.review_status
         FROM {_shards(old_dir, old)} a FULL OUTER JOIN {_shards(new_dir, new)} b ON a.id = b.id
         """

@@ -124,7 +124,9 @@ class RowFilter:
         for key in ("source_kind", "modality", "review_status"):
             allowed = getattr(self, key)
             if allowed is not None:
-                keep &= pc.is_in(table.column(key), pa.array(allowed, pa.string())).to_numpy(zero_copy_only=False)
+                keep &= pc.is_in(table.column(key), pa.array(allowed, pa.string())).to_numpy(
+                    zero_copy_only=False
+                )
         if self.min_quality is not None:
             passed = pc.greater_equal(table.column("quality_score"), self.min_quality)
             keep &= pc.fill_null(passed, False).to_numpy(zero_copy_only=False)
