@@ -25,7 +25,9 @@ num_workers where the ratio is lowest (the least favourable setting for medcurat
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import importlib
 import json
 import os
 import shutil
@@ -55,9 +57,49 @@ SEED = 17
 BATCH = 256
 COLUMNS = ["id", "text", "source_kind", "review_status", "quality_score"]
 WORDS = np.array(
-    "patient reported mild pain after exercise scan shows no acute change follow up advised "
-    "history of asthma dose adjusted blood pressure stable chest clear wound healing well "
-    "fever resolved culture negative review in clinic two weeks referral sent lab results normal".split()
+    [
+        "patient",
+        "reported",
+        "mild",
+        "pain",
+        "after",
+        "exercise",
+        "scan",
+        "shows",
+        "no",
+        "acute",
+        "change",
+        "follow",
+        "up",
+        "advised",
+        "history",
+        "of",
+        "asthma",
+        "dose",
+        "adjusted",
+        "blood",
+        "pressure",
+        "stable",
+        "chest",
+        "clear",
+        "wound",
+        "healing",
+        "well",
+        "fever",
+        "resolved",
+        "culture",
+        "negative",
+        "review",
+        "in",
+        "clinic",
+        "two",
+        "weeks",
+        "referral",
+        "sent",
+        "lab",
+        "results",
+        "normal",
+    ]
 )
 
 
@@ -191,11 +233,16 @@ def batch_rows(batch: Any) -> int:
 
 class Contender:
     name = ""
-    resumable = True
+    modules: tuple[str, ...] = ()
 
     def setup(self) -> float:
         """One-off preparation (conversion, indexing); returns its seconds."""
         return 0.0
+
+    def imports(self) -> None:
+        """Imports the library before any timing: time to first batch is not import time."""
+        for module in ("torch.utils.data", *self.modules):
+            importlib.import_module(module)
 
     def loader(self, workers: int) -> Iterable[Any]:
         raise NotImplementedError
@@ -210,6 +257,7 @@ class Contender:
 
 class Medcurate(Contender):
     name = "medcurate"
+    modules = ("medcurate.warehouse.torch_data",)
 
     def __init__(self, version_dir: Path, window: int, total: int) -> None:
         self.version_dir, self.window, self.total = str(version_dir), window, total
@@ -267,6 +315,7 @@ class RawPyarrow(Contender):
 
 class HuggingFace(Contender):
     name = "hf"
+    modules = ("datasets", "datasets.distributed")
 
     def __init__(self, version_dir: Path, buffer: int, total: int) -> None:
         self.files = sorted(str(p) for p in (version_dir / "data").glob("*.parquet"))
@@ -284,18 +333,37 @@ class HuggingFace(Contender):
         return _torch().DataLoader(self._dataset(), batch_size=BATCH, num_workers=workers)
 
     def resumed(self):
+        """HF keeps no shuffle buffer in its state; a state taken after a few examples is moved to the
+        shard boundary at 50% (iterating half an epoch at HF's speed would take minutes)."""
         ds = self._dataset()
         for n, _ in enumerate(ds, 1):
-            if n >= self.total // 2:
+            if n >= BATCH:
                 break
-        state = ds.state_dict()
+        half = len(self.files) // 2
+        state = _moved(ds.state_dict(), half)
         fresh = self._dataset()
         fresh.load_state_dict(state)
         return _torch().DataLoader(fresh, batch_size=BATCH, num_workers=0)
 
 
+def _moved(state: Any, shard: int) -> Any:
+    """An HF iterable state with every shard position moved to the start of `shard`."""
+    if isinstance(state, dict):
+        moved = {k: _moved(v, shard) for k, v in state.items()}
+        if "shard_idx" in moved:
+            moved.update(shard_idx=shard, shard_example_idx=0)
+        for key in ("batch_idx", "num_chunks_since_previous_state", "cropped_chunk_length"):
+            if key in moved:
+                moved[key] = 0
+        return moved
+    if isinstance(state, list):
+        return [_moved(v, shard) for v in state]
+    return state
+
+
 class LitData(Contender):
     name = "litdata"
+    modules = ("litdata", "litdata.streaming.item_loader", "polars")
 
     def __init__(self, version_dir: Path, work: Path, total: int) -> None:
         self.source = version_dir / "data"
@@ -334,11 +402,13 @@ class LitData(Contender):
         return self._loader(workers)
 
     def resumed(self):
+        """LitData's state counts samples yielded; set to 50% it resumes there."""
         loader = self._loader(0)
-        for n, _ in enumerate(loader, 1):
-            if n * BATCH >= self.total // 2:
-                state = loader.state_dict()
-                break
+        next(iter(loader))
+        state = loader.state_dict()
+        half = self.total // 2
+        state["num_samples_yielded"] = state["dataset"]["num_samples_yielded"] = half
+        state["dataset"]["sample_in_epoch"] = half
         fresh = self._loader(0)
         fresh.load_state_dict(state)
         return fresh
@@ -346,6 +416,7 @@ class LitData(Contender):
 
 class Mosaic(Contender):
     name = "mosaic"
+    modules = ("streaming", "streaming.base.util")
 
     def __init__(self, version_dir: Path, work: Path, block: int, total: int) -> None:
         self.version_dir = version_dir
@@ -415,10 +486,8 @@ class PeakRss:
         while not self._stop.is_set():
             total = 0
             for process in [me, *me.children(recursive=True)]:
-                try:
+                with contextlib.suppress(psutil.Error):  # a worker that just exited
                     total += process.memory_info().rss
-                except psutil.Error:
-                    pass
             self.peak = max(self.peak, total)
             self._stop.wait(0.05)
 
@@ -431,7 +500,9 @@ class PeakRss:
         self._thread.join()
 
 
-def run_once(make: Callable[[], Iterable[Any]], measure: int, warmup: int) -> dict[str, float]:
+def run_once(
+    make: Callable[[], Iterable[Any]], measure: int, warmup: int, seconds: float
+) -> dict[str, float]:
     gc.collect()
     with PeakRss() as rss:
         started = time.perf_counter()
@@ -443,15 +514,17 @@ def run_once(make: Callable[[], Iterable[Any]], measure: int, warmup: int) -> di
         counted, begun = 0, time.perf_counter()
         for batch in iterator:
             counted += batch_rows(batch)
-            if counted >= measure:
+            if counted >= measure or time.perf_counter() - begun > seconds:
                 break
         elapsed = time.perf_counter() - begun
         del iterator, first
     return {"rate": counted / elapsed if elapsed else 0.0, "ttfb": ttfb, "rss": rss.peak / 2**20}
 
 
-def measure(contender: Contender, workers: int, repeats: int, samples: int, warmup: int) -> dict[str, float]:
-    runs = [run_once(lambda: contender.loader(workers), samples, warmup) for _ in range(repeats)]
+def measure(
+    contender: Contender, workers: int, repeats: int, samples: int, warmup: int, seconds: float
+) -> dict[str, float]:
+    runs = [run_once(lambda: contender.loader(workers), samples, warmup, seconds) for _ in range(repeats)]
     return {
         "rate": statistics.median(r["rate"] for r in runs),
         "ttfb": statistics.median(r["ttfb"] for r in runs),
@@ -503,6 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--measure", type=int, default=300_000, help="samples timed per run")
     parser.add_argument("--warmup", type=int, default=8, help="batches dropped before timing")
+    parser.add_argument("--seconds", type=float, default=15, help="at most this long timed per run")
     parser.add_argument("--contenders", default="medcurate,pyarrow,hf,litdata,mosaic")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "medcurate-loader-bench")
     parser.add_argument(
@@ -533,19 +607,26 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, Any]] = {}
     for name in chosen:
         contender = builders[name]()
+        contender.imports()
         prepared = contender.setup()
         if prepared:
             print(f"{name}: preparation (conversion/index) {prepared:.1f} s", flush=True)
         results[name] = {"prepare_s": prepared}
         for w in workers:
-            figures = measure(contender, w, args.repeats, min(args.measure, args.rows // 2), args.warmup)
+            figures = measure(
+                contender, w, args.repeats, min(args.measure, args.rows // 2), args.warmup, args.seconds
+            )
             results[name][w] = figures
             print(
                 f"{name:<10} workers={w}  {figures['rate']:>12,.0f} samples/s  first batch {figures['ttfb']:6.3f} s"
                 f"  peak RSS {figures['rss']:7.0f} MiB",
                 flush=True,
             )
-        results[name]["resume_s"] = resume_latency(contender)
+        try:
+            results[name]["resume_s"] = resume_latency(contender)
+        except Exception as error:  # a library that cannot resume from such a state: say so
+            print(f"{name}: resume failed: {type(error).__name__}: {error}", flush=True)
+            results[name]["resume_s"] = float("nan")
         print(f"{name:<10} resume at 50%: first batch after {results[name]['resume_s']:.3f} s", flush=True)
         contender.cleanup()
 

@@ -40,7 +40,7 @@ STATE_FORMAT = 1
 MANIFEST = "manifest.json"
 Tail = Literal["partial", "pad", "drop"]
 _TAILS = ("partial", "pad", "drop")
-_READ_THREADS = 4
+_READ_THREADS = 8
 
 
 class ShardIntegrityError(RuntimeError):
@@ -124,12 +124,12 @@ class RowFilter:
         for key in ("source_kind", "modality", "review_status"):
             allowed = getattr(self, key)
             if allowed is not None:
-                keep &= pc.is_in(table.column(key), pa.array(allowed, pa.string())).to_numpy(
-                    zero_copy_only=False
-                )
+                column = table.column(key).combine_chunks()
+                keep &= _bits(pc.is_in(column, value_set=_strings(allowed)))
         if self.min_quality is not None:
-            passed = pc.greater_equal(table.column("quality_score"), self.min_quality)
-            keep &= pc.fill_null(passed, False).to_numpy(zero_copy_only=False)
+            column = table.column("quality_score").combine_chunks().cast(pa.float64())
+            values = np.frombuffer(column.buffers()[1], dtype=np.float64)[column.offset :][: len(column)]
+            keep &= _bits(column, validity=True) & (values >= self.min_quality)
         return keep
 
     def to_json(self) -> dict[str, Any]:
@@ -217,6 +217,31 @@ class _Shard:
             space[start : start + length] = np.frombuffer(data, dtype=np.uint8)
         source = pa.BufferReader(pa.py_buffer(space))
         return pq.ParquetFile(source, metadata=self._metadata).read_row_group(group, columns=columns)
+
+
+# Arrow <-> numpy by hand: pyarrow's own conversions (`pa.array`, `to_numpy`, `pa.scalar`) import
+# pandas on first use, which costs half a second in every DataLoader worker.
+
+
+def _strings(values: Sequence[str]) -> pa.Array:
+    encoded = [v.encode() for v in values]
+    offsets = np.cumsum([0, *map(len, encoded)]).astype(np.int32)
+    return pa.Array.from_buffers(
+        pa.string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    )
+
+
+def _bits(array: pa.Array, validity: bool = False) -> np.ndarray:
+    """A boolean array's values (nulls as False), or any array's validity, as a numpy bool array."""
+    buffers = array.buffers()
+    valid = np.ones(len(array), dtype=bool)
+    if buffers[0] is not None:
+        valid = np.unpackbits(np.frombuffer(buffers[0], np.uint8), bitorder="little")
+        valid = valid[array.offset : array.offset + len(array)].astype(bool)
+    if validity:
+        return valid
+    values = np.unpackbits(np.frombuffer(buffers[1], np.uint8), bitorder="little")
+    return values[array.offset : array.offset + len(array)].astype(bool) & valid
 
 
 def _compact(parts: list[pa.Table]) -> pa.RecordBatch:
@@ -375,7 +400,7 @@ class DatasetReader:
         return order
 
     def _read_window(self, w: int) -> pa.Table:
-        """Window w's rows (selected columns), its row groups read in parallel."""
+        """Window w's rows (selected columns). Object stores: row groups fetched in parallel."""
         columns = self.columns or self.manifest_columns()
 
         def read(group: int) -> pa.Table:
@@ -383,17 +408,16 @@ class DatasetReader:
             return self._shards[shard].read(int(index), columns)
 
         groups = [int(g) for g in self._windows[w]]
-        if len(groups) == 1:
-            return read(groups[0])
-        with ThreadPoolExecutor(min(len(groups), _READ_THREADS)) as pool:
-            tables = list(pool.map(read, groups))
-        return pa.concat_tables(tables).combine_chunks()
+        if len(groups) > 1 and not isinstance(self.fs, pafs.LocalFileSystem):
+            with ThreadPoolExecutor(min(len(groups), _READ_THREADS)) as pool:
+                return pa.concat_tables(pool.map(read, groups))
+        return pa.concat_tables(map(read, groups))
 
     def _load(self, segment: _Segment) -> pa.Table:
         """This reader's rows of one window in consumption order: one gather for the whole window."""
         table = self._read_window(segment.window)
         rows = self._window_order(segment.window)[np.concatenate(segment.offsets)]
-        return table.take(_indices(rows)).combine_chunks()
+        return table.take(_indices(rows)).combine_chunks()  # take gathers across chunks itself
 
     def manifest_columns(self) -> list[str]:
         return list(self._shards[0].metadata.schema.to_arrow_schema().names)
