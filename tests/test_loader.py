@@ -34,6 +34,26 @@ def _png(shade: int) -> bytes:
     return out.getvalue()
 
 
+def write_manifest(version_dir: Path, infos: list[ShardInfo], run_id: str) -> None:
+    rows = sum(info.rows for info in infos)
+    manifest = Manifest(
+        dataset="demo",
+        version=version_dir.name,
+        parent=None,
+        run_id=run_id,
+        created_at="now",
+        code_version="t",
+        schema_version=1,
+        config={},
+        config_hash="h",
+        shards=infos,
+        rows=rows,
+        counts=StageCounts(read=rows, published=rows),
+        validation=ValidationInfo(passed=True, suite="s", results_path="validation/results.json"),
+    )
+    storage.write_text(str(version_dir / MANIFEST), manifest.model_dump_json())
+
+
 def make_version(
     root: Path,
     shards: int = 3,
@@ -67,22 +87,7 @@ def make_version(
         if not with_checksums:
             info = ShardInfo(path=info.path, rows=info.rows, bytes=info.bytes, sha256=info.sha256)
         infos.append(info)
-    manifest = Manifest(
-        dataset="demo",
-        version=version,
-        parent=None,
-        run_id="r",
-        created_at="now",
-        code_version="t",
-        schema_version=1,
-        config={},
-        config_hash="h",
-        shards=infos,
-        rows=shards * rows_per_shard,
-        counts=StageCounts(read=shards * rows_per_shard, published=shards * rows_per_shard),
-        validation=ValidationInfo(passed=True, suite="s", results_path="validation/results.json"),
-    )
-    storage.write_text(str(version_dir / MANIFEST), manifest.model_dump_json())
+    write_manifest(version_dir, infos, "r")
     storage.write_text(str(root / "demo" / LATEST), version + "\n")
     return version_dir
 
@@ -454,22 +459,7 @@ def _write_samples(root: Path, version: str, samples: list[dict], run_id: str) -
     (version_dir / "data").mkdir(parents=True)
     pq.write_table(samples_to_table(samples), version_dir / "data" / "part-00000.parquet")
     info = shard_info(str(version_dir / "data" / "part-00000.parquet"), "data/part-00000.parquet")
-    manifest = Manifest(
-        dataset="demo",
-        version=version,
-        parent=None,
-        run_id=run_id,
-        created_at="now",
-        code_version="t",
-        schema_version=1,
-        config={},
-        config_hash="h",
-        shards=[info],
-        rows=len(samples),
-        counts=StageCounts(read=len(samples), published=len(samples)),
-        validation=ValidationInfo(passed=True, suite="s", results_path="validation/results.json"),
-    )
-    storage.write_text(str(version_dir / MANIFEST), manifest.model_dump_json())
+    write_manifest(version_dir, [info], run_id)
     return version_dir
 
 

@@ -19,7 +19,6 @@ import bisect
 import collections
 import hashlib
 import io
-import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -52,6 +51,7 @@ class ResumeError(ValueError):
 
 
 def resolve_version_dir(output_dir: str, dataset: str, version: str | None = None) -> str:
+    """The folder of `version`, or of the version `LATEST` names (validated versions only)."""
     from medcurate.warehouse import storage
     from medcurate.warehouse.publish import latest_version
 
@@ -634,11 +634,6 @@ def _collect_states(state: Any) -> list[Mapping[str, Any]]:
         return [found for value in state.values() for found in _collect_states(value)]
     if isinstance(state, list | tuple):
         return [found for value in state for found in _collect_states(value)]
-    if isinstance(state, str) and state.startswith("{"):
-        try:
-            return _collect_states(json.loads(state))
-        except ValueError:
-            return []
     return []
 
 
@@ -659,13 +654,5 @@ class LazyImages(Sequence):
 
 
 def decode_images(batch: pa.RecordBatch, column: str = "image_bytes") -> LazyImages:
+    """Images of a batch, decoded on access: skipped images never cost a decode."""
     return LazyImages(batch, column)
-
-
-def reader_factory(version_dir: str, **options: Any) -> Callable[..., DatasetReader]:
-    """A function building readers with fixed options, for wrappers that choose rank and worker."""
-
-    def make(**placement: Any) -> DatasetReader:
-        return DatasetReader(version_dir, **{**options, **placement})
-
-    return make
