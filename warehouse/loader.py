@@ -293,7 +293,7 @@ class DatasetReader:
         tail: Tail = "partial",
         where: RowFilter | Mapping[str, Any] | None = None,
         verify: bool = True,
-        prefetch: bool = True,
+        prefetch: int = 2,
     ) -> None:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is outside 0..{world_size - 1}")
@@ -305,6 +305,7 @@ class DatasetReader:
             raise ValueError(f"tail must be one of {_TAILS}")
         self.version_dir = version_dir.rstrip("/")
         self.fs, root = filesystem(self.version_dir)
+        self._remote = not isinstance(self.fs, pafs.LocalFileSystem)
         with self.fs.open_input_stream(f"{root}/{MANIFEST}") as handle:
             raw = handle.read()
         self.manifest_sha256 = hashlib.sha256(raw).hexdigest()
@@ -400,7 +401,7 @@ class DatasetReader:
         return order
 
     def _read_window(self, w: int) -> pa.Table:
-        """Window w's rows (selected columns). Object stores: row groups fetched in parallel."""
+        """Window w's rows (selected columns), row groups read in parallel (more so on object stores)."""
         columns = self.columns or self.manifest_columns()
 
         def read(group: int) -> pa.Table:
@@ -408,16 +409,23 @@ class DatasetReader:
             return self._shards[shard].read(int(index), columns)
 
         groups = [int(g) for g in self._windows[w]]
-        if len(groups) > 1 and not isinstance(self.fs, pafs.LocalFileSystem):
-            with ThreadPoolExecutor(min(len(groups), _READ_THREADS)) as pool:
+        threads = min(len(groups), _READ_THREADS if self._remote else os.cpu_count() or 1)
+        if threads > 1:
+            with ThreadPoolExecutor(threads) as pool:
                 return pa.concat_tables(pool.map(read, groups))
         return pa.concat_tables(map(read, groups))
 
-    def _load(self, segment: _Segment) -> pa.Table:
-        """This reader's rows of one window in consumption order: one gather for the whole window."""
+    def _load(self, segment: _Segment, gather: bool = True) -> tuple[pa.Table, np.ndarray | None]:
+        """This reader's rows of one window in consumption order: one gather for the whole window.
+
+        Without `gather`, the window and the row numbers, for batches gathered one at a time: the
+        first window's, so the first batch waits only for reading, not for gathering every batch.
+        """
         table = self._read_window(segment.window)
         rows = self._window_order(segment.window)[np.concatenate(segment.offsets)]
-        return table.take(_indices(rows)).combine_chunks()  # take gathers across chunks itself
+        if not gather:
+            return table.combine_chunks(), rows
+        return table.take(_indices(rows)).combine_chunks(), None  # take gathers across chunks itself
 
     def manifest_columns(self) -> list[str]:
         return list(self._shards[0].metadata.schema.to_arrow_schema().names)
@@ -481,33 +489,43 @@ class DatasetReader:
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         self._last_step = None
-        executor = ThreadPoolExecutor(1, thread_name_prefix="medcurate-loader") if self.prefetch else None
+        depth = int(self.prefetch)
+        executor = ThreadPoolExecutor(depth, thread_name_prefix="medcurate-loader") if depth else None
         segments = self._segments()
         ahead: collections.deque[tuple[_Segment, Future]] = collections.deque()
+
+        first_done = False
 
         def submit() -> None:
             segment = next(segments, None)
             if segment is None:
                 return
+            gather = first_done
             if segment.window < 0:
-                ahead.append((segment, _Deferred(lambda: None)))
+                ahead.append((segment, _Deferred(lambda: (None, None))))
             elif executor:
-                ahead.append((segment, executor.submit(self._load, segment)))
+                ahead.append((segment, executor.submit(self._load, segment, gather)))
             else:
-                ahead.append((segment, _Deferred(self._load, segment)))
+                ahead.append((segment, _Deferred(self._load, segment, gather)))
 
         try:
             submit()
+            first_done = True
+            for _ in range(depth - 1):
+                submit()
             parts: list[pa.Table] = []
             while ahead:
                 segment, loading = ahead.popleft()
                 if executor:
-                    submit()  # the next window loads while this one is consumed
-                taken = loading.result()
+                    submit()  # the next windows load while this one is consumed
+                taken, rows = loading.result()
                 offset = 0
                 for step, size, last in segment.pieces:
                     if size:
-                        parts.append(taken.slice(offset, size))
+                        if rows is None:
+                            parts.append(taken.slice(offset, size))
+                        else:
+                            parts.append(taken.take(_indices(rows[offset : offset + size])))
                         offset += size
                     if last:
                         if parts:
