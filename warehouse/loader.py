@@ -293,7 +293,7 @@ class DatasetReader:
         tail: Tail = "partial",
         where: RowFilter | Mapping[str, Any] | None = None,
         verify: bool = True,
-        prefetch: int = 2,
+        prefetch: int = 1,
     ) -> None:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is outside 0..{world_size - 1}")
@@ -496,10 +496,10 @@ class DatasetReader:
 
         first_done = False
 
-        def submit() -> None:
+        def submit() -> bool:
             segment = next(segments, None)
             if segment is None:
-                return
+                return False
             gather = first_done
             if segment.window < 0:
                 ahead.append((segment, _Deferred(lambda: (None, None))))
@@ -507,18 +507,17 @@ class DatasetReader:
                 ahead.append((segment, executor.submit(self._load, segment, gather)))
             else:
                 ahead.append((segment, _Deferred(self._load, segment, gather)))
+            return True
 
         try:
             submit()
             first_done = True
-            for _ in range(depth - 1):
-                submit()
             parts: list[pa.Table] = []
             while ahead:
                 segment, loading = ahead.popleft()
-                if executor:
-                    submit()  # the next windows load while this one is consumed
                 taken, rows = loading.result()
+                while executor and len(ahead) < depth and submit():
+                    pass  # the next windows load while this one is consumed (not before the first)
                 offset = 0
                 for step, size, last in segment.pieces:
                     if size:
