@@ -152,7 +152,7 @@ def test_same_seed_same_order_other_epoch_other_order(tmp_path: Path):
     assert order(epoch=1) != order()
     assert sorted(order(epoch=1)) == sorted(order())
     assert order(seed=8) != order()
-    reader = DatasetReader(version_dir, columns=["id"], **OPTIONS)
+    reader = DatasetReader(Path(version_dir), columns=["id"], **OPTIONS)  # a Path works too
     reader.set_epoch(1)
     assert ids(reader) == order(epoch=1)
 

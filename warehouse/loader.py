@@ -278,7 +278,7 @@ class DatasetReader:
 
     def __init__(
         self,
-        version_dir: str,
+        version_dir: str | os.PathLike[str],
         columns: Sequence[str] | None = None,
         rank: int = 0,
         world_size: int = 1,
@@ -303,7 +303,7 @@ class DatasetReader:
             raise ValueError("batch_size and window must be at least 1")
         if tail not in _TAILS:
             raise ValueError(f"tail must be one of {_TAILS}")
-        self.version_dir = version_dir.rstrip("/")
+        self.version_dir = os.fspath(version_dir).rstrip("/")
         self.fs, root = filesystem(self.version_dir)
         self._remote = not isinstance(self.fs, pafs.LocalFileSystem)
         with self.fs.open_input_stream(f"{root}/{MANIFEST}") as handle:
