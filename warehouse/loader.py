@@ -500,7 +500,7 @@ class DatasetReader:
             segment = next(segments, None)
             if segment is None:
                 return False
-            gather = first_done
+            gather = first_done or not executor
             if segment.window < 0:
                 ahead.append((segment, _Deferred(lambda: (None, None))))
             elif executor:
@@ -516,6 +516,9 @@ class DatasetReader:
             while ahead:
                 segment, loading = ahead.popleft()
                 taken, rows = loading.result()
+                gathered: Future | None = None
+                if rows is not None and executor:  # the first window: gather it whole meanwhile
+                    gathered = executor.submit(lambda t=taken, r=rows: t.take(_indices(r)).combine_chunks())
                 while executor and len(ahead) < depth and submit():
                     pass  # the next windows load while this one is consumed (not before the first)
                 offset = 0
@@ -523,6 +526,8 @@ class DatasetReader:
                     if size:
                         if rows is None:
                             parts.append(taken.slice(offset, size))
+                        elif gathered is not None and gathered.done():
+                            parts.append(gathered.result().slice(offset, size))
                         else:
                             parts.append(taken.take(_indices(rows[offset : offset + size])))
                         offset += size
