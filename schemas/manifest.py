@@ -14,6 +14,13 @@ class ShardInfo(BaseModel):
     rows: int
     bytes: int
     sha256: str
+    # Recorded by publishes since the loader verifies while streaming; absent in older manifests,
+    # whose shards the loader then hashes whole before first use.
+    row_groups: list[int] | None = Field(None, description="rows in each row group")
+    footer_sha256: str | None = Field(None, description="SHA-256 (128 bits) of the Parquet footer")
+    chunk_sha256: list[list[str]] | None = Field(
+        None, description="SHA-256 (128 bits) of each column chunk: [row group][leaf column]"
+    )
 
 
 class StageCounts(BaseModel):

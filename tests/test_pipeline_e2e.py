@@ -194,3 +194,33 @@ def test_versions_and_query_commands(demo_runs, capsys):
         == 2
     )
     assert "nope" in capsys.readouterr().err
+
+
+def test_diff_reports_what_a_stricter_run_removed_and_why(demo_runs, capsys):
+    """A third run with a stricter quality rule: `medcurate diff` names the removed samples' reason,
+    and the trainer loader reads the new version (verified chunk by chunk) with every sample once."""
+    out, _, _ = demo_runs
+    assert run_demo(out, "--set", "quality.min_words=60") == 0
+    capsys.readouterr()
+    args = ["--output", str(out), "--dataset", "medcurate-sample", "--format", "json"]
+    assert main(["diff", "v0002", "v0003", *args]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["removed"] > 0 and report["added"] == 0 and report["changed"] == 0
+    assert {row["reason"] for row in report["rows"]} == {"quality/too_short"}
+    assert main(["diff", "v0003", "v0002", *args]) == 0
+    back = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert back["added"] == report["removed"]
+    assert all(row["reason"] == "left out of v0003: quality/too_short" for row in back["rows"])
+
+    from medcurate.warehouse.loader import DatasetReader
+
+    version_dir = str(out / "medcurate-sample" / "v0003")
+    manifest = read_manifest(version_dir)
+    assert all(shard.chunk_sha256 for shard in manifest.shards)
+    ids = [
+        i
+        for rank in range(2)
+        for batch in DatasetReader(version_dir, ["id"], rank=rank, world_size=2, batch_size=4)
+        for i in batch.column("id").to_pylist()
+    ]
+    assert len(ids) == len(set(ids)) == manifest.rows

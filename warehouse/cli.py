@@ -1,5 +1,6 @@
-"""`medcurate versions`, `medcurate query` and `medcurate gc`: what has been published, SQL over it,
-and cleaning up after interrupted runs. Readers hold the catalog briefly and read-only."""
+"""`medcurate versions`, `medcurate query`, `medcurate diff` and `medcurate gc`: what has been
+published, SQL over it, what changed between versions, and cleaning up after interrupted runs.
+Readers hold the catalog briefly and read-only."""
 
 from __future__ import annotations
 
@@ -34,6 +35,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     query.add_argument("--version", help="e.g. v0001 or 1; default: the latest validated version")
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
     query.set_defaults(handler=query_command)
+
+    diff = subparsers.add_parser(
+        "diff",
+        help="samples added, removed and changed between two versions, by source kind and reason",
+        epilog="example: medcurate diff v0003 v0004 --output out --dataset notes-2026",
+    )
+    diff.add_argument("old", help="older version (v0003 or 3) or a version folder")
+    diff.add_argument("new", help="newer version (v0004 or 4) or a version folder")
+    _add_output(diff)
+    diff.add_argument("--dataset", help="dataset (needed when the catalog holds several)")
+    diff.add_argument("--format", choices=["table", "json"], default="table")
+    diff.set_defaults(handler=diff_command)
 
     gc = subparsers.add_parser(
         "gc",
@@ -91,6 +104,38 @@ def query_command(args: argparse.Namespace, extra: list[str]) -> int:
         print(frame.to_csv(index=False), end="")
     else:
         print(frame.to_json(orient="records", lines=True, date_format="iso"), end="")
+    return 0
+
+
+def _version_dir(output: str, dataset: str | None, version: str) -> str:
+    """A version folder: the argument itself when it holds a manifest, else looked up in the catalog."""
+    from medcurate.warehouse import storage
+    from medcurate.warehouse.catalog import CatalogError
+    from medcurate.warehouse.publish import MANIFEST
+
+    if storage.exists(storage.join(version, MANIFEST)):
+        return version
+    with _open_catalog(output) as catalog:
+        try:
+            dataset, version = catalog.resolve(dataset, version)
+        except CatalogError as error:
+            raise CliError(str(error)) from None
+        rows = [row for row in catalog.versions(dataset) if row["version"] == version]
+    return rows[0]["path"]
+
+
+def diff_command(args: argparse.Namespace, extra: list[str]) -> int:
+    import json
+
+    from medcurate.warehouse.diff import diff_versions, render
+
+    result = diff_versions(
+        _version_dir(args.output, args.dataset, args.old), _version_dir(args.output, args.dataset, args.new)
+    )
+    if args.format == "json":
+        print(json.dumps({"old": result.old, "new": result.new, **result.totals(), "rows": result.rows()}))
+    else:
+        print(render(result))
     return 0
 
 

@@ -1,27 +1,60 @@
-"""Reading a published version from a training job: verified shards, split across ranks, streamed.
+"""Reading a published version from a training job: one global order, split across ranks and workers.
 
-Shards are assigned to ranks round-robin, so each of `world_size` readers sees a disjoint part and
-together they see every row once. Row groups stream one at a time, so memory stays at one batch.
+For a (seed, epoch) the order of samples is a function of the version alone: row groups are
+permuted, then rows are permuted inside windows of `window` consecutive (permuted) row groups, so
+memory stays at a couple of windows. Row filters drop non-matching rows from that order without
+reordering the rest. The order is cut into global steps of `batch_size * world_size` positions;
+rank r takes the r-th `batch_size` slice of every step, and DataLoader worker w of a rank serves
+the rank's steps w, w + num_workers, ... (the order in which a DataLoader collects them). So the
+sequence of samples the job trains on does not depend on the number of ranks or workers, every
+sample is read once per epoch, and a resume needs only the number of positions consumed.
+
+Integrity is checked while streaming: each column chunk read is compared with the digest the
+publish recorded, so the first batch never waits for whole shards to be hashed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import bisect
+import collections
+import hashlib
+import io
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 
 from medcurate.schemas.manifest import Manifest, ShardInfo
-from medcurate.warehouse import storage
-from medcurate.warehouse.publish import latest_version, read_manifest
+from medcurate.warehouse import integrity
+
+STATE_FORMAT = 1
+MANIFEST = "manifest.json"
+Tail = Literal["partial", "pad", "drop"]
+_TAILS = ("partial", "pad", "drop")
+_READ_THREADS = 8
 
 
 class ShardIntegrityError(RuntimeError):
     """A shard's bytes no longer match its manifest: never train on it."""
 
 
+class ResumeError(ValueError):
+    """A saved state belongs to another version, seed or order: resuming would not be exact."""
+
+
 def resolve_version_dir(output_dir: str, dataset: str, version: str | None = None) -> str:
+    """The folder of `version`, or of the version `LATEST` names (validated versions only)."""
+    from medcurate.warehouse import storage
+    from medcurate.warehouse.publish import latest_version
+
     dataset_dir = storage.join(output_dir, dataset)
     chosen = version or latest_version(dataset_dir)
     if chosen is None:
@@ -29,38 +62,619 @@ def resolve_version_dir(output_dir: str, dataset: str, version: str | None = Non
     return storage.join(dataset_dir, chosen)
 
 
+def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    """A pyarrow filesystem and path for a local path, `gs://`, `s3://` or any fsspec URL."""
+    if "://" not in uri or uri.startswith("file://"):
+        return pafs.LocalFileSystem(), os.path.abspath(uri.removeprefix("file://"))
+    scheme = uri.split("://", 1)[0]
+    if scheme in ("s3", "gs", "gcs"):
+        try:
+            return pafs.FileSystem.from_uri(uri)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError):
+            pass  # pyarrow built without this filesystem: fsspec's implementation below
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(uri)
+    return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """Which rows a trainer wants; None means any. Evaluated on these small columns only."""
+
+    source_kind: tuple[str, ...] | None = None
+    modality: tuple[str, ...] | None = None
+    review_status: tuple[str, ...] | None = None
+    min_quality: float | None = None
+
+    @classmethod
+    def of(cls, value: RowFilter | Mapping[str, Any] | None) -> RowFilter | None:
+        if value is None or isinstance(value, RowFilter):
+            return value if value is None or value.active else None
+        unknown = set(value) - {"source_kind", "modality", "review_status", "min_quality"}
+        if unknown:
+            raise ValueError(f"unknown row filter keys: {sorted(unknown)}")
+
+        def names(key: str) -> tuple[str, ...] | None:
+            chosen = value.get(key)
+            if chosen is None:
+                return None
+            return (chosen,) if isinstance(chosen, str) else tuple(sorted(chosen))
+
+        quality = value.get("min_quality")
+        made = cls(
+            names("source_kind"),
+            names("modality"),
+            names("review_status"),
+            None if quality is None else float(quality),
+        )
+        return made if made.active else None
+
+    @property
+    def active(self) -> bool:
+        return any(v is not None for v in asdict(self).values())
+
+    @property
+    def columns(self) -> list[str]:
+        wanted = [k for k in ("source_kind", "modality", "review_status") if getattr(self, k) is not None]
+        return [*wanted, "quality_score"] if self.min_quality is not None else wanted
+
+    def mask(self, table: pa.Table) -> np.ndarray:
+        keep = np.ones(table.num_rows, dtype=bool)
+        for key in ("source_kind", "modality", "review_status"):
+            allowed = getattr(self, key)
+            if allowed is not None:
+                column = table.column(key).combine_chunks()
+                keep &= _bits(pc.is_in(column, value_set=_strings(allowed)))
+        if self.min_quality is not None:
+            column = table.column("quality_score").combine_chunks().cast(pa.float64())
+            values = np.frombuffer(column.buffers()[1], dtype=np.float64)[column.offset :][: len(column)]
+            keep &= _bits(column, validity=True) & (values >= self.min_quality)
+        return keep
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+
+class _Shard:
+    """One Parquet shard: footer read once, row groups read with each chunk verified."""
+
+    def __init__(self, fs: pafs.FileSystem, path: str, info: ShardInfo, verify: bool) -> None:
+        self.fs = fs
+        self.path = path
+        self.info = info
+        self.verify = verify
+        self._handle: pa.NativeFile | None = None
+        self._metadata: pq.FileMetaData | None = None
+        self._leaves: dict[str, list[int]] = {}
+        self._whole_checked = False
+        self._lock = threading.Lock()
+
+    def _open(self) -> pa.NativeFile:
+        if self._handle is None:
+            handle = self.fs.open_input_file(self.path)
+            size = handle.size()
+            if self.verify and size != self.info.bytes:
+                raise ShardIntegrityError(
+                    f"{self.path} does not match the manifest: {size} bytes, expected {self.info.bytes}"
+                )
+            length = integrity.footer_length(handle.read_at(8, size - 8))
+            footer = handle.read_at(length + 8, size - 8 - length)
+            if (
+                self.verify
+                and self.info.footer_sha256
+                and integrity.digest(footer) != self.info.footer_sha256
+            ):
+                raise ShardIntegrityError(f"{self.path} does not match the manifest: its footer changed")
+            self._metadata = integrity.metadata_from_footer(footer)
+            for leaf in range(self._metadata.num_columns):
+                top = self._metadata.schema.column(leaf).path.split(".")[0]
+                self._leaves.setdefault(top, []).append(leaf)
+            self._handle = handle
+        return self._handle
+
+    @property
+    def metadata(self) -> pq.FileMetaData:
+        self._open()
+        assert self._metadata is not None
+        return self._metadata
+
+    def _check_whole(self, handle: pa.NativeFile) -> None:
+        """Older manifests have no chunk digests: hash this shard in full once, on first use."""
+        digest = hashlib.sha256()
+        offset, size = 0, handle.size()
+        while offset < size:
+            block = handle.read_at(min(8 << 20, size - offset), offset)
+            digest.update(block)
+            offset += len(block)
+        if digest.hexdigest() != self.info.sha256:
+            raise ShardIntegrityError(f"{self.path} does not match the manifest: its SHA-256 changed")
+        self._whole_checked = True
+
+    def read(self, group: int, columns: list[str]) -> pa.Table:
+        """Row group `group`, these columns; safe to call from several threads at once."""
+        with self._lock:
+            handle = self._open()
+            if self.verify and not self.info.chunk_sha256 and not self._whole_checked:
+                self._check_whole(handle)
+        missing = [c for c in columns if c not in self._leaves]
+        if missing:
+            raise KeyError(f"{self.path} has no column(s) {missing}")
+        if not self.verify or not self.info.chunk_sha256:
+            return pq.ParquetFile(handle, metadata=self._metadata).read_row_group(group, columns=columns)
+        expected = self.info.chunk_sha256[group]
+        # The verified chunks go at their offsets in a file-sized zeroed buffer: untouched pages are
+        # never backed by memory, and pyarrow decodes from it natively (in parallel, no GIL).
+        space = np.zeros(handle.size(), dtype=np.uint8)
+        for leaf in sorted(leaf for name in columns for leaf in self._leaves[name]):
+            start, length = integrity.chunk_range(self.metadata, group, leaf)
+            data = handle.read_at(length, start)
+            if integrity.digest(data) != expected[leaf]:
+                raise ShardIntegrityError(
+                    f"{self.path} does not match the manifest: row group {group}, column "
+                    f"{self.metadata.schema.column(leaf).path} changed"
+                )
+            space[start : start + length] = np.frombuffer(data, dtype=np.uint8)
+        source = pa.BufferReader(pa.py_buffer(space))
+        return pq.ParquetFile(source, metadata=self._metadata).read_row_group(group, columns=columns)
+
+
+# Arrow <-> numpy by hand: pyarrow's own conversions (`pa.array`, `to_numpy`, `pa.scalar`) import
+# pandas on first use, which costs half a second in every DataLoader worker.
+
+
+def _strings(values: Sequence[str]) -> pa.Array:
+    encoded = [v.encode() for v in values]
+    offsets = np.cumsum([0, *map(len, encoded)]).astype(np.int32)
+    return pa.Array.from_buffers(
+        pa.string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    )
+
+
+def _bits(array: pa.Array, validity: bool = False) -> np.ndarray:
+    """A boolean array's values (nulls as False), or any array's validity, as a numpy bool array."""
+    buffers = array.buffers()
+    valid = np.ones(len(array), dtype=bool)
+    if buffers[0] is not None:
+        valid = np.unpackbits(np.frombuffer(buffers[0], np.uint8), bitorder="little")
+        valid = valid[array.offset : array.offset + len(array)].astype(bool)
+    if validity:
+        return valid
+    values = np.unpackbits(np.frombuffer(buffers[1], np.uint8), bitorder="little")
+    return values[array.offset : array.offset + len(array)].astype(bool) & valid
+
+
+def _compact(parts: list[pa.Table]) -> pa.RecordBatch:
+    """One batch from slices, copied so its buffers hold only its rows: a slice would keep the whole
+    window alive, and pickling it (DataLoader workers do) would copy the whole window each time."""
+    schema = parts[0].schema
+    columns = [
+        pa.concat_arrays([chunk for part in parts for chunk in part.column(i).chunks])
+        for i in range(len(schema))
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _indices(rows: np.ndarray) -> pa.Array:
+    """Row indices as an Arrow array without `pa.array`, whose first call imports pandas (0.5 s)."""
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)])
+
+
+def _permutation(n: int, *key: int) -> np.ndarray:
+    """A permutation of range(n) fixed by key, identical on every numpy version (raw PCG64 output)."""
+    generator = np.random.PCG64(np.random.SeedSequence([k & 0xFFFFFFFF for k in key]))
+    return np.argsort(generator.random_raw(n), kind="stable")
+
+
 class DatasetReader:
+    """Batches of one (rank, worker)'s share of the epoch's global order, as pyarrow RecordBatches.
+
+    `tail` says what happens to the last, incomplete global step: "partial" (default) splits it
+    evenly over the ranks, so every sample is read exactly once (the last batches are short);
+    "pad" fills it with samples from the start of the epoch order, so every rank gets the same
+    number of full batches; "drop" skips it.
+    """
+
     def __init__(
         self,
-        version_dir: str,
+        version_dir: str | os.PathLike[str],
         columns: Sequence[str] | None = None,
-        batch_size: int = 1024,
         rank: int = 0,
         world_size: int = 1,
+        worker_id: int = 0,
+        num_workers: int = 0,
+        seed: int = 0,
+        epoch: int = 0,
+        shuffle: bool = True,
+        batch_size: int = 1024,
+        *,
+        window: int = 8,
+        tail: Tail = "partial",
+        where: RowFilter | Mapping[str, Any] | None = None,
         verify: bool = True,
+        prefetch: int = 1,
     ) -> None:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is outside 0..{world_size - 1}")
-        self.version_dir = version_dir
-        self.manifest: Manifest = read_manifest(version_dir)
+        if not 0 <= worker_id < max(num_workers, 1):
+            raise ValueError(f"worker_id {worker_id} is outside 0..{max(num_workers, 1) - 1}")
+        if batch_size < 1 or window < 1:
+            raise ValueError("batch_size and window must be at least 1")
+        if tail not in _TAILS:
+            raise ValueError(f"tail must be one of {_TAILS}")
+        self.version_dir = os.fspath(version_dir).rstrip("/")
+        self.fs, root = filesystem(self.version_dir)
+        self._remote = not isinstance(self.fs, pafs.LocalFileSystem)
+        with self.fs.open_input_stream(f"{root}/{MANIFEST}") as handle:
+            raw = handle.read()
+        self.manifest_sha256 = hashlib.sha256(raw).hexdigest()
+        self.manifest: Manifest = Manifest.model_validate_json(raw)
         self.columns = list(columns) if columns else None
-        self.batch_size = batch_size
-        self.shards: list[ShardInfo] = self.manifest.shards[rank::world_size]
-        self.verify = verify
+        self.rank, self.world_size = rank, world_size
+        self.worker_id, self.num_workers = worker_id, num_workers
+        self.seed, self.epoch, self.shuffle = seed, epoch, shuffle
+        self.batch_size, self.window, self.tail = batch_size, window, tail
+        self.where = RowFilter.of(where)
+        self.verify, self.prefetch = verify, prefetch
+        self._shards = [_Shard(self.fs, f"{root}/{s.path}", s, verify) for s in self.manifest.shards]
+        self._start = 0
+        self._last_step: int | None = None
+        self._resume_batches: dict[str, int] | None = None
+        self._groups = self._row_groups()
+        self._masks: dict[int, np.ndarray] = {}
+        self._set_order()
+
+    # ----- the global order -----------------------------------------------------------------
+
+    def _row_groups(self) -> np.ndarray:
+        """(shard, row group, rows) for every row group, in file order."""
+        rows: list[tuple[int, int, int]] = []
+        missing = [i for i, s in enumerate(self._shards) if s.info.row_groups is None]
+        if missing:  # an older manifest: read those footers (in parallel, for object stores)
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(lambda i: self._shards[i].metadata, missing))
+        for index, shard in enumerate(self._shards):
+            counts = shard.info.row_groups
+            if counts is None:
+                counts = [shard.metadata.row_group(g).num_rows for g in range(shard.metadata.num_row_groups)]
+            rows += [(index, group, n) for group, n in enumerate(counts)]
+        return np.array(rows, dtype=np.int64).reshape(-1, 3)
+
+    def _set_order(self) -> None:
+        count = len(self._groups)
+        order = _permutation(count, self.seed, self.epoch, 1) if self.shuffle else np.arange(count)
+        self._windows = [order[i : i + self.window] for i in range(0, count, self.window)]
+        self._window_rows = [int(self._groups[w, 2].sum()) for w in self._windows]
+        self._counts: list[int] = [] if self.where else list(self._window_rows)
+        self._ends = [0]  # _ends[w]: samples before window w, extended as windows are counted
+
+    def set_epoch(self, epoch: int) -> None:
+        """Starts epoch `epoch` from its beginning (a new order when shuffling)."""
+        self.epoch = epoch
+        self._start, self._last_step, self._resume_batches = 0, None, None
+        self._set_order()
+
+    def _mask(self, group: int) -> np.ndarray:
+        if group not in self._masks:
+            shard, index, _ = self._groups[group]
+            assert self.where is not None
+            self._masks[group] = self.where.mask(self._shards[shard].read(int(index), self.where.columns))
+        return self._masks[group]
+
+    def _window_count(self, w: int) -> int:
+        """Samples of window w that pass the filter; counting reads only the filter columns."""
+        while len(self._counts) <= w:
+            groups = self._windows[len(self._counts)]
+            self._counts.append(int(sum(self._mask(int(g)).sum() for g in groups)))
+        return self._counts[w]
+
+    def _covers(self, position: int) -> bool:
+        """Whether the epoch has a sample at this position (counts windows lazily when filtering)."""
+        while self._ends[-1] <= position and len(self._ends) <= len(self._windows):
+            self._ends.append(self._ends[-1] + self._window_count(len(self._ends) - 1))
+        return position < self._ends[-1]
+
+    def _window_of(self, position: int) -> int:
+        if not self._covers(position):
+            raise IndexError(position)
+        return bisect.bisect_right(self._ends, position) - 1
+
+    @property
+    def num_samples(self) -> int:
+        """Samples in one epoch (after filtering), over all ranks and workers."""
+        self._covers(sum(self._window_rows))
+        return self._ends[-1]
 
     @property
     def num_rows(self) -> int:
-        return sum(shard.rows for shard in self.shards)
+        """Rows this reader yields from its current start to the end of the epoch."""
+        return sum(len(p) for p in self._positions())
 
-    def _checked_path(self, shard: ShardInfo) -> str:
-        path = storage.join(self.version_dir, shard.path)
-        if self.verify and storage.size_and_sha256(path) != (shard.bytes, shard.sha256):
-            raise ShardIntegrityError(f"{path} does not match the manifest of {self.manifest.version}")
-        return path
+    def _window_order(self, w: int) -> np.ndarray:
+        """Rows of window w (indices into its row groups, concatenated), in epoch order, filtered."""
+        n = self._window_rows[w]
+        order = _permutation(n, self.seed, self.epoch, 2, w) if self.shuffle else np.arange(n)
+        if self.where:
+            keep = np.concatenate([self._mask(int(g)) for g in self._windows[w]])
+            order = order[keep[order]]
+        return order
+
+    def _read_window(self, w: int) -> pa.Table:
+        """Window w's rows (selected columns), row groups read in parallel (more so on object stores)."""
+        columns = self.columns or self.manifest_columns()
+
+        def read(group: int) -> pa.Table:
+            shard, index, _ = self._groups[group]
+            return self._shards[shard].read(int(index), columns)
+
+        groups = [int(g) for g in self._windows[w]]
+        threads = min(len(groups), _READ_THREADS if self._remote else os.cpu_count() or 1)
+        if threads > 1:
+            with ThreadPoolExecutor(threads) as pool:
+                return pa.concat_tables(pool.map(read, groups))
+        return pa.concat_tables(map(read, groups))
+
+    def _load(self, segment: _Segment, gather: bool = True) -> tuple[pa.Table, np.ndarray | None]:
+        """This reader's rows of one window in consumption order: one gather for the whole window.
+
+        Without `gather`, the window and the row numbers, for batches gathered one at a time: the
+        first window's, so the first batch waits only for reading, not for gathering every batch.
+        """
+        table = self._read_window(segment.window)
+        rows = self._window_order(segment.window)[np.concatenate(segment.offsets)]
+        if not gather:
+            return table.combine_chunks(), rows
+        return table.take(_indices(rows)).combine_chunks(), None  # take gathers across chunks itself
+
+    def manifest_columns(self) -> list[str]:
+        return list(self._shards[0].metadata.schema.to_arrow_schema().names)
+
+    # ----- splitting the order into batches --------------------------------------------------
+
+    def _step_positions(self, step: int) -> np.ndarray | None:
+        """This rank's positions in global step `step` (counted from the resume point); None past the end."""
+        span = self.batch_size * self.world_size
+        low = self._start + step * span
+        if not self._covers(low):
+            return None
+        mine = np.arange(low + self.rank * self.batch_size, low + (self.rank + 1) * self.batch_size)
+        if self._covers(low + span - 1):
+            return mine
+        total = self.num_samples
+        if self.tail == "drop":
+            return None
+        if self.tail == "pad":
+            return mine % total
+        left = total - low
+        sizes = [left // self.world_size + (r < left % self.world_size) for r in range(self.world_size)]
+        first = low + sum(sizes[: self.rank])
+        return np.arange(first, first + sizes[self.rank])
+
+    def _steps(self) -> Iterator[tuple[int, np.ndarray]]:
+        workers = max(self.num_workers, 1)
+        step = self.worker_id
+        if self._resume_batches is not None:
+            step += workers * self._resume_batches.get(self._worker_key(), 0)
+        while (positions := self._step_positions(step)) is not None:
+            yield step, positions
+            step += workers
+
+    def _positions(self) -> Iterator[np.ndarray]:
+        for _, positions in self._steps():
+            yield positions
+
+    def _segments(self) -> Iterator[_Segment]:
+        """This reader's batches cut at window boundaries, grouped by window, in consumption order."""
+        segment: _Segment | None = None
+        for step, positions in self._steps():
+            pieces: list[tuple[int, np.ndarray]] = []
+            if len(positions):
+                self._window_of(int(positions.max()))
+                ends = np.asarray(self._ends)
+                windows = np.searchsorted(ends, positions, side="right") - 1
+                for run in np.split(np.arange(len(positions)), np.flatnonzero(np.diff(windows)) + 1):
+                    w = int(windows[run[0]])
+                    pieces.append((w, positions[run] - ends[w]))
+            if not pieces:  # an empty share of the last step: nothing to read, but it counts
+                pieces.append((segment.window if segment else -1, np.empty(0, dtype=np.int64)))
+            for index, (w, offsets) in enumerate(pieces):
+                if segment is None or (w != segment.window and w != -1):
+                    if segment is not None:
+                        yield segment
+                    segment = _Segment(w)
+                segment.add(step, offsets, index == len(pieces) - 1)
+        if segment is not None:
+            yield segment
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
-        for shard in self.shards:
-            with FileSystems.open(self._checked_path(shard)) as handle:
-                yield from pq.ParquetFile(handle).iter_batches(
-                    batch_size=self.batch_size, columns=self.columns
-                )
+        self._last_step = None
+        depth = int(self.prefetch)
+        executor = ThreadPoolExecutor(depth, thread_name_prefix="medcurate-loader") if depth else None
+        segments = self._segments()
+        ahead: collections.deque[tuple[_Segment, Future]] = collections.deque()
+
+        first_done = False
+
+        def submit() -> bool:
+            segment = next(segments, None)
+            if segment is None:
+                return False
+            gather = first_done or not executor
+            if segment.window < 0:
+                ahead.append((segment, _Deferred(lambda: (None, None))))
+            elif executor:
+                ahead.append((segment, executor.submit(self._load, segment, gather)))
+            else:
+                ahead.append((segment, _Deferred(self._load, segment, gather)))
+            return True
+
+        try:
+            submit()
+            first_done = True
+            parts: list[pa.Table] = []
+            while ahead:
+                segment, loading = ahead.popleft()
+                taken, rows = loading.result()
+                gathered: Future | None = None
+                if rows is not None and executor:  # the first window: gather it whole meanwhile
+                    gathered = executor.submit(lambda t=taken, r=rows: t.take(_indices(r)).combine_chunks())
+                while executor and len(ahead) < depth and submit():
+                    pass  # the next windows load while this one is consumed (not before the first)
+                offset = 0
+                for step, size, last in segment.pieces:
+                    if size:
+                        if rows is None:
+                            parts.append(taken.slice(offset, size))
+                        elif gathered is not None and gathered.done():
+                            parts.append(gathered.result().slice(offset, size))
+                        else:
+                            parts.append(taken.take(_indices(rows[offset : offset + size])))
+                        offset += size
+                    if last:
+                        if parts:
+                            batch = _compact(parts)
+                            parts = []
+                            self._last_step = step
+                            yield batch
+                        self._last_step = step
+                if not executor:
+                    submit()
+        finally:
+            if executor:
+                executor.shutdown(wait=True, cancel_futures=True)
+
+    # ----- resuming ------------------------------------------------------------------------------
+
+    def _worker_key(self) -> str:
+        return f"{self.rank}/{self.world_size}:{self.worker_id}/{max(self.num_workers, 1)}:{self.batch_size}"
+
+    def _order_key(self) -> dict[str, Any]:
+        return {
+            "dataset": self.manifest.dataset,
+            "version": self.manifest.version,
+            "manifest_sha256": self.manifest_sha256,
+            "seed": self.seed,
+            "shuffle": self.shuffle,
+            "window": self.window,
+            "where": self.where.to_json() if self.where else None,
+        }
+
+    def state_dict(self, batches: int | None = None) -> dict[str, Any]:
+        """Where the job is in the epoch, JSON-serialisable.
+
+        `samples_consumed` counts positions of the global order the whole job has consumed: this
+        reader's last batch and every global step before it (ranks move in lockstep). Pass
+        `batches`, the number of batches this rank's training loop consumed since the start or
+        last resume, when a plain DataLoader with workers hides the readers from you.
+        """
+        span = self.batch_size * self.world_size
+        workers = max(self.num_workers, 1)
+        done = (self._resume_batches or {}).get(self._worker_key(), 0)
+        if self._last_step is not None:
+            done = (self._last_step - self.worker_id) // workers + 1
+        last = self.worker_id + (done - 1) * workers if done else -1
+        steps = batches if batches is not None else last + 1
+        consumed = self._start + steps * span
+        if steps and not self._covers(consumed - 1):
+            consumed = self.num_samples
+        return {
+            "format": STATE_FORMAT,
+            **self._order_key(),
+            "epoch": self.epoch,
+            "samples_consumed": consumed,
+            "start": self._start,
+            "worker_batches": {self._worker_key(): done} if batches is None else {},
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
+        """Continues after the saved position, with any number of ranks, workers or batch size.
+
+        Accepts one reader's state, a list of them (e.g. every worker's), or a torchdata
+        StatefulDataLoader state dict; the furthest position wins. A reader whose exact (rank,
+        worker, batch size) layout is in the states resumes its own stream exactly, which is
+        what a StatefulDataLoader with the same number of workers needs.
+        """
+        states = _collect_states(state)
+        if not states:
+            raise ResumeError("no loader state found in what was given")
+        mine = self._order_key()
+        for saved in states:
+            for key, value in mine.items():
+                if saved.get(key) != value:
+                    raise ResumeError(
+                        f"saved state has {key}={saved.get(key)!r}, this reader {value!r}: "
+                        "the remaining samples would not be exact"
+                    )
+        epochs = {s["epoch"] for s in states}
+        if len(epochs) != 1:
+            raise ResumeError(f"states of different epochs: {sorted(epochs)}")
+        if self.epoch != states[0]["epoch"]:
+            self.set_epoch(states[0]["epoch"])
+        starts = {s["start"] for s in states}
+        layouts: dict[str, int] = {}
+        for saved in states:
+            for key, count in saved.get("worker_batches", {}).items():
+                layouts[key] = max(layouts.get(key, 0), count)
+        if len(starts) == 1 and self._worker_key() in layouts:
+            self._start = starts.pop()
+            self._resume_batches = layouts
+        else:
+            self._start = max(s["samples_consumed"] for s in states)
+            self._resume_batches = None
+        self._last_step = None
+
+
+class _Deferred:
+    """A load run when its result is first needed (no prefetch thread)."""
+
+    def __init__(self, function: Callable[..., Any], *args: Any) -> None:
+        self._call = lambda: function(*args)
+
+    def result(self) -> Any:
+        return self._call()
+
+
+class _Segment:
+    """One window's share of this reader's batches: (step, rows, ends a batch) pieces, in order."""
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self.pieces: list[tuple[int, int, bool]] = []
+        self.offsets: list[np.ndarray] = []
+
+    def add(self, step: int, offsets: np.ndarray, last: bool) -> None:
+        self.pieces.append((step, len(offsets), last))
+        self.offsets.append(offsets)
+
+
+def _collect_states(state: Any) -> list[Mapping[str, Any]]:
+    """Reader states found in a state, a list of states, or a StatefulDataLoader's nested dict."""
+    if isinstance(state, Mapping):
+        if state.get("format") == STATE_FORMAT and "samples_consumed" in state:
+            return [state]
+        return [found for value in state.values() for found in _collect_states(value)]
+    if isinstance(state, list | tuple):
+        return [found for value in state for found in _collect_states(value)]
+    return []
+
+
+class LazyImages(Sequence):
+    """A batch's encoded images, decoded with Pillow only when an item is read."""
+
+    def __init__(self, batch: pa.RecordBatch, column: str = "image_bytes") -> None:
+        self._values = batch.column(column)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __getitem__(self, index: int) -> Any:  # type: ignore[override]
+        from PIL import Image
+
+        value = self._values[index].as_py()
+        return None if value is None else Image.open(io.BytesIO(value))
+
+
+def decode_images(batch: pa.RecordBatch, column: str = "image_bytes") -> LazyImages:
+    """Images of a batch, decoded on access: skipped images never cost a decode."""
+    return LazyImages(batch, column)

@@ -16,7 +16,6 @@ import logging
 import re
 from collections.abc import Callable
 
-import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from pydantic import ValidationError
 
@@ -24,6 +23,7 @@ from medcurate.schemas.manifest import Manifest, ShardInfo
 from medcurate.warehouse import locks, storage
 from medcurate.warehouse.catalog import DEFAULT_WAIT_S, Catalog
 from medcurate.warehouse.faults import fault_point
+from medcurate.warehouse.integrity import shard_checksums
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,12 @@ def latest_version(dataset_dir: str) -> str | None:
 
 
 def shard_info(path: str, relative_path: str) -> ShardInfo:
+    """Size, SHA-256 and rows of a shard, plus the per-chunk checksums the loader verifies while streaming."""
     size, sha256 = storage.size_and_sha256(path)
     with FileSystems.open(path) as handle:
-        rows = pq.ParquetFile(handle).metadata.num_rows
-    return ShardInfo(path=relative_path, rows=rows, bytes=size, sha256=sha256)
+        checksums = shard_checksums(handle, size)
+    rows = sum(checksums["row_groups"])
+    return ShardInfo(path=relative_path, rows=rows, bytes=size, sha256=sha256, **checksums)
 
 
 def _dataset_name(dataset_dir: str) -> str:
