@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "medcurate.pipelines.cli",
     "medcurate.pipelines.ingest.cli",
     "medcurate.warehouse.cli",
+    "medcurate.warehouse.export",
     "medcurate.privacy.cli",
     "medcurate.dedup.cli",
     "medcurate.annotators.cli",
