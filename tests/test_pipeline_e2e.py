@@ -248,7 +248,8 @@ def test_webdataset_export_round_trips_byte_identical(demo_runs, tmp_path):
 
     out, _, _ = demo_runs
     target = tmp_path / "wds"
-    assert main(["export", "webdataset", "v0001", str(target), "--output", str(out)]) == 0
+    args = ["--output", str(out), "--dataset", "medcurate-sample"]
+    assert main(["export", "webdataset", "v0001", str(target), *args]) == 0
     rows = {row["id"]: row for row in published_samples(out)}
     shards = sorted(str(p) for p in target.glob("*.tar"))
     read = list(webdataset.WebDataset(shards, shardshuffle=False))
