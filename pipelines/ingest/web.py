@@ -182,12 +182,20 @@ class WarcImages:
             pass
         return index
 
-    def resolver(self, page_url: str) -> Resolve:
+    def resolver(self, page_url: str, html: bytes) -> Resolve | None:
+        """How the page's image links find their records; None when the page links no image or
+        the WARC holds none (the page is read as text without parsing it twice)."""
+        if b"<img" not in html and b"<IMG" not in html:
+            return None
+        if self._index is None:
+            self._index = self._load()
+        if not self._index:
+            return None
+        index = self._index
+
         def resolve(src: str) -> tuple[str, bytes | None]:
             url = urljoin(page_url, src)
-            if self._index is None:
-                self._index = self._load()
-            return public_ref(url), self._index.get(url)
+            return public_ref(url), index.get(url)
 
         return resolve
 
@@ -272,7 +280,8 @@ def _warc_record(
         raise Rejected("too_large")
     extra = {"warc_date": record.rec_headers.get_header("WARC-Date") or ""}
     if not is_text:
-        return _web_sample(uri, number, payload, mime, charset, url, config, extra, images.resolver(url))
+        resolve = images.resolver(url, payload)
+        return _web_sample(uri, number, payload, mime, charset, url, config, extra, resolve)
     text, used_charset = decode_html(payload, charset)
     text = text.strip()
     if not text:
