@@ -22,6 +22,7 @@ from medcurate.annotators.beam import ApplyVerdicts, RouteForReview
 from medcurate.cli import describe_error
 from medcurate.config import RunConfig, config_hash, resolved_config
 from medcurate.dedup.beam import DeduplicateSamples
+from medcurate.dedup.multimodal import DropRepeatedImages
 from medcurate.pipelines.ingest.beam import IngestSources
 from medcurate.pipelines.ingest.studies import AssembleStudies
 from medcurate.pipelines.options import pipeline_options
@@ -116,9 +117,10 @@ def build_pipeline(
     studies = ingested[SAMPLES] | "AssembleStudies" >> AssembleStudies()
     signals = studies[SAMPLES] | "Signals" >> ComputeSignals(config.quality)
     deidentified = signals[SAMPLES] | "Deidentify" >> DeidentifySamples(config.deid)
-    deduplicated = deidentified[SAMPLES] | "Deduplicate" >> DeduplicateSamples(
-        config.dedup, known_exact_hashes
+    repeats = deidentified[SAMPLES] | "DropRepeatedImages" >> DropRepeatedImages(
+        config.dedup.max_image_repeats, config.ingest.multimodal.no_images_left
     )
+    deduplicated = repeats[SAMPLES] | "Deduplicate" >> DeduplicateSamples(config.dedup, known_exact_hashes)
     reviewed = deduplicated[SAMPLES] | "ApplyVerdicts" >> ApplyVerdicts(config.review.reviews_dir)
     (
         reviewed[SAMPLES]
@@ -146,6 +148,7 @@ def build_pipeline(
             studies[DROPS],
             signals[DROPS],
             deidentified[DROPS],
+            repeats[DROPS],
             deduplicated[DROPS],
             reviewed[DROPS],
         )
