@@ -333,3 +333,21 @@ def test_study_images_and_report_become_one_sample():
 def test_a_study_of_one_part_stays_what_it_was():
     sample = only_sample(REPO / "sample_data" / "images" / "chest_cr.dcm")
     assert assemble_study(sample["metadata"]["study_key"], [sample]) == [sample]
+
+
+def test_validation_gate_counts_rows_that_break_the_convention(tmp_path: Path):
+    from medcurate.quality.expectations import _cross_shard_checks
+
+    good = new_sample(
+        source_kind="web", modality="multimodal", source_uri="a", **interleave(["A.", (png((9, 9)), {})])
+    )
+    bad = new_sample(
+        source_kind="web",
+        modality="multimodal",
+        source_uri="b",
+        texts=["A.", "B."],
+        images=[None, png((9, 9))],
+    )
+    text = new_sample(source_kind="web", modality="text", source_uri="c", text="Plain.")
+    pq.write_table(samples_to_table([good, bad, text]), tmp_path / "part.parquet")
+    assert _cross_shard_checks([str(tmp_path / "part.parquet")])["interleaved_lists_aligned"] == 1
