@@ -239,7 +239,7 @@ def multimodal_warc_throughput(quick: bool) -> None:
         print(f"skipped multimodal WARC throughput: {ARTICLES} absent")
         return
     pages = sorted((ARTICLES / "html").glob("*.html.gz"))[: 30 if quick else None]
-    figures = [_figure(seed) for seed in range(16)]
+    figures = [_figure(seed) for seed in range(64)]
 
     def write(path: Path, multimodal: bool) -> int:
         images = 0
