@@ -84,7 +84,7 @@ class DocumentBuilder:
         try:
             image, source_format, _, _ = decode_image(data, self.config)
         except Rejected as rejected:
-            self.drop(f"image_{rejected.reason}".replace("image_image_", "image_"))
+            self.drop(rejected.reason if "image" in rejected.reason else f"image_{rejected.reason}")
             return False
         short, long = sorted(image.size)
         if short < rules.min_image_side:
