@@ -351,3 +351,35 @@ def test_validation_gate_counts_rows_that_break_the_convention(tmp_path: Path):
     text = new_sample(source_kind="web", modality="text", source_uri="c", text="Plain.")
     pq.write_table(samples_to_table([good, bad, text]), tmp_path / "part.parquet")
     assert _cross_shard_checks([str(tmp_path / "part.parquet")])["interleaved_lists_aligned"] == 1
+
+
+def test_report_file_next_to_a_study_joins_it(tmp_path: Path):
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from medcurate.pipelines.ingest.studies import AssembleStudies
+    from medcurate.pipelines.stage import DROPS, SAMPLES
+
+    study = tmp_path / "study"
+    (study / "series1").mkdir(parents=True)
+    for name in ("slice_1.dcm", "slice_2.dcm"):
+        shutil.copy(REPO / "sample_data" / "images" / "ct_study" / name, study / "series1" / name)
+    report = "CT chest: mild cardiomegaly, small effusions, no embolism."
+    (study / "report.txt").write_text(report)
+    (tmp_path / "note.txt").write_text("A clinic note that belongs to no study at all, seen in clinic.")
+    samples = [only_sample(p) for p in sorted(tmp_path.rglob("*")) if p.is_file()]
+
+    def summary(sample: dict) -> tuple:
+        images = [i for i in sample["images"] or [] if i is not None]
+        return sample["modality"], len(images), (sample["texts"] or [None])[-1]
+
+    with BeamTestPipeline() as pipeline:
+        out = pipeline | beam.Create(samples) | AssembleStudies()
+        assert_that(
+            out[SAMPLES] | beam.Map(summary),
+            equal_to([("multimodal", 2, report), ("text", 0, None)]),
+        )
+        assert_that(
+            out[DROPS] | beam.Map(lambda d: d["reason"]), equal_to(["merged_into_study"] * 2), label="drops"
+        )

@@ -1,5 +1,6 @@
 """DICOM studies with their reports as one sample: the study's images in series and instance order,
-then the text of its Structured Report(s), as MIMIC-CXR pairs a study with its report.
+then the text of its Structured Report(s) or of a report file beside it (`report.txt`,
+`NAME.report.txt`), as MIMIC-CXR pairs a study with its report.
 
 Ingest reads every DICOM file alone and tags it with its `study_key`; `assemble_study` (pure) joins
 the parts of one study, and `AssembleStudies` groups them in a pipeline. A study of one part stays
@@ -101,7 +102,45 @@ class _AssembleFn(beam.DoFn):
             yield emit_event(item) if isinstance(item, Drop) else item
 
 
+def _folder(uri: str) -> str:
+    return uri.split("#", 1)[0].rsplit("/", 1)[0]
+
+
+def is_report_file(sample: dict[str, Any]) -> bool:
+    """A text file named as a study's report: `report.txt` (or .md), `NAME.report.txt`."""
+    name = sample["source_uri"].split("#", 1)[0].rsplit("/", 1)[-1].lower()
+    return sample["modality"] == Modality.TEXT and (
+        name in ("report.txt", "report.md") or name.endswith((".report.txt", ".report.md"))
+    )
+
+
+def study_folders(sample: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(folder, study key) for a study part's folder and the folder above it (series subfolders)."""
+    folder = _folder(sample["source_uri"])
+    key = sample["metadata"][STUDY_KEY]
+    yield folder, key
+    if "/" in folder:
+        yield folder.rsplit("/", 1)[0], key
+
+
+def attach_report(sample: dict[str, Any], studies_by_folder: dict[str, set[str]]) -> dict[str, Any]:
+    """A report file beside exactly one study joins it; beside none or several, it stays a note."""
+    studies = studies_by_folder.get(_folder(sample["source_uri"])) or set()
+    if len(studies) != 1:
+        return sample
+    return {**sample, "metadata": {**(sample.get("metadata") or {}), STUDY_KEY: next(iter(studies))}}
+
+
 def _split(sample: dict[str, Any]) -> Iterator[Any]:
+    if (sample.get("metadata") or {}).get(STUDY_KEY):
+        yield beam.pvalue.TaggedOutput("study", sample)
+    elif is_report_file(sample):
+        yield beam.pvalue.TaggedOutput("report", sample)
+    else:
+        yield sample
+
+
+def _report_tag(sample: dict[str, Any]) -> Iterator[Any]:
     if (sample.get("metadata") or {}).get(STUDY_KEY):
         yield beam.pvalue.TaggedOutput("study", sample)
     else:
@@ -110,15 +149,27 @@ def _split(sample: dict[str, Any]) -> Iterator[Any]:
 
 class AssembleStudies(beam.PTransform):
     """Samples in; out the same samples with each study's parts joined (`SAMPLES`), and a `DROPS`
-    record for every part merged into its study."""
+    record for every part merged into its study. A report file next to a study (`is_report_file`)
+    joins it; only (folder, study key) pairs cross a shuffle to find it."""
 
     def expand(self, samples):
-        split = samples | "SplitStudies" >> beam.FlatMap(_split).with_outputs("study", main="other")
-        assembled = (
+        split = samples | "SplitStudies" >> beam.FlatMap(_split).with_outputs("study", "report", main="other")
+        folders = (
             split.study
+            | "StudyFolders" >> beam.FlatMap(study_folders)
+            | "StudiesByFolder" >> beam.CombinePerKey(beam.combiners.ToSetCombineFn())
+        )
+        reports = (
+            split.report
+            | "AttachReports" >> beam.Map(attach_report, beam.pvalue.AsDict(folders))
+            | "SplitReports" >> beam.FlatMap(_report_tag).with_outputs("study", main="other")
+        )
+        assembled = (
+            (split.study, reports.study)
+            | "StudyParts" >> beam.Flatten()
             | "KeyByStudy" >> beam.Map(_keyed)
             | "GroupStudy" >> beam.GroupByKey()
             | "Assemble" >> beam.ParDo(_AssembleFn()).with_outputs(DROPS, main=SAMPLES)
         )
-        merged = (split.other, assembled[SAMPLES]) | "AllSamples" >> beam.Flatten()
+        merged = (split.other, reports.other, assembled[SAMPLES]) | "AllSamples" >> beam.Flatten()
         return {SAMPLES: merged, DROPS: assembled[DROPS]}
