@@ -16,7 +16,7 @@ COMMAND_MODULES = (
     "medcurate.pipelines.cli",
     "medcurate.pipelines.ingest.cli",
     "medcurate.warehouse.cli",
-    "medcurate.warehouse.export",
+    "medcurate.warehouse.export_cli",
     "medcurate.privacy.cli",
     "medcurate.dedup.cli",
     "medcurate.annotators.cli",
