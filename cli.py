@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "medcurate.pipelines.cli",
     "medcurate.pipelines.ingest.cli",
     "medcurate.warehouse.cli",
+    "medcurate.warehouse.export_cli",
     "medcurate.privacy.cli",
     "medcurate.dedup.cli",
     "medcurate.annotators.cli",

@@ -50,6 +50,7 @@ class ReviewConfig(StrictModel):
     model_version: str = "medcurate-0.1"
     text_project: str = "medcurate text review"
     image_project: str = "medcurate image review"
+    multimodal_project: str = "medcurate image-caption review"
     outbox: str | None = Field(
         None,
         description="pushes kept while Label Studio is down; default <publish.output_dir>/review_outbox.jsonl",

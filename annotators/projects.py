@@ -171,7 +171,38 @@ IMAGE_CONFIG = _layout(
     + _comment("image"),
 )
 
-LABEL_CONFIGS = {TEXT: TEXT_CONFIG, IMAGE: IMAGE_CONFIG}
+# An image beside its caption or report (multimodal samples). Besides the content verdict, the
+# reviewer judges the pairing itself: "does not describe" rejects the sample as a pair.
+MULTIMODAL = "multimodal"
+PAIRING_MISMATCH = "mismatch"
+MULTIMODAL_CONFIG = _layout(
+    '<View className="mc-row">'
+    '<View className="mc-main"><Image name="image" value="$image" zoom="true" maxHeight="620px"/></View>'
+    '<View className="mc-side"><Header value="Caption or report" size="6"/>'
+    '<View className="mc-text"><Text name="caption" value="$caption" granularity="word"/></View></View>'
+    "</View>"
+    + _question("Document text (first of $image_count image(s) shown)")
+    + '<View className="mc-text"><Text name="text" value="$text" granularity="word"/></View>',
+    _question("Does the caption or report describe this image?")
+    + '<Choices name="pairing" toName="image" choice="single" required="true" showInline="true">'
+    '<Choice value="Yes, it describes this image" alias="match"/>'
+    f'<Choice value="No, it does not describe this image" alias="{PAIRING_MISMATCH}"/></Choices>'
+    + _question("PHI still in the caption? Pick a label, then select the words:")
+    + f'<Labels name="caption_phi" toName="caption" showInline="true">{_labels(PHI_LABELS, "#d32f2f")}</Labels>'
+    + _marks(
+        "RectangleLabels",
+        "phi_boxes",
+        "image",
+        "Text in the image that still identifies a person? Pick a label, then draw a box:",
+        "not_phi_boxes",
+        "Something blacked out that is not PHI? Box it:",
+    )
+    + _question("How accurate is the medical content? 1 = wrong … 5 = fully correct")
+    + '<Rating name="accuracy" toName="image" maxRating="5"/>'
+    + _comment("image"),
+)
+
+LABEL_CONFIGS = {TEXT: TEXT_CONFIG, IMAGE: IMAGE_CONFIG, MULTIMODAL: MULTIMODAL_CONFIG}
 
 
 def connect(config: ReviewConfig, url: str | None = None, timeout: float = 120) -> LabelStudio:
@@ -185,6 +216,8 @@ def connect(config: ReviewConfig, url: str | None = None, timeout: float = 120) 
 
 
 def project_title(config: ReviewConfig, kind: str) -> str:
+    if kind == MULTIMODAL:
+        return config.multimodal_project
     return config.text_project if kind == TEXT else config.image_project
 
 
@@ -237,7 +270,7 @@ def local_images_dir(config: ReviewConfig) -> Path | None:
 def _ensure_local_storage(client: LabelStudio, config: ReviewConfig, kind: str, project_id: int) -> None:
     """Image links under the Local Files root 404 unless a Local Files storage is attached."""
     folder = local_images_dir(config)
-    if kind != IMAGE or folder is None:
+    if kind not in (IMAGE, MULTIMODAL) or folder is None:
         return
     if list(client.import_storage.local.list(project=project_id)):
         return

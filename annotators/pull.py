@@ -28,7 +28,15 @@ from medcurate.annotators.missed import (
     reviewer_regions,
     write_flags,
 )
-from medcurate.annotators.projects import IMAGE, NOT_PHI_CONTROLS, TEXT, connect, project_title
+from medcurate.annotators.projects import (
+    IMAGE,
+    MULTIMODAL,
+    NOT_PHI_CONTROLS,
+    PAIRING_MISMATCH,
+    TEXT,
+    connect,
+    project_title,
+)
 from medcurate.annotators.push import reviewer_client
 from medcurate.annotators.reviewers import list_reviewers
 from medcurate.privacy.config import DeidConfig
@@ -123,7 +131,9 @@ def annotation_to_record(task: dict[str, Any], annotation: dict[str, Any], proje
     for item in annotation.get("result") or []:
         name, value = item.get("from_name"), item.get("value") or {}
         if name == "verdict" and value.get("choices"):
-            record["verdict"] = value["choices"][0]
+            record["verdict"] = record["verdict"] or value["choices"][0]
+        elif name == "pairing" and PAIRING_MISMATCH in (value.get("choices") or []):
+            record["verdict"] = "reject"  # a caption that does not describe its image: no pair to publish
         elif name == "specialty" and value.get("choices"):
             record["specialty"] = value["choices"][0]
         elif name in ("accuracy", "image_quality") and value.get("rating") is not None:
@@ -180,7 +190,7 @@ def pull_reviews(
     sources += [
         (reviewer_client(config, r.email, client), r.user_id) for r in list_reviewers(config.label_studio)
     ]
-    for kind in (TEXT, IMAGE):
+    for kind in (TEXT, IMAGE, MULTIMODAL):
         title = project_title(config, kind)
         for source, owner in sources:
             project = next((p for p in source.projects.list(title=title) if p.title == title), None)

@@ -31,6 +31,7 @@ from medcurate.annotators import routing
 from medcurate.annotators.config import ReviewConfig
 from medcurate.annotators.projects import (
     IMAGE,
+    MULTIMODAL,
     REDACTED_TYPES,
     TEXT,
     connect,
@@ -170,6 +171,38 @@ def review_note(sample: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
+def image_pair(sample: dict[str, Any]) -> tuple[int, str]:
+    """The pair a reviewer judges: the document's first image and its caption, else the text
+    right after it, else the whole text (a study's report)."""
+    texts, images = sample["texts"], sample["images"]
+    position = next(i for i, image in enumerate(images) if image is not None)
+    caption = ((sample.get("image_meta") or [None] * len(images))[position] or {}).get("caption")
+    following = next((t for t in texts[position + 1 :] if t is not None), None)
+    return position, caption or following or sample.get("text") or ""
+
+
+def _pair_task(sample: dict[str, Any], data: dict[str, Any], config: ReviewConfig) -> dict[str, Any]:
+    position, caption = image_pair(sample)
+    meta = (sample.get("image_meta") or [None] * len(sample["images"]))[position] or {}
+    boxes = json.loads((sample.get("metadata") or {}).get(DEID_BOXES) or "{}")
+    image = {
+        "id": f"{sample['id']}-{position}",
+        "image_bytes": sample["images"][position],
+        "image_format": meta.get("format"),
+        "image_width": meta.get("width"),
+        "image_height": meta.get("height"),
+        "quality_score": sample.get("quality_score"),
+        "metadata": {DEID_BOXES: json.dumps(boxes.get(str(position), []))},
+    }
+    data.update(
+        image=_image_url(image, config),
+        caption=caption,
+        text=sample.get("text") or "",
+        image_count=sum(1 for part in sample["images"] if part is not None),
+    )
+    return {"data": data, "predictions": [_image_prediction(image, config.model_version)]}
+
+
 def sample_to_task(sample: dict[str, Any], config: ReviewConfig) -> tuple[str, dict[str, Any]]:
     """(project kind, Label Studio task) for one sample; the task carries the sample id as its key."""
     data: dict[str, Any] = {
@@ -185,6 +218,8 @@ def sample_to_task(sample: dict[str, Any], config: ReviewConfig) -> tuple[str, d
         else round(float(sample["deid_confidence"]), 3),
         "review_note": review_note(sample),
     }
+    if sample.get("modality") == Modality.MULTIMODAL and any(sample.get("images") or []):
+        return MULTIMODAL, _pair_task(sample, data, config)
     if sample.get("modality") == Modality.IMAGE:
         data["image"] = _image_url(sample, config)
         return IMAGE, {"data": data, "predictions": [_image_prediction(sample, config.model_version)]}
@@ -300,7 +335,7 @@ def push_samples(
             if read_state(config.label_studio) is None:  # never started: as good as down
                 raise ConnectionError("Label Studio is not running (medcurate labelstudio start)")
             client = connect(config)
-        for kind in (TEXT, IMAGE):
+        for kind in (TEXT, IMAGE, MULTIMODAL):
             keys = [key for key in pending if key[0] == kind]
             if keys:
                 targets = _retrying(

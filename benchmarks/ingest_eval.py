@@ -5,7 +5,8 @@
 1. Token-shingle F1 (the metric of ../shared/data/web/article_extraction/evaluate.py, imported
    from there) of medcurate's extraction beside trafilatura's default `extract()`, other
    trafilatura settings and resiliparse (when installed), on the same pages in the same run.
-2. Records/s of `read_source` on WARC, images and DICOM.
+2. Records/s of `read_source` on WARC, images and DICOM; multimodal WARC records (the same pages
+   with figures whose images are records of the WARC) beside the text-only records.
 3. Robustness: every file of the shared WARC, image and FHIR sets and the pydicom(-data) wheels:
    samples, dead letters by reason.
 """
@@ -186,6 +187,116 @@ def warc_throughput() -> None:
         print(f"\nWARC of the benchmark pages: {summary}")
 
 
+def _figure(seed: int, size: tuple[int, int] = (640, 480)) -> bytes:
+    """A photo-sized JPEG with texture (so it encodes like a photo, not a flat colour)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0 : size[1], 0 : size[0]]
+    base = 128 + 60 * np.sin(x / (10 + seed % 7)) * np.cos(y / (13 + seed % 5))
+    pixels = np.clip(base[..., None] + rng.normal(0, 18, (size[1], size[0], 3)), 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def _with_figures(html: bytes, page: int, every: int) -> tuple[bytes, list[str]]:
+    """The page with a captioned figure after every `every`-th paragraph, and the figures' paths."""
+    import re
+
+    paths: list[str] = []
+    pieces = re.split(rb"(</p>)", html)
+    out = []
+    closed = 0
+    for piece in pieces:
+        out.append(piece)
+        if piece == b"</p>":
+            closed += 1
+            if closed % every == 0:
+                path = f"/figures/{page}-{len(paths)}.jpg"
+                paths.append(path)
+                out.append(
+                    f'<figure><img src="{path}" alt="figure {len(paths)}"><figcaption>Figure '
+                    f"{len(paths)}: what the paragraph above describes.</figcaption></figure>".encode()
+                )
+    return b"".join(out), paths
+
+
+def multimodal_warc_throughput(quick: bool) -> None:
+    """Records/s and MB/s of `read_source` on two WARCs of the same pages: as they are (text-only
+    records), and with a captioned figure after every third paragraph whose JPEG is a record of the
+    WARC (multimodal records: images found, decoded, filtered, re-encoded, hashed)."""
+    import io
+    import tempfile
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    if not ARTICLES.is_dir():
+        print(f"skipped multimodal WARC throughput: {ARTICLES} absent")
+        return
+    pages = sorted((ARTICLES / "html").glob("*.html.gz"))[: 30 if quick else None]
+    figures = [_figure(seed) for seed in range(64)]
+
+    def write(path: Path, multimodal: bool) -> int:
+        images = 0
+        with path.open("wb") as stream:
+            writer = WARCWriter(stream, gzip=True)
+            for number, page in enumerate(pages):
+                html = gzip.decompress(page.read_bytes())
+                paths: list[str] = []
+                if multimodal:
+                    html, paths = _with_figures(html, number, every=3)
+                headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.0")
+                url = f"https://example.org/{page.stem}"
+                record = writer.create_warc_record(
+                    url, "response", payload=io.BytesIO(html), http_headers=headers
+                )
+                writer.write_record(record)
+                for index, figure_path in enumerate(paths):
+                    headers = StatusAndHeaders(
+                        "200 OK", [("Content-Type", "image/jpeg")], protocol="HTTP/1.0"
+                    )
+                    data = io.BytesIO(figures[(number + index) % len(figures)])
+                    record = writer.create_warc_record(
+                        f"https://example.org{figure_path}", "response", payload=data, http_headers=headers
+                    )
+                    writer.write_record(record)
+                    images += 1
+        return images
+
+    print(f"\n## Multimodal WARC records beside text-only ones ({len(pages)} article_extraction pages)\n")
+    print(f"{'WARC':<34} {'MB':>6} {'records/s':>10} {'images/s':>9} {'MB/s':>6}  samples by modality")
+    with tempfile.TemporaryDirectory() as folder:
+        for name, multimodal in (("text-only pages", False), ("pages + figure images", True)):
+            path = Path(folder) / f"{multimodal}.warc.gz"
+            images = write(path, multimodal)
+            megabytes = path.stat().st_size / 1e6
+            modalities: Counter[str] = Counter()
+            left_out: Counter[str] = Counter()
+            attached = 0
+            start = time.perf_counter()
+            for item in read_source(str(path), IngestConfig(), on_skip=lambda reason: None):
+                if isinstance(item, dict):
+                    modalities[item["modality"]] += 1
+                    attached += sum(1 for image in item["images"] or [] if image is not None)
+                    left_out.update(json.loads(item["metadata"].get("parts_dropped", "{}")))
+            seconds = time.perf_counter() - start
+            records = sum(modalities.values())
+            kinds = ", ".join(f"{k}={n}" for k, n in sorted(modalities.items()))
+            print(
+                f"{name:<34} {megabytes:6.1f} {records / seconds:10.1f} {attached / seconds:9.1f} "
+                f"{megabytes / seconds:6.2f}  {kinds}; {attached}/{images} images attached"
+            )
+            if left_out:
+                print(
+                    f"{'':<34} parts left out: " + ", ".join(f"{k}={n}" for k, n in sorted(left_out.items()))
+                )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -194,6 +305,7 @@ def main() -> int:
     args = parser.parse_args()
     extraction_table(args.quick)
     warc_throughput()
+    multimodal_warc_throughput(args.quick)
     robustness_table(args.quick)
     return 0
 

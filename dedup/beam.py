@@ -33,6 +33,7 @@ from medcurate.dedup.boilerplate import (
 from medcurate.dedup.clusters import ConnectedComponents
 from medcurate.dedup.config import DedupConfig
 from medcurate.dedup.core import EXACT, NEAR, key_exact, key_id, node_key, stars
+from medcurate.dedup.multimodal import document_hash, image_set_key
 from medcurate.dedup.normalize import exact_text_hash
 from medcurate.pipelines.stage import DROPS, SAMPLES, Progress, count, emit_event
 from medcurate.schemas.events import Drop
@@ -84,6 +85,8 @@ class _Fingerprint(beam.DoFn):
                 sample["image_phash"] = phash
             else:
                 (exact, size), phash = exact_text_hash(sample["text"] or ""), None
+                if sample["modality"] == Modality.MULTIMODAL:
+                    exact = document_hash(exact, sample)  # same text, other images: not a duplicate
             sample["exact_hash"] = exact
             yield sample
             if exact in self.known:
@@ -93,9 +96,9 @@ class _Fingerprint(beam.DoFn):
             if sample["modality"] == Modality.IMAGE:
                 yield TaggedOutput(NODES, (key, sample["modality"], exact, bands, phash))
             else:
-                texts.append((key, sample["modality"], exact, sample["text"] or ""))
+                texts.append((key, sample["modality"], exact, sample["text"] or "", image_set_key(sample)))
         if texts:
-            bodies = [text for *_, text in texts]
+            bodies = [text for *_, text, _ in texts]
             empty = np.empty(0, dtype=np.uint32)
             if self.config.boilerplate or self.config.verify != "estimate":
                 signatures, shingles = self.hasher.signatures_and_shingles(bodies)
@@ -106,10 +109,15 @@ class _Fingerprint(beam.DoFn):
             if self.config.verify == "estimate":
                 shingles = [empty] * len(bodies)
             band_keys = lsh.text_band_keys(signatures, self.bands, self.rows)
-            for (key, modality, exact, text), sig, own, row in zip(
+            for (key, modality, exact, text, images_key), sig, own, row in zip(
                 texts, signatures, shingles, band_keys, strict=True
             ):
-                bands = [b"t" + bytes([i]) + int(v).to_bytes(8, "little") for i, v in enumerate(row)]
+                # A document's bands carry its image set: near-duplicates share text and images.
+                bands = [
+                    b"t" + images_key + bytes([i]) + int(v).to_bytes(8, "little") for i, v in enumerate(row)
+                ]
+                if modality == Modality.MULTIMODAL and not text.strip():
+                    bands = []  # images without text (a study without report): equal only when exact
                 numbers = number_set(text) if self.config.numbers_agree is not None else empty
                 yield TaggedOutput(NODES, (key, modality, exact, bands, pack_payload(sig, own, numbers)))
         self.progress.advance(len(batch))

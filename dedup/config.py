@@ -73,6 +73,12 @@ class DedupConfig(StrictModel):
     image_hamming_radius: int = Field(
         6, ge=0, le=31, description="pHash bits two images may differ by and still be near-duplicates"
     )
+    max_image_repeats: int = Field(
+        10,
+        ge=1,
+        description="an image (by perceptual hash) in more multimodal documents than this is left out of "
+        "all of them: logos, banners, icons (OBELICS removes images seen more than 10 times)",
+    )
     against_published: list[str] = Field(
         default_factory=list,
         description="datasets whose latest published version's exact hashes count as already seen "

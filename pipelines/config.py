@@ -5,6 +5,27 @@ from pydantic import Field
 from medcurate.schemas.config import StrictModel
 
 
+class MultimodalConfig(StrictModel):
+    """Filters on the parts of interleaved documents (web pages, articles, studies), as OBELICS does:
+    each part left out is counted under its reason in the document's `parts_dropped` metadata."""
+
+    min_image_side: int = Field(
+        150, ge=1, description="images with a shorter side are dropped (icons, spacers)"
+    )
+    max_image_side: int = Field(20_000, ge=1, description="images with a longer side are dropped")
+    max_aspect_ratio: float = Field(3.0, ge=1.0, description="longer side over shorter side (banners, rules)")
+    max_images_per_document: int = Field(30, ge=1, description="images past this many are dropped")
+    min_block_words: int = Field(
+        3, ge=0, description="text blocks of fewer words are dropped (menus, labels)"
+    )
+    max_image_bytes: int = Field(16 * 1024 * 1024, gt=0, description="larger image files are not attached")
+    no_images_left: Literal["text", "drop"] = Field(
+        "text",
+        description="a web page whose images were all filtered out: kept as a text sample, or dropped "
+        "with the reason `no_images_left`",
+    )
+
+
 class IngestConfig(StrictModel):
     inputs: list[str] = Field(
         default_factory=list, description="files, folders or globs; any Beam filesystem"
@@ -49,3 +70,4 @@ class IngestConfig(StrictModel):
         default_factory=lambda: ["note_type", "category", "specialty", "language"],
         description="JSONL keys / CSV columns kept as metadata; anything else may identify a patient",
     )
+    multimodal: MultimodalConfig = Field(default_factory=MultimodalConfig)

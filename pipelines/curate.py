@@ -22,7 +22,9 @@ from medcurate.annotators.beam import ApplyVerdicts, RouteForReview
 from medcurate.cli import describe_error
 from medcurate.config import RunConfig, config_hash, resolved_config
 from medcurate.dedup.beam import DeduplicateSamples
+from medcurate.dedup.multimodal import DropRepeatedImages
 from medcurate.pipelines.ingest.beam import IngestSources
+from medcurate.pipelines.ingest.studies import AssembleStudies
 from medcurate.pipelines.options import pipeline_options
 from medcurate.pipelines.stage import COUNTER_NAMESPACE, DEAD_LETTERS, DROPS, SAMPLES
 from medcurate.privacy.beam import DeidentifySamples
@@ -31,7 +33,7 @@ from medcurate.quality.beam import ComputeSignals
 from medcurate.quality.expectations import SUITE_NAME, validate_shards
 from medcurate.schemas.events import counts_by_reason
 from medcurate.schemas.manifest import Manifest, ShardInfo, StageCounts, ValidationInfo
-from medcurate.schemas.sample import SAMPLE_SCHEMA, SCHEMA_VERSION
+from medcurate.schemas.sample import SAMPLE_SCHEMA, SCHEMA_VERSION, to_arrow_row
 from medcurate.warehouse import locks, storage
 from medcurate.warehouse.catalog import Catalog, catalog_path
 from medcurate.warehouse.faults import fault_point
@@ -112,16 +114,19 @@ def build_pipeline(
     known_exact_hashes: set[str] | frozenset[str] = frozenset(),
 ) -> None:
     ingested = pipeline | "Ingest" >> IngestSources(config.ingest)
-    signals = ingested[SAMPLES] | "Signals" >> ComputeSignals(config.quality)
+    studies = ingested[SAMPLES] | "AssembleStudies" >> AssembleStudies()
+    signals = studies[SAMPLES] | "Signals" >> ComputeSignals(config.quality)
     deidentified = signals[SAMPLES] | "Deidentify" >> DeidentifySamples(config.deid)
-    deduplicated = deidentified[SAMPLES] | "Deduplicate" >> DeduplicateSamples(
-        config.dedup, known_exact_hashes
+    repeats = deidentified[SAMPLES] | "DropRepeatedImages" >> DropRepeatedImages(
+        config.dedup.max_image_repeats, config.ingest.multimodal.no_images_left
     )
+    deduplicated = repeats[SAMPLES] | "Deduplicate" >> DeduplicateSamples(config.dedup, known_exact_hashes)
     reviewed = deduplicated[SAMPLES] | "ApplyVerdicts" >> ApplyVerdicts(config.review.reviews_dir)
     (
         reviewed[SAMPLES]
         | "Route" >> RouteForReview(config.review)
         | "Provenance" >> beam.Map(stamp_provenance, run_id, code_version(), config_hash(config))
+        | "ToArrowRows" >> beam.Map(to_arrow_row)
         | "WriteShards"
         >> beam.io.WriteToParquet(
             storage.join(staging_dir, "data", "part"),
@@ -138,7 +143,15 @@ def build_pipeline(
         | "WriteDeadLetters" >> WriteEvents(storage.join(staging_dir, "dead_letters"))
     )
     (
-        (ingested[DROPS], signals[DROPS], deidentified[DROPS], deduplicated[DROPS], reviewed[DROPS])
+        (
+            ingested[DROPS],
+            studies[DROPS],
+            signals[DROPS],
+            deidentified[DROPS],
+            repeats[DROPS],
+            deduplicated[DROPS],
+            reviewed[DROPS],
+        )
         | "AllDrops" >> beam.Flatten()
         | "WriteDrops" >> WriteEvents(storage.join(staging_dir, "drops"))
     )

@@ -7,6 +7,7 @@ from typing import Any
 import apache_beam as beam
 
 from medcurate.pipelines.stage import DEAD_LETTERS, DROPS, SAMPLES, SampleStageFn
+from medcurate.privacy import multimodal
 from medcurate.privacy.config import DeidConfig
 from medcurate.privacy.images import scrub_image_sample
 
@@ -40,26 +41,49 @@ class DeidentifyFn(SampleStageFn):
     def process_samples(self, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # Texts and free-text metadata values go through the model in one batch, each with its
         # sample's patient scope so that a surrogate in a title matches the one in the text.
-        jobs = [(index, None) for index, sample in enumerate(samples) if sample.get("text")]
+        # A multimodal document's parts and captions join the same batch (`privacy.multimodal`).
+        jobs: list[tuple[int, Any]] = [
+            (index, None)
+            for index, sample in enumerate(samples)
+            if sample.get("text") and sample.get("texts") is None
+        ]
         jobs += [
             (index, key)
             for index, sample in enumerate(samples)
             for key in free_text_metadata(sample, self.structured)
         ]
+        part_texts = {
+            (index, (kind, position)): text
+            for index, sample in enumerate(samples)
+            for kind, position, text in multimodal.text_jobs(sample)
+        }
+        jobs += list(part_texts)
         results = self.deidentifier.deidentify_batch(
-            [samples[i]["text"] if key is None else samples[i]["metadata"][key] for i, key in jobs],
+            [
+                samples[i]["text"] if key is None
+                else part_texts[(i, key)] if isinstance(key, tuple)
+                else samples[i]["metadata"][key]
+                for i, key in jobs
+            ],
             [patient_scope(samples[i]) for i, _ in jobs],
-        )
+        )  # fmt: skip
         out = [dict(sample) for sample in samples]
+        parts: dict[int, dict[tuple[str, int], Any]] = {}
         for (index, key), result in zip(jobs, results, strict=True):
             sample = out[index]
-            if key is None:
+            if isinstance(key, tuple):
+                parts.setdefault(index, {})[key] = result
+            elif key is None:
                 sample.update(
                     text=result.text, redactions=result.redactions, deid_confidence=result.confidence
                 )
             elif result.spans:
                 sample["metadata"] = {**sample["metadata"], key: result.text}
         for index, sample in enumerate(out):
+            if sample.get("texts") is not None or sample.get("images") is not None:
+                out[index] = sample = multimodal.apply_results(
+                    sample, parts.get(index, {}), self.deidentifier, self.config
+                )
             if sample.get("image_bytes") is not None:
                 out[index] = sample = scrub_image_sample(sample, self.deidentifier, self.config)
             if sample.get("deid_confidence") is None:

@@ -55,6 +55,8 @@ class DeidConfig(StrictModel):
             "width", "height", "mode", "format", "frames", "frame_index", "transfer_syntax",
             "modality", "body_part", "photometric_interpretation", "bits_stored",
             "sex", "age", "fhir_resources", "condition_codes", "medication_codes",
+            "study_key", "series_number", "instance_number", "images", "reports", "parts_dropped",
+            "article_id", "pmcid", "pmid", "doi", "license", "figure_ids",
         ],
         description="sample metadata keys whose values ingest produces as structured, non-identifying "
         "fields; every other metadata string (page titles, configured note fields) is de-identified "

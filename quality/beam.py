@@ -13,6 +13,10 @@ from medcurate.schemas.events import Drop, Event
 from medcurate.schemas.sample import Modality
 
 
+def _has_text_parts(sample: dict[str, Any]) -> bool:
+    return sample["modality"] == Modality.MULTIMODAL and bool(sample.get("text"))
+
+
 class _SignalsFn(SampleStageFn):
     stage = "quality"
 
@@ -26,13 +30,14 @@ class _SignalsFn(SampleStageFn):
         self.identifier = LanguageIdentifier()
 
     def process_samples(self, samples: list[dict[str, Any]]) -> list[dict[str, Any] | Event]:
-        texts = [s for s in samples if s["modality"] == Modality.TEXT]
+        # A multimodal document's text parts get signals too; its images keep it whatever they say.
+        texts = [s for s in samples if s["modality"] == Modality.TEXT or _has_text_parts(s)]
         predictions = self.identifier.predict([s["text"] for s in texts])
-        results: list[dict[str, Any] | Event] = [s for s in samples if s["modality"] != Modality.TEXT]
+        results: list[dict[str, Any] | Event] = [s for s in samples if not any(s is t for t in texts)]
         for sample, (language, score) in zip(texts, predictions, strict=True):
             signals = text_signals(sample["text"])
             reason = drop_reason(signals, language, score, self.config)
-            if reason:
+            if reason and sample["modality"] == Modality.TEXT:
                 results.append(Drop(self.stage, reason, sample["source_uri"], sample["id"]))
                 continue
             results.append(

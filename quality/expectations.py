@@ -21,7 +21,11 @@ SUITE_NAME = "medcurate-samples"
 VALIDATED_COLUMNS = [
     f.name
     for f in SAMPLE_SCHEMA
-    if f.name not in ("text", "image_bytes", "metadata", "quality_signals", "redactions", "review_reasons")
+    if f.name
+    not in (
+        *("text", "image_bytes", "metadata", "quality_signals", "redactions", "review_reasons"),
+        *("texts", "images", "image_meta"),  # multimodal parts: content, and image bytes
+    )
 ]
 
 
@@ -91,6 +95,12 @@ def _cross_shard_checks(paths: list[str]) -> dict[str, int]:
         "WHERE modality = 'image' AND image_bytes IS NULL",
         "redactions_within_text": f"SELECT count(*) FROM (SELECT text, unnest(redactions) AS r FROM {source}) "
         "WHERE r.start < 0 OR r.end < r.start OR r.end > length(text)",
+        # OBELICS layout: equal lengths, exactly one of text and image at every position.
+        "interleaved_lists_aligned": f"SELECT count(*) FROM {source} "
+        "WHERE (modality = 'multimodal' AND (texts IS NULL OR images IS NULL)) "
+        "OR ((texts IS NOT NULL OR images IS NOT NULL) AND (len(texts) IS DISTINCT FROM len(images) "
+        "OR len(image_meta) IS DISTINCT FROM len(images) "
+        "OR len(list_filter(range(1, len(images) + 1), lambda i: (texts[i] IS NULL) = (images[i] IS NULL))) > 0))",
     }
     with con:
         return {name: con.execute(sql).fetchone()[0] for name, sql in checks.items()}

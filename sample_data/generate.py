@@ -12,9 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from PIL import Image
+from PIL import Image, ImageDraw
 from pydicom.dataset import FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+from pydicom.uid import (
+    BasicTextSRStorage,
+    CTImageStorage,
+    ExplicitVRLittleEndian,
+    SecondaryCaptureImageStorage,
+    generate_uid,
+)
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -281,11 +287,207 @@ def write_clinical() -> None:
     (fhir / "patient_bundle.json").write_text(json.dumps(bundle, indent=2))
     (fhir / "broken_bundle.json").write_text(json.dumps(bundle)[:200])
 
+HEART_FAILURE = [
+    "Heart failure means the heart does not pump blood around the body as well as it should. It is "
+    "a long-term condition that usually gets slowly worse, but treatment can keep symptoms under "
+    "control for many years.",
+    "The main symptoms are breathlessness after activity or at rest, feeling tired most of the time, "
+    "and swollen ankles and legs. Some people also feel lightheaded or notice a fast heartbeat.",
+    "Tests include an echocardiogram, an ultrasound scan of the heart that shows how well it pumps, "
+    "and a chest X-ray, which can show an enlarged heart or fluid on the lungs.",
+    "Treatment usually combines several medicines, such as beta blockers and diuretics, with "
+    "regular exercise, less salt and daily weighing to spot fluid building up early.",
+]
+
+
+def figure_image(size: tuple[int, int], seed: int, fmt: str) -> bytes:
+    """A placeholder figure (ellipses and bars, no text), deterministic for `seed`."""
+    rng = np.random.default_rng(seed)
+    image = Image.new("RGB", size, tuple(int(v) for v in rng.integers(200, 255, 3)))
+    draw = ImageDraw.Draw(image)
+    for _ in range(6):
+        x, y = int(rng.integers(0, size[0] - 40)), int(rng.integers(0, size[1] - 40))
+        w, h = int(rng.integers(20, size[0] // 2)), int(rng.integers(20, size[1] // 2))
+        colour = tuple(int(v) for v in rng.integers(0, 160, 3))
+        draw.ellipse((x, y, x + w, y + h), outline=colour, width=4)
+        draw.rectangle((x, size[1] - 30, x + 12, size[1] - 30 + int(rng.integers(5, 25))), fill=colour)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **({"quality": 85} if fmt == "JPEG" else {}))
+    return buffer.getvalue()
+
+
+def write_multimodal_web() -> None:
+    """A saved page with its images in `NAME_files/`, and a WARC holding a page and its image."""
+    web = ROOT / "web"
+    assets = web / "heart-failure_files"
+    assets.mkdir(parents=True, exist_ok=True)
+    (assets / "echo.png").write_bytes(figure_image((320, 240), 1, "PNG"))
+    (assets / "chest.jpg").write_bytes(figure_image((300, 300), 2, "JPEG"))
+    (assets / "icon.png").write_bytes(figure_image((48, 48), 3, "PNG"))  # too small: dropped
+    (assets / "banner.png").write_bytes(figure_image((960, 180), 4, "PNG"))  # too wide: dropped
+    p = HEART_FAILURE
+    (web / "heart-failure.html").write_text(f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Heart failure</title>
+<link rel="license" href="https://creativecommons.org/licenses/by/4.0/"></head>
+<body>
+<nav><a href="/"><img src="heart-failure_files/icon.png" alt="HealthInfo"></a> | <a href="/conditions">Conditions</a></nav>
+<article><h1>Heart failure: symptoms and treatment</h1>
+<img src="heart-failure_files/banner.png" alt="decorative banner">
+<p>{p[0]}</p>
+<p>{p[1]}</p>
+<figure><img src="heart-failure_files/echo.png" alt="Ultrasound of the heart">
+<figcaption>An echocardiogram shows the four chambers of the heart and how well the left ventricle pumps.</figcaption></figure>
+<p>{p[2]}</p>
+<img src="heart-failure_files/chest.jpg" alt="Chest X-ray of Mr. {FAKE_PHI["names"][3]} showing an enlarged heart">
+<p>{p[3]}</p>
+</article>
+<footer>HealthInfo. This page is for information only and is not medical advice.</footer>
+</body></html>
+""")
+    buffer = io.BytesIO()
+    writer = WARCWriter(buffer, gzip=True)
+    page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>Echocardiography</title></head>
+<body><main><h1>What is an echocardiogram?</h1>
+<p>{p[2]}</p>
+<figure><img src="/img/echo-view.png" alt="Echocardiogram">
+<figcaption>A four-chamber view of the heart taken from below the ribs.</figcaption></figure>
+<p>The test is painless, takes about an hour and needs no preparation. A gel is put on the chest and
+a small probe is moved over the skin while pictures of the heart appear on a screen.</p>
+</main></body></html>"""
+    records = [
+        ("https://health.example.org/echo", "text/html; charset=utf-8", page.encode()),
+        ("https://health.example.org/img/echo-view.png", "image/png", figure_image((300, 220), 5, "PNG")),
+    ]
+    for url, content_type, payload in records:
+        headers = StatusAndHeaders("200 OK", [("Content-Type", content_type)], protocol="HTTP/1.1")
+        writer.write_record(
+            writer.create_warc_record(
+                url, "response", payload=io.BytesIO(payload), http_headers=headers,
+                warc_headers_dict={"WARC-Date": "2026-11-01T00:00:00Z"},
+            )
+        )
+    (web / "crawl-images.warc.gz").write_bytes(buffer.getvalue())
+
+
+ARTICLE = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE article PUBLIC "-//NLM//DTD JATS (Z39.96) Journal Archiving and Interchange DTD v1.2 20190208//EN" "JATS-archivearticle1.dtd">
+<article xmlns:xlink="http://www.w3.org/1999/xlink" article-type="research-article">
+<front><journal-meta><journal-title-group><journal-title>Journal of Example Cardiology</journal-title></journal-title-group></journal-meta>
+<article-meta>
+<article-id pub-id-type="pmc">PMC0000042</article-id>
+<article-id pub-id-type="pmid">90000042</article-id>
+<article-id pub-id-type="doi">10.5555/example.0042</article-id>
+<title-group><article-title>Left ventricular size on chest radiographs and echocardiography</article-title></title-group>
+<permissions><license license-type="open-access" xlink:href="https://creativecommons.org/licenses/by/4.0/">
+<license-p>This article is distributed under the Creative Commons Attribution License.</license-p></license></permissions>
+<abstract><p>We compared the cardiothoracic ratio on chest radiographs with left ventricular volume measured
+by echocardiography in adults referred for breathlessness.</p></abstract>
+</article-meta></front>
+<body>
+<sec><title>Introduction</title>
+<p>An enlarged heart on a chest radiograph is a common reason to request an echocardiogram, yet the
+two measures agree only loosely in clinical practice.</p>
+<p>The echocardiographic views used for volume measurement are shown in <xref ref-type="fig" rid="f2">Figure 2</xref>,
+taken from the apical window.</p></sec>
+<sec><title>Results</title>
+<p>The cardiothoracic ratio rose with ventricular volume (<xref ref-type="fig" rid="f1">Figure 1</xref>),
+but the spread was wide at every volume (<xref ref-type="fig" rid="f2">Figure 2</xref>).</p>
+<p>Ratios above one half predicted a dilated ventricle in two of three patients.</p></sec>
+</body>
+<floats-group>
+<fig id="f1"><label>Figure 1</label><caption><p>Cardiothoracic ratio against left ventricular end-diastolic volume.</p></caption>
+<graphic xlink:href="example-article.g001"/></fig>
+<fig id="f2"><label>Figure 2</label><caption><p>Apical four-chamber and two-chamber views used to measure volume.</p></caption>
+<graphic xlink:href="example-article.g002"/></fig>
+</floats-group>
+</article>
+"""
+
+
+def write_article() -> None:
+    articles = ROOT / "articles"
+    articles.mkdir(parents=True, exist_ok=True)
+    (articles / "example-article.nxml").write_text(ARTICLE)
+    (articles / "example-article.g001.png").write_bytes(figure_image((360, 270), 6, "PNG"))
+    (articles / "example-article.g002.jpg").write_bytes(figure_image((320, 320), 7, "JPEG"))
+
+
+def write_study() -> None:
+    """A CT study of two slices and its Basic Text SR report (the name in the report is fake PHI)."""
+    study = ROOT / "images" / "ct_study"
+    study.mkdir(parents=True, exist_ok=True)
+    study_uid = generate_uid(entropy_srcs=["medcurate-sample-ct-study"])
+    series_uid = generate_uid(entropy_srcs=["medcurate-sample-ct-series"])
+
+    def base(sop_class: str, name: str) -> pydicom.Dataset:
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = sop_class
+        meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=["medcurate-sample-ct", name])
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = pydicom.Dataset()
+        ds.file_meta = meta
+        ds.SOPClassUID = sop_class
+        ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+        ds.StudyInstanceUID = study_uid
+        ds.PatientName = FAKE_PHI["dicom"][0]
+        ds.PatientID = FAKE_PHI["dicom"][1]
+        ds.InstitutionName = FAKE_PHI["facilities"][0]
+        return ds
+
+    for number in (1, 2):
+        ds = base(CTImageStorage, f"slice{number}")
+        ds.SeriesInstanceUID = series_uid
+        ds.Modality = "CT"
+        ds.BodyPartExamined = "CHEST"
+        ds.SeriesNumber, ds.InstanceNumber = 1, number
+        y, x = np.mgrid[0:192, 0:192]
+        body = ((x - 96) ** 2 / 80**2 + (y - 96) ** 2 / (60 + 6 * number) ** 2) < 1
+        pixels = np.where(body, 1040 + 20 * np.sin(x / 7.0 + number), 24).astype(np.uint16)
+        ds.Rows, ds.Columns = pixels.shape
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+        ds.RescaleIntercept, ds.RescaleSlope = -1024, 1
+        ds.PixelData = pixels.tobytes()
+        ds.save_as(study / f"slice_{number}.dcm", enforce_file_format=True)
+
+    def item(value_type: str, meaning: str, relationship: str = "CONTAINS", **values) -> pydicom.Dataset:
+        entry = pydicom.Dataset()
+        entry.RelationshipType = relationship
+        entry.ValueType = value_type
+        code = pydicom.Dataset()
+        code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = "121071", "DCM", meaning
+        entry.ConceptNameCodeSequence = [code]
+        for key, value in values.items():
+            setattr(entry, key, value)
+        return entry
+
+    report = base(BasicTextSRStorage, "report")
+    report.SeriesInstanceUID = generate_uid(entropy_srcs=["medcurate-sample-ct-sr-series"])
+    report.Modality = "SR"
+    report.SeriesNumber, report.InstanceNumber = 2, 1
+    report.ValueType = "CONTAINER"
+    report.ContinuityOfContent = "SEPARATE"
+    title = pydicom.Dataset()
+    title.CodeValue, title.CodingSchemeDesignator, title.CodeMeaning = "18748-4", "LN", "Diagnostic Imaging Report"
+    report.ConceptNameCodeSequence = [title]
+    report.ContentSequence = [
+        item("PNAME", "Person Observer Name", "HAS OBS CONTEXT", PersonName="NATARAJAN^PRIYA"),
+        item("TEXT", "Findings", TextValue=(
+            f"CT chest for {FAKE_PHI['names'][0]}: the heart is mildly enlarged. Small bilateral "
+            "pleural effusions. No pulmonary embolism and no focal consolidation.")),
+        item("TEXT", "Impression", TextValue="Cardiomegaly with small effusions, in keeping with heart failure."),
+    ]
+    report.save_as(study / "report.dcm", enforce_file_format=True)
+
 
 def main() -> None:
     write_web()
     write_images()
     write_clinical()
+    write_multimodal_web()
+    write_article()
+    write_study()
     values = sorted({value for group in FAKE_PHI.values() for value in group})
     (ROOT / "fake_phi.json").write_text(json.dumps(values, indent=2) + "\n")
 

@@ -15,6 +15,7 @@ from PIL import Image
 
 from medcurate.cli import main
 from medcurate.privacy.tagger import DEFAULT_MODEL
+from medcurate.schemas.sample import interleaving_problems, table_to_samples
 from medcurate.warehouse.publish import read_manifest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +40,7 @@ def digest(folder: Path) -> dict[str, str]:
 
 def shard_strings(path: Path) -> str:
     """Every string a shard holds (text, URIs, metadata, reasons), decompressed, as one blob."""
-    table = pq.read_table(path).drop_columns(["image_bytes"])
+    table = pq.read_table(path).drop_columns(["image_bytes", "images"])
     return json.dumps(table.to_pylist(), default=str)
 
 
@@ -104,8 +105,8 @@ def test_every_stage_left_its_mark(demo_runs):
         f"SELECT source_kind, modality, language, dedup_cluster, review_status, redactions "
         f"FROM read_parquet('{out}/medcurate-sample/v0001/data/*.parquet')"
     ).fetchall()
-    assert {r[0] for r in rows} == {"web", "image", "clinical"}
-    assert {r[1] for r in rows} == {"text", "image"}
+    assert {r[0] for r in rows} == {"web", "image", "clinical", "article"}
+    assert {r[1] for r in rows} == {"text", "image", "multimodal"}
     assert all(r[2] == "en" for r in rows if r[1] == "text")
     assert all(r[3] for r in rows)
     assert {r[4] for r in rows} <= {"pending", "not_required"}
@@ -141,13 +142,19 @@ def test_no_fake_phi_in_any_output_or_log(demo_runs):
     assert not leaks
 
 
+def published_samples(out: Path, version: str = "v0001") -> list[dict]:
+    folder = out / "medcurate-sample" / version / "data"
+    return [row for path in sorted(folder.glob("*.parquet")) for row in table_to_samples(pq.read_table(path))]
+
+
 def test_published_images_carry_no_metadata(demo_runs):
     out, _, _ = demo_runs
     images = duckdb.sql(
         f"SELECT image_bytes FROM read_parquet('{out}/medcurate-sample/v0001/data/*.parquet') WHERE modality = 'image'"
     ).fetchall()
-    assert len(images) >= 2
-    for (data,) in images:
+    parts = [image for row in published_samples(out) for image in row["images"] or [] if image is not None]
+    assert len(images) >= 2 and len(parts) >= 5
+    for data in [row[0] for row in images] + parts:
         image = Image.open(io.BytesIO(data))
         assert not image.getexif()
         assert not {"exif", "xmp", "icc_profile", "comment"} & set(image.info)
@@ -194,6 +201,94 @@ def test_versions_and_query_commands(demo_runs, capsys):
         == 2
     )
     assert "nope" in capsys.readouterr().err
+
+
+def test_every_row_follows_the_interleaved_convention(demo_runs):
+    out, _, _ = demo_runs
+    rows = published_samples(out)
+    multimodal = [row for row in rows if row["modality"] == "multimodal"]
+    assert {row["source_kind"] for row in multimodal} == {"web", "article", "image"}
+    for row in rows:
+        assert interleaving_problems(row) == [], row["source_uri"]
+        if row["modality"] != "multimodal":
+            assert row["texts"] is None and row["images"] is None
+            continue
+        assert len(row["texts"]) == len(row["images"]) == len(row["image_meta"])
+        for text, image, meta in zip(row["texts"], row["images"], row["image_meta"], strict=True):
+            assert (text is None) != (image is None)
+            if image is not None:
+                decoded = Image.open(io.BytesIO(image))
+                decoded.load()
+                assert decoded.size == (meta["width"], meta["height"])
+                assert meta["format"] == decoded.format.lower() and meta["bytes"] == len(image)
+                assert meta["phash"] is not None and meta["source_ref"]
+        assert row["text"] == "\n\n".join(t for t in row["texts"] if t is not None)
+
+
+def test_page_article_and_study_keep_their_order(demo_runs):
+    out, _, _ = demo_runs
+    by_source = {Path(row["source_uri"].split("#")[0]).name: row for row in published_samples(out)}
+    page = by_source["heart-failure.html"]
+    positions = [i for i, image in enumerate(page["images"]) if image is not None]
+    assert positions == [3, 6]
+    assert page["texts"][4] == page["image_meta"][3]["caption"]  # figcaption right after its image
+    assert page["texts"][2].startswith("The main symptoms")
+    assert page["image_meta"][6]["caption"].startswith("Chest X-ray of")  # alt text, de-identified
+    assert "parts_dropped" in page["metadata"]
+    article = by_source["example-article.nxml"]
+    refs = [article["image_meta"][i]["source_ref"] for i, im in enumerate(article["images"]) if im]
+    assert refs == ["PMC0000042#f2", "PMC0000042#f1"]
+    study = by_source["ct_study"]
+    assert [im is not None for im in study["images"]] == [True, True, False]
+    assert study["texts"][2].startswith("Findings:")
+
+
+def test_webdataset_export_round_trips_byte_identical(demo_runs, tmp_path):
+    import webdataset
+
+    out, _, _ = demo_runs
+    target = tmp_path / "wds"
+    args = ["--output", str(out), "--dataset", "medcurate-sample"]
+    assert main(["export", "webdataset", "v0001", str(target), *args]) == 0
+    rows = {row["id"]: row for row in published_samples(out)}
+    shards = sorted(str(p) for p in target.glob("*.tar"))
+    read = list(webdataset.WebDataset(shards, shardshuffle=False))
+    assert len(read) == len(rows)
+    images = 0
+    for sample in read:
+        assert "." not in sample["__key__"]
+        row = rows[sample["__key__"]]
+        record = json.loads(sample["json"])
+        assert record["texts"] == row["texts"] and record["text"] == row["text"]
+        files = {k: v for k, v in sample.items() if not k.startswith("__") and k != "json"}
+        if row["images"] is not None:
+            expected = {i: image for i, image in enumerate(row["images"]) if image is not None}
+        else:
+            expected = {0: row["image_bytes"]} if row["image_bytes"] is not None else {}
+        assert {int(name.split(".")[0]): data for name, data in files.items()} == expected
+        images += len(expected)
+    assert images >= 7
+    # The same version exports to the same bytes.
+    again = tmp_path / "again"
+    assert main(["export", "webdataset", str(out / "medcurate-sample" / "v0001"), str(again)]) == 0
+    assert digest(again) == digest(target)
+
+
+def test_hugging_face_datasets_reads_the_shards_as_they_are(demo_runs, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    import datasets
+
+    out, _, _ = demo_runs
+    files = sorted(str(p) for p in (out / "medcurate-sample" / "v0001" / "data").glob("*.parquet"))
+    loaded = datasets.load_dataset("parquet", data_files=files, split="train", cache_dir=str(tmp_path / "c"))
+    rows = {row["id"]: row for row in published_samples(out)}
+    assert len(loaded) == len(rows)
+    for record in loaded:
+        row = rows[record["id"]]
+        assert record["texts"] == row["texts"] and record["images"] == row["images"]
+        assert dict((p["key"], p["value"]) for p in record["metadata"]) == row["metadata"]
 
 
 def test_diff_reports_what_a_stricter_run_removed_and_why(demo_runs, capsys):

@@ -1,5 +1,8 @@
 """Canary PHI of every kind, seeded into every input kind, must not reach any artifact of a whole run.
 
+A web page pairs a figure whose pixels show the patient's name with a caption and alt text naming
+her: the name must leave the caption, the alt text, the page text and the pixels alike.
+
 The run is the real pipeline (`medcurate.pipelines.curate.run`): ingest, signals, de-identification,
 dedup, review routing, Parquet shards, manifest, catalog, dead letters and reports. Every file it
 writes is searched (Parquet decoded, images checked for metadata and burned-in text), and so is
@@ -102,6 +105,29 @@ def _photo(path: Path) -> None:
     image.save(path, format="JPEG", exif=exif.tobytes(), quality=95)
 
 
+def _captioned_page(folder: Path) -> None:
+    """A saved web page whose figure shows the patient's name burned into its pixels and names
+    her again in the caption and the alt text: every part of the pair must lose it."""
+    (folder / "case_files").mkdir(parents=True)
+    image = Image.new("RGB", (800, 400), (240, 240, 240))
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=40)
+    draw.ellipse((420, 120, 760, 360), outline=(60, 60, 60), width=6)
+    draw.text((30, 40), "QUARTERFIELD WILHELMINA", fill=(0, 0, 0), font=font)
+    draw.text((30, 140), CANARY["mrn"], fill=(0, 0, 0), font=font)
+    image.save(folder / "case_files" / "scan.png")
+    c = CANARY
+    (folder / "case.html").write_text(
+        "<html><head><title>Case report</title></head><body><article><h1>A case of chest pain</h1>"
+        f"<p>A woman in her sixties presented with chest pain after exertion; {c['name']} agreed to "
+        "the publication of this case and its images.</p>"
+        f"<figure><img src='case_files/scan.png' alt='Scan of {c['name']}, {c['mrn']}'>"
+        f"<figcaption>Chest film of {c['name']} taken on {c['date']} at {c['facility']}.</figcaption>"
+        "</figure><p>Troponin was negative and the electrocardiogram showed no ischaemic change, so she "
+        "was discharged on aspirin with cardiology follow-up.</p></article></body></html>"
+    )
+
+
 def _dicom(path: Path) -> None:
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
@@ -126,7 +152,10 @@ def _strings_of(path: Path) -> str:
     if path.suffix == ".parquet":
         table = pq.read_table(path)
         images = table.column("image_bytes").to_pylist() if "image_bytes" in table.column_names else []
-        rows = table.drop_columns([c for c in ("image_bytes",) if c in table.column_names]).to_pylist()
+        if "images" in table.column_names:
+            images += [b for parts in table.column("images").to_pylist() for b in parts or []]
+        binary = [c for c in ("image_bytes", "images") if c in table.column_names]
+        rows = table.drop_columns(binary).to_pylist()
         return json.dumps(rows, default=str) + "".join(b.decode("latin-1") for b in images if b is not None)
     return path.read_bytes().decode("latin-1")
 
@@ -148,11 +177,12 @@ def test_no_canary_reaches_any_artifact(tmp_path: Path, caplog: pytest.LogCaptur
     (inputs / "clinical" / "bundle.json").write_text(json.dumps(_bundle()))
     _photo(inputs / "images" / "photo.jpg")
     _dicom(inputs / "images" / "scan.dcm")
+    _captioned_page(inputs / "web")
     output = tmp_path / "out"
     config = load_config(
         None,
         [
-            f"ingest.inputs={json.dumps([str(inputs / 'clinical'), str(inputs / 'images')])}",
+            f"ingest.inputs={json.dumps([str(inputs / d) for d in ('clinical', 'images', 'web')])}",
             f"publish.output_dir={output}",
             "dataset=canary",
         ],
@@ -161,7 +191,7 @@ def test_no_canary_reaches_any_artifact(tmp_path: Path, caplog: pytest.LogCaptur
     caplog.set_level(logging.DEBUG)
     with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
         result = curate.run(config)
-    assert result.manifest.rows >= 4, "the canary inputs must be published, not only dropped"
+    assert result.manifest.rows >= 5, "the canary inputs must be published, not only dropped"
 
     files = [p for p in output.rglob("*") if p.is_file()]
     assert any(p.suffix == ".parquet" for p in files)
@@ -178,6 +208,16 @@ def test_no_canary_reaches_any_artifact(tmp_path: Path, caplog: pytest.LogCaptur
         if b is not None
     ]
     assert images, "the photo and the DICOM must be published as images"
+    pages = [
+        row
+        for p in shards
+        for row in pq.read_table(p, columns=["modality", "images", "image_meta"]).to_pylist()
+        if row["modality"] == "multimodal"
+    ]
+    assert len(pages) == 1, "the page must be published with its figure"
+    [figure] = [b for b in pages[0]["images"] if b is not None]
+    assert next(m["caption"] for m in pages[0]["image_meta"] if m).startswith("Chest film of")
+    images.append(Image.open(io.BytesIO(figure)))
     for image in images:
         assert not image.getexif() and not image.info.get("exif"), "published images carry no metadata"
         read_back = " ".join(word.text for word in ocr_words(image)).lower()

@@ -11,6 +11,7 @@ in the metadata.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import math
@@ -238,12 +239,81 @@ def _to_uint8(values: np.ndarray) -> np.ndarray:
     return pixels.astype(np.uint8)
 
 
+def study_key(dataset: pydicom.Dataset) -> str | None:
+    """The study a DICOM object belongs to, as a hash: the Study Instance UID itself can be traced
+    back to the patient (PS3.15 lists it among the attributes to replace)."""
+    uid = str(dataset.get("StudyInstanceUID", "") or "").strip()
+    return hashlib.sha256(uid.encode()).hexdigest()[:24] if uid else None
+
+
+# SR content items whose value is text a report reader needs; names, dates, times and UIDs are not
+# taken (PS3.15 identifying attributes), nor observation-context items (who observed whom).
+_SR_VALUES = frozenset({"TEXT", "CODE", "NUM", "CONTAINER"})
+
+
+def sr_text(dataset: pydicom.Dataset) -> str:
+    """The readable report of a Structured Report: `Concept: value` lines in content-tree order."""
+    lines: list[str] = []
+
+    def visit(items: Any) -> None:
+        for item in items:
+            value_type = str(item.get("ValueType", ""))
+            if item.get("RelationshipType") == "HAS OBS CONTEXT" or value_type not in _SR_VALUES:
+                continue
+            names = item.get("ConceptNameCodeSequence") or []
+            name = str(names[0].get("CodeMeaning", "")).strip() if names else ""
+            value = ""
+            if value_type == "TEXT":
+                value = str(item.get("TextValue", "")).strip()
+            elif value_type == "CODE" and item.get("ConceptCodeSequence"):
+                value = str(item.ConceptCodeSequence[0].get("CodeMeaning", "")).strip()
+            elif value_type == "NUM" and item.get("MeasuredValueSequence"):
+                measured = item.MeasuredValueSequence[0]
+                units = measured.get("MeasurementUnitsCodeSequence") or []
+                unit = str(units[0].get("CodeValue", "")) if units else ""
+                value = f"{measured.get('NumericValue', '')} {unit}".strip()
+            if value:
+                lines.append(f"{name}: {value}" if name else value)
+            elif value_type == "CONTAINER" and name:
+                lines.append(name)
+            if "ContentSequence" in item:
+                visit(item.ContentSequence)
+
+    visit(dataset.get("ContentSequence") or [])
+    return "\n".join(lines)
+
+
+def _study_metadata(dataset: pydicom.Dataset) -> dict[str, str]:
+    key = study_key(dataset)
+    if key is None:
+        return {}
+    numbers = {"series_number": "SeriesNumber", "instance_number": "InstanceNumber"}
+    found = {name: str(dataset.get(keyword, "") or "").strip() for name, keyword in numbers.items()}
+    return {"study_key": key, **{name: value for name, value in found.items() if value.isdigit()}}
+
+
+def _sr_sample(source: Source, dataset: pydicom.Dataset) -> dict[str, Any]:
+    text = sr_text(dataset)
+    if not text.strip():
+        raise Rejected("empty_report")
+    metadata = {"modality": "SR", "source_format": "dicom_sr", **_study_metadata(dataset)}
+    return make_sample(
+        source.uri, None, source_kind=SourceKind.CLINICAL.value, modality=Modality.TEXT.value,
+        mime_type="text/plain", text=text, metadata=metadata,
+    )  # fmt: skip
+
+
 def read_dicom(source: Source, config: IngestConfig, on_skip: SkipFn) -> Iterator[Item]:
+    """An image object as an image sample; a Structured Report as the text of its report. Both
+    name their study (`study_key`) so that a study's images and report become one sample."""
     data = source.read_all(config.max_file_bytes)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pydicom's warnings quote header values
         try:
             dataset = pydicom.dcmread(io.BytesIO(data), force=data[128:132] != b"DICM")
+            if str(dataset.get("Modality", "")).upper() == "SR" and "ContentSequence" in dataset:
+                yield _sr_sample(source, dataset)
+                return
             image, frames = dicom_to_image(dataset, config)
         except (
             InvalidDicomError,
@@ -272,6 +342,7 @@ def read_dicom(source: Source, config: IngestConfig, on_skip: SkipFn) -> Iterato
         source_format="dicom",
         frames=str(frames),
         frame_index=str(frames // 2),
+        **_study_metadata(dataset),
     )
     yield make_sample(
         source.uri,

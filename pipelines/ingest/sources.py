@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from apache_beam.io.filesystems import FileSystems
 
 from medcurate.pipelines.config import IngestConfig
-from medcurate.pipelines.ingest import clinical, images, web
+from medcurate.pipelines.ingest import clinical, images, jats, web
 from medcurate.pipelines.ingest.common import (
     STAGE,
     Item,
@@ -131,7 +131,11 @@ def _walk(root: str, pattern: list[str] | None) -> Iterator[InputPath]:
 
 
 def _walk_folder(
-    folder: str, parts: tuple[str, ...], ancestors: tuple[tuple[int, int], ...], depth: int | None
+    folder: str,
+    parts: tuple[str, ...],
+    ancestors: tuple[tuple[int, int], ...],
+    depth: int | None,
+    assets: bool = False,
 ) -> Iterator[tuple[InputPath, tuple[str, ...]]]:
     try:
         with os.scandir(folder) as scan:
@@ -139,7 +143,10 @@ def _walk_folder(
     except OSError:
         yield InputPath(folder, "unreadable_folder"), parts
         return
+    names = {entry.name.lower() for entry in entries}
+    has_article = any(name.endswith(".nxml") for name in names)
     for entry in entries:
+        asset = _asset_reason(entry.name, names, has_article, assets)
         here = (*parts, entry.name)
         try:
             is_dir = entry.is_dir()
@@ -148,7 +155,7 @@ def _walk_folder(
         if entry.name.startswith("."):
             yield InputPath(entry.path, "hidden_folder" if is_dir else "hidden_file"), here
         elif not is_dir:
-            yield InputPath(entry.path, local_skip_reason(entry.path)), here
+            yield InputPath(entry.path, local_skip_reason(entry.path) or asset), here
         elif depth is None or len(here) < depth:
             try:
                 info = os.stat(entry.path)
@@ -159,7 +166,21 @@ def _walk_folder(
             if key in ancestors:
                 yield InputPath(entry.path, "symlink_loop"), here
             else:
-                yield from _walk_folder(entry.path, here, (*ancestors, key), depth)
+                yield from _walk_folder(entry.path, here, (*ancestors, key), depth, asset is not None)
+
+
+def _asset_reason(name: str, siblings: set[str], has_article: bool, in_assets: bool) -> str | None:
+    """Files that are parts of a document read elsewhere: a saved page's `NAME_files/` folder
+    (beside `NAME.html`), a JATS article's figure images (beside its `.nxml`). The document's
+    sample carries them; read alone they would be the same images twice."""
+    lower = name.lower()
+    if in_assets:
+        return "page_asset"
+    if lower.endswith("_files") and {f"{lower[:-6]}.html", f"{lower[:-6]}.htm"} & siblings:
+        return "page_asset"
+    if has_article and os.path.splitext(lower)[1] in _IMAGE_EXTENSIONS:
+        return "article_figure"
+    return None
 
 
 def _glob_match(pattern: list[str], parts: tuple[str, ...]) -> bool:
@@ -223,6 +244,8 @@ def detect_kind(source: Source) -> str:
         if _FHIR_HINT.search(head):
             return "fhir_ndjson" if _is_line_delimited(body, ext) else "fhir"
         return "jsonl" if _is_line_delimited(body, ext) else "json"
+    if jats.looks_like_jats(head, ext):
+        return "jats"
     if _HTML_START.match(body) or (ext in {".html", ".htm", ".xhtml"} and _HTML_TAG.search(body)):
         return "html"
     if ext in {".csv", ".tsv"}:
@@ -302,6 +325,7 @@ Reader = Callable[[Source, IngestConfig, SkipFn], Iterator[Item]]
 _READERS: dict[str, Reader] = {
     "warc": web.read_warc,
     "html": web.read_html,
+    "jats": jats.read_jats,
     "image": images.read_image,
     "dicom": images.read_dicom,
     "text": clinical.read_text_note,

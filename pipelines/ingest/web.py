@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import codecs
 import logging
+import posixpath
 import re
 import zlib
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit
 
 import trafilatura
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 from charset_normalizer import from_bytes
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
 from medcurate.pipelines.config import IngestConfig
 from medcurate.pipelines.ingest.common import Item, Rejected, SkipFn, Source, dead_letter, make_sample
+from medcurate.pipelines.ingest.multimodal import Resolve, build_page, has_images, public_ref
 from medcurate.schemas.sample import Modality, SourceKind
 
 # Both log URLs and excerpts of the input they fail on.
@@ -67,9 +72,21 @@ def extract_html(html: str, url: str | None, config: IngestConfig) -> tuple[str,
 
 def _web_sample(
     uri: str, record: int | None, payload: bytes, content_type: str, charset: str | None, url: str | None,
-    config: IngestConfig, extra: dict[str, str],
-) -> dict[str, Any]:  # fmt: skip
+    config: IngestConfig, extra: dict[str, str], resolve: Resolve | None = None,
+) -> Item:  # fmt: skip
     html, used_charset = decode_html(payload, charset)
+    if resolve is not None and has_images(html):
+        page = build_page(html, resolve, config)
+        if page is not None:
+            builder, info = page
+            metadata = {
+                "url": url or "",
+                **info,
+                **extra,
+                "charset": used_charset,
+                "content_type": content_type,
+            }
+            return builder.sample(uri, record, SourceKind.WEB.value, metadata)
     text, metadata = extract_html(html, url, config)
     metadata.update(extra, charset=used_charset, content_type=content_type)
     return make_sample(
@@ -79,8 +96,36 @@ def _web_sample(
 
 
 def read_html(source: Source, config: IngestConfig, on_skip: SkipFn) -> Iterator[Item]:
+    """A page; its images are attached when their files lie beside it (relative links only)."""
     payload = source.read_all(config.max_record_bytes)
-    yield _web_sample(source.uri, None, payload, "text/html", None, None, config, {})
+    yield _web_sample(
+        source.uri, None, payload, "text/html", None, None, config, {}, _local_assets(source.uri, config)
+    )
+
+
+def _local_assets(page_uri: str, config: IngestConfig) -> Resolve:
+    """Reads an image a saved page links relatively (`fig1.png`, `page_files/fig1.png`): nothing
+    outside the page's folder, nothing from the network."""
+    folder = page_uri.rsplit("/", 1)[0] if "/" in page_uri else "."
+
+    def resolve(src: str) -> tuple[str, bytes | None]:
+        path = unquote(src.split("?", 1)[0].split("#", 1)[0])
+        if urlsplit(src).scheme or path.startswith("/") or not path:
+            return public_ref(src), None
+        relative = posixpath.normpath(path)
+        if relative.startswith(".."):
+            return relative, None
+        full = f"{folder}/{relative}"
+        try:
+            if not FileSystems.exists(full):
+                return relative, None
+            with FileSystems.open(full, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
+                data = stream.read(config.multimodal.max_image_bytes + 1)
+        except OSError:
+            return relative, None
+        return relative, data
+
+    return resolve
 
 
 def _content_type(header: str | None) -> tuple[str, str | None]:
@@ -103,8 +148,62 @@ def _cut_short(record: Any) -> bool:
     return record is not None and getattr(record.raw_stream, "limit", 0) > 0
 
 
+class WarcImages:
+    """The image records of a WARC by target URI, read in a second pass over the file the first
+    time a page of it links an image (a WARC of text pages never pays for it)."""
+
+    def __init__(self, source: Source, config: IngestConfig) -> None:
+        self.source = source
+        self.config = config
+        self._index: dict[str, bytes] | None = None
+
+    def _load(self) -> dict[str, bytes]:
+        index: dict[str, bytes] = {}
+        budget = self.config.max_file_bytes
+        try:
+            with self.source.open_raw() as stream:
+                for record in _QuietArchiveIterator(stream, arc2warc=True):
+                    if record.rec_type not in ("response", "resource"):
+                        continue
+                    headers = record.http_headers if record.rec_type == "response" else record.rec_headers
+                    if headers is None or (
+                        record.rec_type == "response" and not headers.get_statuscode().startswith("2")
+                    ):
+                        continue
+                    mime, _ = _content_type(headers.get_header("Content-Type"))
+                    url = (record.rec_headers.get_header("WARC-Target-URI") or "").strip()
+                    if not mime.startswith("image/") or not url or url in index:
+                        continue
+                    data = record.content_stream().read(self.config.multimodal.max_image_bytes + 1)
+                    if len(data) <= self.config.multimodal.max_image_bytes and len(data) <= budget:
+                        index[url] = data
+                        budget -= len(data)
+        except Exception:  # a broken tail: the main pass reports it; the images before it still count
+            pass
+        return index
+
+    def resolver(self, page_url: str, html: bytes) -> Resolve | None:
+        """How the page's image links find their records; None when the page links no image or
+        the WARC holds none (the page is read as text without parsing it twice)."""
+        if b"<img" not in html and b"<IMG" not in html:
+            return None
+        if self._index is None:
+            self._index = self._load()
+        if not self._index:
+            return None
+        index = self._index
+
+        def resolve(src: str) -> tuple[str, bytes | None]:
+            url = urljoin(page_url, src)
+            return public_ref(url), index.get(url)
+
+        return resolve
+
+
 def read_warc(source: Source, config: IngestConfig, on_skip: SkipFn) -> Iterator[Item]:
-    """Every HTML response/resource and WET text record; other records are skipped with a reason."""
+    """Every HTML response/resource and WET text record; other records are skipped with a reason.
+    A page's images are attached when the WARC holds them (`WarcImages`)."""
+    images = WarcImages(source, config)
     with source.open_raw() as stream:
         iterator = _QuietArchiveIterator(stream, arc2warc=True)
         records = iter(iterator)
@@ -134,7 +233,7 @@ def read_warc(source: Source, config: IngestConfig, on_skip: SkipFn) -> Iterator
                 return
             number += 1
             try:
-                item = _warc_record(source.uri, number, record, config, on_skip)
+                item = _warc_record(source.uri, number, record, config, on_skip, images)
             except Rejected as rejected:
                 item = dead_letter(source.uri, number, rejected.reason, rejected)
             except _TRUNCATION_ERRORS as error:
@@ -148,7 +247,9 @@ def read_warc(source: Source, config: IngestConfig, on_skip: SkipFn) -> Iterator
                 yield item
 
 
-def _warc_record(uri: str, number: int, record: Any, config: IngestConfig, on_skip: SkipFn) -> Item | None:
+def _warc_record(
+    uri: str, number: int, record: Any, config: IngestConfig, on_skip: SkipFn, images: WarcImages
+) -> Item | None:
     rec_type = record.rec_type
     if not (record.rec_headers.get_header("Content-Length") or "").strip().isdigit():
         raise Rejected("corrupt_warc")  # warcio reads it as empty; the bytes after it are misread
@@ -179,7 +280,8 @@ def _warc_record(uri: str, number: int, record: Any, config: IngestConfig, on_sk
         raise Rejected("too_large")
     extra = {"warc_date": record.rec_headers.get_header("WARC-Date") or ""}
     if not is_text:
-        return _web_sample(uri, number, payload, mime, charset, url, config, extra)
+        resolve = images.resolver(url, payload)
+        return _web_sample(uri, number, payload, mime, charset, url, config, extra, resolve)
     text, used_charset = decode_html(payload, charset)
     text = text.strip()
     if not text:
