@@ -94,8 +94,14 @@ def _drop_harmless_warning(record: logging.LogRecord) -> bool:
     return not any(record.name == name and message.startswith(start) for name, start in HARMLESS_WARNINGS)
 
 
-def main(argv: list[str] | None = None) -> int:
+def entry() -> int:
+    """The `medcurate` command: a process of its own, so the frameworks above can be left out (a
+    program that calls `main` keeps its own imports)."""
     skip_unused_frameworks()
+    return main()
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if "--debug" in extra:  # also after the command (`medcurate run ... --debug`), not passed to Beam
@@ -127,6 +133,6 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     # `python -m medcurate.cli`: run the package's module, so that the handlers' CliError (imported
     # from medcurate.cli) is the one caught here.
-    from medcurate.cli import main as package_main
+    from medcurate.cli import entry as package_entry
 
-    sys.exit(package_main())
+    sys.exit(package_entry())

@@ -347,7 +347,7 @@ def eval_speed(rounds: int) -> None:
             for record_id, text in records:
                 handle.write(json.dumps({"id": record_id, "text": text}) + "\n")
         # What the `medcurate` console script runs, with this interpreter and PYTHONPATH.
-        medcurate = [sys.executable, "-c", "import sys; from medcurate.cli import main; sys.exit(main())"]
+        medcurate = [sys.executable, "-c", "import sys; from medcurate.cli import entry; sys.exit(entry())"]
         commands = {
             "medcurate": [
                 *medcurate, "dedup", "text", "--input", str(source), "--output", str(ours_out),

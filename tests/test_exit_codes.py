@@ -23,7 +23,7 @@ from medcurate.warehouse.publish import latest_version, read_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 DATASET = "medcurate-sample"
-CLI = "import sys; from medcurate.cli import main; sys.exit(main(sys.argv[1:]))"
+CLI = "import sys; from medcurate.cli import entry; sys.exit(entry())"
 
 pytestmark = pytest.mark.slow
 
