@@ -39,6 +39,12 @@ UNCLIP_RATIO = 1.6
 # DETECT_LONG_SIDE on the longer side (network cost grows with the pixel count).
 DETECT_SHORT_SIDE = 512
 DETECT_LONG_SIDE = 4096
+# The network sees large inputs in tiles of TILE_SIDE pixels overlapping by TILE_OVERLAP (both
+# multiples of its stride of 32), the score maps stitched by their maximum: memory stays that of
+# one tile (a whole 4,096-px frame took gigabytes), the scores are the same away from tile edges,
+# and a line cut by an edge is whole in the stitched map.
+TILE_SIDE = 640
+TILE_OVERLAP = 96
 # A region's box is widened on each side by this many times its height: the network's score fades
 # at a line's ends over textured background, and the last glyph of a field is as identifying as
 # the first.
@@ -90,10 +96,30 @@ def text_probability(image: Image.Image, scale: float) -> tuple[np.ndarray, floa
     rgb = image.convert("RGB")
     width = max(32, round(rgb.width * scale / 32) * 32)
     height = max(32, round(rgb.height * scale / 32) * 32)
-    values = np.asarray(rgb.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
-    values = (values / 255.0 - 0.5) / 0.5
-    scores = _session().run(None, {"x": values.transpose(2, 0, 1)[np.newaxis]})[0][0, 0]
-    return scores, rgb.width / width, rgb.height / height
+    pixels = np.asarray(rgb.resize((width, height), Image.Resampling.BILINEAR))
+    return _tiled_scores(pixels), rgb.width / width, rgb.height / height
+
+
+def _tile_starts(length: int) -> list[int]:
+    if length <= TILE_SIDE:
+        return [0]
+    return [*range(0, length - TILE_SIDE, TILE_SIDE - TILE_OVERLAP), length - TILE_SIDE]
+
+
+def _tiled_scores(pixels: np.ndarray) -> np.ndarray:
+    """The network's score map of an (height, width, 3) uint8 input, one tile at a time (each tile
+    scaled to [-1, 1] on its own, so no float copy of the whole input is held)."""
+    session = _session()
+    height, width = pixels.shape[:2]
+    scores = np.zeros((height, width), dtype=np.float32)
+    for top in _tile_starts(height):
+        for left in _tile_starts(width):
+            tile = pixels[top : top + TILE_SIDE, left : left + TILE_SIDE].astype(np.float32) / 127.5 - 1.0
+            batch = np.ascontiguousarray(tile.transpose(2, 0, 1)[np.newaxis])
+            found = session.run(None, {"x": batch})[0][0, 0]
+            window = scores[top : top + tile.shape[0], left : left + tile.shape[1]]
+            np.maximum(window, found, out=window)
+    return scores
 
 
 def score_regions(scores: np.ndarray) -> list[tuple[float, float, float, float]]:

@@ -387,13 +387,13 @@ def test_published_manifests_carry_chunk_digests(tmp_path: Path):
 
 
 # ----- the optional PyTorch wrapper -----------------------------------------------------------------
-# torch is not a test dependency (its PyPI wheels bring about 4 GB of CUDA libraries): these two run
-# where the `bench` extra is installed, and are skipped otherwise.
+# torch stays optional for users; the tests install its CPU build (the `dev` extra).
 
 
 def _torch():
-    torch_data = pytest.importorskip("torch.utils.data", reason="torch is optional (the bench extra)")
-    stateful = pytest.importorskip("torchdata.stateful_dataloader", reason="torchdata is optional")
+    import torch.utils.data as torch_data
+    import torchdata.stateful_dataloader as stateful
+
     return torch_data, stateful
 
 

@@ -107,7 +107,7 @@ def query_command(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
-def _version_dir(output: str, dataset: str | None, version: str) -> str:
+def _version_dir(args: argparse.Namespace, version: str) -> str:
     """A version folder: the argument itself when it holds a manifest, else looked up in the catalog."""
     from medcurate.warehouse import storage
     from medcurate.warehouse.catalog import CatalogError
@@ -115,9 +115,9 @@ def _version_dir(output: str, dataset: str | None, version: str) -> str:
 
     if storage.exists(storage.join(version, MANIFEST)):
         return version
-    with _open_catalog(output) as catalog:
+    with _open_catalog(args) as catalog:
         try:
-            dataset, version = catalog.resolve(dataset, version)
+            dataset, version = catalog.resolve(args.dataset, version)
         except CatalogError as error:
             raise CliError(str(error)) from None
         rows = [row for row in catalog.versions(dataset) if row["version"] == version]
@@ -129,9 +129,7 @@ def diff_command(args: argparse.Namespace, extra: list[str]) -> int:
 
     from medcurate.warehouse.diff import diff_versions, render
 
-    result = diff_versions(
-        _version_dir(args.output, args.dataset, args.old), _version_dir(args.output, args.dataset, args.new)
-    )
+    result = diff_versions(_version_dir(args, args.old), _version_dir(args, args.new))
     if args.format == "json":
         print(json.dumps({"old": result.old, "new": result.new, **result.totals(), "rows": result.rows()}))
     else:
