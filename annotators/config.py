@@ -22,6 +22,13 @@ class LabelStudioConfig(StrictModel):
     token_env: str = Field("MEDCURATE_LS_TOKEN", description="env var with the 40-hex admin API token")
     local_files_root: str | None = Field(None, description="folder served as Local Files storage (images)")
     start_timeout_s: float = Field(180, gt=0)
+    database: Literal["postgresql", "sqlite"] = Field(
+        "postgresql",
+        description="postgresql: a private cluster under data_dir behind uWSGI workers (many reviewers); "
+        "sqlite: Label Studio's single-process development server (a light mode for one laptop)",
+    )
+    workers: int = Field(0, ge=0, description="uWSGI worker processes; 0 = two per CPU core")
+    wsgi_server: str = Field("pyuwsgi>=2.0.28,<2.1", description="pip requirement of the uWSGI server")
 
 
 class ReviewConfig(StrictModel):
