@@ -21,7 +21,7 @@ class LabelStudioConfig(StrictModel):
     password_env: str = "MEDCURATE_LS_PASSWORD"
     token_env: str = Field("MEDCURATE_LS_TOKEN", description="env var with the 40-hex admin API token")
     local_files_root: str | None = Field(None, description="folder served as Local Files storage (images)")
-    start_timeout_s: float = Field(180, gt=0)
+    start_timeout_s: float = Field(600, gt=0, description="first start includes migrations")
     database: Literal["postgresql", "sqlite"] = Field(
         "postgresql",
         description="postgresql: a private cluster under data_dir behind uWSGI workers (many reviewers); "

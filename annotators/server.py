@@ -209,7 +209,6 @@ def _server_env(config: LabelStudioConfig, root: Path) -> dict[str, str]:
         env["LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT"] = str(Path(config.local_files_root).resolve())
     if config.database == "postgresql":
         env.update(cluster(config).django_env())
-        env.update(DJANGO_SETTINGS_MODULE="core.settings.label_studio", APP_WEBSERVER="uwsgi")
     return env
 
 
@@ -303,6 +302,9 @@ def start(config: LabelStudioConfig) -> ServerState:
     with open(root / LOG_FILE, "ab") as server_log:
         if config.database == "postgresql":
             _prepare_postgres(config, env, server_log)
+            # Label Studio's production settings, as its Dockerfile and deploy/uwsgi.ini set them
+            # (pyuwsgi's --env cannot: Python has read its environment before uWSGI parses options).
+            env = {**env, "DJANGO_SETTINGS_MODULE": "core.settings.label_studio", "APP_WEBSERVER": "uwsgi"}
             command, workers, stats = _uwsgi_command(config, port), worker_count(config), stats_socket(config)
         else:
             command = [str(executable), "start", "--no-browser", "--internal-host", config.host]
