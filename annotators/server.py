@@ -38,6 +38,18 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 STATE_FILE = "server.json"
 LOG_FILE = "server.log"
 STATS_SOCKET = "uwsgi-stats.sock"
+WSGI_MODULE = "medcurate_ls_wsgi"
+# Label Studio's WSGI application with persistent database connections: by default Django opens
+# (and authenticates) a new PostgreSQL connection for every request.
+WSGI_TEXT = '''"""Written by medcurate at every start of the review server; edits are overwritten."""
+
+from core.wsgi import application  # noqa: F401  (loads Label Studio's production settings)
+from django.db import connections
+
+for alias in connections:
+    connections.settings[alias]["CONN_MAX_AGE"] = 300
+    connections.settings[alias]["CONN_HEALTH_CHECKS"] = True
+'''
 LISTEN_BACKLOG = 1024  # connections waiting for a worker; capped by net.core.somaxconn
 
 
@@ -238,11 +250,14 @@ def _uwsgi_command(config: LabelStudioConfig, port: int) -> list[str]:
     hand them to uWSGI's sendfile; no separate web server is needed on one machine.
     """
     package = _package_dir(config)
+    wrapper = data_dir(config) / "wsgi"
+    wrapper.mkdir(exist_ok=True)
+    (wrapper / f"{WSGI_MODULE}.py").write_text(WSGI_TEXT)
     options = {
         "http-socket": f"{config.host}:{port}",
         "chdir": package,
         "pythonpath": package,
-        "module": "core.wsgi:application",
+        "module": f"{WSGI_MODULE}:application",
         "processes": worker_count(config),
         "threads": 1,
         "listen": _listen_backlog(),
@@ -259,7 +274,7 @@ def _uwsgi_command(config: LabelStudioConfig, port: int) -> list[str]:
         "single-interpreter", "vacuum", "disable-logging", "log-5xx", "ignore-sigpipe",
         "ignore-write-errors", "disable-write-exception",
     ]  # fmt: skip
-    command = [str(_venv_dir(config) / "bin" / "uwsgi")]
+    command = [str(_venv_dir(config) / "bin" / "uwsgi"), "--pythonpath", str(wrapper)]
     for key, value in options.items():
         command += [f"--{key}", str(value)]
     return command + [f"--{flag}" for flag in flags]
