@@ -116,11 +116,16 @@ def _check_reachable(path: Path, user: pwd.struct_passwd) -> None:
             )
 
 
+def _give(path: Path, user: pwd.struct_passwd | None) -> None:
+    """Hand a file or folder we made to the service user (when there is one)."""
+    if user is not None:
+        os.chown(path, user.pw_uid, user.pw_gid)
+
+
 def _own_dir(path: Path, user: pwd.struct_passwd | None) -> None:
     path.mkdir(parents=True, exist_ok=True)
     path.chmod(0o700)
-    if user is not None:
-        os.chown(path, user.pw_uid, user.pw_gid)
+    _give(path, user)
 
 
 def _run(
@@ -165,8 +170,7 @@ def _init(cluster: Cluster) -> None:
     fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(cluster.password + "\n")
-    if user is not None:
-        os.chown(pwfile, user.pw_uid, user.pw_gid)
+    _give(pwfile, user)
     try:
         _run(
             cluster,
@@ -286,11 +290,9 @@ def dump(cluster: Cluster, out: Path) -> Path:
 
 def restore(cluster: Cluster, dump_file: Path) -> None:
     """Replace the review database with a dump (Label Studio must be stopped meanwhile)."""
-    user = service_user()
     staging = cluster.root / "restore.tmp"
     shutil.copyfile(dump_file, staging)
-    if user is not None:
-        os.chown(staging, user.pw_uid, user.pw_gid)
+    _give(staging, service_user())
     try:
         _run(
             cluster,

@@ -211,16 +211,39 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def settle(config: LabelStudioConfig, timeout_s: float = 300) -> None:
+    """Wait until the server has worked off what the last phase left queued (abandoned requests)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        report = server.report(config)
+        if report.get("queue", {}).get("waiting", 0) == 0 and report.get("workers", {}).get("busy", 0) <= 1:
+            return
+        time.sleep(2)
+
+
+def with_retries(call, attempts: int = 5):
+    """The setup between phases may meet a server still busy with the last one: try again."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Exception:  # any failure of the setup calls is retried; the last one is raised
+            if attempt == attempts - 1:
+                raise
+            time.sleep(5)
+
+
 def run_phase(
     config: ReviewConfig, tokens: list[str], reviewers: int, rate: float | None, args: argparse.Namespace
 ) -> dict[str, Any]:
     ls = config.label_studio
     title = f"load {reviewers} {'paced' if rate else 'unpaced'}"
     project_config = config.model_copy(update={"text_project": title})
+    settle(ls)
     client = connect(project_config)
-    project_id = ensure_project(client, project_config, TEXT)
-    pushed = push_samples(make_samples(args.tasks, title.replace(" ", "-")), project_config, client)
-    assert pushed.sent == args.tasks, pushed
+    project_id = with_retries(lambda: ensure_project(client, project_config, TEXT))
+    samples = make_samples(args.tasks, title.replace(" ", "-"))
+    pushed = with_retries(lambda: push_samples(samples, project_config, client))
+    assert pushed.sent + pushed.already_present == args.tasks, pushed
     port = server.read_state(ls).port
     phase = Phase(reviewers, rate, args.duration)
     load_before, cpu_before = os.getloadavg()[0], resource.getrusage(resource.RUSAGE_SELF)
