@@ -268,6 +268,9 @@ def _uwsgi_command(config: LabelStudioConfig, port: int) -> list[str]:
         "max-requests": 5000,
         "reload-on-rss": 2048,
         "worker-reload-mercy": 60,
+        # A worker answers one request per connection: say so, or pooling clients (httpx, the
+        # SDK) reuse a connection the worker has closed and get "connection reset by peer".
+        "add-header": "Connection: close",
     }
     flags = [
         "master", "die-on-term", "need-app", "lazy-apps", "thunder-lock", "enable-threads",

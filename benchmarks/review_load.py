@@ -162,7 +162,7 @@ def reviewer(phase: Phase, port: int, project_id: int, token: str, t0: float, de
             if time.monotonic() >= deadline:
                 return
         try:
-            status, task, elapsed = _request(port, "GET", f"/api/projects/{project_id}/next", token)
+            status, task, elapsed = _request(port, "GET", f"/api/projects/{project_id}/next/", token)
             phase.next_s.append(elapsed)
             if status == 404:
                 phase.exhausted += 1
