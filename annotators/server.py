@@ -49,6 +49,8 @@ from django.db import connections
 for alias in connections:
     connections.settings[alias]["CONN_MAX_AGE"] = 300
     connections.settings[alias]["CONN_HEALTH_CHECKS"] = True
+# Loaded once in the master, then forked: no worker may inherit the master's database connection.
+connections.close_all()
 '''
 LISTEN_BACKLOG = 1024  # connections waiting for a worker; capped by net.core.somaxconn
 
@@ -246,6 +248,9 @@ def stats_socket(config: LabelStudioConfig) -> Path:
 def _uwsgi_command(config: LabelStudioConfig, port: int) -> list[str]:
     """uWSGI as Label Studio's deploy/uwsgi.ini runs it, speaking HTTP itself on 127.0.0.1 only.
 
+    The application is loaded once in the master and forked (not `lazy-apps`): starting takes one
+    load instead of one per worker, which on two cores is most of a restart.
+
     Static files go through Label Studio's own views (as under its development server), which
     hand them to uWSGI's sendfile; no separate web server is needed on one machine.
     """
@@ -267,13 +272,14 @@ def _uwsgi_command(config: LabelStudioConfig, port: int) -> list[str]:
         "post-buffering": 4096,
         "max-requests": 5000,
         "reload-on-rss": 2048,
-        "worker-reload-mercy": 60,
+        "worker-reload-mercy": 10,  # stop: a worker gets this long to finish its request
+        "reload-mercy": 10,
         # A worker answers one request per connection: say so, or pooling clients (httpx, the
         # SDK) reuse a connection the worker has closed and get "connection reset by peer".
         "add-header": "Connection: close",
     }
     flags = [
-        "master", "die-on-term", "need-app", "lazy-apps", "thunder-lock", "enable-threads",
+        "master", "die-on-term", "need-app", "thunder-lock", "enable-threads",
         "single-interpreter", "vacuum", "disable-logging", "log-5xx", "ignore-sigpipe",
         "ignore-write-errors", "disable-write-exception",
     ]  # fmt: skip
