@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PACKAGES := tesseract-ocr fonts-dejavu-core fonts-dejavu-extra chromium chromium-driver
+APT_PACKAGES := tesseract-ocr fonts-dejavu-core fonts-dejavu-extra chromium chromium-driver postgresql
 
 .PHONY: demo test lint system-deps clean tagger-model
 

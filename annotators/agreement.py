@@ -2,10 +2,15 @@
 
 Krippendorff's alpha handles any number of reviewers per sample and missing answers, so one
 measure serves every field: nominal for choices (verdict, specialty), interval for ratings.
+
+Everything here counts distinct reviewers: a reviewer who annotated a sample twice (a replayed
+request, a second submit) has one review, their latest. A duplicate never counts as a second
+physician, so it can neither settle a sample alone nor inflate agreement.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any, Literal
@@ -22,6 +27,34 @@ AGREEMENT_FIELDS: dict[str, Metric] = {
     "specialty": "nominal",
     "image_quality": "interval",
 }
+
+
+log = logging.getLogger("medcurate.review.agreement")
+
+
+def _recency(record: dict[str, Any]) -> tuple[str, int]:
+    return (record.get("created_at") or "", record.get("annotation_id") or 0)
+
+
+def latest_per_reviewer(records: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """One record per (sample, reviewer), the latest (by created_at, then annotation id), in input
+    order; and how many duplicates were set aside."""
+    latest: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for record in records:
+        key = (record["sample_id"], record["reviewer_id"])
+        if key not in latest or _recency(record) >= _recency(latest[key]):
+            latest[key] = record
+    kept = {id(record) for record in latest.values()}
+    return [r for r in records if id(r) in kept], len(records) - len(latest)
+
+
+def _distinct(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    distinct, duplicates = latest_per_reviewer(records)
+    if duplicates:
+        log.warning(
+            "%d duplicate review(s) ignored: same reviewer, same sample (the latest counts)", duplicates
+        )
+    return distinct
 
 
 def _disagreement_sum(values: Sequence[Any], metric: Metric) -> float:
@@ -54,9 +87,9 @@ def krippendorff_alpha(
 
 
 def agreement(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per field: alpha, the metric used, and how many samples had at least two answers."""
+    """Per field: alpha, the metric used, and how many samples had at least two reviewers' answers."""
     by_sample: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for record in records:
+    for record in latest_per_reviewer(records)[0]:
         by_sample[record["sample_id"]].append(record)
     report = {}
     for field, metric in AGREEMENT_FIELDS.items():
@@ -94,9 +127,10 @@ def consensus(
     """One verdict per sample; disagreements the rule cannot settle are flagged `adjudicate`.
 
     Surviving PHI is the union of what any reviewer marked: one physician seeing PHI is enough.
+    `reviews` and the votes count distinct reviewers (see latest_per_reviewer).
     """
     by_sample: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for record in records:
+    for record in _distinct(records):
         by_sample[record["sample_id"]].append(record)
     verdicts = []
     for sample_id, group in by_sample.items():
@@ -132,7 +166,7 @@ def reviewer_stats(
     """Per reviewer: reviews done, accept rate, median time, agreement with the settled consensus."""
     settled = {v["sample_id"]: v["decision"] for v in verdicts if v["decision"] in ("accepted", "rejected")}
     by_reviewer: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for record in records:
+    for record in latest_per_reviewer(records)[0]:
         by_reviewer[record["reviewer_id"]].append(record)
     stats = []
     for reviewer_id, group in sorted(by_reviewer.items()):

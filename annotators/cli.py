@@ -1,4 +1,4 @@
-"""`medcurate labelstudio start|stop|status|add-reviewer|list-reviewers` and `medcurate review push|pull`."""
+"""`medcurate labelstudio start|stop|status|backup|restore|add-reviewer|list-reviewers`, `medcurate review push|pull`."""
 
 from __future__ import annotations
 
@@ -41,6 +41,14 @@ def register(subparsers: Any) -> None:
     listed = server_commands.add_parser("list-reviewers", help="list reviewer accounts (no secrets)")
     _common(listed)
     listed.set_defaults(handler=reviewer_command)
+    for action, help_text in (
+        ("backup", "pg_dump the review database (while the server runs) into FILE"),
+        ("restore", "replace the review database with a backup FILE (stops and restarts the server)"),
+    ):
+        parser = server_commands.add_parser(action, help=help_text)
+        _common(parser)
+        parser.add_argument("file", metavar="FILE")
+        parser.set_defaults(handler=labelstudio_command)
 
     review = subparsers.add_parser("review", help="send samples to physician review and gather verdicts")
     review_commands = review.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -97,12 +105,19 @@ def labelstudio_command(args: argparse.Namespace, extra: list[str]) -> int:
             print(f"API token: {token} (from ${config.token_env} or the data folder)")
         elif args.action == "stop":
             print("stopped" if server.stop(config) else "not running")
+        elif args.action == "backup":
+            print(f"review database written to {server.backup(config, args.file)}")
+        elif args.action == "restore":
+            server.restore(config, args.file)
+            print(f"review database restored from {args.file}; server running")
         else:
-            state = server.status(config)
-            if state is None:
-                print("not running")
+            report = server.report(config)
+            if not report["running"]:
+                print(f"not running; database: {json.dumps(report['database'])}")
                 return 1
-            print(f"running at {state.url} (pid {state.pid}, data {state.data_dir})")
+            print(f"running at {report['url']} (pid {report['pid']}, data {report['data_dir']})")
+            for part in ("database", "workers", "queue"):
+                print(f"{part}: {json.dumps(report[part])}")
     except server.ServerError as error:
         raise CliError(str(error)) from None
     return 0

@@ -21,7 +21,14 @@ class LabelStudioConfig(StrictModel):
     password_env: str = "MEDCURATE_LS_PASSWORD"
     token_env: str = Field("MEDCURATE_LS_TOKEN", description="env var with the 40-hex admin API token")
     local_files_root: str | None = Field(None, description="folder served as Local Files storage (images)")
-    start_timeout_s: float = Field(180, gt=0)
+    start_timeout_s: float = Field(600, gt=0, description="first start includes migrations")
+    database: Literal["postgresql", "sqlite"] = Field(
+        "postgresql",
+        description="postgresql: a private cluster under data_dir behind uWSGI workers (many reviewers); "
+        "sqlite: Label Studio's single-process development server (a light mode for one laptop)",
+    )
+    workers: int = Field(0, ge=0, description="uWSGI worker processes; 0 = two per CPU core")
+    wsgi_server: str = Field("pyuwsgi>=2.0.28,<2.1", description="pip requirement of the uWSGI server")
 
 
 class ReviewConfig(StrictModel):

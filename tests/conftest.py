@@ -1,5 +1,9 @@
 """Fixtures shared by test modules."""
 
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from medcurate.annotators import server
@@ -7,10 +11,17 @@ from medcurate.annotators.config import LabelStudioConfig
 
 
 @pytest.fixture(scope="session")
-def ls_config(tmp_path_factory) -> LabelStudioConfig:
-    """A real Label Studio server on 127.0.0.1, installed (first time) and started by the project's code."""
-    root = tmp_path_factory.mktemp("labelstudio")
+def ls_config() -> LabelStudioConfig:
+    """A real Label Studio server on 127.0.0.1, installed (first time) and started by the project's code:
+    PostgreSQL behind uWSGI, as `medcurate labelstudio start` runs it; cluster and migrations once a session.
+
+    Not under pytest's tmp folder: that is private to us (0700), and PostgreSQL, which refuses root,
+    runs as an unprivileged user when the tests run as root and must enter the folder.
+    """
+    root = Path(tempfile.mkdtemp(prefix="medcurate-ls-"))
+    root.chmod(0o711)
     config = LabelStudioConfig(data_dir=str(root / "data"))
     server.start(config)
     yield config
     server.stop(config)
+    shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,187 @@
+"""The review server as `medcurate labelstudio start` runs it (PostgreSQL behind uWSGI), and
+consensus by distinct reviewer: a replayed annotation is one review, not two."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import urllib.request
+
+import pyarrow.parquet as pq
+import pytest
+
+from medcurate.annotators import postgres, server
+from medcurate.annotators.agreement import agreement, consensus, latest_per_reviewer, reviewer_stats
+from medcurate.annotators.cli import labelstudio_command
+from medcurate.annotators.config import LabelStudioConfig, ReviewConfig
+from medcurate.annotators.projects import TEXT, connect, ensure_project
+from medcurate.annotators.pull import RECORDS_FILE, VERDICTS_FILE, pull_reviews
+from medcurate.annotators.push import push_samples
+from medcurate.annotators.routing import route_sample
+from medcurate.schemas.sample import new_sample
+
+NOTE = "Reviewed in clinic for knee pain after a fall; swelling settling, weight bearing as tolerated."
+
+
+def record(sample: str, reviewer: int, verdict: str, at: str, annotation: int, accuracy: int = 4) -> dict:
+    return {
+        "sample_id": sample,
+        "project": "text",
+        "reviewer_id": reviewer,
+        "annotation_id": annotation,
+        "created_at": at,
+        "verdict": verdict,
+        "accuracy": accuracy,
+    }
+
+
+def test_consensus_and_agreement_count_each_reviewer_once_latest_wins(caplog):
+    records = [
+        record("s1", 7, "accept", "2026-03-01T10:00:00Z", 1),
+        record("s1", 7, "accept", "2026-03-01T10:00:01Z", 2),  # the same POST replayed
+        record("s1", 8, "reject", "2026-03-01T11:00:00Z", 3),
+        record("s2", 7, "accept", "2026-03-01T10:05:00Z", 4),
+        record("s2", 7, "accept", "2026-03-01T10:05:00Z", 5),  # one physician twice: not two reviews
+        record("s3", 7, "reject", "2026-03-01T09:00:00Z", 6),
+        record("s3", 7, "accept", "2026-03-01T12:00:00Z", 7),  # changed their mind: the latest counts
+        record("s3", 8, "accept", "2026-03-01T12:30:00Z", 8),
+    ]
+    distinct, duplicates = latest_per_reviewer(records)
+    assert duplicates == 3
+    assert sorted(r["annotation_id"] for r in distinct) == [2, 3, 5, 7, 8]
+
+    caplog.set_level(logging.WARNING)
+    verdicts = {v["sample_id"]: v for v in consensus(records, "majority", 2)}
+    assert "3 duplicate review(s) ignored" in caplog.text
+    assert (verdicts["s1"]["decision"], verdicts["s1"]["reviews"]) == ("adjudicate", 2)
+    assert (verdicts["s1"]["accept_votes"], verdicts["s1"]["reject_votes"]) == (1, 1)
+    assert (verdicts["s2"]["decision"], verdicts["s2"]["reviews"]) == ("incomplete", 1)
+    assert (verdicts["s3"]["decision"], verdicts["s3"]["reject_votes"]) == ("accepted", 0)
+
+    # s1 and s3 have two reviewers each; s2 has one, so it is not compared.
+    assert agreement(records)["verdict"]["samples"] == 2
+    stats = {s["reviewer_id"]: s for s in reviewer_stats(records, list(verdicts.values()))}
+    assert stats[7]["reviews"] == 3 and stats[8]["reviews"] == 2
+
+
+def review(verdict: str) -> list[dict]:
+    return [{"from_name": "verdict", "to_name": "text", "type": "choices", "value": {"choices": [verdict]}}]
+
+
+@pytest.mark.slow
+def test_replayed_annotation_is_one_review(ls_config, tmp_path):
+    """A reviewer's annotation submitted twice (as a replayed request stores it) counts once."""
+    config = ReviewConfig(
+        label_studio=ls_config,
+        text_project="replay text",
+        image_project="replay image",
+        outbox=str(tmp_path / "outbox.jsonl"),
+        reviews_dir=str(tmp_path / "reviews"),
+        reviewers_per_task=2,
+    )
+    samples = [
+        route_sample(
+            new_sample(
+                source_kind="clinical",
+                modality="text",
+                source_uri=f"fhir://replay/{i}",
+                text=NOTE,
+                language="en",
+            ),
+            ReviewConfig(audit_fraction=1),
+        )
+        for i in range(2)
+    ]
+    assert push_samples(samples, config).sent == 2
+    client = connect(config)
+    project_id = ensure_project(client, config, TEXT)
+    tasks = {t.data["sample_id"]: t.id for t in client.tasks.list(project=project_id, fields="task_only")}
+    admin = client.users.whoami()
+    other = client.users.create(
+        username="replay-rev2", email="replay-rev2@example.org", password="rev2-pass!"
+    )
+    first, second = (tasks[s["id"]] for s in samples)
+    for _ in range(2):  # the same POST, twice
+        client.annotations.create(first, result=review("accept"), completed_by=admin.id)
+        client.annotations.create(second, result=review("accept"), completed_by=admin.id)
+    client.annotations.create(first, result=review("reject"), completed_by=other.id)
+
+    result = pull_reviews(config)
+    assert pq.read_table(tmp_path / "reviews" / RECORDS_FILE).num_rows == 5  # every annotation is kept
+    verdicts = {v["sample_id"]: v for v in pq.read_table(tmp_path / "reviews" / VERDICTS_FILE).to_pylist()}
+    # Counted per annotation, the first would be accepted 2:1 and the second settled by one physician.
+    assert (verdicts[samples[0]["id"]]["decision"], verdicts[samples[0]["id"]]["reviews"]) == (
+        "adjudicate",
+        2,
+    )
+    assert (verdicts[samples[1]["id"]]["decision"], verdicts[samples[1]["id"]]["reviews"]) == (
+        "incomplete",
+        1,
+    )
+    assert result.verdicts == {"adjudicate": 1, "incomplete": 1}
+
+
+def secrets_of(config: LabelStudioConfig) -> list[str]:
+    return [server.admin_token(config), server.admin_password(config), server.database_password(config)]
+
+
+@pytest.mark.slow
+def test_server_is_postgres_behind_uwsgi_and_status_reports_health(ls_config, capsys):
+    state = server.read_state(ls_config)
+    assert state.database == "postgresql" and state.url.startswith("http://127.0.0.1:")
+    report = server.report(ls_config)
+    assert report["running"] and report["database"]["engine"] == "postgresql"
+    assert report["database"]["answers"] and report["database"]["size_mb"] > 0
+    assert report["workers"]["server"].startswith("uwsgi")
+    assert report["workers"]["processes"] == server.worker_count(ls_config) >= 2
+    assert report["queue"]["refused"] == 0 and report["queue"]["capacity"] > 0
+
+    # The database listens on its own Unix socket only, and runs unprivileged when we are root.
+    cluster = server.cluster(ls_config)
+    assert postgres.query(cluster, "SELECT current_setting('listen_addresses') = ''") == [["t"]]
+    pid = int((cluster.pgdata / "postmaster.pid").read_text().split()[0])
+    with open(f"/proc/{pid}/status") as status:
+        uid = int(next(line for line in status if line.startswith("Uid:")).split()[1])
+    assert uid != 0
+
+    # The UI's static files come through the production server (the page's own scripts and styles).
+    with urllib.request.urlopen(f"{state.url}/user/login/", timeout=30) as response:
+        page = response.read().decode()
+    assets = re.findall(r'(?:src|href)="(/(?:static|react-app)/[^"]+\.(?:js|css))"', page)
+    assert assets
+    for asset in assets[:3]:
+        with urllib.request.urlopen(state.url + asset, timeout=60) as response:
+            assert response.status == 200 and len(response.read()) > 100
+
+    args = argparse.Namespace(
+        action="status", config=None, overrides=[f"review.label_studio.data_dir={ls_config.data_dir}"]
+    )
+    assert labelstudio_command(args, []) == 0
+    printed = capsys.readouterr().out
+    for part in ("database:", "workers:", "queue:"):
+        assert part in printed
+    assert json.loads(printed.split("workers: ", 1)[1].splitlines()[0])["processes"] >= 2
+
+    # No secret in console output, the server's or the database's logs, or the state file.
+    root = server.data_dir(ls_config)
+    written = [root / server.LOG_FILE, root / server.STATE_FILE, cluster.log_file]
+    for secret in secrets_of(ls_config):
+        assert secret not in printed
+        for path in written:
+            assert secret not in path.read_text(errors="replace")
+
+
+@pytest.mark.slow
+def test_backup_then_restore_brings_back_the_review_database(ls_config, tmp_path):
+    client = connect(ReviewConfig(label_studio=ls_config))
+    kept = client.projects.create(title="backup probe kept")
+    dump = server.backup(ls_config, tmp_path / "reviews.dump")
+    assert dump.stat().st_size > 0 and dump.stat().st_mode & 0o077 == 0  # it holds tokens: owner only
+    client.projects.delete(kept.id)
+    client.projects.create(title="backup probe after")
+
+    server.restore(ls_config, dump)
+    titles = {p.title for p in connect(ReviewConfig(label_studio=ls_config)).projects.list()}
+    assert "backup probe kept" in titles and "backup probe after" not in titles
