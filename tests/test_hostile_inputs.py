@@ -209,4 +209,5 @@ def test_hostile_folder_runs_to_the_end_with_every_input_accounted_for(tmp_path:
     ]
     if downscaled:  # published unless a later stage dropped it (it is in the drops then)
         assert downscaled[0]["image_width"] == 3750
-        assert dict(downscaled[0]["metadata"])["downscaled"] == "over_pixel_budget"
+        metadata = {pair["key"]: pair["value"] for pair in downscaled[0]["metadata"]}
+        assert metadata["downscaled"] == "over_pixel_budget"
