@@ -70,7 +70,7 @@ class TaggerConfig:
     c1: float = 0.05
     c2: float = 0.01
     max_iterations: int = 100
-    threshold: float = 0.7  # a token is PHI when P(PHI) >= threshold
+    threshold: float = 0.5  # a token is PHI when P(PHI) >= threshold
     # ... and a word of no language and no clinical vocabulary already at this probability: such a
     # word is a name, a place or a misspelling, and redacting a misspelling costs little.
     rare_threshold: float = 0.2
