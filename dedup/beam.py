@@ -62,7 +62,9 @@ class _Fingerprint(beam.DoFn):
     def setup(self) -> None:
         self.hasher = self.config.hasher()
         self.bands, self.rows = lsh.optimal_bands(self.config.threshold, self.config.num_perm)
-        self.notices = NoticeFinder(self.config.notice_kinds, self.config.notice_scope)
+        self.notices = NoticeFinder(
+            self.config.notice_kinds if self.config.notices else {}, self.config.notice_scope
+        )
         self.progress = Progress(STAGE)
 
     def process(self, batch: list[dict[str, Any]]) -> Iterator[Any]:

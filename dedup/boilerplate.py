@@ -183,7 +183,7 @@ class TextVerifier:
         cfg = self.config
         others = np.asarray(others, dtype=np.int64)
         similar = self.similar(signatures, sets, centre, others)
-        if kinds is not None and cfg.notice_kinds:
+        if kinds is not None and cfg.notices:
             similar &= kinds[others] == kinds[centre]
         if cfg.numbers_agree is not None and numbers is not None and similar.any():
             similar &= self.numbers_agree(numbers, centre, others)

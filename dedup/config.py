@@ -57,10 +57,14 @@ class DedupConfig(StrictModel):
         description="if set, two texts that both contain numbers must share at least this share of the "
         "smaller set of digit runs (years, volumes, pages, doses) to be near-duplicates",
     )
+    notices: bool = Field(
+        False,
+        description="a notice (erratum, comment, reply, retraction) is never a near-duplicate of a "
+        "text of another kind or of no notice kind; an option for bibliographic records",
+    )
     notice_kinds: dict[str, list[str]] = Field(
         default_factory=lambda: {kind: list(words) for kind, words in NOTICE_KINDS.items()},
-        description="notice phrases per kind (errata, comments, replies, retractions): only texts of "
-        "the same kind (or both no notice) can be near-duplicates; {} turns the rule off",
+        description="with `notices`: notice phrases per kind (lower case, no punctuation)",
     )
     notice_scope: int | None = Field(
         3,

@@ -120,7 +120,7 @@ def assign_text_clusters(
             found = {int(rank): number_set(texts[order[rank]]) for rank in wanted}
             empty = np.empty(0, dtype=np.uint32)
             numbers = ShingleSets.pack([found.get(rank, empty) for rank in range(len(order))])
-        if config.notice_kinds:
+        if config.notices:
             finder = NoticeFinder(config.notice_kinds, config.notice_scope)
             kinds = np.zeros(len(order), dtype=np.uint32)
             kinds[wanted] = finder.kinds([texts[order[rank]] for rank in wanted])

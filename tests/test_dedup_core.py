@@ -350,7 +350,7 @@ def test_a_notice_never_joins_the_article_it_names() -> None:
         "erratum2": "Erratum. " + article.replace("112-118", "112-8"),
         "reply": "Reply: " + article,
     }
-    config = DedupConfig(threshold=0.5, shingle="char", ngram=5, numbers_agree=None)
+    config = DedupConfig(threshold=0.5, shingle="char", ngram=5, numbers_agree=None, notices=True)
     rows = assign_text_clusters(list(texts), list(texts.values()), config)
     cluster = {row["id"]: row["cluster"] for row in rows}
     assert cluster["pubmed"] == cluster["embase"]
@@ -358,7 +358,7 @@ def test_a_notice_never_joins_the_article_it_names() -> None:
     assert cluster["reply"] not in (cluster["pubmed"], cluster["erratum"])
     # Without the rule, text similarity merges them all.
     off = assign_text_clusters(
-        list(texts), list(texts.values()), config.model_copy(update={"notice_kinds": {}})
+        list(texts), list(texts.values()), config.model_copy(update={"notices": False})
     )
     assert len({row["cluster"] for row in off}) == 1
     # One kind for every phrase: a notice still never joins a non-notice, but notices join each other.

@@ -77,12 +77,15 @@ DEV_SETS = [
     (
         "cytology_screening",
         lambda: _bib("cytology_screening"),
-        [BIB, BIB.model_copy(update={"boilerplate": True})],
+        [BIB, BIB.model_copy(update={"boilerplate": True, "notices": True})],
     ),
     (
         "haematology",
         lambda: _bib("haematology"),
-        [BIB.model_copy(update={"verify": "containment"}), BIB.model_copy(update={"notice_scope": None})],
+        [
+            BIB.model_copy(update={"verify": "containment"}),
+            BIB.model_copy(update={"notices": True, "notice_scope": None}),
+        ],
     ),
     ("special_cases", lambda: _bib("special_cases"), [BIB, BIB.model_copy(update={"numbers_agree": None})]),
     ("medical_question_pairs", _mqp, [BIB]),
