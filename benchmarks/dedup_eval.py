@@ -266,7 +266,7 @@ def eval_mqp(clusterers: dict[str, Clusterer], configs: dict[str, DedupConfig]) 
                 merged[label].append(labels[index[a]] == labels[index[b]])
             share = {label: sum(v) / len(v) for label, v in merged.items()}
             print(
-                f"  {config_name:<8} {name:<11} label-0 merged {share['0']:.2%}  label-1 found {share['1']:.2%}"
+                f"  {config_name:<11} {name:<11} label-0 merged {share['0']:.2%}  label-1 found {share['1']:.2%}"
             )
 
 
@@ -434,7 +434,8 @@ def main() -> None:
     if "bib" in sets:
         eval_bib()
     if "mqp" in sets:
-        eval_mqp(clusterers, {"default": DEFAULT_CONFIG, "bib": BIB_CONFIG})
+        notices = BIB_CONFIG.model_copy(update={"notices": True})
+        eval_mqp(clusterers, {"default": DEFAULT_CONFIG, "bib": BIB_CONFIG, "bib+notices": notices})
     if "medquad" in sets:
         eval_medquad(clusterers, DEFAULT_CONFIG)
         # Where boilerplate awareness matters: templated web pages (same paragraphs, another subject).
