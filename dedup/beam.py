@@ -21,7 +21,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.pvalue import TaggedOutput
 
-from medcurate.dedup import images, lsh
+from medcurate.dedup import lsh
 from medcurate.dedup.boilerplate import (
     DocumentFrequencies,
     DocumentFrequency,
@@ -32,9 +32,10 @@ from medcurate.dedup.boilerplate import (
 )
 from medcurate.dedup.clusters import ConnectedComponents
 from medcurate.dedup.config import DedupConfig
-from medcurate.dedup.core import EXACT, NEAR, key_exact, key_id, node_key, stars
+from medcurate.dedup.core import EXACT, NEAR, image_fingerprint, key_exact, key_id, node_key, stars
 from medcurate.dedup.multimodal import document_hash, image_set_key
 from medcurate.dedup.normalize import exact_text_hash
+from medcurate.dedup.notices import NoticeFinder
 from medcurate.pipelines.stage import DROPS, SAMPLES, Progress, count, emit_event
 from medcurate.schemas.events import Drop
 from medcurate.schemas.sample import Modality
@@ -61,27 +62,21 @@ class _Fingerprint(beam.DoFn):
     def setup(self) -> None:
         self.hasher = self.config.hasher()
         self.bands, self.rows = lsh.optimal_bands(self.config.threshold, self.config.num_perm)
+        self.notices = NoticeFinder(
+            self.config.notice_kinds if self.config.notices else {}, self.config.notice_scope
+        )
         self.progress = Progress(STAGE)
-
-    def _image(self, sample: dict[str, Any]) -> tuple[str, list[bytes], int | None, int]:
-        """(exact hash, band keys, pHash, size); undecodable bytes only ever match byte for byte."""
-        data = sample["image_bytes"] or b""
-        try:
-            pixels = images.decode_pixels(data)
-        except Exception:
-            count("dedup/image_undecodable")
-            return images.bytes_hash(data), [], sample["image_phash"], len(data)
-        phash = sample["image_phash"]
-        if phash is None:
-            phash = images.phash(pixels)
-        bands = image_band_keys(phash, pixels.shape[:2], self.config.image_hamming_radius)
-        return images.pixel_hash(pixels), bands, phash, int(pixels.size)
 
     def process(self, batch: list[dict[str, Any]]) -> Iterator[Any]:
         texts = []
         for sample in batch:
             if sample["modality"] == Modality.IMAGE:
-                exact, bands, phash, size = self._image(sample)
+                radius = self.config.image_hamming_radius
+                exact, size, phash, bands = image_fingerprint(
+                    sample["image_bytes"] or b"", radius, sample["image_phash"]
+                )
+                if not bands:
+                    count("dedup/image_undecodable")
                 sample["image_phash"] = phash
             else:
                 (exact, size), phash = exact_text_hash(sample["text"] or ""), None
@@ -94,7 +89,8 @@ class _Fingerprint(beam.DoFn):
                 continue
             key = node_key(sample["id"], sample["quality_score"], size, exact)
             if sample["modality"] == Modality.IMAGE:
-                yield TaggedOutput(NODES, (key, sample["modality"], exact, bands, phash))
+                # Undecodable images carry no pHash: they only join byte-identical twins.
+                yield TaggedOutput(NODES, (key, sample["modality"], exact, bands, phash if bands else None))
             else:
                 texts.append((key, sample["modality"], exact, sample["text"] or "", image_set_key(sample)))
         if texts:
@@ -119,18 +115,9 @@ class _Fingerprint(beam.DoFn):
                 if modality == Modality.MULTIMODAL and not text.strip():
                     bands = []  # images without text (a study without report): equal only when exact
                 numbers = number_set(text) if self.config.numbers_agree is not None else empty
-                yield TaggedOutput(NODES, (key, modality, exact, bands, pack_payload(sig, own, numbers)))
+                payload = pack_payload(sig, own, numbers, self.notices.kind(text))
+                yield TaggedOutput(NODES, (key, modality, exact, bands, payload))
         self.progress.advance(len(batch))
-
-
-def image_band_keys(phash: int, shape: tuple[int, ...], radius: int) -> list[bytes]:
-    """pHash bands, only ever shared by images of the same height and width.
-
-    Re-encodings and DICOM/PNG twins keep their shape; requiring it keeps low-detail images of
-    different sizes (stripes, tiny thumbnails), whose hashes collide, apart.
-    """
-    prefix = b"i%dx%d|" % (shape[0], shape[1])
-    return [prefix + k.to_bytes(9, "little") for k in lsh.image_band_keys(phash, radius)]
 
 
 def _star_to_min(group: tuple[Any, Iterable[str]]) -> Iterator[tuple[str, str]]:
@@ -160,11 +147,11 @@ def _verify(verifier: TextVerifier):
         key, parts = joined
         candidates = parts["cand"]
         for payload in parts["sig"] if candidates else ():
-            signatures, sets, numbers = unpack_payloads(
+            signatures, sets, numbers, kinds = unpack_payloads(
                 [payload, *(theirs for _, theirs in candidates)], verifier.config.num_perm
             )
             others = np.arange(1, len(candidates) + 1)
-            close = verifier.close(frequencies, signatures, sets, 0, others, numbers)
+            close = verifier.close(frequencies, signatures, sets, 0, others, numbers, kinds)
             count("dedup/verified_edges", int(close.sum()))
             count("dedup/candidates_rejected", int((~close).sum()))
             for (other, _), verified in zip(candidates, close, strict=True):
@@ -190,22 +177,25 @@ def _decide(verifier: TextVerifier, radius: int):
         members = sorted(group[1])
         keys = [key for key, _, _ in members]
         count("dedup/component_members", len(keys))
+        exact = np.array([key_exact(key) for key in keys], dtype=object)
         if members[0][1] == Modality.IMAGE:
-            hashes = np.array([payload for *_, payload in members], dtype=np.uint64)
+            # Undecodable images have no pHash: they only join byte-identical twins.
+            decoded = np.array([payload is not None for *_, payload in members], dtype=bool)
+            hashes = np.array([payload or 0 for *_, payload in members], dtype=np.uint64)
 
             def close_to(centre: int, rest: np.ndarray) -> np.ndarray:
-                return np.bitwise_count(hashes[rest] ^ hashes[centre]) <= radius
+                near = np.bitwise_count(hashes[rest] ^ hashes[centre]) <= radius
+                return (exact[rest] == exact[centre]) | (near & decoded[rest] & decoded[centre])
 
         else:
-            sigs, sets, numbers = unpack_payloads(
+            sigs, sets, numbers, kinds = unpack_payloads(
                 [payload for *_, payload in members], verifier.config.num_perm
             )
-            exact = np.array([key_exact(key) for key in keys], dtype=object)
 
             def close_to(centre: int, rest: np.ndarray) -> np.ndarray:
                 # Exact twins always belong together, also when they have no shingles at all.
                 return (exact[rest] == exact[centre]) | verifier.close(
-                    frequencies, sigs, sets, centre, rest, numbers
+                    frequencies, sigs, sets, centre, rest, numbers, kinds
                 )
 
         for star in stars(len(keys), close_to):

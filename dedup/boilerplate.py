@@ -13,8 +13,8 @@ their rare shingle sets. Pairs with too little rare content for that to mean any
 on the plain rule.
 
 Also here: `TextVerifier`, the one verification rule both the in-process path and the Beam
-transform apply (exact Jaccard or containment of shingle sets, or the MinHash estimate), so the
-two paths give the same clusters. Pure numpy: no Beam import.
+transform apply (exact Jaccard or containment of shingle sets, or the MinHash estimate, then the
+numbers and notice-kind rules), so the two paths give the same clusters. Pure numpy: no Beam import.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from medcurate.dedup.normalize import normalize_exact
 _DIGITS = re.compile(r"[0-9]+")
 # One odd multiplier per count-min row: rows index by different bits of the (already mixed) hash.
 _ROW_MULTIPLIERS = np.array([0x9E3779B1, 0x85EBCA77], dtype=np.uint32)
+_HEAD = 2  # payload header: shingle count, notice kind
 
 
 @dataclass(frozen=True)
@@ -87,20 +88,25 @@ class DocumentFrequency:
         return acc
 
 
-def pack_payload(signature: np.ndarray, shingles: np.ndarray, numbers: np.ndarray) -> bytes:
-    """What a text node carries through the Beam shuffles: its signature, shingle set and numbers."""
-    head = np.array([len(shingles)], dtype=np.uint32)
+def pack_payload(signature: np.ndarray, shingles: np.ndarray, numbers: np.ndarray, kind: int = 0) -> bytes:
+    """What a text node carries through the Beam shuffles: its signature, shingle set, numbers and
+    notice kind."""
+    head = np.array([len(shingles), kind], dtype=np.uint32)
     return b"".join(a.astype(np.uint32).tobytes() for a in (head, signature, shingles, numbers))
 
 
-def unpack_payloads(payloads: Sequence[bytes], num_perm: int) -> tuple[np.ndarray, ShingleSets, ShingleSets]:
-    """Signatures (rows), shingle sets and number sets of the payloads, in order."""
+def unpack_payloads(
+    payloads: Sequence[bytes], num_perm: int
+) -> tuple[np.ndarray, ShingleSets, ShingleSets, np.ndarray]:
+    """Signatures (rows), shingle sets, number sets and notice kinds of the payloads, in order."""
     arrays = [np.frombuffer(payload, dtype=np.uint32) for payload in payloads]
-    cuts = [(1 + num_perm, 1 + num_perm + int(a[0])) for a in arrays]
+    body = _HEAD + num_perm
+    cuts = [(body, body + int(a[0])) for a in arrays]
     return (
-        np.stack([a[1 : 1 + num_perm] for a in arrays]),
+        np.stack([a[_HEAD:body] for a in arrays]),
         ShingleSets.pack([a[lo:hi] for a, (lo, hi) in zip(arrays, cuts, strict=True)]),
         ShingleSets.pack([a[hi:] for a, (_, hi) in zip(arrays, cuts, strict=True)]),
+        np.array([a[1] for a in arrays], dtype=np.uint32),
     )
 
 
@@ -168,11 +174,17 @@ class TextVerifier:
         centre: int,
         others: np.ndarray,
         numbers: ShingleSets | None = None,
+        kinds: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Boolean per index in `others`: a near-duplicate of text `centre`?"""
+        """Boolean per index in `others`: a near-duplicate of text `centre`?
+
+        `kinds`: notice kind per text (`dedup.notices`); texts of different kinds never are.
+        """
         cfg = self.config
         others = np.asarray(others, dtype=np.int64)
         similar = self.similar(signatures, sets, centre, others)
+        if kinds is not None and cfg.notices:
+            similar &= kinds[others] == kinds[centre]
         if cfg.numbers_agree is not None and numbers is not None and similar.any():
             similar &= self.numbers_agree(numbers, centre, others)
         if not cfg.boilerplate or frequencies.table is None or not similar.any():

@@ -1,8 +1,9 @@
 """`medcurate dedup text|images`: dedup over files.
 
 Text inputs that fit in memory (up to `local_max_bytes`) run the stage's pure core in this process
-(`dedup.core`, no Beam import: the whole command's cold start counts); larger ones, and images,
-run the Beam transform in process. Both give the same clusters.
+(`dedup.core`, no Beam import: the whole command's cold start counts); larger ones run the Beam
+transform in process. Images always run the core unless `--runner beam` (it keeps only hashes).
+Both paths give the same clusters.
 """
 
 from __future__ import annotations
@@ -26,20 +27,24 @@ def register(subparsers: Any) -> None:
     text.add_argument("--shingle", choices=("char", "word"))
     text.add_argument("--ngram", type=int)
     text.add_argument("--num-perm", type=int)
-    text.add_argument(
-        "--runner",
-        choices=("auto", "local", "beam"),
-        default="auto",
-        help="local: the in-process core; beam: the Beam transform; auto: local when the input "
-        "fits (dedup.local_max_bytes)",
-    )
+    _runner(text, "auto: local when the input fits (dedup.local_max_bytes)")
     text.set_defaults(handler=run_text)
 
     images = commands.add_parser("images", help="cluster image files (PNG, JPEG, DICOM...)")
     images.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
     images.add_argument("--output", required=True, type=Path, help="JSONL, one {id, cluster, keep} per line")
     images.add_argument("--radius", type=int, help="Hamming radius of perceptual hashes")
+    _runner(images, "auto: local (it keeps only hashes, one image decoded at a time)")
     images.set_defaults(handler=run_images)
+
+
+def _runner(parser: argparse.ArgumentParser, auto: str) -> None:
+    parser.add_argument(
+        "--runner",
+        choices=("auto", "local", "beam"),
+        default="auto",
+        help=f"local: the in-process core; beam: the Beam transform; {auto}",
+    )
 
 
 def _config(**overrides: Any):
@@ -119,19 +124,27 @@ def run_text(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def run_images(args: argparse.Namespace, extra: list[str]) -> int:
+    config = _config(image_hamming_radius=args.radius)
+    ids = [str(path) for path in args.inputs]
+    if len(set(ids)) != len(ids):
+        raise CliError(f"duplicate input: {next(i for i in ids if ids.count(i) > 1)}")
+
+    def read(path: Path) -> bytes:
+        try:
+            return path.read_bytes()
+        except OSError as error:
+            raise CliError(f"cannot read {path}: {type(error).__name__}") from None
+
+    if getattr(args, "runner", "auto") in ("auto", "local"):
+        from medcurate.dedup.core import assign_image_clusters
+
+        return _write(args.output, assign_image_clusters(ids, map(read, args.inputs), config))
+
     from medcurate.dedup.beam import assign_clusters
     from medcurate.schemas.sample import new_sample
 
-    config = _config(image_hamming_radius=args.radius)
-    samples = []
-    for path in args.inputs:
-        try:
-            data = path.read_bytes()
-        except OSError as error:
-            raise CliError(f"cannot read {path}: {type(error).__name__}") from None
-        samples.append(
-            new_sample(
-                id=str(path), source_kind="image", modality="image", source_uri=str(path), image_bytes=data
-            )
-        )
+    samples = [
+        new_sample(id=i, source_kind="image", modality="image", source_uri=i, image_bytes=read(path))
+        for i, path in zip(ids, args.inputs, strict=True)
+    ]
     return _write(args.output, assign_clusters(samples, config))

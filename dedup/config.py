@@ -9,6 +9,18 @@ from medcurate.schemas.config import StrictModel
 if TYPE_CHECKING:
     from medcurate.dedup.minhash import MinHasher, Shingling
 
+# Notice phrases per kind (`dedup.notices`), as normalised words (lower case, no punctuation),
+# after NLM's publication types: Published Erratum, Comment, Letter (replies), Retraction of
+# Publication, Expression of Concern. "retracted" is not one: a retracted article is still the
+# article (NLM "Retracted Publication"); only the retraction notice is a record of its own.
+NOTICE_KINDS: dict[str, list[str]] = {
+    "erratum": ["erratum", "errata", "corrigendum", "corrigenda", "correction", "corrections"],
+    "comment": ["comment", "comments", "commentary"],
+    "reply": ["reply", "response"],
+    "retraction": ["retraction"],
+    "concern": ["expression of concern"],
+}
+
 
 class DedupConfig(StrictModel):
     exact: bool = True
@@ -44,6 +56,21 @@ class DedupConfig(StrictModel):
         le=1,
         description="if set, two texts that both contain numbers must share at least this share of the "
         "smaller set of digit runs (years, volumes, pages, doses) to be near-duplicates",
+    )
+    notices: bool = Field(
+        False,
+        description="a notice (erratum, comment, reply, retraction) is never a near-duplicate of a "
+        "text of another kind or of no notice kind; an option for bibliographic records",
+    )
+    notice_kinds: dict[str, list[str]] = Field(
+        default_factory=lambda: {kind: list(words) for kind, words in NOTICE_KINDS.items()},
+        description="with `notices`: notice phrases per kind (lower case, no punctuation)",
+    )
+    notice_scope: int | None = Field(
+        3,
+        ge=1,
+        description="a notice phrase must start within this many leading words (a title's opening); "
+        "null: anywhere in the text",
     )
     local_max_bytes: int = Field(
         1 << 28,

@@ -10,7 +10,7 @@ No Beam import, and numba kernels cached on disk, so the command's cold start st
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -99,24 +99,13 @@ def assign_text_clusters(
     """
     from medcurate.dedup.boilerplate import DocumentFrequencies, DocumentFrequency, TextVerifier, number_set
     from medcurate.dedup.minhash import ShingleSets
+    from medcurate.dedup.notices import NoticeFinder
 
-    if len(set(ids)) != len(ids):
-        raise ValueError("duplicate ids")
-    known = frozenset(known_exact_hashes)
-    hasher = config.hasher()
-    hashes, sizes, all_signatures, all_sets = hasher.fingerprints(texts)
-    active = [i for i, exact in enumerate(hashes) if exact not in known]
-    qualities = qualities or [None] * len(ids)
-    keys = {i: node_key(ids[i], qualities[i], sizes[i], hashes[i]) for i in active}
-    order = np.array(sorted(active, key=keys.__getitem__), dtype=np.int64)  # rank -> input index
-    exact = [hashes[i][:16] for i in order]  # the prefix in the node key, as the star split reads it
-    forest = UnionFind(len(order))
-    if config.exact:
-        first: dict[str, int] = {}
-        for rank, index in enumerate(order):
-            forest.union(first.setdefault(hashes[index], rank), rank)
+    _distinct(ids)
+    hashes, sizes, all_signatures, all_sets = config.hasher().fingerprints(texts)
+    order, exact, forest = _exact_forest(ids, hashes, sizes, qualities, known_exact_hashes, config.exact)
     verifier = TextVerifier(config)
-    signatures = sets = numbers = None
+    signatures = sets = numbers = kinds = None
     frequencies = DocumentFrequencies()
     if config.near and len(order):
         signatures = all_signatures[order]
@@ -131,34 +120,152 @@ def assign_text_clusters(
             found = {int(rank): number_set(texts[order[rank]]) for rank in wanted}
             empty = np.empty(0, dtype=np.uint32)
             numbers = ShingleSets.pack([found.get(rank, empty) for rank in range(len(order))])
+        if config.notices:
+            finder = NoticeFinder(config.notice_kinds, config.notice_scope)
+            kinds = np.zeros(len(order), dtype=np.uint32)
+            kinds[wanted] = finder.kinds([texts[order[rank]] for rank in wanted])
         if config.boilerplate:
             combine = DocumentFrequency(config.df_sketch_bits)
             frequencies = combine.add_input(combine.create_accumulator(), (len(order), sets.flat()))
         for centre, group in _by_first(pairs):
-            close = verifier.close(frequencies, signatures, sets, centre, group, numbers)
+            close = verifier.close(frequencies, signatures, sets, centre, group, numbers, kinds)
             for other in group[close]:
                 forest.union(centre, int(other))
-    roots = forest.roots()
-    cluster: dict[int, tuple[str, bool]] = {}
+
+    def close_to(centre: int, ranks: np.ndarray) -> np.ndarray:
+        same = exact[ranks] == exact[centre]
+        if signatures is None:
+            return same
+        return same | verifier.close(frequencies, signatures, sets, centre, ranks, numbers, kinds)
+
+    return _assignments(ids, order, forest, close_to)
+
+
+def assign_image_clusters(
+    ids: Sequence[str],
+    images: Iterable[bytes],
+    config: DedupConfig,
+    qualities: Sequence[float | None] | None = None,
+    known_exact_hashes: Iterable[str] = (),
+) -> list[dict[str, Any]]:
+    """`{"id", "cluster", "keep"}` per image, input order: the Beam transform's assignments, in process.
+
+    `images` (encoded bytes) is read once, one at a time: only hashes are kept (about 100 bytes an
+    image), so the input need not fit in memory. Same fingerprints, pHash bands (prefixed by
+    height x width), Hamming verification, keeper order and star split as the Beam transform.
+    """
+    _distinct(ids)
+    radius = config.image_hamming_radius
+    hashes, sizes, phashes, bands = [], [], [], []
+    for data in images:
+        exact, size, phash, keys = image_fingerprint(data, radius)
+        hashes.append(exact)
+        sizes.append(size)
+        phashes.append(phash)
+        bands.append(keys)
+    if len(hashes) != len(ids):
+        raise ValueError("one image per id")
+    order, exact, forest = _exact_forest(ids, hashes, sizes, qualities, known_exact_hashes, config.exact)
+    decoded = np.array([bool(bands[i]) for i in order], dtype=bool)
+    phash_arr = np.array([phashes[i] if bands[i] else 0 for i in order], dtype=np.uint64)
+    if config.near:
+        buckets: dict[bytes, list[tuple[int, int]]] = defaultdict(list)
+        for rank, index in enumerate(order):
+            for key in bands[index]:
+                buckets[key].append((rank, int(phash_arr[rank])))
+        for members in buckets.values():
+            for a, b in lsh.image_edges(members, radius):
+                forest.union(a, b)
+
+    def close_to(centre: int, ranks: np.ndarray) -> np.ndarray:
+        near = np.bitwise_count(phash_arr[ranks] ^ phash_arr[centre]) <= radius
+        return (exact[ranks] == exact[centre]) | (near & decoded[ranks] & decoded[centre])
+
+    return _assignments(ids, order, forest, close_to)
+
+
+def image_fingerprint(
+    data: bytes, radius: int, phash: int | None = None
+) -> tuple[str, int, int | None, list[bytes]]:
+    """(exact hash, size, pHash, band keys) of encoded image bytes (`phash`: one already known).
+    Undecodable bytes get no bands: they only ever match byte for byte."""
+    from medcurate.dedup import images
+
+    try:
+        pixels = images.decode_pixels(data)
+    except Exception:
+        return images.bytes_hash(data), len(data), phash, []
+    if phash is None:
+        phash = images.phash(pixels)
+    return (
+        images.pixel_hash(pixels),
+        int(pixels.size),
+        phash,
+        image_band_keys(phash, pixels.shape[:2], radius),
+    )
+
+
+def image_band_keys(phash: int, shape: tuple[int, ...], radius: int) -> list[bytes]:
+    """pHash bands, only ever shared by images of the same height and width.
+
+    Re-encodings and DICOM/PNG twins keep their shape; requiring it keeps low-detail images of
+    different sizes (stripes, tiny thumbnails), whose hashes collide, apart.
+    """
+    prefix = b"i%dx%d|" % (shape[0], shape[1])
+    return [prefix + k.to_bytes(9, "little") for k in lsh.image_band_keys(phash, radius)]
+
+
+def _distinct(ids: Sequence[str]) -> None:
+    if len(set(ids)) != len(ids):
+        raise ValueError("duplicate ids")
+
+
+def _exact_forest(
+    ids: Sequence[str],
+    hashes: Sequence[str],
+    sizes: Sequence[int],
+    qualities: Sequence[float | None] | None,
+    known_exact_hashes: Iterable[str],
+    exact_edges: bool,
+) -> tuple[np.ndarray, np.ndarray, UnionFind]:
+    """(rank -> input index in keeper order, exact-hash prefix per rank, union-find with the
+    exact-duplicate edges); samples with a known (published) exact hash take no part."""
+    known = frozenset(known_exact_hashes)
+    active = [i for i, exact in enumerate(hashes) if exact not in known]
+    qualities = qualities or [None] * len(ids)
+    keys = {i: node_key(ids[i], qualities[i], sizes[i], hashes[i]) for i in active}
+    order = np.array(sorted(active, key=keys.__getitem__), dtype=np.int64)
+    # The prefix in the node key, as the Beam star split reads it.
+    exact = np.array([hashes[i][:_EXACT_PREFIX] for i in order], dtype=object)
+    forest = UnionFind(len(order))
+    if exact_edges:
+        first: dict[str, int] = {}
+        for rank, index in enumerate(order):
+            forest.union(first.setdefault(hashes[index], rank), rank)
+    return order, exact, forest
+
+
+def _assignments(
+    ids: Sequence[str],
+    order: np.ndarray,
+    forest: UnionFind,
+    close_to: Callable[[int, np.ndarray], np.ndarray],
+) -> list[dict[str, Any]]:
+    """Components split into verified stars -> one row per id, input order. `close_to(rank, ranks)`
+    says which ranks pass verification against `rank`; a sample not in `order` was already
+    published (dropped as an exact duplicate, its own cluster)."""
     members = defaultdict(list)
-    for rank, root in enumerate(roots):
+    for rank, root in enumerate(forest.roots()):
         members[int(root)].append(rank)
-    exact_arr = np.array(exact, dtype=object)
+    cluster: dict[int, tuple[str, bool]] = {}
     for group in members.values():
         group = np.array(group)
         if group.size == 1:
             cluster[int(group[0])] = (ids[order[group[0]]], True)
             continue
-
-        def close_to(centre: int, rest: np.ndarray, group=group) -> np.ndarray:
-            same = exact_arr[group[rest]] == exact_arr[group[centre]]
-            if signatures is None:
-                return same
-            return same | verifier.close(
-                frequencies, signatures, sets, int(group[centre]), group[rest], numbers
-            )
-
-        for star in stars(group.size, close_to):
+        for star in stars(
+            group.size, lambda centre, rest, group=group: close_to(int(group[centre]), group[rest])
+        ):
             keeper = ids[order[group[star[0]]]]
             for index in star:
                 cluster[int(group[index])] = (keeper, bool(index == star[0]))

@@ -208,6 +208,39 @@ def test_cli_images_finds_png_and_jpeg_twins(tmp_path: Path) -> None:
     assert rows["noise.png"]["keep"]
 
 
+@pytest.mark.slow
+def test_cli_images_local_and_beam_runners_write_the_same_lines(tmp_path: Path) -> None:
+    """Both paths, also for undecodable files (byte-identical copies only) and a repeated path."""
+    rng = np.random.default_rng(5)
+    scan = rng.integers(0, 255, size=(64, 64), dtype=np.uint8)
+    flat = np.full((64, 64), 80, dtype=np.uint8)
+    files = {
+        "scan.png": _png(scan),
+        "scan.jpg": _png(scan, "JPEG", quality=90),
+        "flat.png": _png(flat),
+        "flat_copy.png": _png(flat),
+        "broken.png": b"not an image, truncated upload",
+        "broken_copy.png": b"not an image, truncated upload",
+        "broken_other.png": b"not an image, another truncated upload",
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    paths = [str(tmp_path / name) for name in files]
+    outputs = {}
+    for runner in ("local", "beam"):
+        out = tmp_path / f"{runner}.jsonl"
+        assert _run_cli(["dedup", "images", *paths, "--output", str(out), "--runner", runner]) == 0
+        outputs[runner] = out.read_text()
+    assert outputs["local"] == outputs["beam"]
+    rows = {Path(r["id"]).name: r for r in map(json.loads, outputs["local"].splitlines())}
+    cluster = {name: row["cluster"] for name, row in rows.items()}
+    assert cluster["scan.png"] == cluster["scan.jpg"] != cluster["flat.png"] == cluster["flat_copy.png"]
+    assert cluster["broken.png"] == cluster["broken_copy.png"] != cluster["broken_other.png"]
+    assert sum(row["keep"] for row in rows.values()) == 4
+    with pytest.raises(dedup_cli.CliError, match="duplicate input"):
+        _run_cli(["dedup", "images", paths[0], paths[0], "--output", str(tmp_path / "o.jsonl")])
+
+
 def test_cli_rejects_bad_input(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text('{"id": 1}\n')

@@ -13,6 +13,7 @@ from PIL import Image
 from medcurate.dedup import images, lsh
 from medcurate.dedup.beam import key_exact, key_id, node_key
 from medcurate.dedup.clusters import stars
+from medcurate.dedup.config import DedupConfig
 from medcurate.dedup.minhash import MinHasher, Shingling, murmur3_32, permutations
 from medcurate.dedup.normalize import exact_text_hash
 
@@ -312,3 +313,71 @@ def test_dicom_re_encodings_and_a_png_twin_meet() -> None:
         other_exact, other_hash = images.fingerprint(other)
         assert other_exact != exact
         assert lsh.hamming(phash, other_hash) <= 6
+
+
+def test_notice_kinds_follow_the_leading_words_or_the_whole_text() -> None:
+    from medcurate.dedup.config import NOTICE_KINDS
+    from medcurate.dedup.notices import NoticeFinder
+
+    kinds = {name: number for number, name in enumerate(sorted(NOTICE_KINDS), start=1)}
+    leading, anywhere = NoticeFinder(NOTICE_KINDS, 3), NoticeFinder(NOTICE_KINDS, None)
+    cases = [
+        ("Erratum: Ferritin in blood donors of Lowmoor", "erratum", "erratum"),
+        ("Authors' reply: Comment on ferritin in donors", "reply", "reply"),  # the first phrase decides
+        ("Notice of retraction. Ferritin in donors", "retraction", "retraction"),
+        ("EXPRESSION OF CONCERN: ferritin in donors", "concern", "concern"),
+        ("Ferritin in blood donors of Lowmoor: a reply", None, "reply"),
+        ("Ferritin in blood donors of Lowmoor", None, None),
+        ("Expressions of concerns about ferritin", None, None),  # whole words and phrases only
+    ]
+    for text, first, whole in cases:
+        assert leading.kind(text) == kinds.get(first, 0), text
+        assert anywhere.kind(text) == kinds.get(whole, 0), text
+    # A long text: only its opening is normalised for a scope, with the same answer.
+    long = "Corrigendum to ferritin " + "in donors " * 5000
+    assert leading.kind(long) == kinds["erratum"] and anywhere.kind(long) == kinds["erratum"]
+    assert NoticeFinder({}, 3).kinds(["Erratum: x"]).tolist() == [0]
+
+
+def test_a_notice_never_joins_the_article_it_names() -> None:
+    from medcurate.dedup.core import assign_text_clusters
+
+    article = "Ferritin and iron stores in blood donors of Lowmoor Ashgrove Pell 2019 41 112-118"
+    texts = {
+        "pubmed": article,
+        "embase": article.replace("112-118", "112-8"),
+        "erratum": "Erratum: " + article,
+        "erratum2": "Erratum. " + article.replace("112-118", "112-8"),
+        "reply": "Reply: " + article,
+    }
+    config = DedupConfig(threshold=0.5, shingle="char", ngram=5, numbers_agree=None, notices=True)
+    rows = assign_text_clusters(list(texts), list(texts.values()), config)
+    cluster = {row["id"]: row["cluster"] for row in rows}
+    assert cluster["pubmed"] == cluster["embase"]
+    assert cluster["erratum"] == cluster["erratum2"] != cluster["pubmed"]
+    assert cluster["reply"] not in (cluster["pubmed"], cluster["erratum"])
+    # Without the rule, text similarity merges them all.
+    off = assign_text_clusters(
+        list(texts), list(texts.values()), config.model_copy(update={"notices": False})
+    )
+    assert len({row["cluster"] for row in off}) == 1
+    # One kind for every phrase: a notice still never joins a non-notice, but notices join each other.
+    one = config.model_copy(update={"notice_kinds": {"notice": ["erratum", "reply"]}})
+    cluster = {
+        row["id"]: row["cluster"] for row in assign_text_clusters(list(texts), list(texts.values()), one)
+    }
+    assert cluster["erratum"] == cluster["reply"] != cluster["pubmed"] == cluster["embase"]
+
+
+def test_payloads_round_trip_with_their_notice_kind() -> None:
+    from medcurate.dedup.boilerplate import pack_payload, unpack_payloads
+
+    sig = np.arange(16, dtype=np.uint32)
+    payloads = [
+        pack_payload(sig, np.array([3, 5], dtype=np.uint32), np.array([9], dtype=np.uint32), 4),
+        pack_payload(sig + 1, np.empty(0, dtype=np.uint32), np.empty(0, dtype=np.uint32)),
+    ]
+    sigs, sets, numbers, kinds = unpack_payloads(payloads, 16)
+    assert sigs.tolist() == [sig.tolist(), (sig + 1).tolist()]
+    assert sets.counts.tolist() == [2, 0] and numbers.counts.tolist() == [1, 0]
+    assert kinds.tolist() == [4, 0]

@@ -3,7 +3,8 @@
 Dev sets from the shared evaluation data: bib_records (each subject category, record text =
 title, author surnames, year, volume, pages), medical_question_pairs (every distinct question) and
 MedQuAD answers (the first 3,000 non-empty ones, to keep the Beam run short). Several settings,
-so that each verification rule is exercised on both paths.
+so that each verification rule is exercised on both paths. Images: the DICOM test files of the
+pydicom wheel (undecodable files included) and the first 1,000 pneumoniamnist PNGs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 
 from medcurate.dedup.beam import assign_clusters
 from medcurate.dedup.config import DedupConfig
-from medcurate.dedup.core import assign_text_clusters
+from medcurate.dedup.core import assign_image_clusters, assign_text_clusters
 from medcurate.schemas.sample import new_sample
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -76,9 +77,16 @@ DEV_SETS = [
     (
         "cytology_screening",
         lambda: _bib("cytology_screening"),
-        [BIB, BIB.model_copy(update={"boilerplate": True})],
+        [BIB, BIB.model_copy(update={"boilerplate": True, "notices": True})],
     ),
-    ("haematology", lambda: _bib("haematology"), [BIB.model_copy(update={"verify": "containment"})]),
+    (
+        "haematology",
+        lambda: _bib("haematology"),
+        [
+            BIB.model_copy(update={"verify": "containment"}),
+            BIB.model_copy(update={"notices": True, "notice_scope": None}),
+        ],
+    ),
     ("special_cases", lambda: _bib("special_cases"), [BIB, BIB.model_copy(update={"numbers_agree": None})]),
     ("medical_question_pairs", _mqp, [BIB]),
     ("medquad", _medquad, [DedupConfig(threshold=0.7, shingle="word", ngram=3, boilerplate=True)]),
@@ -91,3 +99,31 @@ def test_in_process_and_beam_paths_give_identical_clusters(name, load, configs) 
     texts = load()
     for config in configs:
         _both(texts, config)
+
+
+def _pydicom_files() -> list[Path]:
+    """The DICOM test files of the pydicom wheel (pydicom-data's larger ones would take minutes)."""
+    import pydicom
+
+    return sorted((Path(pydicom.__file__).resolve().parent / "data" / "test_files").rglob("*.dcm"))
+
+
+def _pneumoniamnist_files(limit: int = 1000) -> list[Path]:
+    return sorted(_need(SHARED / "images" / "pneumoniamnist" / "png").glob("*.png"))[:limit]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("load", [_pydicom_files, _pneumoniamnist_files], ids=["pydicom", "pneumoniamnist"])
+def test_in_process_and_beam_paths_give_identical_image_clusters(load) -> None:
+    import logging
+
+    logging.getLogger("pydicom").setLevel(logging.CRITICAL)  # malformed test files log tracebacks
+    files = load()
+    ids = [str(path) for path in files]
+    local = assign_image_clusters(ids, (path.read_bytes() for path in files), DedupConfig())
+    samples = [
+        new_sample(id=i, source_kind="image", modality="image", source_uri=i, image_bytes=path.read_bytes())
+        for i, path in zip(ids, files, strict=True)
+    ]
+    assert local == assign_clusters(samples, DedupConfig())
+    assert len({row["cluster"] for row in local}) < len(files)
