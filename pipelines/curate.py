@@ -29,6 +29,7 @@ from medcurate.privacy.beam import DeidentifySamples
 from medcurate.privacy.text import deid_artifacts
 from medcurate.quality.beam import ComputeSignals
 from medcurate.quality.expectations import SUITE_NAME, validate_shards
+from medcurate.quality.models import bundled_relevance_dir, describe, latest_artifact
 from medcurate.schemas.events import counts_by_reason
 from medcurate.schemas.manifest import Manifest, ShardInfo, StageCounts, ValidationInfo
 from medcurate.schemas.sample import SAMPLE_SCHEMA, SCHEMA_VERSION
@@ -104,6 +105,17 @@ def published_exact_hashes(config: RunConfig) -> set[str]:
         return set().union(*(catalog.exact_hashes(name) for name in config.dedup.against_published))
 
 
+def quality_models(config: RunConfig) -> dict[str, str]:
+    """Model folder per head: configured, else the latest `medcurate quality train` wrote beside the
+    datasets, else the bundled bootstrap relevance model (which also stands in for quality)."""
+    trained = storage.join(config.publish.output_dir, "models")
+    relevance = (
+        config.quality.relevance_model or latest_artifact(trained, "relevance") or bundled_relevance_dir()
+    )
+    quality = config.quality.quality_model or latest_artifact(trained, "quality") or relevance
+    return {"relevance": str(relevance), "quality": str(quality)}
+
+
 def build_pipeline(
     pipeline: beam.Pipeline,
     config: RunConfig,
@@ -112,7 +124,10 @@ def build_pipeline(
     known_exact_hashes: set[str] | frozenset[str] = frozenset(),
 ) -> None:
     ingested = pipeline | "Ingest" >> IngestSources(config.ingest)
-    signals = ingested[SAMPLES] | "Signals" >> ComputeSignals(config.quality)
+    models = quality_models(config)
+    signals = ingested[SAMPLES] | "Signals" >> ComputeSignals(
+        config.quality, models["relevance"], models["quality"]
+    )
     deidentified = signals[SAMPLES] | "Deidentify" >> DeidentifySamples(config.deid)
     deduplicated = deidentified[SAMPLES] | "Deduplicate" >> DeduplicateSamples(
         config.dedup, known_exact_hashes
@@ -210,7 +225,10 @@ def _run(
             schema_version=SCHEMA_VERSION,
             config=resolved_config(config),
             config_hash=hash_,
-            models=deid_artifacts(config.deid),
+            models={
+                **deid_artifacts(config.deid),
+                **{f"{head}_model": describe(folder) for head, folder in quality_models(config).items()},
+            },
             site_dictionary=site,
             shards=shards,
             rows=rows,
