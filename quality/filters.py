@@ -89,9 +89,9 @@ def gopher_repetition_statistics(
 
 
 def c4_statistics(text: str, min_words_per_line: int, max_word_length: int) -> dict[str, float]:
-    """Document-level C4 numbers; the line rules decide which lines count towards `c4.sentences`."""
-    sentences, kept, total = 0, 0, 0
-    javascript = policy = 0
+    """Document-level C4 numbers. As in C4's code, only lines that survive the line rules (terminal
+    punctuation, 3+ words, no over-long word) count sentences, "lorem ipsum" and curly brackets."""
+    sentences = kept = total = javascript = policy = lorem = curly = 0
     for raw in text.splitlines():
         line = raw.strip()
         words = line.split()
@@ -99,27 +99,26 @@ def c4_statistics(text: str, min_words_per_line: int, max_word_length: int) -> d
         if any(len(word) > max_word_length for word in words):
             continue
         line = CITATION_REGEX.sub("", line)
-        if not line.endswith(END_PUNCTUATION) or line.endswith("..."):
-            continue
-        if len(words) < min_words_per_line:
+        if not line.endswith(END_PUNCTUATION) or line.endswith("...") or len(words) < min_words_per_line:
             continue
         lower = line.lower()
+        lorem += "lorem ipsum" in lower
         if "javascript" in lower:
             javascript += 1
             continue
+        curly += "{" in line
         if any(phrase in lower for phrase in POLICY_SUBSTRINGS):
             policy += 1
             continue
         kept += 1
         sentences += count_sentences(line)
-    lower_text = text.lower()
     return {
         "c4.sentences": float(sentences),
         "c4.lines_kept_ratio": _ratio(kept, total),
         "c4.javascript_lines": float(javascript),
         "c4.policy_lines": float(policy),
-        "c4.lorem_ipsum": float("lorem ipsum" in lower_text),
-        "c4.curly_bracket": float("{" in text),
+        "c4.lorem_ipsum": float(lorem),
+        "c4.curly_bracket": float(curly),
     }
 
 
