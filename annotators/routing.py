@@ -17,6 +17,7 @@ IMAGE_TEXT_UNCHECKED = "deid:burned_in_text_unchecked"  # set by privacy/images.
 IMAGE_TEXT = "image_text"
 QUALITY_UNCERTAIN = "quality_uncertain"
 AUDIT = "audit"
+MODEL_UNCERTAIN = "model_uncertain"  # active learning: the relevance or quality model is least sure
 # Where image de-id records the pixel boxes it painted over (privacy/images.py).
 DEID_BOXES = "deid.boxes"
 
@@ -67,3 +68,28 @@ def route_sample(sample: dict[str, Any], config: ReviewConfig) -> dict[str, Any]
     routed["review_reasons"] = existing + new
     routed["review_status"] = ReviewStatus.PENDING.value
     return routed
+
+
+def uncertainty(score: float | None) -> float:
+    """1 at a probability of 0.5, 0 at 0 or 1: how little a model knows about a sample."""
+    return 0.0 if score is None else 1.0 - abs(2.0 * float(score) - 1.0)
+
+
+def active_selection(
+    candidates: list[tuple[str, float]], budget: int, audit_share: float, seed: int
+) -> dict[str, str]:
+    """Spend `budget` reviews: `audit_share` of it on a random audit (keeps the accuracy estimate
+    unbiased), the rest on the candidates the models are least sure of. Returns {id: reason}.
+
+    `candidates` are (sample id, uncertainty). The audit draw hashes the id like `audit_draw`, so a
+    sample's chance never depends on what else is in the batch.
+    """
+    budget = min(budget, len(candidates))
+    audits = round(budget * audit_share)
+    by_draw = sorted(candidates, key=lambda c: audit_draw(c[0], seed))
+    chosen = {sample_id: AUDIT for sample_id, _ in by_draw[:audits]}
+    for sample_id, _ in sorted(candidates, key=lambda c: (-c[1], c[0])):
+        if len(chosen) >= budget:
+            break
+        chosen.setdefault(sample_id, MODEL_UNCERTAIN)
+    return chosen

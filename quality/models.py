@@ -11,6 +11,8 @@ import importlib.resources
 import json
 import os
 import re
+import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,12 +40,17 @@ TRAIN_PARAMS: dict[str, Any] = {
     "lr": 0.5,
     "dim": 32,
     "wordNgrams": 2,
-    "minCount": 2,
+    "minCount": 1,
     "bucket": 100_000,
     "loss": "softmax",
     "thread": 1,
     "seed": 7,
 }
+
+
+MIN_TRAINING_LINES = 2000
+# fastText 0.10 sometimes stops with "Encountered NaN" on small sets; these variants are tried in turn.
+_NAN_RETRIES: tuple[dict[str, Any], ...] = ({}, {"seed": 8}, {"loss": "hs"}, {"dim": 16}, {"thread": 2})
 
 
 def normalize(text: str) -> str:
@@ -60,16 +67,55 @@ class Example:
 
 def train_fasttext(examples: Sequence[Example], params: dict[str, Any] | None = None):
     """A supervised fastText model over `__label__1` / `__label__0` lines."""
-    import fasttext
-
+    settings = TRAIN_PARAMS | (params or {})
+    # fastText's NaN check races with training that ends within moments (a few dozen lines): a
+    # small set is written several times over, with the epochs divided to match.
+    copies = max(1, -(-MIN_TRAINING_LINES // max(len(examples), 1)))
+    settings["epoch"] = max(1, round(settings["epoch"] / copies))
+    lines = [f"__label__{example.label} {normalize(example.text)}\n" for example in examples]
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as handle:
-        for example in examples:
-            handle.write(f"__label__{example.label} {normalize(example.text)}\n")
+        handle.writelines(lines * copies)
         path = handle.name
     try:
-        return fasttext.train_supervised(input=path, verbose=0, **(TRAIN_PARAMS | (params or {})))
+        for change in _NAN_RETRIES:
+            try:
+                return _train_in_fresh_process(path, settings | change)
+            except RuntimeError as error:
+                if "NaN" not in str(error):
+                    raise
+        raise RuntimeError("fastText training reported NaN with every fallback setting")
     finally:
         os.unlink(path)
+
+
+_TRAIN_SCRIPT = """
+import json, sys
+import fasttext
+try:
+    fasttext.train_supervised(input=sys.argv[1], verbose=0, **json.loads(sys.argv[2])).save_model(sys.argv[3])
+except RuntimeError as error:
+    sys.exit(f"RuntimeError: {error}")
+"""
+
+
+def _train_in_fresh_process(path: str, settings: dict[str, Any]):
+    """Trains in a new interpreter and loads the result. fastText 0.10 (fasttext-numpy2) stops with
+    "Encountered NaN" now and then when trained in a process that already trained or predicted
+    (stale heap memory, we believe); in a fresh process the same file trains cleanly."""
+    import fasttext
+
+    with tempfile.TemporaryDirectory() as scratch:
+        out = str(Path(scratch) / "model.bin")
+        done = subprocess.run(
+            [sys.executable, "-c", _TRAIN_SCRIPT, path, json.dumps(settings), out],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode:
+            raise RuntimeError(
+                done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "training failed"
+            )
+        return fasttext.load_model(out)
 
 
 def positive_probability(model, texts: Sequence[str]) -> np.ndarray:
