@@ -273,6 +273,13 @@ def _run(
         )
 
     _after_publish("reports", "writing the run reports", write_reports, warnings)
+
+    def write_html_report() -> None:
+        from medcurate.quality.report import build_report
+
+        build_report(version_dir, report_dir)
+
+    _after_publish("report_html", "writing the HTML run report", write_html_report, warnings)
     _after_publish(
         "cleanup", "removing the staging folder", lambda: storage.delete_tree(staging_dir), warnings
     )

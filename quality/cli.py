@@ -1,4 +1,4 @@
-"""`medcurate quality train|bootstrap`: fit the fastText relevance and quality heads."""
+"""`medcurate quality train|bootstrap` (the fastText relevance and quality heads) and `medcurate report`."""
 
 from __future__ import annotations
 
@@ -32,6 +32,14 @@ def register(subparsers: Any) -> None:
     boot.add_argument("--data", default="../shared/data", metavar="DIR", help="the public data folder")
     boot.add_argument("--output", required=True, metavar="DIR", help="folder to write model.ftz + card.json")
     boot.set_defaults(handler=bootstrap_command)
+
+    report = subparsers.add_parser(
+        "report", help="rebuild a run's HTML report (reports/<dataset>/<run>/index.html)"
+    )
+    report.add_argument("run", nargs="?", help="run id; default: the newest published run")
+    report.add_argument("--config", metavar="FILE", help="YAML run config (its publish.output_dir is used)")
+    report.add_argument("--output", metavar="DIR", help="output folder (publish.output_dir)")
+    report.set_defaults(handler=report_command)
 
 
 def train_command(args: argparse.Namespace, extra: list[str]) -> int:
@@ -69,4 +77,17 @@ def bootstrap_command(args: argparse.Namespace, extra: list[str]) -> int:
         shutil.copyfile(folder / name, output / name)
     shutil.rmtree(scratch)
     print(output)
+    return 0
+
+
+def report_command(args: argparse.Namespace, extra: list[str]) -> int:
+    from medcurate.config import load_config
+    from medcurate.quality.report import build_report, find_run
+
+    output_dir = args.output or load_config(args.config).publish.output_dir
+    try:
+        _, version_dir, report_dir = find_run(output_dir, args.run)
+    except FileNotFoundError as error:
+        raise CliError(str(error)) from None
+    print(build_report(version_dir, report_dir))
     return 0

@@ -48,8 +48,7 @@ TRAIN_PARAMS: dict[str, Any] = {
 }
 
 
-MIN_TRAINING_LINES = 2000
-# fastText 0.10 sometimes stops with "Encountered NaN" on small sets; these variants are tried in turn.
+# Should a fresh process still report NaN, these variants are tried in turn.
 _NAN_RETRIES: tuple[dict[str, Any], ...] = ({}, {"seed": 8}, {"loss": "hs"}, {"dim": 16}, {"thread": 2})
 
 
@@ -68,13 +67,8 @@ class Example:
 def train_fasttext(examples: Sequence[Example], params: dict[str, Any] | None = None):
     """A supervised fastText model over `__label__1` / `__label__0` lines."""
     settings = TRAIN_PARAMS | (params or {})
-    # fastText's NaN check races with training that ends within moments (a few dozen lines): a
-    # small set is written several times over, with the epochs divided to match.
-    copies = max(1, -(-MIN_TRAINING_LINES // max(len(examples), 1)))
-    settings["epoch"] = max(1, round(settings["epoch"] / copies))
-    lines = [f"__label__{example.label} {normalize(example.text)}\n" for example in examples]
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as handle:
-        handle.writelines(lines * copies)
+        handle.writelines(f"__label__{example.label} {normalize(example.text)}\n" for example in examples)
         path = handle.name
     try:
         for change in _NAN_RETRIES:
