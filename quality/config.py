@@ -1,4 +1,6 @@
-from pydantic import Field
+from typing import Any
+
+from pydantic import Field, field_validator
 
 from medcurate.schemas.config import StrictModel
 
@@ -84,6 +86,16 @@ def default_filters_by_kind() -> dict[str, TextFilters]:
     return {"web": TextFilters(), "clinical": clinical_filters()}
 
 
+def _merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in change.items():
+        nested = (
+            isinstance(value, dict) and isinstance(out.get(key), dict) and key in TextFilters.model_fields
+        )
+        out[key] = _merge(out[key], value) if nested else value
+    return out
+
+
 class QualityConfig(StrictModel):
     languages: list[str] = Field(
         default_factory=lambda: ["en"], description="ISO 639-1 codes kept; [] keeps all"
@@ -102,6 +114,19 @@ class QualityConfig(StrictModel):
         description="fastText quality model trained from physicians' verdicts (`medcurate quality train`); "
         "null: the relevance model stands in until one is trained",
     )
+
+    @field_validator("filters", mode="before")
+    @classmethod
+    def _over_kind_defaults(cls, value: Any) -> Any:
+        """A kind's settings change its defaults key by key (`quality.filters.clinical.c4.enabled=true`
+        keeps the other clinical defaults); the kinds not mentioned keep theirs."""
+        if not isinstance(value, dict):
+            return value
+        merged: dict[str, Any] = {kind: f.model_dump() for kind, f in default_filters_by_kind().items()}
+        for kind, section in value.items():
+            base = merged.get(kind, TextFilters().model_dump())
+            merged[kind] = _merge(base, section) if isinstance(section, dict) else section
+        return merged
 
     def filters_for(self, source_kind: str | None) -> TextFilters:
         return self.filters.get(source_kind or "", self.filters.get("web") or TextFilters())

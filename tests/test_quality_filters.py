@@ -383,3 +383,16 @@ def test_clinical_defaults_keep_terse_notes_web_defaults_drop_them() -> None:
     repeated = "\n".join([note] + ["PT RESTING COMFORTABLY, NO COMPLAINTS."] * 6)
     assert filter_reason(filter_statistics(repeated, clinical), clinical) == "gopher_repetition.dup_line_frac"
     assert config.filters_for("unknown-kind") == config.filters_for("web")
+
+
+def test_per_kind_overrides_keep_the_other_defaults() -> None:
+    from medcurate.config import load_config
+
+    config = load_config(
+        None, ["quality.filters.clinical.fineweb.enabled=true", "quality.filters.web.c4.min_num_sentences=3"]
+    )
+    clinical = config.quality.filters_for("clinical")
+    assert clinical.fineweb.enabled and not clinical.c4.enabled
+    assert clinical.gopher_quality.min_stop_words is None  # still the clinical default
+    assert config.quality.filters_for("web").c4.min_num_sentences == 3
+    assert config.quality.filters_for("web").gopher_quality.min_doc_words == 50
