@@ -31,8 +31,11 @@ def audit_draw(sample_id: str, seed: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def review_reasons(sample: dict[str, Any], config: ReviewConfig) -> list[str]:
-    """Reason codes under which `config` sends this sample to review (empty: publish directly)."""
+def review_reasons(
+    sample: dict[str, Any], config: ReviewConfig, uncertain_ids: frozenset[str] = frozenset()
+) -> list[str]:
+    """Reason codes under which `config` sends this sample to review (empty: publish directly).
+    `uncertain_ids`: the samples the active-learning budget picked (see `model_uncertainty`)."""
     reasons = []
     confidence = sample.get("deid_confidence")
     if confidence is not None and confidence < config.min_deid_confidence:
@@ -46,13 +49,17 @@ def review_reasons(sample: dict[str, Any], config: ReviewConfig) -> list[str]:
     quality = sample.get("quality_score")
     if quality is not None and config.quality_uncertain_low <= quality <= config.quality_uncertain_high:
         reasons.append(QUALITY_UNCERTAIN)
+    if sample["id"] in uncertain_ids:
+        reasons.append(MODEL_UNCERTAIN)
     fraction = config.audit_fraction_by_kind.get(sample.get("source_kind") or "", config.audit_fraction)
     if audit_draw(sample["id"], config.seed) < fraction:
         reasons.append(AUDIT)
     return reasons
 
 
-def route_sample(sample: dict[str, Any], config: ReviewConfig) -> dict[str, Any]:
+def route_sample(
+    sample: dict[str, Any], config: ReviewConfig, uncertain_ids: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """A copy of `sample` marked `pending` with its reasons appended, or left as it was.
 
     Samples already pending (de-id could not check an image's text) stay pending; accepted or
@@ -61,7 +68,7 @@ def route_sample(sample: dict[str, Any], config: ReviewConfig) -> dict[str, Any]
     if sample.get("review_status") not in _ROUTABLE:
         return sample
     existing = list(sample.get("review_reasons") or [])
-    new = [reason for reason in review_reasons(sample, config) if reason not in existing]
+    new = [reason for reason in review_reasons(sample, config, uncertain_ids) if reason not in existing]
     if not new and sample.get("review_status") != ReviewStatus.PENDING:
         return sample
     routed = dict(sample)
@@ -73,6 +80,11 @@ def route_sample(sample: dict[str, Any], config: ReviewConfig) -> dict[str, Any]
 def uncertainty(score: float | None) -> float:
     """1 at a probability of 0.5, 0 at 0 or 1: how little a model knows about a sample."""
     return 0.0 if score is None else 1.0 - abs(2.0 * float(score) - 1.0)
+
+
+def model_uncertainty(sample: dict[str, Any]) -> float:
+    """How unsure the relevance and quality heads are about a sample (the larger of the two)."""
+    return max(uncertainty(sample.get("relevance_score")), uncertainty(sample.get("quality_score")))
 
 
 def active_selection(

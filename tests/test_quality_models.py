@@ -160,3 +160,37 @@ def test_active_selection_spends_budget_on_uncertain_plus_audit() -> None:
     assert active_selection(candidates, budget=500, audit_share=0.1, seed=0).keys() == {
         c[0] for c in candidates
     }
+
+
+def test_router_spends_the_budget_per_kind_on_the_least_sure() -> None:
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from medcurate.annotators.beam import RouteForReview
+    from medcurate.annotators.config import ReviewConfig
+    from medcurate.schemas.sample import new_sample
+
+    scores = {"web": [0.02, 0.48, 0.9, 0.55, 0.99], "clinical": [0.3, 0.5, 0.97]}
+    samples = [
+        new_sample(
+            id=f"{kind}-{i}",
+            source_kind=kind,
+            modality="text",
+            source_uri=f"invented/{kind}/{i}",
+            text="x",
+            relevance_score=score,
+            quality_score=0.99,
+        )
+        for kind, values in scores.items()
+        for i, score in enumerate(values)
+    ]
+    config = ReviewConfig(audit_fraction=0, active_budget_by_kind={"web": 2, "clinical": 1})
+    with beam.Pipeline("FnApiRunner") as pipeline:
+        routed = (
+            pipeline
+            | beam.Create(samples)
+            | RouteForReview(config)
+            | beam.Filter(lambda s: MODEL_UNCERTAIN in s["review_reasons"])
+            | beam.Map(lambda s: s["id"])
+        )
+        assert_that(routed, equal_to(["web-1", "web-3", "clinical-1"]))
