@@ -96,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     active_needs = reviews_to_reach(mean["active"], target)
     print(f"target AUC {target:.4f} (random, full budget); {time.perf_counter() - started:.0f} s")
     if active_needs is None:
-        print(f"active/random reviews to reach target: active never reached it within {args.budget}")
+        print(
+            f"active/random reviews to reach AUC {target:.4f}: active never reached it within {args.budget}"
+        )
         return 1
     print(
         f"active/random reviews to reach AUC {target:.4f}: {active_needs}/{random_needs} = "

@@ -194,3 +194,23 @@ def test_router_spends_the_budget_per_kind_on_the_least_sure() -> None:
             | beam.Map(lambda s: s["id"])
         )
         assert_that(routed, equal_to(["web-1", "web-3", "clinical-1"]))
+
+
+@pytest.mark.slow
+def test_quality_eval_smoke() -> None:
+    """The benchmark's tiny run: both curves and the ratio as the last line."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "benchmarks/quality_eval.py", "--budget", "50", "--round", "25", "--seeds", "1"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = done.stdout.strip().splitlines()
+    assert done.returncode in (0, 1), done.stderr
+    assert lines[-1].startswith("active/random reviews to reach AUC")
+    assert len([line for line in lines if line.strip()[:2].isdigit()]) == 2  # one row per round
