@@ -122,9 +122,10 @@ def build_pipeline(
     run_id: str,
     staging_dir: str,
     known_exact_hashes: set[str] | frozenset[str] = frozenset(),
+    models: dict[str, str] | None = None,
 ) -> None:
     ingested = pipeline | "Ingest" >> IngestSources(config.ingest)
-    models = quality_models(config)
+    models = models or quality_models(config)
     signals = ingested[SAMPLES] | "Signals" >> ComputeSignals(
         config.quality, models["relevance"], models["quality"]
     )
@@ -200,7 +201,9 @@ def _run(
 ) -> RunResult:
     output_dir = config.publish.output_dir
     pipeline = beam.Pipeline(options=pipeline_options(config.runner, beam_args or []))
-    build_pipeline(pipeline, config, run_id, staging_dir, published_exact_hashes(config))
+    # Resolved once: the manifest names exactly the models the run applied.
+    models = quality_models(config)
+    build_pipeline(pipeline, config, run_id, staging_dir, published_exact_hashes(config), models)
     result = pipeline.run()
     result.wait_until_finish()
 
@@ -227,7 +230,7 @@ def _run(
             config_hash=hash_,
             models={
                 **deid_artifacts(config.deid),
-                **{f"{head}_model": describe(folder) for head, folder in quality_models(config).items()},
+                **{f"{head}_model": describe(folder) for head, folder in models.items()},
             },
             site_dictionary=site,
             shards=shards,
