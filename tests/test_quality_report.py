@@ -103,3 +103,20 @@ def test_charts_draw_in_headless_chromium(demo, tmp_path: Path) -> None:
         assert len(bars) >= len(demo["manifest"]["counts"]["dropped"]) + 2
     finally:
         driver.quit()
+
+
+def test_training_reads_the_published_texts(demo, capsys) -> None:
+    """`medcurate quality train` joins verdicts to the texts of every published version."""
+    from medcurate.quality.train import published_texts
+
+    texts = published_texts(str(demo["out"]), "medcurate-sample")
+    ids = (
+        duckdb.connect()
+        .execute(f"SELECT id FROM '{demo['version']}/data/*.parquet' WHERE modality = 'text'")
+        .fetchall()
+    )
+    assert set(texts) == {row[0] for row in ids}
+    assert all(text and uri for text, uri in texts.values())
+    # Without pulled verdicts the command says what to do first.
+    assert main(["quality", "train", "--set", f"publish.output_dir={demo['out']}"]) == 2
+    assert "medcurate review pull" in capsys.readouterr().err
