@@ -52,7 +52,9 @@ def test_every_text_sample_is_scored_and_models_are_named(demo) -> None:
     assert rows
     for quality, relevance, signals in rows:
         assert 0 <= quality <= 1 and 0 <= relevance <= 1
-        assert any(key.startswith("gopher.") for key in dict(signals))  # filter statistics are stored
+        # Filter statistics are stored (a map, or key/value pairs in later schema versions).
+        keys = [pair["key"] for pair in signals] if isinstance(signals, list) else list(signals)
+        assert any(key.startswith("gopher.") for key in keys)
     models = demo["manifest"]["models"]
     for head in ("relevance_model", "quality_model"):
         assert models[head]["version"] and len(models[head]["sha256"]) == 64
