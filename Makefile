@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := tesseract-ocr fonts-dejavu-core fonts-dejavu-extra chromium chromium-driver postgresql
 
-.PHONY: demo test lint system-deps clean tagger-model
+.PHONY: demo test lint system-deps clean tagger-model relevance-model
 
 demo: $(STAMP)
 	$(BIN)/medcurate run --config configs/demo.yaml
@@ -42,6 +42,10 @@ tagger-model: $(STAMP)
 	$(BIN)/medcurate deid train --output privacy/models/phi-tagger --gold \
 	  $(GOLD)/physionet_deid/notes.jsonl $(GOLD)/asq_phi/queries.jsonl \
 	  $(GOLD)/presidio_research_synth/synth_dataset_v2.json
+
+# Rebuild the bundled bootstrap health-relevance model from public labelled data (deterministic).
+relevance-model: $(STAMP)
+	$(BIN)/medcurate quality bootstrap --data ../shared/data --output quality/models/relevance-bootstrap
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

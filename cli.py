@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "medcurate.privacy.cli",
     "medcurate.dedup.cli",
     "medcurate.annotators.cli",
+    "medcurate.quality.cli",
 )
 
 

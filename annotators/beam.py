@@ -8,15 +8,17 @@ from typing import Any
 import apache_beam as beam
 
 from medcurate.annotators.config import ReviewConfig
-from medcurate.annotators.routing import route_sample
+from medcurate.annotators.routing import _ROUTABLE, model_uncertainty, route_sample
 from medcurate.annotators.verdicts import apply_verdict, load_verdicts
 from medcurate.pipelines.stage import DROPS, SAMPLES, count, emit_event
 from medcurate.schemas.events import Drop
 from medcurate.schemas.sample import ReviewStatus
 
 
-def _route_and_count(sample: dict[str, Any], config: ReviewConfig) -> dict[str, Any]:
-    routed = route_sample(sample, config)
+def _route_and_count(
+    sample: dict[str, Any], config: ReviewConfig, uncertain_ids: list[str] | None = None
+) -> dict[str, Any]:
+    routed = route_sample(sample, config, frozenset(uncertain_ids or ()))
     if routed["review_status"] == ReviewStatus.PENDING:
         count("review:pending")
         for reason in routed["review_reasons"]:
@@ -32,7 +34,23 @@ class RouteForReview(beam.PTransform):
         self.config = config
 
     def expand(self, samples: beam.PCollection) -> beam.PCollection:
-        return samples | "RouteSample" >> beam.Map(_route_and_count, self.config)
+        budgets = self.config.active_budget_by_kind
+        if not any(budgets.values()):
+            return samples | "RouteSample" >> beam.Map(_route_and_count, self.config)
+        # Active learning: per source kind, the `budget` text samples the models are least sure of.
+        picked = (
+            samples
+            | "Uncertainty" >> beam.FlatMap(_uncertainty_by_kind, budgets)
+            | "LeastSure" >> beam.combiners.Top.PerKey(max(budgets.values()))
+            | "WithinBudget" >> beam.FlatMap(lambda kv: [sid for _, sid in kv[1][: budgets[kv[0]]]])
+        )
+        return samples | "RouteSample" >> beam.Map(_route_and_count, self.config, beam.pvalue.AsList(picked))
+
+
+def _uncertainty_by_kind(sample: dict[str, Any], budgets: dict[str, int]) -> Iterator[tuple[str, tuple]]:
+    kind = sample.get("source_kind")
+    if budgets.get(kind) and sample.get("modality") == "text" and sample.get("review_status") in _ROUTABLE:
+        yield kind, (model_uncertainty(sample), sample["id"])
 
 
 class _ApplyVerdictsFn(beam.DoFn):

@@ -41,6 +41,11 @@ class ReviewConfig(StrictModel):
     min_deid_confidence: float = Field(0.6, ge=0, le=1, description="less confident de-id goes to review")
     quality_uncertain_low: float = Field(0.4, ge=0, le=1, description="quality scores in [low, high] ...")
     quality_uncertain_high: float = Field(0.6, ge=0, le=1, description="... are uncertain and go to review")
+    active_budget_by_kind: dict[str, int] = Field(
+        default_factory=dict,
+        description="active learning: reviews per run, per source kind, spent on the text samples the "
+        "relevance and quality models are least sure of (reason model_uncertain; audit_fraction still applies)",
+    )
     review_images_with_text: bool = Field(
         True, description="images with burned-in text redacted go to review"
     )

@@ -154,6 +154,7 @@ REASON_TEXT = {
     routing.IMAGE_TEXT_UNCHECKED: "burned-in text could not be checked",
     routing.QUALITY_UNCERTAIN: "quality model unsure",
     routing.AUDIT: "random audit",
+    routing.MODEL_UNCERTAIN: "relevance or quality model unsure (active learning)",
 }
 
 

@@ -31,6 +31,7 @@ from medcurate.privacy.beam import DeidentifySamples
 from medcurate.privacy.text import deid_artifacts
 from medcurate.quality.beam import ComputeSignals
 from medcurate.quality.expectations import SUITE_NAME, validate_shards
+from medcurate.quality.models import bundled_relevance_dir, describe, latest_artifact
 from medcurate.schemas.events import counts_by_reason
 from medcurate.schemas.manifest import Manifest, ShardInfo, StageCounts, ValidationInfo
 from medcurate.schemas.sample import SAMPLE_SCHEMA, SCHEMA_VERSION, to_arrow_row
@@ -106,16 +107,31 @@ def published_exact_hashes(config: RunConfig) -> set[str]:
         return set().union(*(catalog.exact_hashes(name) for name in config.dedup.against_published))
 
 
+def quality_models(config: RunConfig) -> dict[str, str]:
+    """Model folder per head: configured, else the latest `medcurate quality train` wrote beside the
+    datasets, else the bundled bootstrap relevance model (which also stands in for quality)."""
+    trained = storage.join(config.publish.output_dir, "models")
+    relevance = (
+        config.quality.relevance_model or latest_artifact(trained, "relevance") or bundled_relevance_dir()
+    )
+    quality = config.quality.quality_model or latest_artifact(trained, "quality") or relevance
+    return {"relevance": str(relevance), "quality": str(quality)}
+
+
 def build_pipeline(
     pipeline: beam.Pipeline,
     config: RunConfig,
     run_id: str,
     staging_dir: str,
     known_exact_hashes: set[str] | frozenset[str] = frozenset(),
+    models: dict[str, str] | None = None,
 ) -> None:
     ingested = pipeline | "Ingest" >> IngestSources(config.ingest)
     studies = ingested[SAMPLES] | "AssembleStudies" >> AssembleStudies()
-    signals = studies[SAMPLES] | "Signals" >> ComputeSignals(config.quality)
+    models = models or quality_models(config)
+    signals = studies[SAMPLES] | "Signals" >> ComputeSignals(
+        config.quality, models["relevance"], models["quality"]
+    )
     deidentified = signals[SAMPLES] | "Deidentify" >> DeidentifySamples(config.deid)
     repeats = deidentified[SAMPLES] | "DropRepeatedImages" >> DropRepeatedImages(
         config.dedup.max_image_repeats, config.ingest.multimodal.no_images_left
@@ -198,7 +214,9 @@ def _run(
 ) -> RunResult:
     output_dir = config.publish.output_dir
     pipeline = beam.Pipeline(options=pipeline_options(config.runner, beam_args or []))
-    build_pipeline(pipeline, config, run_id, staging_dir, published_exact_hashes(config))
+    # Resolved once: the manifest names exactly the models the run applied.
+    models = quality_models(config)
+    build_pipeline(pipeline, config, run_id, staging_dir, published_exact_hashes(config), models)
     result = pipeline.run()
     result.wait_until_finish()
 
@@ -223,7 +241,10 @@ def _run(
             schema_version=SCHEMA_VERSION,
             config=resolved_config(config),
             config_hash=hash_,
-            models=deid_artifacts(config.deid),
+            models={
+                **deid_artifacts(config.deid),
+                **{f"{head}_model": describe(folder) for head, folder in models.items()},
+            },
             site_dictionary=site,
             shards=shards,
             rows=rows,
@@ -268,6 +289,13 @@ def _run(
         )
 
     _after_publish("reports", "writing the run reports", write_reports, warnings)
+
+    def write_html_report() -> None:
+        from medcurate.quality.report import build_report
+
+        build_report(version_dir, report_dir)
+
+    _after_publish("report_html", "writing the HTML run report", write_html_report, warnings)
     _after_publish(
         "cleanup", "removing the staging folder", lambda: storage.delete_tree(staging_dir), warnings
     )

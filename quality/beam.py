@@ -1,4 +1,4 @@
-"""Beam adapter for the signals stage: language ID and quality heuristics over batches of samples."""
+"""Beam adapter for the signals stage: language ID, standard text filters and model scores over batches."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import apache_beam as beam
 
 from medcurate.pipelines.stage import DEAD_LETTERS, DROPS, SAMPLES, SampleStageFn
 from medcurate.quality.config import QualityConfig
+from medcurate.quality.filters import filter_reason, filter_statistics
 from medcurate.quality.heuristics import drop_reason, text_signals
 from medcurate.schemas.events import Drop, Event
 from medcurate.schemas.sample import Modality
@@ -20,42 +21,64 @@ def _has_text_parts(sample: dict[str, Any]) -> bool:
 class _SignalsFn(SampleStageFn):
     stage = "quality"
 
-    def __init__(self, config: QualityConfig) -> None:
+    def __init__(self, config: QualityConfig, relevance_dir: str | None, quality_dir: str | None) -> None:
         self.config = config
+        self.relevance_dir = relevance_dir
+        self.quality_dir = quality_dir
 
     def setup(self) -> None:
         super().setup()
         from medcurate.quality.langid import LanguageIdentifier
+        from medcurate.quality.models import TextScorer
 
         self.identifier = LanguageIdentifier()
+        self.scorer = (
+            TextScorer(self.relevance_dir, self.quality_dir or self.relevance_dir)
+            if self.relevance_dir
+            else None
+        )
 
     def process_samples(self, samples: list[dict[str, Any]]) -> list[dict[str, Any] | Event]:
         # A multimodal document's text parts get signals too; its images keep it whatever they say.
         texts = [s for s in samples if s["modality"] == Modality.TEXT or _has_text_parts(s)]
         predictions = self.identifier.predict([s["text"] for s in texts])
         results: list[dict[str, Any] | Event] = [s for s in samples if not any(s is t for t in texts)]
+        kept = []
         for sample, (language, score) in zip(texts, predictions, strict=True):
             signals = text_signals(sample["text"])
             reason = drop_reason(signals, language, score, self.config)
-            if reason and sample["modality"] == Modality.TEXT:
+            is_text = sample["modality"] == Modality.TEXT
+            if not reason and is_text:
+                filters = self.config.filters_for(sample["source_kind"])
+                signals |= filter_statistics(sample["text"], filters)
+                reason = filter_reason(signals, filters)
+            if reason and is_text:
                 results.append(Drop(self.stage, reason, sample["source_uri"], sample["id"]))
                 continue
-            results.append(
-                {**sample, "language": language, "language_score": score, "quality_signals": signals}
-            )
+            kept.append({**sample, "language": language, "language_score": score, "quality_signals": signals})
+        scores = self.scorer.score([s["text"] for s in kept]) if self.scorer else [(None, None)] * len(kept)
+        for sample, (relevance, quality) in zip(kept, scores, strict=True):
+            results.append({**sample, "relevance_score": relevance, "quality_score": quality})
         return results
 
 
 class ComputeSignals(beam.PTransform):
-    """Sets language and quality signals; drops texts too short or in a language not wanted."""
+    """Sets language, filter statistics and model scores; drops texts a filter rejects (reason per rule)."""
 
-    def __init__(self, config: QualityConfig) -> None:
+    def __init__(
+        self, config: QualityConfig, relevance_dir: str | None = None, quality_dir: str | None = None
+    ) -> None:
         super().__init__()
         self.config = config
+        self.relevance_dir = relevance_dir
+        self.quality_dir = quality_dir
 
     def expand(self, samples):
         return (
             samples
             | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=256)
-            | "Signals" >> beam.ParDo(_SignalsFn(self.config)).with_outputs(DEAD_LETTERS, DROPS, main=SAMPLES)
+            | "Signals"
+            >> beam.ParDo(_SignalsFn(self.config, self.relevance_dir, self.quality_dir)).with_outputs(
+                DEAD_LETTERS, DROPS, main=SAMPLES
+            )
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,38 @@ def _quiet_great_expectations() -> None:
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
+# Residual-PHI patterns (HIPAA Safe Harbor identifiers with a fixed shape): what de-identification
+# must never leave in published text. The gate records which kinds matched in which samples, never
+# the matched value. SSN per the SSA's rules (no area 000, 666 or 9xx; no group 00; no serial 0000).
+RESIDUAL_PHI_PATTERNS = {
+    "ssn": re.compile(r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b"),
+    "phone": re.compile(r"(?<![\w-])(?:\+?1[-.\s]?)?(?:\([2-9]\d{2}\)\s?|[2-9]\d{2}[-.])\d{3}[-.]\d{4}\b"),
+    "email": re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b"),
+    "mrn": re.compile(r"\b(?:MRN|medical record (?:number|no\.?))\s*[:#]?\s*\d{5,}\b", re.IGNORECASE),
+}
+RESIDUAL_PHI_COLUMN = "residual_phi"
+RESIDUAL_PHI_EXPECTATION = "expect_no_residual_phi"
+
+
+def residual_phi_kinds(text: str | None) -> str | None:
+    """Comma-separated kinds of identifier patterns found in `text`, or None when there are none."""
+    if not text:
+        return None
+    found = [kind for kind, pattern in RESIDUAL_PHI_PATTERNS.items() if pattern.search(text)]
+    return ",".join(found) or None
+
+
+def _residual_phi_expectation():
+    import great_expectations as gx
+
+    class ExpectNoResidualPhi(gx.expectations.ExpectColumnValuesToBeNull):
+        """Published text holds no SSN, phone, e-mail or MRN pattern (the column lists kinds found)."""
+
+        description: str = "No SSN, phone number, e-mail address or MRN pattern in published text"
+
+    return ExpectNoResidualPhi(column=RESIDUAL_PHI_COLUMN)
+
+
 @dataclass(frozen=True)
 class ValidationOutcome:
     passed: bool
@@ -65,6 +98,7 @@ def _suite(config_hash: str):
     suite.add_expectation(e.ExpectColumnValuesToBeBetween(column="deid_confidence", min_value=0, max_value=1))
     suite.add_expectation(e.ExpectColumnValuesToBeBetween(column="image_width", min_value=1))
     suite.add_expectation(e.ExpectColumnValuesToBeBetween(column="image_height", min_value=1))
+    suite.add_expectation(_residual_phi_expectation())
     return suite
 
 
@@ -106,6 +140,14 @@ def _cross_shard_checks(paths: list[str]) -> dict[str, int]:
         return {name: con.execute(sql).fetchone()[0] for name, sql in checks.items()}
 
 
+def _unexpected_ids(result: dict[str, Any], limit: int = 20) -> list[str]:
+    """Sample ids of the rows an expectation rejected (the first `limit`, then a count)."""
+    ids = sorted(
+        {str(row.get("id")) for row in result.get("unexpected_index_list") or [] if isinstance(row, dict)}
+    )
+    return ids[:limit] + ([f"... {len(ids) - limit} more"] if len(ids) > limit else [])
+
+
 def validate_shards(paths: list[str], config_hash: str) -> ValidationOutcome:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -122,15 +164,25 @@ def validate_shards(paths: list[str], config_hash: str) -> ValidationOutcome:
     suite = _suite(config_hash)
     failed: set[str] = set()
     per_shard: dict[str, Any] = {}
+    # Unexpected rows are named by sample id; the residual-PHI column holds kinds, not values.
+    result_format = {"result_format": "COMPLETE", "unexpected_index_column_names": ["id"]}
     for path in paths:
         with FileSystems.open(path) as handle:
-            frame = pq.read_table(handle, columns=VALIDATED_COLUMNS).to_pandas()
-        result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(suite)
+            table = pq.read_table(handle, columns=[*VALIDATED_COLUMNS, "text"])
+        frame = table.drop_columns(["text"]).to_pandas()
+        frame[RESIDUAL_PHI_COLUMN] = [residual_phi_kinds(text) for text in table.column("text").to_pylist()]
+        result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(
+            suite, result_format=result_format
+        )
         per_shard[path.rsplit("/", 1)[-1]] = result.to_json_dict()
         for outcome in result.results:
             if not outcome.success:
                 config = outcome.expectation_config
-                failed.add(f"{config.type}({config.kwargs.get('column')})")
+                name = f"{config.type}({config.kwargs.get('column')})"
+                ids = _unexpected_ids(outcome.result)
+                failed.add(
+                    f"{name}: samples {', '.join(ids)}" if config.type == RESIDUAL_PHI_EXPECTATION else name
+                )
     cross = _cross_shard_checks(paths) if paths else {}
     failed.update(f"{name}: {bad} rows" for name, bad in cross.items() if bad)
     results = {"suite": SUITE_NAME, "shards": per_shard, "cross_shard_offending_rows": cross}

@@ -97,6 +97,8 @@ SAMPLE_SCHEMA = pa.schema(
         pa.field("language", pa.string()),
         pa.field("language_score", pa.float32()),
         pa.field("quality_score", pa.float32()),
+        # P(health/medical content) from the relevance model (quality_score: P(a physician accepts)).
+        pa.field("relevance_score", pa.float32()),
         pa.field("quality_signals", FLOAT_PAIRS),
         pa.field("redactions", pa.list_(REDACTION_TYPE)),
         pa.field("deid_confidence", pa.float32()),

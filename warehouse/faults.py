@@ -26,6 +26,7 @@ PUBLISH_STEPS = (
 # After the version is published (failures here are warnings, never a failed run).
 AFTER_PUBLISH_STEPS = (
     "reports",  # before dead letters, drops and summary.json are written
+    "report_html",  # before the HTML run report (index.html) is written
     "cleanup",  # before the run's staging folder is removed
     "review_push",  # before the push to Label Studio
 )
