@@ -72,7 +72,9 @@ def clinical_filters() -> TextFilters:
             min_stop_words=None,
             min_avg_word_length=2,
             max_avg_word_length=12,
-            min_alpha_words_ratio=0.5,
+            # Punctuation counts as words here, and a note's dates, vitals, doses and lab values
+            # are content: a vitals-heavy note falls below half, so the rule is off.
+            min_alpha_words_ratio=None,
         ),
         # Structured records (FHIR renderings, lab panels) repeat field names by design: only whole
         # repeated lines and paragraphs (copy-forward) count.
