@@ -1,13 +1,15 @@
-"""Specialty routing without a server: the predictor, the task header, and who gets a task."""
+"""Specialty routing: the predictor, the task header, who gets a task, and (slow) a real push."""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
 
-from medcurate.annotators.config import ReviewConfig
-from medcurate.annotators.push import sample_to_task, task_reviewers
-from medcurate.annotators.reviewers import Reviewer
+from medcurate.annotators import server
+from medcurate.annotators.config import LabelStudioConfig, ReviewConfig
+from medcurate.annotators.projects import TEXT, ensure_project, existing_sample_ids
+from medcurate.annotators.push import push_samples, reviewer_client, sample_to_task, task_reviewers
+from medcurate.annotators.reviewers import SECRETS_FILE, Reviewer, add_reviewer
 from medcurate.annotators.routing import AUDIT
 from medcurate.annotators.specialty import UNKNOWN, predict_specialty
 from medcurate.schemas.sample import new_sample
@@ -100,3 +102,38 @@ def test_tasks_queued_without_a_specialty_still_route():
     _, task = sample_to_task(sample(CARDIO), config)
     del task["data"]["predicted_specialty"]  # an outbox line written before specialties existed
     assert len(task_reviewers(task, team, config)) == 2
+
+
+@pytest.fixture
+def two_reviewers(ls_config: LabelStudioConfig):
+    """A cardiologist and a generalist on the shared server, for this test only."""
+    store = server.data_dir(ls_config) / SECRETS_FILE
+    assert not store.exists()
+    team = [
+        add_reviewer(ls_config, "k.ostrander@example.org", "cardiology")[0],
+        add_reviewer(ls_config, "m.venholt@example.org", "general_medicine")[0],
+    ]
+    yield team
+    store.unlink(missing_ok=True)
+
+
+@pytest.mark.slow
+def test_push_fills_the_cardiologists_project_with_cardiology(ls_config, two_reviewers, tmp_path):
+    config = ReviewConfig(
+        label_studio=ls_config,
+        text_project="specialty text",
+        outbox=str(tmp_path / "outbox.jsonl"),
+        reviewers_per_task=1,
+    )
+    cardio = [sample(CARDIO, n) for n in range(6)]
+    plain = [sample(PLAIN, 10 + n) for n in range(12)]
+    assert push_samples([*cardio, *plain], config).sent == 18
+    held = {}
+    for reviewer in two_reviewers:
+        own = reviewer_client(config, reviewer.email)
+        project_id = ensure_project(own, config, TEXT, per_reviewer=True)
+        held[reviewer.specialty] = existing_sample_ids(own, project_id)
+    assert {s["id"] for s in cardio} <= held["cardiology"]
+    assert held["cardiology"].isdisjoint(held["general_medicine"])
+    # The unknown texts are spread by the hash: both reviewers get some.
+    assert held["general_medicine"] and held["cardiology"] - {s["id"] for s in cardio}
