@@ -36,7 +36,10 @@ def register(subparsers: Any) -> None:
     )
     _common(add)
     add.add_argument("email", help="the physician's e-mail address: their login")
-    add.add_argument("--specialty", help="their specialty (recorded with their reviews)")
+    add.add_argument(
+        "--specialty",
+        help="their specialty: tasks predicted in it go to them first (review.specialty_reviewers overrides)",
+    )
     add.set_defaults(handler=reviewer_command)
     listed = server_commands.add_parser("list-reviewers", help="list reviewer accounts (no secrets)")
     _common(listed)

@@ -55,6 +55,11 @@ class ReviewConfig(StrictModel):
         False, description="after publishing, push the version's pending samples to Label Studio"
     )
     reviewers_per_task: int = Field(2, ge=1, description="maximum_annotations of each task")
+    specialty_reviewers: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="specialty code -> reviewer e-mails who get that specialty's tasks first; a specialty "
+        "listed here ignores what add-reviewer --specialty recorded for it",
+    )
     consensus: Literal["unanimous", "majority"] = "majority"
     batch_size: int = Field(1000, ge=1, le=10000)
     max_retries: int = Field(4, ge=0)
@@ -79,4 +84,16 @@ class ReviewConfig(StrictModel):
         for kind, fraction in self.audit_fraction_by_kind.items():
             if not 0 <= fraction <= 1:
                 raise ValueError(f"audit_fraction_by_kind[{kind}] must be in [0, 1]")
+        if self.specialty_reviewers:
+            from medcurate.annotators.projects import SPECIALTIES  # the labeling configs' list
+
+            unknown = sorted(set(self.specialty_reviewers) - set(SPECIALTIES))
+            if unknown:
+                raise ValueError(
+                    f"specialty_reviewers: unknown specialty {unknown}; one of {list(SPECIALTIES)}"
+                )
+            self.specialty_reviewers = {
+                code: [email.strip().lower() for email in emails]
+                for code, emails in self.specialty_reviewers.items()
+            }
         return self

@@ -33,15 +33,23 @@ from medcurate.annotators.projects import (
     IMAGE,
     MULTIMODAL,
     REDACTED_TYPES,
+    SPECIALTIES,
     TEXT,
     connect,
     ensure_project,
     existing_sample_ids,
     local_images_dir,
 )
-from medcurate.annotators.reviewers import Reviewer, assigned_reviewers, list_reviewers, reviewer_token
+from medcurate.annotators.reviewers import (
+    Reviewer,
+    assigned_reviewers,
+    list_reviewers,
+    reviewer_token,
+    specialists,
+)
 from medcurate.annotators.routing import DEID_BOXES
 from medcurate.annotators.server import read_state
+from medcurate.annotators.specialty import UNKNOWN, predict_specialty
 from medcurate.schemas.sample import Modality, ReviewStatus, table_to_samples
 
 log = logging.getLogger("medcurate.review.push")
@@ -158,10 +166,13 @@ REASON_TEXT = {
 }
 
 
-def review_note(sample: dict[str, Any]) -> str:
-    """The task's one-line header: why it is here, de-identification confidence and redactions."""
+def review_note(sample: dict[str, Any], specialty: str = UNKNOWN) -> str:
+    """The task's one-line header: why it is here, the predicted specialty, de-identification
+    confidence and redactions."""
     reasons = [REASON_TEXT.get(r, r.replace("_", " ")) for r in sample.get("review_reasons") or []]
     parts = [f"Why: {', '.join(reasons)}" if reasons else "Why: review"]
+    if specialty != UNKNOWN:
+        parts.append(f"likely {SPECIALTIES.get(specialty, specialty)}")
     if sample.get("deid_confidence") is not None:
         parts.append(f"de-identification confidence {float(sample['deid_confidence']):.2f}")
     redactions = len(sample.get("redactions") or [])
@@ -205,7 +216,9 @@ def _pair_task(sample: dict[str, Any], data: dict[str, Any], config: ReviewConfi
 
 
 def sample_to_task(sample: dict[str, Any], config: ReviewConfig) -> tuple[str, dict[str, Any]]:
-    """(project kind, Label Studio task) for one sample; the task carries the sample id as its key."""
+    """(project kind, Label Studio task) for one sample; the task carries the sample id as its key
+    and the predicted specialty (`predicted_specialty`, which push routes by)."""
+    specialty = predict_specialty(sample.get("text") or "")
     data: dict[str, Any] = {
         "sample_id": sample["id"],
         "source_kind": sample.get("source_kind"),
@@ -217,7 +230,8 @@ def sample_to_task(sample: dict[str, Any], config: ReviewConfig) -> tuple[str, d
         "deid_confidence": None
         if sample.get("deid_confidence") is None
         else round(float(sample["deid_confidence"]), 3),
-        "review_note": review_note(sample),
+        "predicted_specialty": specialty,
+        "review_note": review_note(sample, specialty),
     }
     if sample.get("modality") == Modality.MULTIMODAL and any(sample.get("images") or []):
         return MULTIMODAL, _pair_task(sample, data, config)
@@ -395,6 +409,16 @@ def _targets(
     return targets
 
 
+def task_reviewers(task: dict[str, Any], reviewers: list[Reviewer], config: ReviewConfig) -> list[Reviewer]:
+    """The reviewers a task goes to: specialists of its predicted specialty first (tasks queued
+    before specialties were predicted have none), then the stable hash over everyone."""
+    specialty = task["data"].get("predicted_specialty")
+    preferred = (
+        specialists(specialty, reviewers, config.specialty_reviewers) if specialty != UNKNOWN else set()
+    )
+    return assigned_reviewers(task["data"]["sample_id"], reviewers, config.reviewers_per_task, preferred)
+
+
 def _send_kind(
     targets: list[_Target],
     config: ReviewConfig,
@@ -404,11 +428,14 @@ def _send_kind(
     result: PushResult,
 ) -> None:
     reviewers = [t.reviewer for t in targets if t.reviewer is not None]
+    chosen: dict[str, set[str]] = {}
 
-    def wants(target: _Target, sample_id: str) -> bool:
+    def wants(target: _Target, key: tuple[str, str]) -> bool:
         if target.reviewer is None:
             return True
-        return target.reviewer in assigned_reviewers(sample_id, reviewers, config.reviewers_per_task)
+        if key[1] not in chosen:
+            chosen[key[1]] = {r.email for r in task_reviewers(pending[key], reviewers, config)}
+        return target.reviewer.email in chosen[key[1]]
 
     def send(target: _Target, batch: list[tuple[str, str]]) -> set[str]:
         if target.stale:
@@ -429,7 +456,7 @@ def _send_kind(
         batch = keys[start : start + config.batch_size]
         sent: set[str] = set()
         for target in targets:
-            mine = [key for key in batch if wants(target, key[1])]
+            mine = [key for key in batch if wants(target, key)]
             sent |= _retrying(lambda target=target, mine=mine: send(target, mine), config, result)
         result.sent += len(sent)
         result.already_present += len(batch) - len(sent)

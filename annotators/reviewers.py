@@ -138,13 +138,29 @@ def add_reviewer(config: LabelStudioConfig, email: str, specialty: str | None = 
     return reviewer, password
 
 
-def assigned_reviewers(sample_id: str, reviewers: list[Reviewer], count: int) -> list[Reviewer]:
-    """The `count` reviewers a sample goes to: highest hash of (sample, reviewer) first.
+def specialists(
+    specialty: str | None, reviewers: list[Reviewer], overrides: dict[str, list[str]]
+) -> set[str]:
+    """E-mails of the reviewers of `specialty`: the list `overrides` (review.specialty_reviewers)
+    gives for it, else those whose recorded specialty (add-reviewer --specialty) it is."""
+    if not specialty:
+        return set()
+    if specialty in overrides:
+        return {r.email for r in reviewers if r.email in overrides[specialty]}
+    return {r.email for r in reviewers if r.specialty == specialty}
+
+
+def assigned_reviewers(
+    sample_id: str, reviewers: list[Reviewer], count: int, preferred: set[str] | frozenset[str] = frozenset()
+) -> list[Reviewer]:
+    """The `count` reviewers a sample goes to: those in `preferred` (the sample's specialists) first,
+    then the others, each group by highest hash of (sample, reviewer).
 
     Stable per sample, spread evenly, and adding a reviewer moves only the samples it now wins.
     """
 
-    def rank(reviewer: Reviewer) -> bytes:
-        return hashlib.sha256(f"{sample_id}\0{reviewer.email}".encode()).digest()
+    def rank(reviewer: Reviewer) -> tuple[bool, bytes]:
+        digest = hashlib.sha256(f"{sample_id}\0{reviewer.email}".encode()).digest()
+        return reviewer.email in preferred, digest
 
     return sorted(reviewers, key=rank, reverse=True)[:count]
