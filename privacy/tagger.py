@@ -32,7 +32,6 @@ from medcurate.privacy.vocab import (
     MEDICAL_TERMS,
     US_STATES,
     _words,
-    english_words,
     first_names,
     is_english,
     last_names,
@@ -134,28 +133,6 @@ def _identity(low: str, english: bool) -> str:
     if english or low in _CLINICAL or len(low) <= 2 or not low.isalnum() or (low.isdigit() and len(low) <= 4):
         return low
     return "~digits" if low.isdigit() else "~rare"
-
-
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
-
-
-@lru_cache(maxsize=65536)
-def misspelled_word(low: str) -> bool:
-    """One typing slip (a letter dropped, added, changed or two swapped) away from a word of the
-    language or the clinic, and not a census name: "diabetis" is a misspelling, not a surname."""
-    if len(low) < 5 or not low.isalpha():
-        return False
-    firsts, lasts, _, _ = _gazetteers()
-    if low in firsts or low in lasts:
-        return False
-    splits = [(low[:i], low[i:]) for i in range(len(low) + 1)]
-    variants = {a + b[1:] for a, b in splits if b}
-    variants |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
-    variants |= {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
-    variants |= {a + c + b for a, b in splits for c in _LETTERS}
-    variants.discard(low)
-    words = english_words()
-    return any(v in words or v in _CLINICAL for v in variants if len(v) >= 4)
 
 
 def _number_range(value: int, width: int) -> str:
@@ -319,10 +296,7 @@ class PhiTagger:
         for i, (start, end) in enumerate(spans):
             outside = tagger.marginal(OUTSIDE, i)
             if 1.0 - outside < self.threshold and not (
-                1.0 - outside >= rare
-                and rows[i][0] == "w=~rare"
-                and text[start:end].isalpha()
-                and not misspelled_word(text[start:end].lower())
+                1.0 - outside >= rare and rows[i][0] == "w=~rare" and text[start:end].isalpha()
             ):
                 continue
             label = (

@@ -30,7 +30,6 @@ from medcurate.privacy.tagger import (
     PhiTagger,
     TaggerConfig,
     TaggerError,
-    misspelled_word,
     token_labels,
     tokens,
     train,
@@ -248,20 +247,3 @@ def test_tagger_spans_follow_safe_harbor(text: str, value: str, entity: str, kep
 
     start = text.index(value)
     assert _plausible_tag(text, start, start + len(value), entity) is kept
-
-
-@pytest.mark.parametrize(
-    ("word", "slip"),
-    [
-        ("diabetis", True),  # a letter changed
-        ("pnuemonia", True),  # two letters swapped
-        ("hypertenion", True),  # a letter dropped
-        ("abdomeen", True),  # a letter added
-        ("zorvanek", False),  # an invented surname: nothing near it
-        ("brandt", False),  # a census surname one letter from a word stays a name
-        ("lung", False),  # too short to tell
-    ],
-)
-def test_misspellings_are_told_from_rare_names(word: str, slip: bool) -> None:
-    """A misspelt word does not get the low threshold that rare words (likely names) get."""
-    assert misspelled_word(word) is slip
