@@ -120,6 +120,40 @@ def funnel(manifest: Manifest) -> dict[str, int]:
     return out
 
 
+def review_records(manifest: Manifest) -> list[dict[str, Any]]:
+    """The physicians' annotations pulled for this run's output (review.reviews_dir), if any."""
+    import pyarrow.parquet as pq
+
+    from medcurate.annotators.pull import RECORDS_FILE
+
+    config = manifest.config or {}
+    folder = (config.get("review") or {}).get("reviews_dir") or storage.join(
+        (config.get("publish") or {}).get("output_dir") or "out", "reviews"
+    )
+    path = storage.join(folder, RECORDS_FILE)
+    if "://" in path or not Path(path).is_file():
+        return []
+    return pq.read_table(path).to_pylist()
+
+
+def agreement_table(records: list[dict[str, Any]]) -> str:
+    """Agreement between reviewers per question (Krippendorff's alpha over distinct reviewers)."""
+    from medcurate.annotators.agreement import agreement
+
+    found = agreement(records)
+    if not found:
+        return "<p>No sample has answers from two reviewers yet.</p>"
+    rows = "".join(
+        f"<tr><td>{html.escape(field)}</td><td>{info['alpha']:.3f}</td><td>{html.escape(info['metric'])}</td>"
+        f"<td>{info['samples']}</td></tr>"
+        for field, info in found.items()
+    )
+    return (
+        "<table><tr><th>question</th><th>Krippendorff's alpha</th><th>metric</th>"
+        f"<th>samples with two or more reviewers</th></tr>{rows}</table>"
+    )
+
+
 def build_report(version_dir: str, report_dir: str) -> str:
     """Writes `report_dir/index.html` for the version a run published; returns its path."""
     import matplotlib
@@ -213,6 +247,7 @@ def build_report(version_dir: str, report_dir: str) -> str:
 <h2>Charts</h2>{"".join(_figure(cid, caption, _svg(fig)) for cid, caption, fig in charts)}
 <h2>Models</h2><table><tr><th>model</th><th>version and metrics</th></tr>{models}</table>
 <h2>Review</h2><table><tr><th>count</th><th>value</th></tr>{review_counts}</table>
+<h3>Agreement between reviewers</h3>{agreement_table(review_records(manifest))}
 </body></html>
 """
     path = storage.join(report_dir, REPORT_FILE)

@@ -122,3 +122,27 @@ def test_training_reads_the_published_texts(demo, capsys) -> None:
     # Without pulled verdicts the command says what to do first.
     assert main(["quality", "train", "--set", f"publish.output_dir={demo['out']}"]) == 2
     assert "medcurate review pull" in capsys.readouterr().err
+
+
+def test_report_shows_agreement_between_distinct_reviewers() -> None:
+    from medcurate.quality.report import agreement_table
+
+    def answer(sample: str, reviewer: int, verdict: str, annotation: int) -> dict:
+        return {
+            "sample_id": sample,
+            "reviewer_id": reviewer,
+            "annotation_id": annotation,
+            "created_at": f"2026-03-01T10:00:{annotation:02d}Z",
+            "verdict": verdict,
+        }
+
+    agreeing = [
+        answer(s, r, v, i)
+        for i, (s, r, v) in enumerate(
+            [("a", 1, "accept"), ("a", 2, "accept"), ("b", 1, "reject"), ("b", 2, "reject")]
+        )
+    ]
+    assert "<td>verdict</td><td>1.000</td><td>nominal</td><td>2</td>" in agreement_table(agreeing)
+    # One reviewer's replayed answer is not a second reviewer.
+    alone = [answer("a", 1, "accept", 1), answer("a", 1, "accept", 2)]
+    assert "No sample has answers from two reviewers yet" in agreement_table(alone)
