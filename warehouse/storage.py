@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import os
-
-from apache_beam.io.filesystems import FileSystems
+from functools import cache
+from typing import Any
 
 CHUNK = 8 * 1024 * 1024
+
+
+@cache
+def _filesystems() -> Any:
+    """Beam's FileSystems, imported on first use: Beam costs about a second at start-up, and commands
+    that never touch an output (`deid text`) validate the same configuration."""
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems
 
 
 def is_remote(path: str) -> bool:
@@ -17,31 +26,31 @@ def is_remote(path: str) -> bool:
 
 def join(*parts: str) -> str:
     """Joins with the path's own filesystem: pathlib would turn `gs://bucket` into `gs:/bucket`."""
-    return FileSystems.join(*parts)
+    return _filesystems().join(*parts)
 
 
 def open_read(path: str):
     """A binary, seekable reader for a file on any Beam filesystem."""
-    return FileSystems.open(path)
+    return _filesystems().open(path)
 
 
 def exists(path: str) -> bool:
-    return FileSystems.exists(path)
+    return _filesystems().exists(path)
 
 
 def ensure_dir(path: str) -> None:
-    if not FileSystems.exists(path):
-        FileSystems.mkdirs(path)
+    if not _filesystems().exists(path):
+        _filesystems().mkdirs(path)
 
 
 def read_text(path: str) -> str:
-    with FileSystems.open(path) as handle:
+    with _filesystems().open(path) as handle:
         return handle.read().decode()
 
 
 def write_text(path: str, text: str) -> None:
-    ensure_dir(FileSystems.split(path)[0])
-    with FileSystems.create(path) as handle:
+    ensure_dir(_filesystems().split(path)[0])
+    with _filesystems().create(path) as handle:
         handle.write(text.encode())
 
 
@@ -53,10 +62,10 @@ def write_text_atomic(path: str, text: str) -> None:
     temporary = f"{path}.tmp-{os.getpid()}"
     try:
         write_text(temporary, text)
-        FileSystems.rename([temporary], [path])
+        _filesystems().rename([temporary], [path])
     except BaseException:
-        if FileSystems.exists(temporary):
-            FileSystems.delete([temporary])
+        if _filesystems().exists(temporary):
+            _filesystems().delete([temporary])
         raise
 
 
@@ -64,18 +73,18 @@ def delete_tree(path: str) -> None:
     """Removes a folder and everything in it (local) or every object under the prefix (object stores)."""
     below = glob(join(path, "**"))
     if below:
-        FileSystems.delete(below)
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
+        _filesystems().delete(below)
+    if _filesystems().exists(path):
+        _filesystems().delete([path])
 
 
 def move(source: str, destination: str) -> None:
-    ensure_dir(FileSystems.split(destination)[0])
-    FileSystems.rename([source], [destination])
+    ensure_dir(_filesystems().split(destination)[0])
+    _filesystems().rename([source], [destination])
 
 
 def glob(pattern: str) -> list[str]:
-    return sorted(m.path for result in FileSystems.match([pattern]) for m in result.metadata_list)
+    return sorted(m.path for result in _filesystems().match([pattern]) for m in result.metadata_list)
 
 
 def children(folder: str) -> list[str]:
@@ -92,7 +101,7 @@ def children(folder: str) -> list[str]:
 def size_and_sha256(path: str) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
-    with FileSystems.open(path) as handle:
+    with _filesystems().open(path) as handle:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
             size += len(chunk)
