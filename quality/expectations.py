@@ -102,6 +102,10 @@ def _suite(config_hash: str):
     return suite
 
 
+# The columns the cross-shard checks below read.
+CROSS_SHARD_COLUMNS = ("id", "modality", "text", "image_bytes", "redactions", "texts", "images", "image_meta")
+
+
 def _shards_source(con: duckdb.DuckDBPyConnection, paths: list[str]) -> str:
     """A table expression over the shards: DuckDB reads local files itself; shards on an object
     store (gs://, s3://) are read through Beam's filesystems, which hold the credentials."""
@@ -110,9 +114,7 @@ def _shards_source(con: duckdb.DuckDBPyConnection, paths: list[str]) -> str:
     tables = []
     for path in paths:
         with FileSystems.open(path) as handle:
-            tables.append(
-                pq.read_table(handle, columns=["id", "modality", "text", "image_bytes", "redactions"])
-            )
+            tables.append(pq.read_table(handle, columns=[*CROSS_SHARD_COLUMNS]))
     con.register("shards", pa.concat_tables(tables))
     return "shards"
 
