@@ -39,12 +39,13 @@ UNCLIP_RATIO = 1.6
 # DETECT_LONG_SIDE on the longer side (network cost grows with the pixel count).
 DETECT_SHORT_SIDE = 512
 DETECT_LONG_SIDE = 4096
-# The network sees large inputs in tiles of TILE_SIDE pixels overlapping by TILE_OVERLAP (both
-# multiples of its stride of 32), the score maps stitched by their maximum: memory stays that of
-# one tile (a whole 4,096-px frame took gigabytes), the scores are the same away from tile edges,
-# and a line cut by an edge is whole in the stitched map.
-TILE_SIDE = 640
-TILE_OVERLAP = 96
+# Inputs of more than WHOLE_PIXELS (a 1,024-px DICOM frame upscaled twice) are scored in tiles of
+# TILE_SIDE pixels overlapping by TILE_OVERLAP (multiples of the network's stride of 32), stitched
+# by their maximum: memory stays bounded (a whole 4,096-px frame took gigabytes). Smaller inputs
+# are scored whole, as the network was trained: a tile edge through a line weakens its score.
+WHOLE_PIXELS = 2048 * 2048
+TILE_SIDE = 768
+TILE_OVERLAP = 192
 # A region's box is widened on each side by this many times its height: the network's score fades
 # at a line's ends over textured background, and the last glyph of a field is as identifying as
 # the first.
@@ -75,6 +76,8 @@ def _session() -> onnxruntime.InferenceSession:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    # No memory arena: it keeps the largest input's buffers for the life of the process.
+    options.enable_cpu_mem_arena = False
     return onnxruntime.InferenceSession(str(model_path()), options, providers=["CPUExecutionProvider"])
 
 
@@ -100,10 +103,10 @@ def text_probability(image: Image.Image, scale: float) -> tuple[np.ndarray, floa
     return _tiled_scores(pixels), rgb.width / width, rgb.height / height
 
 
-def _tile_starts(length: int) -> list[int]:
-    if length <= TILE_SIDE:
+def _tile_starts(length: int, side: int) -> list[int]:
+    if length <= side:
         return [0]
-    return [*range(0, length - TILE_SIDE, TILE_SIDE - TILE_OVERLAP), length - TILE_SIDE]
+    return [*range(0, length - side, side - TILE_OVERLAP), length - side]
 
 
 def _tiled_scores(pixels: np.ndarray) -> np.ndarray:
@@ -111,10 +114,11 @@ def _tiled_scores(pixels: np.ndarray) -> np.ndarray:
     scaled to [-1, 1] on its own, so no float copy of the whole input is held)."""
     session = _session()
     height, width = pixels.shape[:2]
+    side = max(height, width) if height * width <= WHOLE_PIXELS else TILE_SIDE
     scores = np.zeros((height, width), dtype=np.float32)
-    for top in _tile_starts(height):
-        for left in _tile_starts(width):
-            tile = pixels[top : top + TILE_SIDE, left : left + TILE_SIDE].astype(np.float32) / 127.5 - 1.0
+    for top in _tile_starts(height, side):
+        for left in _tile_starts(width, side):
+            tile = pixels[top : top + side, left : left + side].astype(np.float32) / 127.5 - 1.0
             batch = np.ascontiguousarray(tile.transpose(2, 0, 1)[np.newaxis])
             found = session.run(None, {"x": batch})[0][0, 0]
             window = scores[top : top + tile.shape[0], left : left + tile.shape[1]]
