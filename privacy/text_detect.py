@@ -44,7 +44,7 @@ DETECT_LONG_SIDE = 4096
 # by their maximum: memory stays bounded (a whole 4,096-px frame took gigabytes). Smaller inputs
 # are scored whole, as the network was trained: a tile edge through a line weakens its score.
 WHOLE_PIXELS = 2048 * 2048
-TILE_SIDE = 768
+TILE_SIDE = 512
 TILE_OVERLAP = 192
 # A region's box is widened on each side by this many times its height: the network's score fades
 # at a line's ends over textured background, and the last glyph of a field is as identifying as
