@@ -126,12 +126,11 @@ def review_records(manifest: Manifest) -> list[dict[str, Any]]:
 
     from medcurate.annotators.pull import RECORDS_FILE
 
-    config = manifest.config or {}
-    folder = (config.get("review") or {}).get("reviews_dir") or storage.join(
-        (config.get("publish") or {}).get("output_dir") or "out", "reviews"
-    )
-    path = storage.join(folder, RECORDS_FILE)
-    if "://" in path or not Path(path).is_file():
+    # The resolved configuration always names it (config.py places it beside the datasets); review
+    # files are local.
+    folder = ((manifest.config or {}).get("review") or {}).get("reviews_dir")
+    path = Path(folder) / RECORDS_FILE if folder else None
+    if path is None or not path.is_file():
         return []
     return pq.read_table(path).to_pylist()
 
