@@ -35,6 +35,7 @@ from medcurate.privacy.vocab import (
     first_names,
     is_english,
     last_names,
+    upper_case,
     us_places,
 )
 
@@ -182,8 +183,7 @@ _BOL = ("bol",)
 
 
 def features(text: str, spans: Sequence[tuple[int, int]]) -> list[list[str]]:
-    letters = [c for c in text if c.isalpha()]
-    upper_doc = bool(letters) and sum(c.isupper() for c in letters) > 0.7 * len(letters)
+    upper_doc = upper_case(text)
     words = [text[start:end] for start, end in spans]
     own = [_word_features(word, upper_doc) for word in words]
     identity = [row[0][2:] for row in own]
@@ -293,10 +293,14 @@ class PhiTagger:
         best = tagger.tag()
         found: list[TaggedSpan] = []
         rare = min(self.threshold, self.rare_threshold)
+        mixed_case = not upper_case(text)
         for i, (start, end) in enumerate(spans):
             outside = tagger.marginal(OUTSIDE, i)
             if 1.0 - outside < self.threshold and not (
-                1.0 - outside >= rare and rows[i][0] == "w=~rare" and text[start:end].isalpha()
+                1.0 - outside >= rare
+                and rows[i][0] == "w=~rare"
+                and text[start:end].isalpha()
+                and not (mixed_case and text[start].islower())
             ):
                 continue
             label = (

