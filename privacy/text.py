@@ -26,11 +26,13 @@ from medcurate.privacy.recognizers import (
     FilteredSpacyRecognizer,
     clinical_record,
 )
+from medcurate.privacy.rules.kinds import mixed_case
 from medcurate.privacy.rules.shared import _MONTH, _is_eponym_use
 from medcurate.privacy.vocab import (
     EPONYMS,
     NOT_NAMES,
     US_STATES,
+    common_first_names,
     first_names,
     is_english,
     last_names,
@@ -233,18 +235,19 @@ def _boundary(text: str, index: int) -> bool:
 
 
 def _word_like(text: str, start: int, end: int) -> bool:
-    """A span the tagger alone must be sure of: nothing in it but numbers, punctuation and words of
-    the language that are not first names. A capitalised word in a note written in mixed case may
-    still be a surname or a town ("Temple"); in lower case, or in a note typed in capitals, it is
-    the word ("temple", "MANY"). Identifiers in number shapes are the rules' to find (dates,
-    phones and record numbers have set forms); the tagger's own cues (a first name, an unknown
-    word) need no such proof."""
-    mixed_case = not upper_case(text)
+    """A span the tagger alone must be sure of: nothing in it but numbers, punctuation, words in
+    lower case in a note that capitalises its names, and words of the language that are not
+    common first names. A capitalised word in mixed-case writing may still be a surname or a town
+    ("Temple"); in a note typed in capitals it is the word ("MANY"). Identifiers in number shapes
+    are the rules' to find (dates, phones and record numbers have set forms)."""
+    capitals_mark_names = mixed_case(text)
     for word in _WORD.findall(text, start, end):
         low = word.lower()
-        if not is_english(word) or low in first_names():
+        if capitals_mark_names and word == low:
+            continue
+        if not is_english(word) or low in common_first_names():
             return False
-        if mixed_case and word[0].isupper() and (low in last_names() or low in _town_words()):
+        if capitals_mark_names and (low in last_names() or low in _town_words()):
             return False
     return True
 
