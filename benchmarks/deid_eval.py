@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/deid_eval.py [--limit N] [--sets physionet,asq,synth,fhir,dicom]
 
 Text sets: character recall (a gold PHI character is caught if any returned span covers it), character
-precision (returned characters inside gold PHI), span recall (>= 90% of a gold span covered), recall
+precision (returned characters inside gold PHI), both over the characters other than whitespace
+(corpora differ on whether the space between two words of a name is PHI), span recall (>= 90% of a gold span covered), recall
 per gold category and docs/s for one process; for asq_phi also the share of PHI-free queries left
 untouched. synthea_fhir: gold values surviving anywhere in the output; deid_data_dicom: PHI header
 values surviving. Prints figures only, never document text.

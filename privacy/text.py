@@ -200,6 +200,16 @@ def repeated_names(text: str, spans: list[PhiSpan]) -> list[PhiSpan]:
     return out
 
 
+_NAMED = frozenset({"PERSON", "LOCATION", "ORGANIZATION", "FACILITY"})
+
+
+def _plain_words(text: str, start: int, end: int) -> bool:
+    words = _WORD.findall(text, start, end)
+    return bool(words) and all(
+        word.islower() and is_english(word) and not _name_or_town(word) for word in words
+    )
+
+
 def _name_or_town(word: str) -> bool:
     return word in first_names() or word in last_names() or word in _town_words()
 
@@ -423,6 +433,7 @@ class TextDeidentifier:
         # Safe Harbor lets a state stay; clinical notes follow it ("sister in California"), while
         # PII annotation of questions and prose counts every place.
         states = _STATE_NAMES if clinical_record(text) else frozenset()
+        capitals_mark_names = mixed_case(text)
         return [
             span
             for span in spans
@@ -430,6 +441,9 @@ class TextDeidentifier:
             # An eponym alone ("Parkinson") survives unless its context made it strong ("Dr. Murphy").
             and not (value in EPONYMS and span.score < STRONG)
             and not (span.type == "LOCATION" and value in states)
+            # Where capitals mark names, words of the language in lower case that are no name nor
+            # town are the words ("called the pharmacy", "transfer note").
+            and not (capitals_mark_names and span.type in _NAMED and _plain_words(text, span.start, span.end))
         ]
 
     def _deidentify(self, text: str, nlp_artifacts: Any, scope: str) -> DeidResult:

@@ -247,3 +247,44 @@ def test_tagger_spans_follow_safe_harbor(text: str, value: str, entity: str, kep
 
     start = text.index(value)
     assert _plausible_tag(text, start, start + len(value), entity) is kept
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "word_like"),
+    [
+        ("Pain over the left temple and cheek.\nSeen by Dr. Orvath.", "temple", True),
+        ("SOCIAL: MANY FAMILY MEMBERS AT BEDSIDE.", "MANY", True),
+        ("Pt restarted on amiod.\nFamily called by Orvath.", "amiod", True),
+        ("Family meeting with Temple about goals.\nPt calm.", "Temple", False),
+        ("Called April at home.\nPt calm.", "April", False),
+        ("Seen by Ysoldeva Brannock today.", "Ysoldeva", False),
+        ("Resp: cpap 10/5 overnight.", "10/5", True),
+    ],
+)
+def test_tagger_only_spans_that_need_high_confidence(text: str, value: str, word_like: bool) -> None:
+    from medcurate.privacy.text import _word_like
+
+    start = text.index(value)
+    assert _word_like(text, start, start + len(value)) is word_like
+
+
+def test_repeated_names_skip_words_of_the_language() -> None:
+    from medcurate.privacy.text import PhiSpan, repeated_names
+
+    text = "Daughter Ysoldeva called.\nDaughter at bedside later; Ysoldeva will call again."
+    first = text.index("Daughter Ysoldeva")
+    found = repeated_names(text, [PhiSpan(first, first + len("Daughter Ysoldeva"), "PERSON", 0.9, "rule")])
+    values = {text[s.start : s.end] for s in found}
+    assert values == {"Ysoldeva"} and len(found) == 2
+
+
+@pytest.mark.parametrize(
+    ("value", "plain"),
+    [("pharmacy", True), ("transfer note", True), ("Kindred", False), ("baltimore", False), ("kowalski", False)],
+)
+def test_lower_case_words_of_the_language_are_no_names(value: str, plain: bool) -> None:
+    from medcurate.privacy.text import _plain_words
+
+    text = f"Pt seen by Dr. Orvath.\nNoted: {value} today."
+    start = text.index(value)
+    assert _plain_words(text, start, start + len(value)) is plain
