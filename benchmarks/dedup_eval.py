@@ -130,27 +130,41 @@ def load_bib() -> dict[str, tuple[list[dict[str, str]], set[tuple[int, int]]]]:
 
 
 # The notice rule (`dedup.notices`): off, or NLM's notice phrases as one kind ("a notice never
-# joins a non-notice") or per kind (an erratum never joins a reply either), searched in the
-# leading words or the whole text.
+# joins a non-notice") in a title's leading words.
 ONE_KIND = {"notice": sorted({w for words in NOTICE_KINDS.values() for w in words})}
-NOTICES = [{"notice rule": "off", "notices": False}] + [
-    {"notice rule": f"{name}, {where}", "notices": True, "notice_kinds": kinds, "notice_scope": scope}
-    for (where, scope), (name, kinds) in product(
-        (("leading 3 words", 3), ("whole text", None)), (("one kind", ONE_KIND), ("per kind", NOTICE_KINDS))
-    )
+NOTICES = [
+    {"notice rule": "off", "notices": False},
+    {
+        "notice rule": "one kind, leading 3 words",
+        "notices": True,
+        "notice_kinds": ONE_KIND,
+        "notice_scope": 3,
+    },
 ]
+# Digit runs: share of the smaller set that must be shared, how many of it may be missing, and
+# how far apart two years may be and still count as shared.
+NUMBERS = list(product((None, 0.5, 0.6, 0.7), (None, 1), (0, 1)))
 
 
 def bib_grid() -> list[dict]:
     """Candidate settings, simplest first (ties go to the earlier one)."""
-    boilerplate = [{"boilerplate": False}] + [
-        {"boilerplate": True, "rare_min_share": share, "rare_threshold": rare}
-        for share, rare in product((0.0, 0.05), (0.3, 0.5))
+    boilerplate = [
+        {"boilerplate": False},
+        {"boilerplate": True, "rare_min_share": 0.0, "rare_threshold": 0.3},
     ]
     return [
-        {"fields": fields, "verify": verify, "numbers_agree": numbers, **notices, **extra}
-        for notices, fields, verify, numbers, extra in product(
-            NOTICES, FIELDS, ("jaccard", "containment"), (None, 0.5, 0.6, 0.7, 0.8), boilerplate
+        {
+            "fields": fields,
+            "citations": citations,
+            "verify": verify,
+            "numbers_agree": agree,
+            "numbers_missing": missing,
+            "numbers_year_slack": slack,
+            **notices,
+            **extra,
+        }
+        for notices, citations, fields, verify, (agree, missing, slack), extra in product(
+            NOTICES, (False, True), FIELDS, ("jaccard", "containment"), NUMBERS, boilerplate
         )
     ]
 
@@ -202,6 +216,9 @@ def eval_bib() -> None:
             texts = texts_of[settings["fields"], name]
             scores[index, name] = counts(cluster_pairs(ours(texts, _config(settings))), gold)
     rules = {
+        "citation normalisation": lambda s: s["citations"],
+        "numbers missing rule": lambda s: s["numbers_missing"] is not None,
+        "year slack": lambda s: s["numbers_year_slack"] > 0,
         "boilerplate awareness": lambda s: s["boilerplate"],
         "notice rule": lambda s: s["notices"],
     }
