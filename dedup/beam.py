@@ -34,7 +34,7 @@ from medcurate.dedup.clusters import ConnectedComponents
 from medcurate.dedup.config import DedupConfig
 from medcurate.dedup.core import EXACT, NEAR, image_fingerprint, key_exact, key_id, node_key, stars
 from medcurate.dedup.multimodal import document_hash, image_set_key
-from medcurate.dedup.normalize import exact_text_hash
+from medcurate.dedup.normalize import exact_text_hash, normalize_citation
 from medcurate.dedup.notices import NoticeFinder
 from medcurate.pipelines.stage import DROPS, SAMPLES, Progress, count, emit_event
 from medcurate.schemas.events import Drop
@@ -94,6 +94,8 @@ class _Fingerprint(beam.DoFn):
             else:
                 texts.append((key, sample["modality"], exact, sample["text"] or "", image_set_key(sample)))
         if texts:
+            if self.config.citations:
+                texts = [(*head, normalize_citation(text), images) for *head, text, images in texts]
             bodies = [text for *_, text, _ in texts]
             empty = np.empty(0, dtype=np.uint32)
             if self.config.boilerplate or self.config.verify != "estimate":
@@ -114,7 +116,7 @@ class _Fingerprint(beam.DoFn):
                 ]
                 if modality == Modality.MULTIMODAL and not text.strip():
                     bands = []  # images without text (a study without report): equal only when exact
-                numbers = number_set(text) if self.config.numbers_agree is not None else empty
+                numbers = number_set(text) if self.config.compares_numbers else empty
                 payload = pack_payload(sig, own, numbers, self.notices.kind(text))
                 yield TaggedOutput(NODES, (key, modality, exact, bands, payload))
         self.progress.advance(len(batch))

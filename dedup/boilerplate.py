@@ -110,10 +110,42 @@ def unpack_payloads(
     )
 
 
+# In a number set, a year (four digits, 1800-2099) is YEAR_TAG | year, any other digit run its
+# CRC-32 with the top bit cleared: years sort last and can be compared by value.
+YEAR_TAG = 0x80000000
+_YEARS = range(1800, 2100)
+
+
+def _number_value(run: str) -> int:
+    if len(run) == 4 and int(run) in _YEARS:
+        return YEAR_TAG | int(run)
+    return zlib.crc32(run.encode()) & (YEAR_TAG - 1)
+
+
 def number_set(text: str) -> np.ndarray:
-    """Sorted distinct CRC-32s of the digit runs of the text's exact form ("12-14 May" -> 12, 14)."""
+    """Sorted distinct values of the digit runs of the text's exact form ("12-14 May" -> 12, 14)."""
     runs = set(_DIGITS.findall(normalize_exact(text)))
-    return np.unique(np.array([zlib.crc32(run.encode()) for run in runs], dtype=np.uint32))
+    return np.unique(np.array([_number_value(run) for run in runs], dtype=np.uint32))
+
+
+def _near_years(numbers: ShingleSets, centre: int, other: int, slack: int) -> int:
+    """Years of `other` that are not the centre's but within `slack` of one of them (matched once),
+    when the two also share another number (a volume, a page): a conference paper and the
+    journal article of the next year share only the title and a near year."""
+    mine = numbers.of(centre)
+    theirs = numbers.of(other)
+    if not np.intersect1d(mine[mine < YEAR_TAG], theirs[theirs < YEAR_TAG]).size:
+        return 0
+    mine = set((mine[mine >= YEAR_TAG] - YEAR_TAG).tolist())
+    theirs = set((theirs[theirs >= YEAR_TAG] - YEAR_TAG).tolist())
+    free = sorted(mine - theirs)
+    found = 0
+    for year in sorted(theirs - mine):
+        near = next((y for y in free if abs(y - year) <= slack), None)
+        if near is not None:
+            free.remove(near)
+            found += 1
+    return found
 
 
 class TextVerifier:
@@ -154,8 +186,9 @@ class TextVerifier:
         return (base > 0) & (shared >= cfg.threshold * base)
 
     def numbers_agree(self, numbers: ShingleSets, centre: int, others: np.ndarray) -> np.ndarray:
-        """Texts that both hold numbers must share `numbers_agree` of the smaller number set: a
-        record with another year, volume, page range or dose is another record."""
+        """Texts that both hold numbers must share `numbers_agree` of the smaller number set (and
+        miss at most `numbers_missing` of it): a record with another year, volume, page range or
+        dose is another record. Years within `numbers_year_slack` of each other count as shared."""
         shared = intersections(
             numbers.values,
             numbers.starts,
@@ -164,7 +197,14 @@ class TextVerifier:
             others,
         )
         smaller = np.minimum(numbers.counts[centre], numbers.counts[others])
-        return (smaller == 0) | (shared >= self.config.numbers_agree * smaller)
+        slack = self.config.numbers_year_slack
+        if slack:
+            for index in np.flatnonzero(shared < smaller):
+                shared[index] += _near_years(numbers, centre, int(others[index]), slack)
+        agree = shared >= (self.config.numbers_agree or 0) * smaller
+        if self.config.numbers_missing is not None:
+            agree &= smaller - shared <= self.config.numbers_missing
+        return (smaller == 0) | agree
 
     def close(
         self,
@@ -185,7 +225,7 @@ class TextVerifier:
         similar = self.similar(signatures, sets, centre, others)
         if kinds is not None and cfg.notices:
             similar &= kinds[others] == kinds[centre]
-        if cfg.numbers_agree is not None and numbers is not None and similar.any():
+        if cfg.compares_numbers and numbers is not None and similar.any():
             similar &= self.numbers_agree(numbers, centre, others)
         if not cfg.boilerplate or frequencies.table is None or not similar.any():
             return similar

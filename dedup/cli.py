@@ -27,6 +27,15 @@ def register(subparsers: Any) -> None:
     text.add_argument("--shingle", choices=("char", "word"))
     text.add_argument("--ngram", type=int)
     text.add_argument("--num-perm", type=int)
+    text.add_argument(
+        "--citations",
+        action="store_true",
+        default=None,
+        help="texts are bibliographic records: citation clean-up before comparison",
+    )
+    text.add_argument(
+        "--numbers-missing", type=int, help="digit runs of the smaller set that may be missing in the other"
+    )
     _runner(text, "auto: local when the input fits (dedup.local_max_bytes)")
     text.set_defaults(handler=run_text)
 
@@ -92,7 +101,14 @@ def _read_records(path: Path) -> list[dict[str, Any]]:
 
 
 def run_text(args: argparse.Namespace, extra: list[str]) -> int:
-    config = _config(threshold=args.threshold, shingle=args.shingle, ngram=args.ngram, num_perm=args.num_perm)
+    config = _config(
+        threshold=args.threshold,
+        shingle=args.shingle,
+        ngram=args.ngram,
+        num_perm=args.num_perm,
+        citations=args.citations,
+        numbers_missing=args.numbers_missing,
+    )
     runner = getattr(args, "runner", "auto")
     if runner == "auto":
         try:

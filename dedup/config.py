@@ -57,6 +57,25 @@ class DedupConfig(StrictModel):
         description="if set, two texts that both contain numbers must share at least this share of the "
         "smaller set of digit runs (years, volumes, pages, doses) to be near-duplicates",
     )
+    numbers_missing: int | None = Field(
+        None,
+        ge=0,
+        description="if set, two texts that both contain numbers may miss at most this many digit runs "
+        "of the smaller set in the other (a share alone lets shared numbers of a title outvote a "
+        "different volume and pages)",
+    )
+    numbers_year_slack: int = Field(
+        0,
+        ge=0,
+        description="with the number rules, years (1800-2099) this far apart count as the same "
+        "number: an article's online-first and print years",
+    )
+    citations: bool = Field(
+        False,
+        description="texts are bibliographic records: markup, database annotations ('[Review]', "
+        "'[Article in German]') and accents are dropped, '&' is 'and' and abbreviated page ranges are "
+        "written in full before comparison (exact hashes keep the text as it is)",
+    )
     notices: bool = Field(
         False,
         description="a notice (erratum, comment, reply, retraction) is never a near-duplicate of a "
@@ -115,6 +134,11 @@ class DedupConfig(StrictModel):
     cc_rounds: int = Field(
         8, ge=1, description="large-star/small-star rounds unrolled for connected components"
     )
+
+    @property
+    def compares_numbers(self) -> bool:
+        """Whether verification compares the texts' digit runs (`numbers_agree`, `numbers_missing`)."""
+        return self.numbers_agree is not None or self.numbers_missing is not None
 
     def hasher(self) -> MinHasher:
         """The MinHasher this configuration describes (imported on demand, as `shingling`)."""

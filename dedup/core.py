@@ -99,10 +99,17 @@ def assign_text_clusters(
     """
     from medcurate.dedup.boilerplate import DocumentFrequencies, DocumentFrequency, TextVerifier, number_set
     from medcurate.dedup.minhash import ShingleSets
+    from medcurate.dedup.normalize import exact_text_hash, normalize_citation
     from medcurate.dedup.notices import NoticeFinder
 
     _distinct(ids)
-    hashes, sizes, all_signatures, all_sets = config.hasher().fingerprints(texts)
+    if config.citations:
+        # Compared as cleaned citations; exact duplicates (and keeper sizes) stay on the text itself.
+        hashes, sizes = map(list, zip(*map(exact_text_hash, texts), strict=True)) if texts else ([], [])
+        texts = [normalize_citation(text) for text in texts]
+        _, _, all_signatures, all_sets = config.hasher().fingerprints(texts)
+    else:
+        hashes, sizes, all_signatures, all_sets = config.hasher().fingerprints(texts)
     order, exact, forest = _exact_forest(ids, hashes, sizes, qualities, known_exact_hashes, config.exact)
     verifier = TextVerifier(config)
     signatures = sets = numbers = kinds = None
@@ -116,7 +123,7 @@ def assign_text_clusters(
         # only candidates are ever compared, and only their shingle sets are sorted.
         wanted = np.unique(pairs)
         sets = sets.sorted(np.arange(len(order)) if config.boilerplate else wanted)
-        if config.numbers_agree is not None:
+        if config.compares_numbers:
             found = {int(rank): number_set(texts[order[rank]]) for rank in wanted}
             empty = np.empty(0, dtype=np.uint32)
             numbers = ShingleSets.pack([found.get(rank, empty) for rank in range(len(order))])

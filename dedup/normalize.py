@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 import unicodedata
 
@@ -79,3 +80,51 @@ def exact_text_hash(text: str) -> tuple[str, int]:
     """(hash of the normalised text, its length): the length ranks keepers without padding winning."""
     norm = normalize_exact(text)
     return hashlib.blake2b(norm.encode(), digest_size=16).hexdigest(), len(norm)
+
+
+# Bibliographic records (`dedup.citations`): what citation databases add to or change in a
+# record's text between exports, undone before comparison. Annotations that MEDLINE (Ovid,
+# PubMed) and Embase append to titles in square brackets: review and reference counts, links to
+# errata, comments, retractions and updates, the language of the original article.
+_ANNOTATION_WORDS = (
+    r"review|\d+\s*refs?|erratum|errata|corrected|correction|comment|comments|see\b|published|"
+    r"article in|english abstract|abstract available|retract|retraction|expression of concern|"
+    r"update|updated|republished|summary for patients|author'?s? (?:transl|reply)|"
+    r"arabic|chinese|croatian|czech|danish|dutch|finnish|french|german|greek|hebrew|hungarian|"
+    r"italian|japanese|korean|norwegian|persian|polish|portuguese|romanian|russian|serbian|"
+    r"slovak|slovenian|spanish|swedish|turkish|ukrainian"
+)
+_ANNOTATION = re.compile(rf"\[\s*(?:{_ANNOTATION_WORDS})[^\[\]]*\]", re.IGNORECASE)
+# Markup left by exports (italic species names, superscripts): tags go, their text stays.
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
+# MEDLINE abbreviates page ranges ("1234-45" for 1234-1245; "S17-9" for S17-S19).
+_PAGE_RANGE = re.compile(r"(?<![\w.])([A-Za-z]?)(\d+)\s*[-\u2010-\u2015]\s*[A-Za-z]?(\d+)(?![\w.])")
+
+
+def _expand_range(match: re.Match[str]) -> str:
+    prefix, first, last = match.groups()
+    if len(last) < len(first):
+        full = first[: len(first) - len(last)] + last
+        if int(full) >= int(first):
+            last = full
+    return f"{prefix}{first}-{prefix}{last}"
+
+
+def normalize_citation(text: str) -> str:
+    """A bibliographic record's text as citation dedup tools compare it.
+
+    Markup and HTML entities unescaped and stripped, database annotations in square brackets
+    dropped ("[Review] [27 refs]", "[Article in German]", "[Erratum appears in ...]"), accents
+    folded, "&" read as "and", abbreviated page ranges written in full. The words of a title
+    wholly in brackets (a translated title) stay: only known annotations go.
+    """
+    if "&" in text or "<" in text:
+        text = _TAG.sub("", html.unescape(text)).replace("&", " and ")
+    if "[" in text:
+        text = _ANNOTATION.sub(" ", text)
+    if not text.isascii():
+        decomposed = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in decomposed if not unicodedata.combining(c))
+    if "-" in text or not text.isascii():
+        text = _PAGE_RANGE.sub(_expand_range, text)
+    return text

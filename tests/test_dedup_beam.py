@@ -241,6 +241,27 @@ def test_cli_images_local_and_beam_runners_write_the_same_lines(tmp_path: Path) 
         _run_cli(["dedup", "images", paths[0], paths[0], "--output", str(tmp_path / "o.jsonl")])
 
 
+def test_cli_text_citations_compare_cleaned_records(tmp_path: Path) -> None:
+    """An export's annotation and abbreviated page range keep two records of one article apart,
+    unless `--citations` cleans them first."""
+    records = {
+        "a": "Widget counts in Northfield: a cohort study. Quill Marsh 2019 12 1234-45",
+        "b": "Widget counts in Northfield: a cohort study. [Review] [41 refs] Quill Marsh 2019 12 1234-1245",
+        "c": "Gadget counts in Southfield: a cohort study. Quill Marsh 2019 12 1250-61",
+    }
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"id": k, "text": t}) + "\n" for k, t in records.items()))
+    clusters = {}
+    for flags in ([], ["--citations"]):
+        out = tmp_path / "out.jsonl"
+        argv = ["dedup", "text", "--input", str(source), "--output", str(out), "--threshold", "0.5"]
+        argv += ["--shingle", "char", "--ngram", "5", "--numbers-missing", "0", *flags]
+        assert _run_cli(argv) == 0
+        clusters[bool(flags)] = [row["cluster"] for row in map(json.loads, out.read_text().splitlines())]
+    assert len(set(clusters[False])) == 3
+    assert clusters[True][0] == clusters[True][1] != clusters[True][2]
+
+
 def test_cli_rejects_bad_input(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text('{"id": 1}\n')

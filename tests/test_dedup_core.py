@@ -15,7 +15,7 @@ from medcurate.dedup.beam import key_exact, key_id, node_key
 from medcurate.dedup.clusters import stars
 from medcurate.dedup.config import DedupConfig
 from medcurate.dedup.minhash import MinHasher, Shingling, murmur3_32, permutations
-from medcurate.dedup.normalize import exact_text_hash
+from medcurate.dedup.normalize import exact_text_hash, normalize_for_shingles
 
 TEXTS = [
     "Asthma is a chronic disease of the airways that makes breathing difficult.",
@@ -138,6 +138,68 @@ def test_exact_verification_follows_set_jaccard_containment_and_numbers() -> Non
     close = verifier.close(DocumentFrequencies(), signatures, sets, 0, rest, numbers)
     # The second text's numbers differ from the centre's; a text without numbers is not checked.
     assert close.tolist() == [True, False, False, False, False]
+    # Against the centre's numbers {1, 2, 3, 4}: the first text shares half of its {1, 5} and misses
+    # one; the second shares three quarters of {1, 2, 3, 9} and misses one.
+    numbers = ShingleSets.pack(
+        [np.array(values, dtype=np.uint32) for values in ([1, 2, 3, 4], [1, 5], [1, 2, 3, 9], [], [], [])]
+    )
+    for agree, missing, expected in [
+        (0.5, None, [True, True]),
+        (None, 1, [True, True]),
+        (None, 0, [False, False]),
+        (0.6, 1, [False, True]),
+    ]:
+        config = DedupConfig(threshold=0.5, numbers_agree=agree, numbers_missing=missing, num_perm=16)
+        close = TextVerifier(config).close(DocumentFrequencies(), signatures, sets, 0, rest[:2], numbers)
+        assert close.tolist() == expected, (agree, missing)
+
+
+def test_near_years_count_as_shared_only_beside_another_shared_number() -> None:
+    """An online-first and a print year of one article (same volume and page) are one record; a
+    conference paper and the next year's journal article, sharing nothing else, are two."""
+    from medcurate.dedup.boilerplate import DocumentFrequencies, TextVerifier, number_set
+    from medcurate.dedup.minhash import ShingleSets
+
+    texts = [
+        "Widget counts in Northfield Quill 2019 12 345",
+        "Widget counts in Northfield Quill 2018 12",
+        "Widget counts in Northfield Quill 2018 15 501",
+        "Widget counts in Northfield Quill 2018",
+        "Widget counts in Northfield Quill 2016 12 346",
+    ]
+    hasher = DedupConfig(shingle="char", ngram=5).hasher()
+    signatures, sets = hasher.signatures(texts), hasher.shingle_sets(texts)
+    numbers = ShingleSets.pack([number_set(text) for text in texts])
+    others = np.arange(1, len(texts))
+    for slack, expected in [(0, [False, False, False, False]), (1, [True, False, False, False])]:
+        config = DedupConfig(
+            threshold=0.5, shingle="char", ngram=5, numbers_agree=0.6, numbers_year_slack=slack
+        )
+        close = TextVerifier(config).close(DocumentFrequencies(), signatures, sets, 0, others, numbers)
+        assert close.tolist() == expected, slack
+
+
+def test_citation_normalisation_undoes_what_exports_change() -> None:
+    from medcurate.dedup.normalize import normalize_citation
+
+    def words(text: str) -> list[str]:
+        return normalize_for_shingles(normalize_citation(text)).split()
+
+    plain = "Widget counts in Northfield: a cohort study. Quill Marsh 2019 12 1234-1245"
+    for variant in [
+        "Widget counts in Northfield: a cohort study. [Review] [41 refs] Quill Marsh 2019 12 1234-45",
+        "Widget counts in <i>Northfield</i>: a cohort study. [Article in German] Quill Marsh 2019 12 1234-1245",
+        "Widget counts in Northfield: a cohort study.[Erratum appears in J Widgets. 2020;3(1):7] "
+        "Quill Marsh 2019 12 1234-1245",
+        "W\u00eddget co\u0308unts in Northfield: a cohort study. Quill Marsh 2019 12 1234\u20131245",
+    ]:
+        assert words(variant) == words(plain), variant
+    assert words("Arms &amp; legs & more") == ["arms", "and", "legs", "and", "more"]
+    # A title wholly in brackets (a translated title) keeps its words; markup-like comparisons stay.
+    assert words("[Widget counts in Northfield]") == ["widget", "counts", "in", "northfield"]
+    assert words("age < 50 and > 65") == ["age", "50", "and", "65"]
+    # Ranges that are not abbreviated, or would go backwards, stay as they are.
+    assert words("3-7 year 45-12") == ["3", "7", "year", "45", "12"]
 
 
 def test_signature_values_name_their_shingles_and_rare_ones_are_found() -> None:

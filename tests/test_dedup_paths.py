@@ -77,7 +77,11 @@ DEV_SETS = [
     (
         "cytology_screening",
         lambda: _bib("cytology_screening"),
-        [BIB, BIB.model_copy(update={"boilerplate": True, "notices": True})],
+        [
+            BIB,
+            BIB.model_copy(update={"boilerplate": True, "notices": True}),
+            BIB.model_copy(update={"citations": True, "numbers_missing": 1, "numbers_year_slack": 1}),
+        ],
     ),
     (
         "haematology",
@@ -87,7 +91,11 @@ DEV_SETS = [
             BIB.model_copy(update={"notices": True, "notice_scope": None}),
         ],
     ),
-    ("special_cases", lambda: _bib("special_cases"), [BIB, BIB.model_copy(update={"numbers_agree": None})]),
+    (
+        "special_cases",
+        lambda: _bib("special_cases"),
+        [BIB, BIB.model_copy(update={"numbers_agree": None, "numbers_missing": 1})],
+    ),
     ("medical_question_pairs", _mqp, [BIB]),
     ("medquad", _medquad, [DedupConfig(threshold=0.7, shingle="word", ngram=3, boilerplate=True)]),
 ]
