@@ -232,14 +232,41 @@ def _caught_by_source(
                 tally[name][1] += (end - start) - hit
 
 
-def cross_validate(folds: int, wanted: list[str], limit: int = 0, thresholds: Sequence[float] = ()) -> None:
+def _fold_model(training: list, folder: Path) -> None:
+    """A fold's tagger, reused from `folder` when it was fitted on the same documents with the same
+    features and settings (training is deterministic, so the reuse changes no figure)."""
+    from dataclasses import asdict
+
+    from medcurate.privacy.tagger import FEATURE_VERSION, TaggerConfig, data_hash, train
+
+    try:
+        meta = json.loads((folder / "metadata.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        meta = {}
+    if (
+        meta.get("feature_version") == FEATURE_VERSION
+        and meta.get("config") == asdict(TaggerConfig())
+        and meta.get("training_data_sha256") == data_hash(training)
+        and (folder / "model.crfsuite").is_file()
+    ):
+        return
+    train(training, folder, TaggerConfig())
+
+
+def cross_validate(
+    folds: int,
+    wanted: list[str],
+    limit: int = 0,
+    thresholds: Sequence[float] = (),
+    models: Path | None = None,
+) -> None:
     """Patient-grouped K-fold: the tagger (and the site dictionary) are fitted on K-1 folds of all
     the text sets and scored on the fold left out; the rules are the same in every fold. Prints the
     mean over folds and the worst fold; `thresholds` adds rules+tagger at other tagger thresholds
     (the operating curve a deployment chooses its `deid.tagger_threshold` from)."""
     from medcurate.privacy.augment import fold_of
     from medcurate.privacy.site import SiteDictionary
-    from medcurate.privacy.tagger import PhiTagger, TaggerConfig, train
+    from medcurate.privacy.tagger import PhiTagger
 
     sets = {name: TEXT_SETS[name]() for name in TEXT_SETS if name in wanted}
     if limit:
@@ -250,6 +277,8 @@ def cross_validate(folds: int, wanted: list[str], limit: int = 0, thresholds: Se
     results: dict[tuple[str, str], list[dict[str, float]]] = defaultdict(list)
     sources: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     with tempfile.TemporaryDirectory() as scratch:
+        if models is not None:
+            models.mkdir(parents=True, exist_ok=True)
         for fold in range(folds):
             started = time.perf_counter()
             training = [
@@ -258,8 +287,8 @@ def cross_validate(folds: int, wanted: list[str], limit: int = 0, thresholds: Se
                 for doc, index in zip(_gold_docs(docs), fold_index[name], strict=True)
                 if index != fold
             ]
-            model = Path(scratch) / f"tagger-fold{fold}"
-            train(training, model, TaggerConfig())
+            model = (models or Path(scratch)) / f"tagger-fold{fold}"
+            _fold_model(training, model)
             tagged = deidentifier_spans(tagger=str(model))
             at_threshold = {
                 value: deidentifier_spans(tagger=str(model), tagger_threshold=value) for value in thresholds
@@ -356,6 +385,12 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="with --cv: also score rules+tagger at these tagger thresholds, comma-separated (e.g. 0.7,0.9)",
     )
+    parser.add_argument(
+        "--models",
+        type=Path,
+        help="with --cv: keep the fold taggers in this folder and reuse those fitted on the same "
+        "documents and settings (a rerun after a rule change then skips training)",
+    )
     args = parser.parse_args(argv)
     if not DATA.is_dir():
         print(f"evaluation data not found at {DATA}", file=sys.stderr)
@@ -363,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     wanted = args.sets.split(",")
     if args.cv > 1:
         thresholds = [float(value) for value in args.thresholds.split(",") if value]
-        cross_validate(args.cv, wanted, args.limit, thresholds)
+        cross_validate(args.cv, wanted, args.limit, thresholds, args.models)
     elif any(name in wanted for name in TEXT_SETS):
         systems = {"ours": ours()}
         if not args.no_vanilla:
