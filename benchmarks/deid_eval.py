@@ -304,7 +304,7 @@ def cross_validate(
                 site_dictionary = SiteDictionary.learn(site_docs, "cv")
                 site = deidentifier_spans(tagger=str(model), site=site_dictionary)
             print(
-                f"fold {fold}: tagger fitted on {len(training)} documents in {time.perf_counter() - started:.0f} s",
+                f"fold {fold}: tagger of {len(training)} training documents ready in {time.perf_counter() - started:.0f} s",
                 file=sys.stderr,
             )
             for name, docs in sets.items():

@@ -249,7 +249,10 @@ def _word_like(text: str, start: int, end: int) -> bool:
     lower case in a note that capitalises its names, and words of the language that are not
     common first names. A capitalised word in mixed-case writing may still be a surname or a town
     ("Temple"); in a note typed in capitals it is the word ("MANY"). Identifiers in number shapes
-    are the rules' to find (dates, phones and record numbers have set forms)."""
+    are the rules' to find (dates, phones and record numbers have set forms), except a year
+    alone (an apostrophe beside the span counts: the tagger may leave it out)."""
+    if _YEAR_SHAPED.search(text[max(0, start - 1) : end + 1]):
+        return False
     capitals_mark_names = mixed_case(text)
     for word in _WORD.findall(text, start, end):
         low = word.lower()
@@ -266,6 +269,8 @@ def _word_like(text: str, start: int, end: int) -> bool:
 # score; the rules decide it from the words around it.
 _BARE_FRACTION = re.compile(r"\d{1,2}/\d{1,2}")
 _WORD = re.compile(r"[^\W\d_]+")
+# A year alone ("'88", "99'", "1994"): the rules' weakest kind of date, so the tagger's own cue.
+_YEAR_SHAPED = re.compile(r"(?<!\d)(?:['’]\d{2}|\d{2}['’]|(?:19|20)\d{2})(?!\d)")
 
 
 @cache

@@ -259,6 +259,8 @@ def test_tagger_spans_follow_safe_harbor(text: str, value: str, entity: str, kep
         ("Called April at home.\nPt calm.", "April", False),
         ("Seen by Ysoldeva Brannock today.", "Ysoldeva", False),
         ("Resp: cpap 10/5 overnight.", "10/5", True),
+        ("Hx of MI in '88, CABG 1994.", "88", False),
+        ("Hx of MI in '88, CABG 1994.", "1994", False),
     ],
 )
 def test_tagger_only_spans_that_need_high_confidence(text: str, value: str, word_like: bool) -> None:
