@@ -30,6 +30,7 @@ from medcurate.privacy.vocab import (
     CLINICAL_WORDS,
     EPONYMS,
     MEDICAL_TERMS,
+    RELATION_WORDS,
     US_STATES,
     _words,
     first_names,
@@ -95,10 +96,7 @@ _MONTHS = _words(
     "september october november december"
 )
 _TITLES = _words("dr dr. doctor mr mrs ms miss prof md rn np pa do")
-_RELATIONS = _words(
-    "wife husband son daughter mother father mom dad sister brother niece nephew aunt uncle cousin "
-    "friend grandson granddaughter grandmother grandfather partner fiance spouse dtr hcp proxy"
-)
+_RELATIONS = RELATION_WORDS
 _CLINICAL = CLINICAL_WORDS | MEDICAL_TERMS | EPONYMS
 
 

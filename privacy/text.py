@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,7 @@ from medcurate.privacy.rules.shared import _MONTH, _is_eponym_use
 from medcurate.privacy.vocab import (
     EPONYMS,
     NOT_NAMES,
+    RELATION_WORDS,
     US_STATES,
     common_first_names,
     first_names,
@@ -164,6 +165,42 @@ def merge_spans(spans: list[PhiSpan], text: str) -> list[PhiSpan]:
     return merged
 
 
+# Never part of an identifier at its edges: list and cue punctuation, an unmatched bracket. A full
+# stop stays (an initial, "St.").
+_EDGE_PUNCTUATION = frozenset(" \t\r\n#-–(,;:*")
+_LEADING_WORD = re.compile(r"([^\W\d_]+)\.?[\s,:]*")
+_TITLE_WORDS = frozenset(
+    {"dr", "drs", "doctor", "mr", "mrs", "ms", "miss", "mister", "prof", "professor", "mx"}
+)
+
+
+def tidy_bounds(text: str, spans: list[PhiSpan]) -> list[PhiSpan]:
+    """Spans without what is never the identifier: a relation word before a name ("Daughter"),
+    and in a clinical record edge punctuation and the title before a name, which the i2b2
+    guidelines leave outside it (PII annotation of prose often keeps "Mr." with the name)."""
+    clinical = clinical_record(text)
+    leading = RELATION_WORDS | _TITLE_WORDS if clinical else RELATION_WORDS
+    edges = _EDGE_PUNCTUATION if clinical else frozenset()
+    out: list[PhiSpan] = []
+    for span in spans:
+        start, end = span.start, span.end
+        while span.type == "PERSON" and (word := _LEADING_WORD.match(text, start, end)):
+            if word.group(1).lower() not in leading or word.end() >= end:
+                break
+            start = word.end()
+        while start < end and text[start] in edges:
+            if text[start] == "(" and ")" in text[start:end]:
+                break  # "(301) 555-0100" keeps its bracket pair
+            start += 1
+        while end > start and text[end - 1] in edges:
+            end -= 1
+        if any(char.isalnum() for char in text[start:end]):
+            out.append(
+                span if (start, end) == (span.start, span.end) else replace(span, start=start, end=end)
+            )
+    return out
+
+
 def join_sources(*sources: str) -> str:
     return "+".join(sorted({part for source in sources for part in source.split("+") if part}))
 
@@ -250,8 +287,9 @@ def _word_like(text: str, start: int, end: int) -> bool:
     common first names. A capitalised word in mixed-case writing may still be a surname or a town
     ("Temple"); in a note typed in capitals it is the word ("MANY"). Identifiers in number shapes
     are the rules' to find (dates, phones and record numbers have set forms), except a year
-    alone (an apostrophe beside the span counts: the tagger may leave it out)."""
-    if _YEAR_SHAPED.search(text[max(0, start - 1) : end + 1]):
+    alone in a clinical record, where the year of a past event is redacted (an apostrophe beside
+    the span counts: the tagger may leave it out); Safe Harbor keeps years elsewhere."""
+    if _YEAR_SHAPED.search(text[max(0, start - 1) : end + 1]) and clinical_record(text):
         return False
     capitals_mark_names = mixed_case(text)
     for word in _WORD.findall(text, start, end):
@@ -467,7 +505,7 @@ class TextDeidentifier:
         ]
         # A name the tagger is sure of is a name everywhere too; a doubtful one only where found.
         sure = [t for t in tagged if t.score >= REPEAT_SCORE]
-        kept = merge_spans(ruled + tagged + repeated_names(text, ruled + sure), text)
+        kept = tidy_bounds(text, merge_spans(ruled + tagged + repeated_names(text, ruled + sure), text))
         doubtful = [
             c.score
             for c in candidates

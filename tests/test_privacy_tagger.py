@@ -259,8 +259,9 @@ def test_tagger_spans_follow_safe_harbor(text: str, value: str, entity: str, kep
         ("Called April at home.\nPt calm.", "April", False),
         ("Seen by Ysoldeva Brannock today.", "Ysoldeva", False),
         ("Resp: cpap 10/5 overnight.", "10/5", True),
-        ("Hx of MI in '88, CABG 1994.", "88", False),
-        ("Hx of MI in '88, CABG 1994.", "1994", False),
+        ("Hx: MI in '88, CABG 1994.\nPt on asa, bp stable.", "88", False),
+        ("Hx: MI in '88, CABG 1994.\nPt on asa, bp stable.", "1994", False),
+        ("We moved here in 1994 and my knee still hurts.", "1994", True),
     ],
 )
 def test_tagger_only_spans_that_need_high_confidence(text: str, value: str, word_like: bool) -> None:
@@ -290,3 +291,11 @@ def test_lower_case_words_of_the_language_are_no_names(value: str, plain: bool) 
     text = f"Pt seen by Dr. Orvath.\nNoted: {value} today."
     start = text.index(value)
     assert _plain_words(text, start, start + len(value)) is plain
+
+
+def test_spans_lose_relation_words_titles_and_edge_punctuation() -> None:
+    note = "Neuro: pt alert.\nSocial: Daughter Ysoldeva Brannock called from (410) 555-0187.\nSeen by Dr Orvath."
+    (result,) = TextDeidentifier(DeidConfig()).deidentify_batch([note])
+    values = {note[s.start : s.end] for s in result.spans}
+    assert {"Ysoldeva Brannock", "(410) 555-0187", "Orvath"} <= values
+    assert "Daughter <PERSON>" in result.text and "Dr <PERSON>" in result.text
