@@ -4,10 +4,13 @@ Run: PYTHONPATH=.pkgroot python benchmarks/review_load.py [--reviewers 10 100 30
 Starts its own server (PostgreSQL + uWSGI unless --database sqlite) on a fresh data folder under
 /tmp, creates reviewer accounts (each with its own API token, in the admin's organization),
 and for each reviewer count runs a paced phase (--rate annotations/s overall: 1,000 physicians at
-one review a minute is about 17/s) and an unpaced one, each on a fresh project of --tasks text
-tasks with `maximum_annotations` 2. Per phase it prints annotations/s, POST and /next latency
-percentiles, errors by kind, annotations stored vs acknowledged, duplicates (one reviewer twice on
-a task) and over-assigned tasks (more reviewers than maximum_annotations), and the machine's load.
+one review a minute is about 17/s; paced reviewers keep their task locked while they read it,
+as in the labeling UI) and an unpaced one, each on a fresh project of --tasks text tasks with
+`maximum_annotations` 2. Per phase it prints annotations/s, POST and /next latency percentiles,
+errors by kind, annotations stored vs acknowledged, duplicates (one reviewer twice on a task),
+over-assigned tasks (more reviewers than maximum_annotations), requests the server dropped because
+their client had given up, the server's CPU per annotation (uWSGI and PostgreSQL processes: what
+sizes a machine for a rate), the machine's load and the client's own CPU.
 Every request goes to 127.0.0.1; each phase lasts --duration seconds (plus at most one request
 timeout); the data folder, accounts and server are removed at the end.
 """

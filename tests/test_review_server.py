@@ -74,17 +74,22 @@ def review(verdict: str) -> list[dict]:
     return [{"from_name": "verdict", "to_name": "text", "type": "choices", "value": {"choices": [verdict]}}]
 
 
-@pytest.mark.slow
-def test_replayed_annotation_is_one_review(ls_config, tmp_path):
-    """A reviewer's annotation submitted twice (as a replayed request stores it) counts once."""
-    config = ReviewConfig(
+def review_config(ls_config: LabelStudioConfig, tmp_path, name: str) -> ReviewConfig:
+    """A test's own projects (titled after it) and files, two reviewers per task."""
+    return ReviewConfig(
         label_studio=ls_config,
-        text_project="replay text",
-        image_project="replay image",
+        text_project=f"{name} text",
+        image_project=f"{name} image",
         outbox=str(tmp_path / "outbox.jsonl"),
         reviews_dir=str(tmp_path / "reviews"),
         reviewers_per_task=2,
     )
+
+
+@pytest.mark.slow
+def test_replayed_annotation_is_one_review(ls_config, tmp_path):
+    """A reviewer's annotation submitted twice (as a replayed request stores it) counts once."""
+    config = review_config(ls_config, tmp_path, "replay")
     samples = [
         route_sample(
             new_sample(
@@ -195,13 +200,7 @@ def test_backup_then_restore_brings_back_the_review_database(ls_config, tmp_path
 def test_an_annotation_whose_client_gave_up_while_queued_is_not_stored(ls_config, tmp_path):
     """A POST that waited for a worker longer than its client did is dropped unserved (and counted),
     so what is stored is what was acknowledged; a client that waits is served as before."""
-    config = ReviewConfig(
-        label_studio=ls_config,
-        text_project="abandoned text",
-        image_project="abandoned image",
-        outbox=str(tmp_path / "outbox.jsonl"),
-        reviews_dir=str(tmp_path / "reviews"),
-    )
+    config = review_config(ls_config, tmp_path, "abandoned")
     sample = new_sample(
         source_kind="clinical", modality="text", source_uri="fhir://gone/1", text=NOTE, language="en"
     )
