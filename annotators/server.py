@@ -39,11 +39,16 @@ STATE_FILE = "server.json"
 LOG_FILE = "server.log"
 STATS_SOCKET = "uwsgi-stats.sock"
 WSGI_MODULE = "medcurate_ls_wsgi"
-# Label Studio's WSGI application with persistent database connections: by default Django opens
-# (and authenticates) a new PostgreSQL connection for every request.
+# Label Studio's WSGI application as uWSGI runs it here: persistent database connections (by
+# default Django opens, and authenticates, a new PostgreSQL connection for every request), and no
+# work for a client that has already gone.
 WSGI_TEXT = '''"""Written by medcurate at every start of the review server; edits are overwritten."""
 
-from core.wsgi import application  # noqa: F401  (loads Label Studio's production settings)
+import os
+import socket
+
+import uwsgi
+from core.wsgi import application as label_studio  # loads Label Studio's production settings
 from django.db import connections
 
 for alias in connections:
@@ -51,14 +56,44 @@ for alias in connections:
     connections.settings[alias]["CONN_HEALTH_CHECKS"] = True
 # Loaded once in the master, then forked: no worker may inherit the master's database connection.
 connections.close_all()
+
+
+def client_gone() -> bool:
+    """Whether the client closed its connection while the request waited for a worker.
+
+    The request has been read; what is left on the socket is either nothing yet (the client
+    waits for its answer) or the end of the stream (it gave up, e.g. a timed-out browser).
+    """
+    with socket.socket(fileno=os.dup(uwsgi.connection_fd())) as sock:
+        try:
+            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except OSError:  # reset by the client
+            return True
+
+
+def application(environ, start_response):
+    """Label Studio, except for requests nobody waits for any more: those are dropped unserved.
+
+    Under overload a request can wait in the accept queue longer than its client does; serving
+    it anyway would spend a worker on an answer nobody reads (and store an annotation its
+    reviewer was told had failed). nginx answers such requests with 499 the same way.
+    """
+    if client_gone():
+        uwsgi.metric_inc("abandoned")
+        start_response("499 Client Closed Request", [("Content-Length", "0")])
+        return [b""]
+    return label_studio(environ, start_response)
 '''
-# Connections that may wait for a worker, per worker. Bounded on purpose: when reviewers outnumber
-# what the workers can serve, an unbounded queue grows until every request waits longer than its
-# client does, and the workers spend all their time on requests nobody waits for any more (measured:
-# 100 reviewers on a busy 2-core machine, 0.2 annotations/s instead of 2.4). With a short queue,
-# extra connections wait in the kernel (the client retries its handshake) and what is served is
-# still wanted.
-LISTEN_PER_WORKER = 16
+# The uWSGI metric `WSGI_TEXT` counts those dropped requests under.
+ABANDONED_METRIC = "abandoned"
+# Connections that may wait for a worker: enough for every reviewer of a large team to be queued
+# (first come, first served) instead of refused, which makes clients retry their handshake after
+# 1, 3, 7... s. A long queue costs nothing when the server keeps up; when it does not, requests
+# whose client gave up while queued are dropped unserved (`client_gone`), so the workers still
+# spend their time on requests that someone waits for. Capped by the kernel's somaxconn.
+LISTEN_BACKLOG = 1024
 
 
 class ServerError(RuntimeError):
@@ -240,12 +275,12 @@ def _package_dir(config: LabelStudioConfig) -> Path:
     return found[-1].parents[1].resolve()
 
 
-def _listen_backlog(workers: int) -> int:
+def _listen_backlog() -> int:
     try:
         limit = int(Path("/proc/sys/net/core/somaxconn").read_text())
     except (OSError, ValueError):
         limit = 128
-    return min(LISTEN_PER_WORKER * workers, limit)
+    return min(LISTEN_BACKLOG, limit)
 
 
 def stats_socket(config: LabelStudioConfig) -> Path:
@@ -272,7 +307,8 @@ def _uwsgi_command(config: LabelStudioConfig, port: int) -> list[str]:
         "module": f"{WSGI_MODULE}:application",
         "processes": worker_count(config),
         "threads": 1,
-        "listen": _listen_backlog(worker_count(config)),
+        "listen": _listen_backlog(),
+        "metric": f"name={ABANDONED_METRIC},type=counter",
         "stats": stats_socket(config),
         "harakiri": 120,  # a request stuck this long is killed and its worker replaced
         "buffer-size": 65535,
@@ -287,7 +323,7 @@ def _uwsgi_command(config: LabelStudioConfig, port: int) -> list[str]:
     }
     flags = [
         "master", "die-on-term", "need-app", "thunder-lock", "enable-threads",
-        "single-interpreter", "vacuum", "disable-logging", "log-5xx", "ignore-sigpipe",
+        "single-interpreter", "vacuum", "enable-metrics", "disable-logging", "log-5xx", "ignore-sigpipe",
         "ignore-write-errors", "disable-write-exception",
     ]  # fmt: skip
     command = [str(_venv_dir(config) / "bin" / "uwsgi"), "--pythonpath", str(wrapper)]
@@ -454,6 +490,7 @@ def _workers_report(state: ServerState) -> tuple[dict[str, Any], dict[str, Any]]
         {
             "waiting": stats.get("listen_queue", 0),
             "refused": stats.get("listen_queue_errors", 0),
+            "abandoned": stats.get("metrics", {}).get(ABANDONED_METRIC, {}).get("value", 0),
             "capacity": max((s.get("max_queue", 0) for s in sockets), default=None),
         },
     )

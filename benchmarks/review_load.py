@@ -4,10 +4,13 @@ Run: PYTHONPATH=.pkgroot python benchmarks/review_load.py [--reviewers 10 100 30
 Starts its own server (PostgreSQL + uWSGI unless --database sqlite) on a fresh data folder under
 /tmp, creates reviewer accounts (each with its own API token, in the admin's organization),
 and for each reviewer count runs a paced phase (--rate annotations/s overall: 1,000 physicians at
-one review a minute is about 17/s) and an unpaced one, each on a fresh project of --tasks text
-tasks with `maximum_annotations` 2. Per phase it prints annotations/s, POST and /next latency
-percentiles, errors by kind, annotations stored vs acknowledged, duplicates (one reviewer twice on
-a task) and over-assigned tasks (more reviewers than maximum_annotations), and the machine's load.
+one review a minute is about 17/s; paced reviewers keep their task locked while they read it,
+as in the labeling UI) and an unpaced one, each on a fresh project of --tasks text tasks with
+`maximum_annotations` 2. Per phase it prints annotations/s, POST and /next latency percentiles,
+errors by kind, annotations stored vs acknowledged, duplicates (one reviewer twice on a task),
+over-assigned tasks (more reviewers than maximum_annotations), requests the server dropped because
+their client had given up, the server's CPU per annotation (uWSGI and PostgreSQL processes: what
+sizes a machine for a rate), the machine's load and the client's own CPU.
 Every request goes to 127.0.0.1; each phase lasts --duration seconds (plus at most one request
 timeout); the data folder, accounts and server are removed at the end.
 """
@@ -148,19 +151,26 @@ def _request(port: int, method: str, path: str, token: str, body: Any = None) ->
         connection.close()
 
 
+def _pace(phase: Phase, t0: float, deadline: float) -> bool:
+    """Wait for the next submit slot (`phase.rate` overall); False when the phase ends first."""
+    with phase.lock:
+        due = t0 + phase.slot / phase.rate
+        phase.slot += 1
+    time.sleep(max(0.0, min(due, deadline) - time.monotonic()))
+    return time.monotonic() < deadline
+
+
 def reviewer(phase: Phase, port: int, project_id: int, token: str, t0: float, deadline: float) -> None:
-    """One physician: next task, annotate it, repeat until the phase ends or tasks run out."""
+    """One physician, driving the API as the labeling UI does: open the next task, submit, repeat.
+
+    Paced, reviewers arrive one slot apart and then read each task until their next turn to submit
+    (about reviewers / rate seconds), the task staying locked to them meanwhile, as in the UI; the
+    UI opens the next task right after a submit. Unpaced, they submit at once.
+    """
     index = 0
     while time.monotonic() < deadline:
-        if phase.rate:
-            with phase.lock:
-                due = t0 + phase.slot / phase.rate
-                phase.slot += 1
-            wait = due - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            if time.monotonic() >= deadline:
-                return
+        if phase.rate and index == 0 and not _pace(phase, t0, deadline):
+            return
         try:
             status, task, elapsed = _request(port, "GET", f"/api/projects/{project_id}/next/", token)
             phase.next_s.append(elapsed)
@@ -170,6 +180,8 @@ def reviewer(phase: Phase, port: int, project_id: int, token: str, t0: float, de
             if status != 200:
                 phase.errors[f"next HTTP {status}"] += 1
                 continue
+            if phase.rate and index > 0 and not _pace(phase, t0, deadline):
+                return
             body = {
                 "result": review_result(index),
                 "lead_time": 42.0,
@@ -202,6 +214,37 @@ def stored_annotations(config: LabelStudioConfig, project_id: int) -> list[tuple
         with sqlite3.connect(server.data_dir(config) / "label_studio.sqlite3") as db:
             rows = db.execute(sql).fetchall()
     return [(int(a), int(t), int(u)) for a, t, u in rows]
+
+
+def _process_tree_cpu(roots: list[int]) -> float:
+    """CPU seconds used by these processes and all their descendants, reaped ones included (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parent: dict[int, int] = {}
+    used: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        pid = int(entry.name)
+        parent[pid] = int(fields[1])
+        used[pid] = sum(int(value) for value in fields[11:15]) / tick  # utime stime cutime cstime
+    tree, frontier = set(), [root for root in roots if root in used]
+    while frontier:
+        pid = frontier.pop()
+        tree.add(pid)
+        frontier += [child for child, ppid in parent.items() if ppid == pid and child not in tree]
+    return sum(used[pid] for pid in tree)
+
+
+def server_cpu_s(config: LabelStudioConfig) -> float:
+    """CPU seconds the review server has used: uWSGI master and workers, PostgreSQL and its backends."""
+    roots = [server.read_state(config).pid]
+    if config.database == "postgresql":
+        roots.append(int((server.cluster(config).pgdata / "postmaster.pid").read_text().split()[0]))
+    return _process_tree_cpu(roots)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -247,6 +290,7 @@ def run_phase(
     port = server.read_state(ls).port
     phase = Phase(reviewers, rate, args.duration)
     load_before, cpu_before = os.getloadavg()[0], resource.getrusage(resource.RUSAGE_SELF)
+    server_before, queue_before = server_cpu_s(ls), server.report(ls).get("queue", {})
     t0 = time.monotonic()
     deadline = t0 + args.duration
     threads = [
@@ -262,6 +306,7 @@ def run_phase(
     wall = time.monotonic() - t0
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     client_cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
+    server_cpu = server_cpu_s(ls) - server_before
     stored = stored_annotations(ls, project_id)
     stored_ids = {a for a, _, _ in stored}
     pairs = Counter((task, user) for _, task, user in stored)
@@ -287,7 +332,15 @@ def run_phase(
         "tasks_ran_out": phase.exhausted > 0,
         "load_1min": (round(load_before, 2), round(os.getloadavg()[0], 2)),
         "client_cpu_pct": round(100 * client_cpu / wall, 1),
-        "queue_refused": health.get("queue", {}).get("refused"),
+        # Server CPU per acknowledged annotation (its /next and POST, and any work for clients
+        # that gave up) and the cores the server kept busy: what sizes a machine for a rate.
+        "server_cpu_ms_per_annotation": round(1000 * server_cpu / max(len(phase.acknowledged), 1), 1),
+        "server_cores_busy": round(server_cpu / wall, 2),
+        # Counted by uWSGI since it started: this phase's share.
+        **{
+            f"queue_{key}": health.get("queue", {}).get(key, 0) - queue_before.get(key, 0)
+            for key in ("refused", "abandoned")
+        },
         "worker_exceptions": health.get("workers", {}).get("exceptions"),
     }
 
@@ -300,6 +353,8 @@ def describe(row: dict[str, Any]) -> str:
         f"/next p95 {row['next_p95']:.2f} s, errors {errors}, stored {row['stored']} vs acknowledged "
         f"{row['acknowledged']} (lost {row['lost']}, unacknowledged {row['unacknowledged_stored']}), "
         f"duplicates {row['duplicates']}, over-assigned {row['over_assigned']}, "
+        f"requests dropped for clients gone {row['queue_abandoned']}, connections refused {row['queue_refused']}, "
+        f"server CPU {row['server_cpu_ms_per_annotation']:.0f} ms/annotation on {row['server_cores_busy']} cores, "
         f"load {row['load_1min'][0]}->{row['load_1min'][1]}, client CPU {row['client_cpu_pct']}%"
         + (", tasks ran out" if row["tasks_ran_out"] else "")
     )
@@ -352,7 +407,9 @@ def main() -> None:
         print(
             f"paced at {args.rate:g}/s: annotations/s {paced['annotations_per_s']:.1f} at {top} reviewers, "
             f"p95 {paced['post_p95']:.2f} s, errors {errors}, lost {paced['lost']}, "
-            f"duplicated {paced['duplicates']}, over-assigned {paced['over_assigned']}"
+            f"duplicated {paced['duplicates']}, over-assigned {paced['over_assigned']}; server CPU "
+            f"{paced['server_cpu_ms_per_annotation']:.0f} ms per annotation, so {args.rate:g}/s keeps "
+            f"{paced['server_cpu_ms_per_annotation'] * args.rate / 1000:.1f} cores busy"
         )
     last = unpaced or paced
     if last:

@@ -6,7 +6,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
+import signal
+import socket
+import time
 import urllib.request
 
 import pyarrow.parquet as pq
@@ -70,17 +74,22 @@ def review(verdict: str) -> list[dict]:
     return [{"from_name": "verdict", "to_name": "text", "type": "choices", "value": {"choices": [verdict]}}]
 
 
-@pytest.mark.slow
-def test_replayed_annotation_is_one_review(ls_config, tmp_path):
-    """A reviewer's annotation submitted twice (as a replayed request stores it) counts once."""
-    config = ReviewConfig(
+def review_config(ls_config: LabelStudioConfig, tmp_path, name: str) -> ReviewConfig:
+    """A test's own projects (titled after it) and files, two reviewers per task."""
+    return ReviewConfig(
         label_studio=ls_config,
-        text_project="replay text",
-        image_project="replay image",
+        text_project=f"{name} text",
+        image_project=f"{name} image",
         outbox=str(tmp_path / "outbox.jsonl"),
         reviews_dir=str(tmp_path / "reviews"),
         reviewers_per_task=2,
     )
+
+
+@pytest.mark.slow
+def test_replayed_annotation_is_one_review(ls_config, tmp_path):
+    """A reviewer's annotation submitted twice (as a replayed request stores it) counts once."""
+    config = review_config(ls_config, tmp_path, "replay")
     samples = [
         route_sample(
             new_sample(
@@ -185,3 +194,45 @@ def test_backup_then_restore_brings_back_the_review_database(ls_config, tmp_path
     server.restore(ls_config, dump)
     titles = {p.title for p in connect(ReviewConfig(label_studio=ls_config)).projects.list()}
     assert "backup probe kept" in titles and "backup probe after" not in titles
+
+
+@pytest.mark.slow
+def test_an_annotation_whose_client_gave_up_while_queued_is_not_stored(ls_config, tmp_path):
+    """A POST that waited for a worker longer than its client did is dropped unserved (and counted),
+    so what is stored is what was acknowledged; a client that waits is served as before."""
+    config = review_config(ls_config, tmp_path, "abandoned")
+    sample = new_sample(
+        source_kind="clinical", modality="text", source_uri="fhir://gone/1", text=NOTE, language="en"
+    )
+    assert push_samples([route_sample(sample, ReviewConfig(audit_fraction=1))], config).sent == 1
+    client = connect(config)
+    project_id = ensure_project(client, config, TEXT)
+    assert client.projects.get(project_id).sampling == "Uniform sampling"  # the shared project
+    (task,) = client.tasks.list(project=project_id, fields="task_only")
+
+    state = server.read_state(ls_config)
+    before = server.report(ls_config)["queue"]["abandoned"]
+    body = json.dumps({"result": review("accept"), "task": task.id, "project": project_id}).encode()
+    head = (
+        f"POST /api/tasks/{task.id}/annotations/?project={project_id} HTTP/1.1\r\n"
+        f"Host: 127.0.0.1\r\nAuthorization: Token {server.admin_token(ls_config)}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    # Every worker busy (here: stopped), the request waits in the accept queue; its client gives up.
+    workers = [w["pid"] for w in server._uwsgi_stats(state.stats_socket)["workers"]]
+    for pid in workers:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        with socket.create_connection(("127.0.0.1", state.port), timeout=10) as sock:
+            sock.sendall(head.encode() + body)
+    finally:
+        for pid in workers:
+            os.kill(pid, signal.SIGCONT)
+    deadline = time.monotonic() + 30
+    while server.report(ls_config)["queue"]["abandoned"] == before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert server.report(ls_config)["queue"]["abandoned"] == before + 1
+    assert list(client.annotations.list(task.id)) == []
+
+    client.annotations.create(task.id, result=review("accept"))
+    assert len(list(client.annotations.list(task.id))) == 1
