@@ -153,7 +153,8 @@ def _run_bundle(partition: Iterable[WindowedValue], spec: _ParDoSpec, *side_valu
     fn, args, kwargs, windowing = fn_and_args
     views = pickler.loads(spec.side_views)
     side_inputs = [
-        SideInputMap(view, options, values) for (view, options), values in zip(views, side_values, strict=True)
+        SideInputMap(view, options, values)
+        for (view, options), values in zip(views, side_values, strict=True)
     ]
     receivers = _Receivers()
     container = MetricsContainer(spec.label)
@@ -334,7 +335,9 @@ class _Timer(userstate.BaseTimer):
         )
 
     def clear(self, dynamic_timer_tag: str = "") -> None:
-        self.context.timers.pop(self.context.slot(self.key, self.window, self.spec.name, dynamic_timer_tag), None)
+        self.context.timers.pop(
+            self.context.slot(self.key, self.window, self.spec.name, dynamic_timer_tag), None
+        )
 
 
 class _MemoryStateContext(userstate.UserStateContext):
@@ -459,7 +462,9 @@ class _Translator(PipelineVisitor):
         """Each input partition split into n buckets; output j merges bucket j of every split."""
         splits = [self._add(f"{label}/split", (split, part, n, i)) for i, part in enumerate(parts)]
         return [
-            self._add(label, (merge, [self._add(f"{label}/bucket", (operator.getitem, k, j)) for k in splits]))
+            self._add(
+                label, (merge, [self._add(f"{label}/bucket", (operator.getitem, k, j)) for k in splits])
+            )
             for j in range(n)
         ]
 
@@ -564,7 +569,9 @@ class DaskPipelineResult(PipelineResult):
 
         try:
             timeout = duration / 1000 if duration is not None else None
-            for _ in ddist.as_completed([*self.sink_futures, self.metrics_future], timeout=timeout, with_results=True):
+            for _ in ddist.as_completed(
+                [*self.sink_futures, self.metrics_future], timeout=timeout, with_results=True
+            ):
                 pass
             for updates in self.metrics_future.result():
                 self._metrics.commit_physical(None, updates)
@@ -602,7 +609,9 @@ class DaskRunner(stock.DaskRunner):
     def run_pipeline(self, pipeline: beam.Pipeline, options: PipelineOptions) -> DaskPipelineResult:
         import dask.distributed as ddist
 
-        dask_options = options.view_as(stock.DaskOptions).get_all_options(drop_default=True, current_only=True)
+        dask_options = options.view_as(stock.DaskOptions).get_all_options(
+            drop_default=True, current_only=True
+        )
         bag_kwargs = stock.DaskOptions._extract_bag_kwargs(dask_options)
         cluster = None
         if not dask_options.get("address") and not dask_options.get("scheduler_file"):
