@@ -7,6 +7,7 @@ ours (which must not). Pipelines write what they produce to text files, read bac
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -29,6 +30,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from medcurate.pipelines.dask_runner import DaskRunner
 
 pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
 
 # The scheduler and workers cannot import this module: Beam's pickler ships its functions by value,
 # and the DoFns the stock runner must run too are defined inside the tests (pickled by value).
@@ -63,10 +65,12 @@ def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     ]
     try:
         deadline = time.monotonic() + 60
-        while not scheduler_file.exists():
+        address = None
+        while address is None:
             assert time.monotonic() < deadline, "the dask scheduler did not start"
             time.sleep(0.2)
-        address = json.loads(scheduler_file.read_text())["address"]
+            with contextlib.suppress(OSError, ValueError):  # not written yet, or half written
+                address = json.loads(scheduler_file.read_text())["address"]
         for _ in range(2):
             processes.append(
                 subprocess.Popen(
@@ -82,7 +86,9 @@ def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                         *common,
                     ],
                     env=env,
-                    cwd=folder,  # not the repository: inputs must not depend on the workers' folder
+                    # The demo config's relative paths are read by the workers: they run where
+                    # `make demo` runs, as workers sharing the driver's folder would.
+                    cwd=REPO,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
@@ -395,8 +401,6 @@ def test_parquet_round_trip(scheduler, tmp_path):
 
 # --- the demo job end to end, on both runners ------------------------------------------------------
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def published(out: Path) -> dict[str, tuple[str, str]]:
     """Sample id -> (hash of its texts, hash of its images) over every published shard."""
@@ -421,7 +425,10 @@ def test_demo_publishes_the_same_samples_on_both_runners(scheduler, tmp_path):
     cwd = Path.cwd()
     os.chdir(REPO)  # as `make demo` runs it
     try:
+        started = time.monotonic()
         local = main(["run", "--config", "configs/demo.yaml", "--output", str(tmp_path / "local")])
+        print(f"default runner {time.monotonic() - started:.1f} s")
+        started = time.monotonic()
         dask = main(
             [
                 "run",
@@ -434,6 +441,7 @@ def test_demo_publishes_the_same_samples_on_both_runners(scheduler, tmp_path):
                 f"--dask_client_address={scheduler}",
             ]
         )
+        print(f"DaskRunner {time.monotonic() - started:.1f} s")
     finally:
         os.chdir(cwd)
     assert (local, dask) == (0, 0)
