@@ -12,13 +12,14 @@ The stock runner maps each Beam transform to a `dask.bag` operation but, in 2.77
 7. never closes its `Client` (nor reports metrics).
 
 This runner keeps Beam's option names (`--dask_client_address`, `--dask_npartitions`, ...) and
-translates per PCollection instead: every bag element is a `WindowedValue`; a ParDo bundle is
-one task returning all its tagged outputs (finish_bundle's included) plus its metrics; side
-inputs are one task each, shared by all partitions; GroupByKey and keyed state shuffle by the
-key's deterministic encoding; every PCollection no transform consumes is computed. Reads split
-their `BoundedSource` on the driver and read each split in a task. Known limits: merging windows
-(sessions) and splittable DoFns other than `Read` raise `NotImplementedError`; timers fire once
-the bundle's input is exhausted (batch semantics); metrics are attempted = committed.
+builds a plain Dask task graph instead: every PCollection is a list of partitions of
+`WindowedValue`s; a ParDo bundle is one task (Beam's `DoFnRunner`) returning all its tagged
+outputs, finish_bundle's included, and its metrics; a side input is one task shared by every
+bundle; GroupByKey and keyed state shuffle by the deterministic encoding of key and window; every
+PCollection no transform consumes is computed. Reads split their `BoundedSource` on the driver and
+read each split in a task. Limits: batch only; merging windows and splittable DoFns other than
+`Read` raise `NotImplementedError`; timers fire once the bundle's input is exhausted (batch
+semantics); metrics count every attempt.
 """
 
 from __future__ import annotations
@@ -553,6 +554,33 @@ class _Translator(PipelineVisitor):
 # Runner and result.
 
 
+# The private local cluster's own chatter (start, stop, event-loop pauses while the driver builds
+# the graph) stays off the console; a worker that Beam's import keeps alive at exit is killed by
+# its nanny after 4 s, with a warning that is not the user's concern.
+_QUIET = {"distributed": logging.ERROR}
+
+
+def _start_local_cluster(workers: int | None, threads: int) -> Any:
+    import dask.distributed as ddist
+
+    for name, level in _QUIET.items():
+        logging.getLogger(name).setLevel(level)
+    return ddist.LocalCluster(
+        n_workers=workers,
+        threads_per_worker=threads,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=":0",
+        silence_logs=logging.ERROR,
+    )
+
+
+def _close_local_cluster(cluster: Any) -> None:
+    cluster.close()
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(logging.NOTSET)
+
+
 class DaskPipelineResult(PipelineResult):
     """Waits for every sink, gathers the metrics, then closes the client (and the local cluster)."""
 
@@ -590,7 +618,7 @@ class DaskPipelineResult(PipelineResult):
     def _close(self) -> None:
         self.client.close()
         if self.cluster is not None:
-            self.cluster.close()
+            _close_local_cluster(self.cluster)
 
     def cancel(self) -> str:
         self.client.cancel([*self.sink_futures, self.metrics_future])
@@ -616,13 +644,7 @@ class DaskRunner(stock.DaskRunner):
         cluster = None
         if not dask_options.get("address") and not dask_options.get("scheduler_file"):
             local = options.view_as(DaskClusterOptions)
-            cluster = ddist.LocalCluster(
-                n_workers=local.dask_local_workers,
-                threads_per_worker=local.dask_local_threads,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=":0",
-            )
+            cluster = _start_local_cluster(local.dask_local_workers, local.dask_local_threads)
             dask_options["address"] = cluster
         client = ddist.Client(**dask_options)
         try:
@@ -634,6 +656,6 @@ class DaskRunner(stock.DaskRunner):
         except BaseException:
             client.close()
             if cluster is not None:
-                cluster.close()
+                _close_local_cluster(cluster)
             raise
         return DaskPipelineResult(client, cluster, [sink_future], metrics_future)
