@@ -114,19 +114,20 @@ def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def run(runner: type, address: str, build: Callable[[beam.Pipeline], None], *flags: str):
     """Runs a pipeline to the end; the result, or the exception it raised."""
-    options = PipelineOptions([f"--dask_client_address={address}", *flags])
-    pipeline = beam.Pipeline(runner=runner(), options=options)
+    pipeline = beam.Pipeline(
+        runner=runner(), options=PipelineOptions([f"--dask_client_address={address}", *flags])
+    )
     build(pipeline)
+    result = None
     try:
         result = pipeline.run()
         result.wait_until_finish()
+        return result
     except Exception as error:
         return error
     finally:
-        client = getattr(locals().get("result"), "client", None)
-        if runner is StockDaskRunner and client is not None:
-            client.close()  # the stock runner leaves it open
-    return result
+        if runner is StockDaskRunner and result is not None:
+            result.client.close()  # the stock runner leaves it open
 
 
 def lines(prefix: Path) -> list[str]:
