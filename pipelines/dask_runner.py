@@ -17,8 +17,9 @@ builds a plain Dask task graph instead: every PCollection is a list of partition
 outputs, finish_bundle's included, and its metrics; a side input is one task shared by every
 bundle; GroupByKey and keyed state shuffle by the deterministic encoding of key and window; every
 PCollection no transform consumes is computed. Reads split their `BoundedSource` on the driver and
-read each split in a task. Limits: batch only; merging windows and splittable DoFns other than
-`Read` raise `NotImplementedError`; timers fire once the bundle's input is exhausted (batch
+read each split in a task; splittable DoFns have their initial restrictions split and spread over
+the cluster (no dynamic splitting). Limits: batch only; merging windows raise
+`NotImplementedError`; timers fire once the bundle's input is exhausted (batch
 semantics); metrics count every attempt.
 """
 
@@ -132,6 +133,7 @@ class _ParDoSpec:
     side_views: bytes  # pickler.dumps([(view class, view options), ...])
     stateful: bool
     key_coder: coders.Coder | None
+    splittable: bool = False
 
 
 @contextlib.contextmanager
@@ -175,7 +177,13 @@ def _run_bundle(partition: Iterable[WindowedValue], spec: _ParDoSpec, *side_valu
             runner.setup()
         runner.start()
         for value in partition:
-            runner.process(value)
+            if not spec.splittable:
+                runner.process(value)
+                continue
+            pending = [value]  # a restriction the DoFn deferred comes back as a residual
+            while pending:
+                residuals = runner.process_with_sized_restriction(pending.pop())
+                pending.extend(residual.residual_value for residual in residuals or ())
         if state is not None:
             state.fire_timers(runner)
         runner.finish()
@@ -183,6 +191,25 @@ def _run_bundle(partition: Iterable[WindowedValue], spec: _ParDoSpec, *side_valu
     outputs: dict = {tag: receiver.values for tag, receiver in receivers.items()}
     outputs[_METRICS] = container.get_cumulative()
     return outputs
+
+
+def _split_restrictions(partition: Iterable[WindowedValue], spec: _ParDoSpec) -> list[WindowedValue]:
+    """A splittable DoFn's elements paired with the initial split of their restriction, sized, in
+    the form `DoFnRunner.process_with_sized_restriction` takes (Beam's own SDF expansion)."""
+    fn_and_args, _ = _POOL.take(spec.token, spec.payload)
+    signature = DoFnSignature(fn_and_args[0])
+    restrictions = signature.get_restriction_provider()
+    estimators = signature.get_watermark_estimator_provider()
+    out = []
+    for value in partition:
+        for single in value.explode_windows() if len(value.windows) > 1 else [value]:
+            element = single.value
+            for restriction in restrictions.split(element, restrictions.initial_restriction(element)):
+                state = estimators.initial_estimator_state(element, restriction)
+                size = restrictions.restriction_size(element, restriction)
+                out.append(single.with_value(((element, (restriction, state)), size)))
+    _POOL.give_back(spec.token, fn_and_args)
+    return out
 
 
 def _output(bundle: dict, tag: str | None) -> list[WindowedValue]:
@@ -515,10 +542,11 @@ class _Translator(PipelineVisitor):
     def _pardo(self, node: AppliedPTransform, transform: beam.ParDo) -> None:
         label, fn = node.full_label, transform.fn
         signature = DoFnSignature(fn)
-        if signature.is_splittable_dofn():
-            raise NotImplementedError(f"DaskRunner cannot run the splittable DoFn of {label}")
+        splittable = signature.is_splittable_dofn()
         main, parts = self._input(node)
         stateful = signature.is_stateful_dofn()
+        if splittable and stateful:
+            raise NotImplementedError(f"DaskRunner: a splittable DoFn with state ({label})")
         key_coder = _key_coder(main, label) if stateful else None
         if stateful:  # every element of a key (and window) in one bundle
             keyer = _KeyWindow(key_coder, main.windowing.windowfn.get_window_coder())
@@ -527,8 +555,15 @@ class _Translator(PipelineVisitor):
             (fn, getattr(transform, "args", []), getattr(transform, "kwargs", {}), main.windowing)
         )
         views = pickler.dumps([(type(s), s._view_options()) for s in node.side_inputs])
-        spec = _ParDoSpec(label, hashlib.sha256(payload).hexdigest(), payload, views, stateful, key_coder)
+        token = hashlib.sha256(payload).hexdigest()
+        spec = _ParDoSpec(label, token, payload, views, stateful, key_coder, splittable)
         spec_key = self._add(f"{label}/spec", spec)
+        if splittable:  # restrictions split first, then spread over the cluster
+            pairs = [
+                self._add(f"{label}/restrictions", (_split_restrictions, part, spec_key)) for part in parts
+            ]
+            n = max(len(pairs), self._fan_out(self.parallelism))
+            parts = self._shuffle(f"{label}/spread", pairs, _spread, n, _concat)
         sides = []
         for side in node.side_inputs:  # one task per side input, shared by every bundle
             self.consumed.add(side.pvalue)

@@ -458,3 +458,35 @@ def test_demo_publishes_the_same_samples_on_both_runners(scheduler, tmp_path):
         for run in ("local", "dask")
     ]
     assert manifests[0] == manifests[1]
+
+
+def test_splittable_dofn_reads_every_range_once(scheduler, tmp_path):
+    from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
+    from apache_beam.transforms.core import RestrictionProvider
+
+    class Ranges(RestrictionProvider):
+        def initial_restriction(self, n):
+            return OffsetRange(0, n)
+
+        def create_tracker(self, restriction):
+            return OffsetRestrictionTracker(restriction)
+
+        def split(self, n, restriction):
+            return restriction.split(max(1, n // 4))
+
+        def restriction_size(self, n, restriction):
+            return restriction.size()
+
+    class Count(beam.DoFn):
+        def process(self, n, tracker=beam.DoFn.RestrictionParam(Ranges())):  # noqa: B008
+            position = tracker.current_restriction().start
+            while tracker.try_claim(position):
+                yield n * 1000 + position
+                position += 1
+
+    def build(p):
+        got = p | beam.Create([10, 7]) | beam.ParDo(Count())
+        assert_that(got, equal_to([10_000 + i for i in range(10)] + [7_000 + i for i in range(7)]))
+
+    outcome = run(DaskRunner, scheduler, build)
+    assert not isinstance(outcome, Exception), outcome
