@@ -32,7 +32,7 @@ import itertools
 import logging
 import operator
 import threading
-from collections import defaultdict
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,20 +104,29 @@ class _Receivers(dict):
 @dataclass
 class _DoFnPool:
     """DoFn instances set up once per worker process and reused bundle after bundle (Beam allows
-    it; models loaded in `setup` stay loaded), one instance per concurrently running bundle."""
+    it; models loaded in `setup` stay loaded), one instance per concurrently running bundle. A
+    long-lived worker serving many runs keeps the most recently used DoFns only (the others are
+    torn down)."""
 
-    idle: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
+    max_kinds: int = 64
+    idle: OrderedDict[str, list[Any]] = field(default_factory=OrderedDict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def take(self, token: str, payload: bytes) -> tuple[Any, bool]:
         with self.lock:
-            if self.idle[token]:
+            if self.idle.get(token):
                 return self.idle[token].pop(), False
         return pickler.loads(payload), True
 
-    def give_back(self, token: str, fn: Any) -> None:
+    def give_back(self, token: str, fn_and_args: Any) -> None:
         with self.lock:
-            self.idle[token].append(fn)
+            self.idle.setdefault(token, []).append(fn_and_args)
+            self.idle.move_to_end(token)
+            evicted = [self.idle.popitem(last=False)[1] for _ in range(len(self.idle) - self.max_kinds)]
+        for instances in evicted:
+            for fn, *_ in instances:
+                with contextlib.suppress(Exception):  # best effort, as Beam's own teardown
+                    fn.teardown()
 
 
 _POOL = _DoFnPool()
@@ -196,8 +205,7 @@ def _run_bundle(partition: Iterable[WindowedValue], spec: _ParDoSpec, *side_valu
 def _split_restrictions(partition: Iterable[WindowedValue], spec: _ParDoSpec) -> list[WindowedValue]:
     """A splittable DoFn's elements paired with the initial split of their restriction, sized, in
     the form `DoFnRunner.process_with_sized_restriction` takes (Beam's own SDF expansion)."""
-    fn_and_args, _ = _POOL.take(spec.token, spec.payload)
-    signature = DoFnSignature(fn_and_args[0])
+    signature = DoFnSignature(pickler.loads(spec.payload)[0])  # not set up: stays out of the pool
     restrictions = signature.get_restriction_provider()
     estimators = signature.get_watermark_estimator_provider()
     out = []
@@ -208,7 +216,6 @@ def _split_restrictions(partition: Iterable[WindowedValue], spec: _ParDoSpec) ->
                 state = estimators.initial_estimator_state(element, restriction)
                 size = restrictions.restriction_size(element, restriction)
                 out.append(single.with_value(((element, (restriction, state)), size)))
-    _POOL.give_back(spec.token, fn_and_args)
     return out
 
 

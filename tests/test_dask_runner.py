@@ -490,3 +490,26 @@ def test_splittable_dofn_reads_every_range_once(scheduler, tmp_path):
 
     outcome = run(DaskRunner, scheduler, build)
     assert not isinstance(outcome, Exception), outcome
+
+
+def test_a_long_lived_worker_keeps_only_recent_dofns_set_up():
+    from apache_beam.internal import pickler
+
+    from medcurate.pipelines.dask_runner import _DoFnPool
+
+    class Model(beam.DoFn):
+        torn_down = 0
+
+        def teardown(self):
+            type(self).torn_down += 1
+
+    pool = _DoFnPool(max_kinds=1)
+    first, fresh = pool.take("a", pickler.dumps((Model(), [], {}, None)))
+    assert fresh
+    pool.give_back("a", first)
+    assert pool.take("a", b"never unpickled") == (first, False)  # reused, no second setup
+    pool.give_back("a", first)
+    second, _ = pool.take("b", pickler.dumps((Model(), [], {}, None)))
+    pool.give_back("b", second)
+    assert list(pool.idle) == ["b"]
+    assert first[0].torn_down == 1
