@@ -8,8 +8,9 @@ APT_PACKAGES := tesseract-ocr fonts-dejavu-core fonts-dejavu-extra chromium chro
 
 .PHONY: demo test lint system-deps clean tagger-model relevance-model
 
+# DEMO_ARGS: extra `medcurate run` flags, e.g. make demo DEMO_ARGS="--runner DaskRunner"
 demo: $(STAMP)
-	$(BIN)/medcurate run --config configs/demo.yaml
+	$(BIN)/medcurate run --config configs/demo.yaml $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -27,7 +27,7 @@ class RunnerConfig(StrictModel):
     """Beam runner. Local runs use the in-process FnApiRunner: Beam's DirectRunner first tries the
     Prism runner, which downloads a binary at run time (and can hang on a network that drops it)."""
 
-    name: Literal["FnApiRunner", "DataflowRunner"] = "FnApiRunner"
+    name: Literal["FnApiRunner", "DataflowRunner", "DaskRunner"] = "FnApiRunner"
     direct_num_workers: int = Field(1, ge=1)
     direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "in_memory"
     options: list[str] = Field(default_factory=list, description="extra Beam pipeline options, passed as-is")

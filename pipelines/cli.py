@@ -31,7 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--output", metavar="DIR", help="output folder (publish.output_dir)")
     parser.add_argument("--dataset", help="dataset name")
-    parser.add_argument("--runner", help="Beam runner: FnApiRunner (local, default) or DataflowRunner")
+    parser.add_argument(
+        "--runner",
+        help="Beam runner: FnApiRunner (local, default), DaskRunner (a dask.distributed cluster: "
+        "--dask_client_address=HOST:PORT, else a local cluster of worker processes) or DataflowRunner",
+    )
     parser.set_defaults(handler=run_command, accepts_extra=True)
 
 

@@ -77,8 +77,12 @@ def worker_package_args() -> list[str]:
     return [f"--extra_package={installed_wheel()}"]
 
 
+# Beam's own DaskRunner loses outputs in 2.77; this one fixes it (see pipelines/dask_runner.py).
+DASK_RUNNER = "medcurate.pipelines.dask_runner.DaskRunner"
+
+
 def pipeline_options(runner: RunnerConfig, extra_args: list[str]) -> PipelineOptions:
-    args = [f"--runner={runner.name}"]
+    args = [f"--runner={DASK_RUNNER if runner.name == 'DaskRunner' else runner.name}"]
     if runner.name == "FnApiRunner":
         args += [
             f"--direct_num_workers={runner.direct_num_workers}",
