@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from medcurate.privacy.augment import CLASSES, GoldDoc, augmented, generated
-from medcurate.privacy.rules.kinds import clinical_record
+from medcurate.privacy.rules.kinds import clinical_record, mixed_case
 from medcurate.privacy.vocab import (
     CLINICAL_WORDS,
     EPONYMS,
@@ -36,7 +36,6 @@ from medcurate.privacy.vocab import (
     first_names,
     is_english,
     last_names,
-    upper_case,
     us_places,
 )
 
@@ -180,8 +179,14 @@ _EDGES = {offset: (f"{offset}edge",) for offset in (-2, -1, 1, 2)}
 _BOL = ("bol",)
 
 
+def _upper_case(text: str) -> bool:
+    """A note typed in capitals, where case says nothing about names."""
+    letters = [c for c in text if c.isalpha()]
+    return bool(letters) and sum(c.isupper() for c in letters) > 0.7 * len(letters)
+
+
 def features(text: str, spans: Sequence[tuple[int, int]]) -> list[list[str]]:
-    upper_doc = upper_case(text)
+    upper_doc = _upper_case(text)
     words = [text[start:end] for start, end in spans]
     own = [_word_features(word, upper_doc) for word in words]
     identity = [row[0][2:] for row in own]
@@ -291,14 +296,14 @@ class PhiTagger:
         best = tagger.tag()
         found: list[TaggedSpan] = []
         rare = min(self.threshold, self.rare_threshold)
-        mixed_case = not upper_case(text)
+        capitals_mark_names = mixed_case(text)
         for i, (start, end) in enumerate(spans):
             outside = tagger.marginal(OUTSIDE, i)
             if 1.0 - outside < self.threshold and not (
                 1.0 - outside >= rare
                 and rows[i][0] == "w=~rare"
                 and text[start:end].isalpha()
-                and not (mixed_case and text[start].islower())
+                and not (capitals_mark_names and text[start].islower())
             ):
                 continue
             label = (

@@ -37,7 +37,6 @@ from medcurate.privacy.vocab import (
     first_names,
     is_english,
     last_names,
-    upper_case,
     us_places,
 )
 
@@ -213,7 +212,7 @@ def repeated_names(text: str, spans: list[PhiSpan]) -> list[PhiSpan]:
     """A name found once is a name everywhere in the document ("Mr. Halloran" ... "Halloran
     will go", "transferred to WMC" ... "seen at WMC"), whatever the context of its other mentions."""
     out: list[PhiSpan] = []
-    mixed_case = not upper_case(text)
+    capitals_mark_names = mixed_case(text)
     for entity, shortest in (("PERSON", 3), ("LOCATION", 2), ("FACILITY", 2)):
         words = {
             word.group().lower()
@@ -232,7 +231,7 @@ def repeated_names(text: str, spans: list[PhiSpan]) -> list[PhiSpan]:
                 for start, end in _mentions(text, words)
                 # ... and a name that is also a word, written in lower case in a note in mixed
                 # case, is the word there ("april", "temple").
-                if not (mixed_case and text[start].islower() and is_english(text[start:end]))
+                if not (capitals_mark_names and text[start].islower() and is_english(text[start:end]))
             )
     return out
 

@@ -185,12 +185,6 @@ def last_names() -> frozenset[str]:
     return _census_names("dist.all.last", 40_000)
 
 
-def upper_case(text: str) -> bool:
-    """A note typed in capitals, where case says nothing about names."""
-    letters = [c for c in text if c.isalpha()]
-    return bool(letters) and sum(c.isupper() for c in letters) > 0.7 * len(letters)
-
-
 # Words for a person's relation to the patient, which cue a name and are never part of it.
 RELATION_WORDS = _words(
     "wife husband son daughter mother father mom dad sister brother niece nephew aunt uncle cousin "
