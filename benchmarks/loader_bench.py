@@ -6,7 +6,9 @@ measures in one run, with the same selected columns, batch 256, the same shuffle
 (rows held for shuffling) and num_workers 0/1/2 behind a torch DataLoader:
 
   samples/s with shuffle on (median of 3, the first batches dropped), time to first batch, peak
-  RSS over the main and worker processes, and resume latency at 50% of an epoch.
+  RSS over the main and worker processes, and resume latency at 50% of an epoch. The repeats
+  alternate between the contenders so that all see the same machine load; the load average is
+  printed with every figure.
 
 Contenders: raw pyarrow batch iteration (no shuffle, no checks: the physical limit here), Hugging
 Face datasets streaming Parquet with shuffle + split_dataset_by_node, LitData's Parquet loader
@@ -521,10 +523,7 @@ def run_once(
     return {"rate": counted / elapsed if elapsed else 0.0, "ttfb": ttfb, "rss": rss.peak / 2**20}
 
 
-def measure(
-    contender: Contender, workers: int, repeats: int, samples: int, warmup: int, seconds: float
-) -> dict[str, float]:
-    runs = [run_once(lambda: contender.loader(workers), samples, warmup, seconds) for _ in range(repeats)]
+def summary(runs: list[dict[str, float]]) -> dict[str, float]:
     return {
         "rate": statistics.median(r["rate"] for r in runs),
         "ttfb": statistics.median(r["ttfb"] for r in runs),
@@ -605,23 +604,33 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [c for c in args.contenders.split(",") if c]
     workers = [int(w) for w in args.workers.split(",")]
     results: dict[str, dict[str, Any]] = {}
+    contenders: dict[str, Contender] = {}
     for name in chosen:
-        contender = builders[name]()
+        contenders[name] = contender = builders[name]()
         contender.imports()
         prepared = contender.setup()
         if prepared:
             print(f"{name}: preparation (conversion/index) {prepared:.1f} s", flush=True)
         results[name] = {"prepare_s": prepared}
-        for w in workers:
-            figures = measure(
-                contender, w, args.repeats, min(args.measure, args.rows // 2), args.warmup, args.seconds
-            )
-            results[name][w] = figures
+    samples = min(args.measure, args.rows // 2)
+    for w in workers:
+        # Repeats alternate between the contenders, so each sees the same machine load (it moves
+        # on a shared machine); the median of each contender's runs is reported.
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in chosen}
+        for _ in range(args.repeats):
+            for name, contender in contenders.items():
+                runs[name].append(
+                    run_once(lambda c=contender, n=w: c.loader(n), samples, args.warmup, args.seconds)
+                )
+        load = os.getloadavg()[0]
+        for name in chosen:
+            results[name][w] = figures = {**summary(runs[name]), "load": load}
             print(
                 f"{name:<10} workers={w}  {figures['rate']:>12,.0f} samples/s  first batch {figures['ttfb']:6.3f} s"
-                f"  peak RSS {figures['rss']:7.0f} MiB",
+                f"  peak RSS {figures['rss']:7.0f} MiB  (load average {load:.1f})",
                 flush=True,
             )
+    for name, contender in contenders.items():
         try:
             results[name]["resume_s"] = resume_latency(contender)
         except Exception as error:  # a library that cannot resume from such a state: say so

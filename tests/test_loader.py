@@ -2,6 +2,7 @@
 
 import io
 import json
+import pickle
 from itertools import product
 from pathlib import Path
 
@@ -142,6 +143,21 @@ def test_every_sample_once_and_the_same_order_for_any_ranks_and_workers(tmp_path
         assert all(len(b) <= 8 for b in batches)
 
 
+def test_batches_for_workers_carry_only_their_rows(tmp_path: Path):
+    """A DataLoader pickles each batch: a slice would carry its whole window to the main process."""
+    version_dir = str(make_version(tmp_path, shards=2, rows_per_shard=60))
+    options = {**OPTIONS, "columns": ["id", "text"], "window": 4}
+    worker = next(iter(DatasetReader(version_dir, worker_id=0, num_workers=1, **options)))
+    in_process = iter(DatasetReader(version_dir, **options))
+    first = next(in_process)  # taken on its own: the first batch does not wait for the window's gather
+    alone = next(in_process)
+    assert worker.column("id").to_pylist() == first.column("id").to_pylist()
+    assert len(pickle.dumps(worker)) * 3 < len(pickle.dumps(alone))  # in process: a zero-copy slice
+    assert len(pickle.dumps(first)) * 3 < len(pickle.dumps(alone))
+    copied = list(DatasetReader(version_dir, compact=True, **options))[1]
+    assert len(pickle.dumps(copied)) * 3 < len(pickle.dumps(alone))
+
+
 def test_same_seed_same_order_other_epoch_other_order(tmp_path: Path):
     version_dir = str(make_version(tmp_path))
 
@@ -149,6 +165,7 @@ def test_same_seed_same_order_other_epoch_other_order(tmp_path: Path):
         return ids(DatasetReader(version_dir, columns=["id"], **{**OPTIONS, **kw}))
 
     assert order() == order()
+    assert order(prefetch=1) == order() == order(prefetch=2)  # reading ahead in a thread: same order
     assert order(epoch=1) != order()
     assert sorted(order(epoch=1)) == sorted(order())
     assert order(seed=8) != order()

@@ -145,6 +145,7 @@ class _Shard:
         self.info = info
         self.verify = verify
         self._handle: pa.NativeFile | None = None
+        self._fd: int | None = None  # local files: read with preadv into the verification buffer
         self._metadata: pq.FileMetaData | None = None
         self._leaves: dict[str, list[int]] = {}
         self._whole_checked = False
@@ -170,8 +171,15 @@ class _Shard:
             for leaf in range(self._metadata.num_columns):
                 top = self._metadata.schema.column(leaf).path.split(".")[0]
                 self._leaves.setdefault(top, []).append(leaf)
+            if isinstance(self.fs, pafs.LocalFileSystem) and hasattr(os, "preadv"):
+                self._fd = os.open(self.path, os.O_RDONLY)
             self._handle = handle
         return self._handle
+
+    def __del__(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     @property
     def metadata(self) -> pq.FileMetaData:
@@ -191,6 +199,18 @@ class _Shard:
             raise ShardIntegrityError(f"{self.path} does not match the manifest: its SHA-256 changed")
         self._whole_checked = True
 
+    def _read_into(self, handle: pa.NativeFile, target: memoryview, offset: int) -> None:
+        """Reads the bytes at `offset` straight into `target`: one copy, hashed where they lie."""
+        if self._fd is None:
+            target[:] = handle.read_at(len(target), offset)
+            return
+        done = 0
+        while done < len(target):
+            got = os.preadv(self._fd, [target[done:]], offset + done)
+            if got <= 0:
+                raise ShardIntegrityError(f"{self.path} is shorter than its manifest says")
+            done += got
+
     def read(self, group: int, columns: list[str]) -> pa.Table:
         """Row group `group`, these columns; safe to call from several threads at once."""
         with self._lock:
@@ -206,15 +226,16 @@ class _Shard:
         # The verified chunks go at their offsets in a file-sized zeroed buffer: untouched pages are
         # never backed by memory, and pyarrow decodes from it natively (in parallel, no GIL).
         space = np.zeros(handle.size(), dtype=np.uint8)
+        view = memoryview(space)
         for leaf in sorted(leaf for name in columns for leaf in self._leaves[name]):
             start, length = integrity.chunk_range(self.metadata, group, leaf)
-            data = handle.read_at(length, start)
+            data = view[start : start + length]
+            self._read_into(handle, data, start)
             if integrity.digest(data) != expected[leaf]:
                 raise ShardIntegrityError(
                     f"{self.path} does not match the manifest: row group {group}, column "
                     f"{self.metadata.schema.column(leaf).path} changed"
                 )
-            space[start : start + length] = np.frombuffer(data, dtype=np.uint8)
         source = pa.BufferReader(pa.py_buffer(space))
         return pq.ParquetFile(source, metadata=self._metadata).read_row_group(group, columns=columns)
 
@@ -261,6 +282,80 @@ def _indices(rows: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)])
 
 
+Fetch = Callable[[int, int], tuple[pa.Table, bool]]
+
+
+def _fetcher(taken: pa.Table | None, rows: np.ndarray | None, gathered: list[Future] | None = None) -> Fetch:
+    """Rows [offset, offset + size) of a segment in consumption order, and whether they are compact.
+
+    Without `rows` the segment is gathered already; otherwise batches are gathered one at a time
+    until the whole-segment gather in `gathered` (started later, in the background) is done."""
+
+    def fetch(offset: int, size: int) -> tuple[pa.Table, bool]:
+        assert taken is not None
+        if rows is None:
+            return taken.slice(offset, size), False
+        if gathered and gathered[0].done():
+            return gathered[0].result().slice(offset, size), False
+        return _take_rows(taken, rows[offset : offset + size]), True
+
+    return fetch
+
+
+def _take_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """A few rows of a window still in its row groups' chunks: taken chunk by chunk, then put in
+    order. Arrow's take on a chunked table joins all chunks on every call, a copy of the whole
+    window per batch (and a slow one in a fresh DataLoader worker, whose memory is all new)."""
+    batches = table.to_batches()
+    starts = np.cumsum([0, *(b.num_rows for b in batches)])
+    which = np.searchsorted(starts, rows, side="right") - 1
+    parts, placed = [], []
+    for index in np.unique(which):
+        chosen = np.flatnonzero(which == index)
+        parts.append(batches[index].take(_indices(rows[chosen] - starts[index])))
+        placed.append(chosen)
+    joined = pa.Table.from_batches(parts, schema=table.schema).combine_chunks()
+    order = np.empty(len(rows), dtype=np.int64)
+    order[np.concatenate(placed)] = np.arange(len(rows))
+    return joined.take(_indices(order))
+
+
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _after_fork() -> None:
+    global _POOLS_LOCK
+    _POOLS_LOCK = threading.Lock()  # a fork while another thread held it must not deadlock the child
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def _read_pool(threads: int) -> ThreadPoolExecutor:
+    """A process-wide pool for reading row groups: no threads started per window or per reader
+    (a start waits for the new thread to be scheduled, which on a busy machine delays the first
+    batch). Keyed by process id: a forked DataLoader worker must not use its parent's threads."""
+    key = (os.getpid(), threads)
+    with _POOLS_LOCK:
+        if key not in _POOLS:
+            _POOLS[key] = ThreadPoolExecutor(threads, thread_name_prefix="medcurate-read")
+        return _POOLS[key]
+
+
+def _after_first(fetch: Fetch, then: Callable[[], None]) -> Fetch:
+    """`fetch`, calling `then` once the first batch is out (its first call at an offset past 0)."""
+    pending = [True]
+
+    def wrapped(offset: int, size: int) -> tuple[pa.Table, bool]:
+        if pending[0] and offset > 0:
+            pending[0] = False
+            then()
+        return fetch(offset, size)
+
+    return wrapped
+
+
 def _permutation(n: int, *key: int) -> np.ndarray:
     """A permutation of range(n) fixed by key, identical on every numpy version (raw PCG64 output)."""
     generator = np.random.PCG64(np.random.SeedSequence([k & 0xFFFFFFFF for k in key]))
@@ -274,6 +369,10 @@ class DatasetReader:
     evenly over the ranks, so every sample is read exactly once (the last batches are short);
     "pad" fills it with samples from the start of the epoch order, so every rank gets the same
     number of full batches; "drop" skips it.
+
+    `compact` copies each batch into buffers of its own (default: when `num_workers` > 0, since a
+    DataLoader pickles batches and a slice would carry its whole window); without workers batches
+    are zero-copy slices.
     """
 
     def __init__(
@@ -293,7 +392,8 @@ class DatasetReader:
         tail: Tail = "partial",
         where: RowFilter | Mapping[str, Any] | None = None,
         verify: bool = True,
-        prefetch: int = 1,
+        prefetch: int = 0,
+        compact: bool | None = None,
     ) -> None:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is outside 0..{world_size - 1}")
@@ -317,6 +417,7 @@ class DatasetReader:
         self.batch_size, self.window, self.tail = batch_size, window, tail
         self.where = RowFilter.of(where)
         self.verify, self.prefetch = verify, prefetch
+        self.compact = num_workers > 0 if compact is None else compact
         self._shards = [_Shard(self.fs, f"{root}/{s.path}", s, verify) for s in self.manifest.shards]
         self._start = 0
         self._last_step: int | None = None
@@ -409,10 +510,9 @@ class DatasetReader:
             return self._shards[shard].read(int(index), columns)
 
         groups = [int(g) for g in self._windows[w]]
-        threads = min(len(groups), _READ_THREADS if self._remote else os.cpu_count() or 1)
-        if threads > 1:
-            with ThreadPoolExecutor(threads) as pool:
-                return pa.concat_tables(pool.map(read, groups))
+        threads = _READ_THREADS if self._remote else os.cpu_count() or 1
+        if min(threads, len(groups)) > 1:
+            return pa.concat_tables(_read_pool(threads).map(read, groups))
         return pa.concat_tables(map(read, groups))
 
     def _load(self, segment: _Segment, gather: bool = True) -> tuple[pa.Table, np.ndarray | None]:
@@ -424,7 +524,7 @@ class DatasetReader:
         table = self._read_window(segment.window)
         rows = self._window_order(segment.window)[np.concatenate(segment.offsets)]
         if not gather:
-            return table.combine_chunks(), rows
+            return table, rows
         return table.take(_indices(rows)).combine_chunks(), None  # take gathers across chunks itself
 
     def manifest_columns(self) -> list[str]:
@@ -470,7 +570,12 @@ class DatasetReader:
         for step, positions in self._steps():
             pieces: list[tuple[int, np.ndarray]] = []
             if len(positions):
-                self._window_of(int(positions.max()))
+                last = self._window_of(int(positions.max()))
+                low = int(positions[0])
+                if int(positions[-1]) - low == len(positions) - 1 and self._ends[last] <= low:
+                    pieces.append((last, positions - self._ends[last]))  # the usual case: one window
+                    positions = positions[:0]
+            if len(positions):
                 ends = np.asarray(self._ends)
                 windows = np.searchsorted(ends, positions, side="right") - 1
                 for run in np.split(np.arange(len(positions)), np.flatnonzero(np.diff(windows)) + 1):
@@ -489,55 +594,83 @@ class DatasetReader:
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         self._last_step = None
+        loads = self._local_loads()
+        parts: list[tuple[pa.Table, bool]] = []
+        try:
+            for segment, fetch in loads:
+                offset = 0
+                for step, size, last in segment.pieces:
+                    if size:
+                        parts.append(fetch(offset, size))
+                        offset += size
+                    if last:
+                        if parts:
+                            batch = self._batch(parts)
+                            parts = []
+                            self._last_step = step
+                            yield batch
+                        self._last_step = step
+        finally:
+            loads.close()
+
+    def _batch(self, parts: list[tuple[pa.Table, bool]]) -> pa.RecordBatch:
+        """One batch; copied only when it would otherwise share a window's buffers with a pickle."""
+        if len(parts) == 1 and (parts[0][1] or not self.compact):
+            batches = parts[0][0].to_batches()
+            if len(batches) == 1:
+                return batches[0]
+        return _compact([table for table, _ in parts])
+
+    def _local_loads(self) -> Iterator[tuple[_Segment, Fetch]]:
+        """This reader's segments, each window read (and gathered) in a background thread."""
         depth = int(self.prefetch)
         executor = ThreadPoolExecutor(depth, thread_name_prefix="medcurate-loader") if depth else None
         segments = self._segments()
-        ahead: collections.deque[tuple[_Segment, Future]] = collections.deque()
-
-        first_done = False
+        ahead: collections.deque[tuple[_Segment, Future | _Deferred]] = collections.deque()
+        first = True
 
         def submit() -> bool:
+            nonlocal first
             segment = next(segments, None)
             if segment is None:
                 return False
-            gather = first_done or not executor
+            gather = not first
+            inline = first  # the first window is read at once, not handed to a thread to start
+            first = False
             if segment.window < 0:
                 ahead.append((segment, _Deferred(lambda: (None, None))))
-            elif executor:
+            elif executor and not inline:
                 ahead.append((segment, executor.submit(self._load, segment, gather)))
             else:
                 ahead.append((segment, _Deferred(self._load, segment, gather)))
             return True
 
+        def fill() -> None:
+            while executor and len(ahead) < depth and submit():
+                pass  # the next windows load while this one is consumed
+
         try:
             submit()
-            first_done = True
-            parts: list[pa.Table] = []
             while ahead:
                 segment, loading = ahead.popleft()
                 taken, rows = loading.result()
-                gathered: Future | None = None
-                if rows is not None and executor:  # the first window: gather it whole meanwhile
-                    gathered = executor.submit(lambda t=taken, r=rows: t.take(_indices(r)).combine_chunks())
-                while executor and len(ahead) < depth and submit():
-                    pass  # the next windows load while this one is consumed (not before the first)
-                offset = 0
-                for step, size, last in segment.pieces:
-                    if size:
-                        if rows is None:
-                            parts.append(taken.slice(offset, size))
-                        elif gathered is not None and gathered.done():
-                            parts.append(gathered.result().slice(offset, size))
+                fetch = _fetcher(taken, rows)
+                if rows is not None:  # the first window: once its first batch is out, gather
+                    gathered: list[Future] = []  # the rest whole and prepare the next windows
+
+                    def after_first(t: pa.Table = taken, r: np.ndarray = rows, out: list = gathered) -> None:
+                        if executor:
+                            out.append(executor.submit(lambda: t.take(_indices(r)).combine_chunks()))
                         else:
-                            parts.append(taken.take(_indices(rows[offset : offset + size])))
-                        offset += size
-                    if last:
-                        if parts:
-                            batch = _compact(parts)
-                            parts = []
-                            self._last_step = step
-                            yield batch
-                        self._last_step = step
+                            out.append(Future())
+                            out[0].set_result(t.take(_indices(r)).combine_chunks())
+                        fill()
+
+                    fetch = _after_first(_fetcher(taken, rows, gathered), after_first)
+                else:
+                    fill()
+                yield segment, fetch
+                fill()
                 if not executor:
                     submit()
         finally:
