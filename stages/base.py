@@ -8,9 +8,10 @@ deliberately left out), each with a reason, so that read = published + dropped +
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -24,6 +25,21 @@ DROPS = "drops"
 
 COUNTER_NAMESPACE = "medcurate"
 log = logging.getLogger("medcurate.progress")
+
+
+_T = TypeVar("_T")
+_SHARED: dict[tuple[str, str], Any] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_model(kind: str, key: str, load: Callable[[], _T]) -> _T:
+    """One loaded model per worker process for each (kind, key), whatever the number of DoFn
+    instances that use it: the pipeline applies a stage to several branches, and each instance
+    loading its own copy would multiply the memory a worker needs."""
+    with _SHARED_LOCK:
+        if (kind, key) not in _SHARED:
+            _SHARED[kind, key] = load()
+        return _SHARED[kind, key]
 
 
 def event_counter_name(event: Event) -> str:
