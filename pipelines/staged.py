@@ -18,7 +18,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
+import pyarrow as pa
 import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
 
 from medcurate.schemas.sample import SAMPLE_SCHEMA, from_arrow_row, samples_to_table
 from medcurate.warehouse import storage
@@ -42,31 +44,43 @@ def _approx_bytes(sample: dict[str, Any]) -> int:
 
 
 class ShardWriter:
-    """Streams sample dicts into one Parquet file, a row group at a time."""
+    """Streams sample dicts into one Parquet file. Samples are converted to Arrow every
+    `ROW_GROUP_ROWS` rows (or `ROW_GROUP_BYTES`), and a row group is written once `row_group_bytes`
+    of Arrow data is buffered: what a writer holds is bounded, whatever the file's size."""
 
     def __init__(self, path: str, codec: str = "zstd", row_group_bytes: int = ROW_GROUP_BYTES) -> None:
         self.path = path
         self.row_group_bytes = row_group_bytes
         storage.ensure_dir(path.rsplit("/", 1)[0])
-        self._handle = beam.io.filesystems.FileSystems.create(path)
+        self._handle = FileSystems.create(path)
         self._writer = pq.ParquetWriter(self._handle, SAMPLE_SCHEMA, compression=codec)
         self._rows: list[dict[str, Any]] = []
-        self._bytes = 0
+        self._row_bytes = 0
+        self._tables: list[pa.Table] = []
         self.rows = 0
 
     def write(self, sample: dict[str, Any]) -> None:
         self._rows.append(sample)
-        self._bytes += _approx_bytes(sample)
+        self._row_bytes += _approx_bytes(sample)
         self.rows += 1
-        if len(self._rows) >= ROW_GROUP_ROWS or self._bytes >= self.row_group_bytes:
-            self._flush()
+        if len(self._rows) >= ROW_GROUP_ROWS or self._row_bytes >= ROW_GROUP_BYTES:
+            self._convert()
+            if sum(table.nbytes for table in self._tables) >= self.row_group_bytes:
+                self._flush()
+
+    def _convert(self) -> None:
+        if self._rows:
+            self._tables.append(samples_to_table(self._rows))
+            self._rows, self._row_bytes = [], 0
 
     def _flush(self) -> None:
-        if self._rows:
-            self._writer.write_table(samples_to_table(self._rows))
-            self._rows, self._bytes = [], 0
+        if self._tables:
+            table = pa.concat_tables(self._tables)
+            self._writer.write_table(table, row_group_size=max(1, table.num_rows))
+            self._tables = []
 
     def close(self) -> None:
+        self._convert()
         self._flush()
         self._writer.close()
         self._handle.close()
@@ -86,7 +100,7 @@ class WriteStagedFn(beam.DoFn):
     def process(self, sample: dict[str, Any]) -> Iterator[str]:
         if self.writer is None:
             path = storage.join(self.folder, f"{self.prefix}-{uuid.uuid4().hex}.parquet")
-            self.writer = ShardWriter(path)
+            self.writer = ShardWriter(path, row_group_bytes=1)  # a row group per conversion
             yield path
         self.writer.write(sample)
 
