@@ -146,9 +146,14 @@ class _PrepareForDedupFn(beam.DoFn):
         self.no_images_left = no_images_left
         self.budgets = budgets
 
+    def setup(self) -> None:
+        self._repeated: tuple[list[str] | None, frozenset[str]] = (None, frozenset())
+
     def process(self, staged: tuple[str, dict[str, Any]], repeated: list[str]) -> Iterator[Any]:
         position, sample = staged
-        result = drop_repeated_images(sample, frozenset(repeated), self.no_images_left)
+        if self._repeated[0] is not repeated:  # the side input is the same list for a whole bundle
+            self._repeated = (repeated, frozenset(repeated))
+        result = drop_repeated_images(sample, self._repeated[1], self.no_images_left)
         if not isinstance(result, Drop):  # a Drop: the final pass drops it and records why
             yield result
             yield TaggedOutput(IDS, (result["id"], position))
