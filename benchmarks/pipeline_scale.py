@@ -96,6 +96,7 @@ class TreeRss:
         self.root = psutil.Process(pid)
         self.interval_s = interval_s
         self.peak = 0
+        self.peak_command = 0  # the command alone (the runner, its shuffles and side inputs)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -106,7 +107,10 @@ class TreeRss:
             try:
                 for process in [self.root, *self.root.children(recursive=True)]:
                     with contextlib.suppress(psutil.Error):
-                        total += process.memory_full_info().pss
+                        pss = process.memory_full_info().pss
+                        total += pss
+                        if process is self.root:
+                            self.peak_command = max(self.peak_command, pss)
             except psutil.Error:
                 break
             self.peak = max(self.peak, total)
@@ -161,6 +165,7 @@ def run_size(size: int, workers: int, work: Path) -> dict[str, float]:
         "seconds": seconds,
         "ms_per_doc": 1000 * seconds / size,
         "peak_rss_mb": peak / 2**20,
+        "peak_command_mb": rss.peak_command / 2**20,
         "rss_kb_per_doc": peak / 1024 / size,
         "published": float(published.replace(",", "")) if published != "?" else float("nan"),
         "load_before": load_before[0],
@@ -187,7 +192,7 @@ def main() -> None:
             print(
                 f"{size:>9,} docs ({result['input_mb']:.0f} MB): {result['seconds']:8.1f} s, "
                 f"{result['ms_per_doc']:.2f} ms/doc, peak RSS {result['peak_rss_mb']:,.0f} MB "
-                f"({result['rss_kb_per_doc']:.2f} KB/doc), published {result['published']:,.0f}, "
+                f"({result['rss_kb_per_doc']:.2f} KB/doc; command alone {result['peak_command_mb']:,.0f} MB), published {result['published']:,.0f}, "
                 f"load average {result['load_before']:.1f} -> {result['load_after']:.1f}",
                 flush=True,
             )
