@@ -87,12 +87,18 @@ HARMLESS_WARNINGS = (
         "Using yield and return in the process method of <class "
         "'apache_beam.transforms.core.CallableWrapperDoFn'>",
     ),
+    # Local worker processes relay this at start-up: no schemas or logical types are registered.
+    ("apache_beam.runners.portability.local_job_service", "No semi_persistent_directory found"),
 )
 
 
 def _drop_harmless_warning(record: logging.LogRecord) -> bool:
     message = record.getMessage()
-    return not any(record.name == name and message.startswith(start) for name, start in HARMLESS_WARNINGS)
+    # Worker processes' messages arrive wrapped (`Worker: severity: WARN ... message: "..."`).
+    return not any(
+        record.name == name and (message.startswith(start) or f'message: "{start}' in message)
+        for name, start in HARMLESS_WARNINGS
+    )
 
 
 def entry() -> int:

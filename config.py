@@ -28,8 +28,14 @@ class RunnerConfig(StrictModel):
     Prism runner, which downloads a binary at run time (and can hang on a network that drops it)."""
 
     name: Literal["FnApiRunner", "DataflowRunner", "DaskRunner"] = "FnApiRunner"
-    direct_num_workers: int = Field(1, ge=1)
-    direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "in_memory"
+    direct_num_workers: int = Field(
+        0, ge=0, description="local worker processes (FnApiRunner); 0: one per CPU core"
+    )
+    direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = Field(
+        "multi_processing",
+        description="multi_processing runs the workers as processes, each loading the models once; "
+        "in_memory runs everything in one process (one core)",
+    )
     options: list[str] = Field(default_factory=list, description="extra Beam pipeline options, passed as-is")
 
 

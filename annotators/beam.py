@@ -15,9 +15,10 @@ from medcurate.schemas.events import Drop
 from medcurate.schemas.sample import ReviewStatus
 
 
-def _route_and_count(
+def route_and_count(
     sample: dict[str, Any], config: ReviewConfig, uncertain_ids: list[str] | None = None
 ) -> dict[str, Any]:
+    """`route_sample`, counting what goes to review under each reason."""
     routed = route_sample(sample, config, frozenset(uncertain_ids or ()))
     if routed["review_status"] == ReviewStatus.PENDING:
         count("review:pending")
@@ -36,21 +37,45 @@ class RouteForReview(beam.PTransform):
     def expand(self, samples: beam.PCollection) -> beam.PCollection:
         budgets = self.config.active_budget_by_kind
         if not any(budgets.values()):
-            return samples | "RouteSample" >> beam.Map(_route_and_count, self.config)
-        # Active learning: per source kind, the `budget` text samples the models are least sure of.
+            return samples | "RouteSample" >> beam.Map(route_and_count, self.config)
         picked = (
             samples
-            | "Uncertainty" >> beam.FlatMap(_uncertainty_by_kind, budgets)
-            | "LeastSure" >> beam.combiners.Top.PerKey(max(budgets.values()))
+            | "Uncertainty" >> beam.FlatMap(uncertainty_by_kind, budgets)
+            | "LeastSure" >> LeastSure(budgets)
+        )
+        return samples | "RouteSample" >> beam.Map(route_and_count, self.config, beam.pvalue.AsList(picked))
+
+
+class LeastSure(beam.PTransform):
+    """Active learning: (source kind, (uncertainty, sample id)) records in; out, per source kind, the
+    ids of the `budget` text samples the models are least sure of. Only these records are shuffled."""
+
+    def __init__(self, budgets: dict[str, int]) -> None:
+        super().__init__()
+        self.budgets = budgets
+
+    def expand(self, records):
+        budgets = self.budgets
+        return (
+            records
+            | "Top" >> beam.combiners.Top.PerKey(max(budgets.values()))
             | "WithinBudget" >> beam.FlatMap(lambda kv: [sid for _, sid in kv[1][: budgets[kv[0]]]])
         )
-        return samples | "RouteSample" >> beam.Map(_route_and_count, self.config, beam.pvalue.AsList(picked))
 
 
-def _uncertainty_by_kind(sample: dict[str, Any], budgets: dict[str, int]) -> Iterator[tuple[str, tuple]]:
+def uncertainty_by_kind(sample: dict[str, Any], budgets: dict[str, int]) -> Iterator[tuple[str, tuple]]:
+    """The sample's active-learning record, when its kind has a budget and it can still be routed."""
     kind = sample.get("source_kind")
     if budgets.get(kind) and sample.get("modality") == "text" and sample.get("review_status") in _ROUTABLE:
         yield kind, (model_uncertainty(sample), sample["id"])
+
+
+def apply_and_count(sample: dict[str, Any], verdicts: dict[str, Any]) -> dict[str, Any] | Drop:
+    """The sample after its settled verdict (`apply_verdict`), counted when one applied."""
+    result = apply_verdict(sample, verdicts.get(sample["id"]))
+    if not isinstance(result, Drop) and result is not sample:
+        count(f"review:applied/{result['review_status']}")
+    return result
 
 
 class _ApplyVerdictsFn(beam.DoFn):
@@ -61,14 +86,8 @@ class _ApplyVerdictsFn(beam.DoFn):
         self.verdicts = load_verdicts(self.reviews_dir)
 
     def process(self, sample: dict[str, Any]) -> Iterator[Any]:
-        verdict = self.verdicts.get(sample["id"])
-        result = apply_verdict(sample, verdict)
-        if isinstance(result, Drop):
-            yield emit_event(result)
-            return
-        if result is not sample:
-            count(f"review:applied/{result['review_status']}")
-        yield result
+        result = apply_and_count(sample, self.verdicts)
+        yield emit_event(result) if isinstance(result, Drop) else result
 
 
 class ApplyVerdicts(beam.PTransform):

@@ -105,12 +105,17 @@ def black_out_boxes(
     return data, fmt.lower()
 
 
+def is_settled(verdict: Verdict | None) -> bool:
+    """Whether physicians settled the sample (accepted or rejected): it is then never routed again."""
+    return verdict is not None and verdict.decision in (ReviewStatus.ACCEPTED, ReviewStatus.REJECTED)
+
+
 def apply_verdict(sample: dict[str, Any], verdict: Verdict | None) -> dict[str, Any] | Drop:
     """The sample as the next version publishes it, or a Drop when physicians rejected it.
 
     Without a settled verdict (none yet, reviewers disagree, too few reviews) the sample is unchanged.
     """
-    if verdict is None or verdict.decision not in (ReviewStatus.ACCEPTED, ReviewStatus.REJECTED):
+    if verdict is None or not is_settled(verdict):
         return sample
     if verdict.decision == ReviewStatus.REJECTED:
         return Drop(stage=STAGE, reason=REJECTED, source_uri=sample["source_uri"], sample_id=sample["id"])

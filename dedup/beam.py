@@ -52,6 +52,23 @@ class _DocumentFrequencyFn(DocumentFrequency, beam.CombineFn):
     """The document-frequency sketch as a Beam CombineFn (lifted: only sketches cross a shuffle)."""
 
 
+def set_exact_hash(sample: dict[str, Any], radius: int) -> tuple[str, int, list[bytes]]:
+    """Sets the sample's exact hash (and an image's pHash); returns (exact hash, size, image bands).
+
+    Pure and repeatable, so a later pass over staged samples sets the same fields again."""
+    if sample["modality"] == Modality.IMAGE:
+        exact, size, phash, bands = image_fingerprint(
+            sample["image_bytes"] or b"", radius, sample["image_phash"]
+        )
+        sample["image_phash"] = phash
+    else:
+        (exact, size), bands = exact_text_hash(sample["text"] or ""), []
+        if sample["modality"] == Modality.MULTIMODAL:
+            exact = document_hash(exact, sample)  # same text, other images: not a duplicate
+    sample["exact_hash"] = exact
+    return exact, size, bands
+
+
 class _Fingerprint(beam.DoFn):
     """Per batch: exact hashes, MinHash signatures and band keys, pHashes; one node record per sample."""
 
@@ -70,19 +87,10 @@ class _Fingerprint(beam.DoFn):
     def process(self, batch: list[dict[str, Any]]) -> Iterator[Any]:
         texts = []
         for sample in batch:
-            if sample["modality"] == Modality.IMAGE:
-                radius = self.config.image_hamming_radius
-                exact, size, phash, bands = image_fingerprint(
-                    sample["image_bytes"] or b"", radius, sample["image_phash"]
-                )
-                if not bands:
-                    count("dedup/image_undecodable")
-                sample["image_phash"] = phash
-            else:
-                (exact, size), phash = exact_text_hash(sample["text"] or ""), None
-                if sample["modality"] == Modality.MULTIMODAL:
-                    exact = document_hash(exact, sample)  # same text, other images: not a duplicate
-            sample["exact_hash"] = exact
+            exact, size, bands = set_exact_hash(sample, self.config.image_hamming_radius)
+            phash = sample["image_phash"] if sample["modality"] == Modality.IMAGE else None
+            if sample["modality"] == Modality.IMAGE and not bands:
+                count("dedup/image_undecodable")
             yield sample
             if exact in self.known:
                 yield TaggedOutput(KNOWN, (sample["id"], (sample["id"], 1, EXACT)))
@@ -213,21 +221,31 @@ def _decide(verifier: TextVerifier, radius: int):
     return decide
 
 
+def apply_decision(
+    sample: dict[str, Any], decision: tuple[str, int, str | None] | None, repeat: bool = False
+) -> dict[str, Any] | Drop:
+    """The kept sample with its cluster fields set, or its Drop. No decision: a cluster of its own;
+    `repeat`: a second copy of the same source record (same id), which goes as an exact duplicate."""
+    cluster, size, reason = decision or (sample["id"], 1, None)
+    drop_reason = reason or (EXACT if repeat else None)
+    if drop_reason:
+        return Drop(STAGE, drop_reason, sample["source_uri"], sample["id"])
+    sample["dedup_cluster"] = cluster
+    sample["dedup_cluster_size"] = size
+    count("dedup/kept")
+    return sample
+
+
 def _apply(joined: tuple[str, dict[str, list]]) -> Iterator[Any]:
     sample_id, parts = joined
     decisions = parts["decision"]
-    cluster, size, reason = decisions[0] if decisions else (sample_id, 1, None)
     for index, sample in enumerate(parts["sample"]):
         # The same id twice is the same source record read twice: keep one.
-        drop_reason = reason or (EXACT if index else None)
-        yield TaggedOutput(ASSIGNMENTS, {"id": sample["id"], "cluster": cluster, "keep": not drop_reason})
-        if drop_reason:
-            yield emit_event(Drop(STAGE, drop_reason, sample["source_uri"], sample["id"]))
-            continue
-        sample["dedup_cluster"] = cluster
-        sample["dedup_cluster_size"] = size
-        count("dedup/kept")
-        yield sample
+        result = apply_decision(sample, decisions[0] if decisions else None, repeat=index > 0)
+        kept = not isinstance(result, Drop)
+        cluster = result["dedup_cluster"] if kept else (decisions[0][0] if decisions else sample_id)
+        yield TaggedOutput(ASSIGNMENTS, {"id": sample["id"], "cluster": cluster, "keep": kept})
+        yield result if kept else emit_event(result)
 
 
 class DeduplicateSamples(beam.PTransform):
@@ -245,13 +263,52 @@ class DeduplicateSamples(beam.PTransform):
         self.known = frozenset(known_exact_hashes)
 
     def expand(self, samples):
+        fingerprinted = samples | "Fingerprint" >> Fingerprint(self.config, self.known)
+        decisions = small_records(fingerprinted) | "Decisions" >> ClusterDecisions(self.config)
+        keyed = fingerprinted[SAMPLES] | "ById" >> beam.Map(lambda s: (s["id"], s))
+        applied = (
+            {"sample": keyed, "decision": decisions}
+            | "JoinDecisions" >> beam.CoGroupByKey()
+            | "Apply" >> beam.FlatMap(_apply).with_outputs(DROPS, ASSIGNMENTS, main=SAMPLES)
+        )
+        return applied
+
+
+class Fingerprint(beam.PTransform):
+    """Samples -> DoOutputsTuple: SAMPLES (exact hash set), and the small records clustering needs:
+    NODES, KNOWN (samples already published) and SHINGLES (document-frequency sketches)."""
+
+    def __init__(self, config: DedupConfig, known_exact_hashes: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.config = config
+        self.known = frozenset(known_exact_hashes)
+
+    def expand(self, samples):
         cfg = self.config
-        fingerprinted = (
+        return (
             samples
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=cfg.batch_size)
             | "Fingerprint"
             >> beam.ParDo(_Fingerprint(cfg, self.known)).with_outputs(NODES, KNOWN, SHINGLES, main=SAMPLES)
         )
+
+
+def small_records(fingerprinted) -> dict[str, beam.PCollection]:
+    """What `ClusterDecisions` takes from `Fingerprint`'s outputs (never the samples)."""
+    return {tag: fingerprinted[tag] for tag in (NODES, KNOWN, SHINGLES)}
+
+
+class ClusterDecisions(beam.PTransform):
+    """Fingerprint outputs -> (sample id, (cluster id, cluster size, drop reason or None)) for every
+    sample in a cluster of two or more, or already published; a sample absent is a cluster alone.
+    Only node keys, band keys, signatures and pHashes cross the shuffles."""
+
+    def __init__(self, config: DedupConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    def expand(self, fingerprinted: dict[str, beam.PCollection]):
+        cfg = self.config
         nodes = fingerprinted[NODES]
         frequencies = beam.pvalue.AsSingleton(
             fingerprinted[SHINGLES]
@@ -293,7 +350,7 @@ class DeduplicateSamples(beam.PTransform):
             )
         roots = (
             edges
-            | "Edges" >> beam.Flatten(pipeline=samples.pipeline)
+            | "Edges" >> beam.Flatten(pipeline=nodes.pipeline)
             | "Components" >> ConnectedComponents(cfg.cc_rounds)
         )
         payloads = nodes | "Payloads" >> beam.Map(lambda n: (n[0], (n[1], n[4])))
@@ -304,14 +361,7 @@ class DeduplicateSamples(beam.PTransform):
             | "GroupComponents" >> beam.GroupByKey()
             | "Decide" >> beam.FlatMap(_decide(verifier, cfg.image_hamming_radius), frequencies)
         )
-        decisions = (decisions, fingerprinted[KNOWN]) | "AllDecisions" >> beam.Flatten()
-        keyed = fingerprinted[SAMPLES] | "ById" >> beam.Map(lambda s: (s["id"], s))
-        applied = (
-            {"sample": keyed, "decision": decisions}
-            | "JoinDecisions" >> beam.CoGroupByKey()
-            | "Apply" >> beam.FlatMap(_apply).with_outputs(DROPS, ASSIGNMENTS, main=SAMPLES)
-        )
-        return applied
+        return (decisions, fingerprinted[KNOWN]) | "AllDecisions" >> beam.Flatten()
 
 
 def assign_clusters(

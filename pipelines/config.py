@@ -35,6 +35,12 @@ class IngestConfig(StrictModel):
         gt=0,
         description="larger inputs read whole (not WARC, JSONL, CSV) are dead-lettered",
     )
+    part_bytes: int = Field(
+        1024 * 1024,
+        gt=0,
+        description="line-delimited inputs (JSONL, CSV) larger than this are read by several workers at "
+        "once, up to 16, each taking its share of the records",
+    )
     max_record_bytes: int = Field(
         16 * 1024 * 1024,
         gt=0,

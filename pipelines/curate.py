@@ -8,7 +8,7 @@ import logging
 import subprocess
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,25 +16,41 @@ from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.pvalue import TaggedOutput
 
 from medcurate import __version__
-from medcurate.annotators.beam import ApplyVerdicts, RouteForReview
+from medcurate.annotators.beam import LeastSure, apply_and_count, route_and_count, uncertainty_by_kind
+from medcurate.annotators.verdicts import is_settled, load_verdicts
 from medcurate.cli import describe_error
 from medcurate.config import RunConfig, config_hash, resolved_config
-from medcurate.dedup.beam import DeduplicateSamples
-from medcurate.dedup.multimodal import DropRepeatedImages
+from medcurate.dedup.beam import (
+    ClusterDecisions,
+    Fingerprint,
+    apply_decision,
+    set_exact_hash,
+    small_records,
+)
+from medcurate.dedup.multimodal import drop_repeated_images, image_keys
 from medcurate.pipelines.ingest.beam import IngestSources
 from medcurate.pipelines.ingest.studies import AssembleStudies
 from medcurate.pipelines.options import pipeline_options
-from medcurate.pipelines.stage import COUNTER_NAMESPACE, DEAD_LETTERS, DROPS, SAMPLES
+from medcurate.pipelines.stage import COUNTER_NAMESPACE, DEAD_LETTERS, DROPS, SAMPLES, emit_event
+from medcurate.pipelines.staged import (
+    ShardWriter,
+    StagedUnits,
+    Unit,
+    WriteStagedFn,
+    plan_shards,
+    read_unit,
+)
 from medcurate.privacy.beam import DeidentifySamples
 from medcurate.privacy.text import deid_artifacts
 from medcurate.quality.beam import ComputeSignals
 from medcurate.quality.expectations import SUITE_NAME, validate_shards
 from medcurate.quality.models import bundled_relevance_dir, describe, latest_artifact
-from medcurate.schemas.events import counts_by_reason
+from medcurate.schemas.events import Drop, counts_by_reason
 from medcurate.schemas.manifest import Manifest, ShardInfo, StageCounts, ValidationInfo
-from medcurate.schemas.sample import SAMPLE_SCHEMA, SCHEMA_VERSION, to_arrow_row
+from medcurate.schemas.sample import SCHEMA_VERSION
 from medcurate.warehouse import locks, storage
 from medcurate.warehouse.catalog import Catalog, catalog_path
 from medcurate.warehouse.faults import fault_point
@@ -118,6 +134,102 @@ def quality_models(config: RunConfig) -> dict[str, str]:
     return {"relevance": str(relevance), "quality": str(quality)}
 
 
+IDS = "ids"
+CANDIDATES = "candidates"
+
+
+class _PrepareForDedupFn(beam.DoFn):
+    """A staged sample as deduplication sees it (images repeated across documents left out, as the
+    final pass leaves them out); also its (id, position), and its active-learning record."""
+
+    def __init__(self, no_images_left: str, budgets: dict[str, int]) -> None:
+        self.no_images_left = no_images_left
+        self.budgets = budgets
+
+    def setup(self) -> None:
+        self._repeated: tuple[list[str] | None, frozenset[str]] = (None, frozenset())
+
+    def process(self, staged: tuple[str, dict[str, Any]], repeated: list[str]) -> Iterator[Any]:
+        position, sample = staged
+        if self._repeated[0] is not repeated:  # the side input is the same list for a whole bundle
+            self._repeated = (repeated, frozenset(repeated))
+        result = drop_repeated_images(sample, self._repeated[1], self.no_images_left)
+        if not isinstance(result, Drop):  # a Drop: the final pass drops it and records why
+            yield result
+            yield TaggedOutput(IDS, (result["id"], position))
+            for record in uncertainty_by_kind(result, self.budgets):
+                yield TaggedOutput(CANDIDATES, record)
+
+
+class _RoutableFn(beam.DoFn):
+    """Active-learning records of samples that survive deduplication and have no settled verdict."""
+
+    def __init__(self, reviews_dir: str) -> None:
+        self.reviews_dir = reviews_dir
+
+    def setup(self) -> None:
+        self.verdicts = load_verdicts(self.reviews_dir)
+
+    def process(self, record: tuple[str, tuple], decisions: dict[str, tuple]) -> Iterator[tuple[str, tuple]]:
+        sample_id = record[1][1]
+        decision = decisions.get(sample_id)
+        if (decision is None or decision[2] is None) and not is_settled(self.verdicts.get(sample_id)):
+            yield record
+
+
+def _later_copies(group: tuple[str, Iterable[str]]) -> list[str]:
+    """Positions of the copies of one source record read more than once, all but the first."""
+    return sorted(group[1])[1:]
+
+
+class _SelectFn(beam.DoFn):
+    """One output shard: its staged row groups read back, each sample's decisions applied (repeated
+    images, dedup, physicians' verdicts, review routing, provenance), the kept samples written."""
+
+    def __init__(self, config: RunConfig, data_dir: str, provenance: tuple[str, str, str]) -> None:
+        self.config = config
+        self.data_dir = data_dir
+        self.provenance = provenance
+
+    def setup(self) -> None:
+        self.verdicts = load_verdicts(self.config.review.reviews_dir)
+
+    def process(
+        self,
+        shard: tuple[int, int, list[Unit]],
+        decisions: dict[str, tuple],
+        repeated: list[str],
+        repeats: list[str],
+        picked: list[str],
+    ) -> Iterator[Any]:
+        index, count_, units = shard
+        config = self.config
+        repeated_keys, repeat_positions, uncertain = (
+            frozenset(repeated),
+            frozenset(repeats),
+            frozenset(picked),
+        )
+        writer = ShardWriter(
+            storage.join(self.data_dir, f"part-{index:05d}-of-{count_:05d}.parquet"),
+            config.publish.compression,
+            config.publish.row_group_bytes,
+        )
+        for unit in units:
+            for position, staged in read_unit(unit):
+                result = drop_repeated_images(staged, repeated_keys, config.ingest.multimodal.no_images_left)
+                if not isinstance(result, Drop):
+                    set_exact_hash(result, config.dedup.image_hamming_radius)
+                    result = apply_decision(result, decisions.get(result["id"]), position in repeat_positions)
+                if not isinstance(result, Drop):
+                    result = apply_and_count(result, self.verdicts)
+                if isinstance(result, Drop):
+                    yield emit_event(result)
+                    continue
+                routed = route_and_count(result, config.review, uncertain)
+                writer.write(stamp_provenance(routed, *self.provenance))
+        writer.close()
+
+
 def build_pipeline(
     pipeline: beam.Pipeline,
     config: RunConfig,
@@ -126,51 +238,87 @@ def build_pipeline(
     known_exact_hashes: set[str] | frozenset[str] = frozenset(),
     models: dict[str, str] | None = None,
 ) -> None:
-    ingested = pipeline | "Ingest" >> IngestSources(config.ingest)
-    studies = ingested[SAMPLES] | "AssembleStudies" >> AssembleStudies()
+    """Per-sample stages stream to staged Parquet (`pipelines.staged`); deduplication, repeated
+    images and active learning shuffle only ids, hashes and signatures; the final pass reads the
+    staged row groups back and writes the published shards. Whole samples never cross a shuffle
+    (except the parts of DICOM studies, which are joined into one sample)."""
     models = models or quality_models(config)
-    signals = studies[SAMPLES] | "Signals" >> ComputeSignals(
-        config.quality, models["relevance"], models["quality"]
-    )
-    deidentified = signals[SAMPLES] | "Deidentify" >> DeidentifySamples(config.deid)
-    repeats = deidentified[SAMPLES] | "DropRepeatedImages" >> DropRepeatedImages(
-        config.dedup.max_image_repeats, config.ingest.multimodal.no_images_left
-    )
-    deduplicated = repeats[SAMPLES] | "Deduplicate" >> DeduplicateSamples(config.dedup, known_exact_hashes)
-    reviewed = deduplicated[SAMPLES] | "ApplyVerdicts" >> ApplyVerdicts(config.review.reviews_dir)
-    (
-        reviewed[SAMPLES]
-        | "Route" >> RouteForReview(config.review)
-        | "Provenance" >> beam.Map(stamp_provenance, run_id, code_version(), config_hash(config))
-        | "ToArrowRows" >> beam.Map(to_arrow_row)
-        | "WriteShards"
-        >> beam.io.WriteToParquet(
-            storage.join(staging_dir, "data", "part"),
-            schema=SAMPLE_SCHEMA,
-            file_name_suffix=".parquet",
-            codec=config.publish.compression,
-            num_shards=config.publish.num_shards,
-            row_group_buffer_size=config.publish.row_group_bytes,
+    ingested = pipeline | "Ingest" >> IngestSources(config.ingest)
+    studies = ingested[SAMPLES] | "AssembleStudies" >> AssembleStudies(merge=False)
+    dead_letters = [ingested[DEAD_LETTERS]]
+    drops = [ingested[DROPS], studies[DROPS]]
+    staged_paths, image_keys_found = [], []
+    for branch, samples in zip(("Notes", "Studies"), studies[SAMPLES], strict=True):
+        signals = samples | f"{branch}Signals" >> ComputeSignals(
+            config.quality, models["relevance"], models["quality"]
         )
+        deidentified = signals[SAMPLES] | f"{branch}Deidentify" >> DeidentifySamples(config.deid)
+        staged_paths.append(
+            deidentified[SAMPLES]
+            | f"{branch}Stage"
+            >> beam.ParDo(WriteStagedFn(storage.join(staging_dir, "samples"), branch.lower()))
+        )
+        image_keys_found.append(
+            deidentified[SAMPLES]
+            | f"{branch}ImageKeys" >> beam.FlatMap(lambda sample: [(key, 1) for key in image_keys(sample)])
+        )
+        dead_letters += [signals[DEAD_LETTERS], deidentified[DEAD_LETTERS]]
+        drops += [signals[DROPS], deidentified[DROPS]]
+
+    repeated = beam.pvalue.AsList(
+        image_keys_found
+        | "AllImageKeys" >> beam.Flatten()
+        | "CountDocuments" >> beam.CombinePerKey(sum)
+        | "Repeated" >> beam.Filter(lambda item, limit: item[1] > limit, config.dedup.max_image_repeats)
+        | "RepeatedKeys" >> beam.Keys()
     )
+    units = staged_paths | "StagedPaths" >> beam.Flatten() | "StagedUnits" >> StagedUnits()
+    budgets = config.review.active_budget_by_kind
+    prepared = (
+        units
+        | "ReadForDedup" >> beam.FlatMap(read_unit)
+        | "PrepareForDedup"
+        >> beam.ParDo(
+            _PrepareForDedupFn(config.ingest.multimodal.no_images_left, budgets), repeated
+        ).with_outputs(IDS, CANDIDATES, main=SAMPLES)
+    )
+    fingerprinted = prepared[SAMPLES] | "Fingerprint" >> Fingerprint(config.dedup, known_exact_hashes)
+    decisions = beam.pvalue.AsDict(
+        small_records(fingerprinted) | "Deduplicate" >> ClusterDecisions(config.dedup)
+    )
+    repeats = beam.pvalue.AsList(
+        prepared[IDS] | "ById" >> beam.GroupByKey() | "LaterCopies" >> beam.FlatMap(_later_copies)
+    )
+    if any(budgets.values()):
+        picked = (
+            prepared[CANDIDATES]
+            | "Routable" >> beam.ParDo(_RoutableFn(config.review.reviews_dir), decisions)
+            | "LeastSure" >> LeastSure(budgets)
+        )
+    else:
+        picked = pipeline | "NoActiveLearning" >> beam.Create([])
+    provenance = (run_id, code_version(), config_hash(config))
+    selected = (
+        units
+        | "AllUnits" >> beam.combiners.ToList()
+        | "PlanShards" >> beam.FlatMap(plan_shards, config.publish.num_shards)
+        | "SpreadShards" >> beam.Reshuffle()
+        | "WriteShards"
+        >> beam.ParDo(
+            _SelectFn(config, storage.join(staging_dir, "data"), provenance),
+            decisions,
+            repeated,
+            repeats,
+            beam.pvalue.AsList(picked),
+        ).with_outputs(DROPS, main=SAMPLES)
+    )
+    drops.append(selected[DROPS])
     (
-        (ingested[DEAD_LETTERS], signals[DEAD_LETTERS], deidentified[DEAD_LETTERS])
+        dead_letters
         | "AllDeadLetters" >> beam.Flatten()
         | "WriteDeadLetters" >> WriteEvents(storage.join(staging_dir, "dead_letters"))
     )
-    (
-        (
-            ingested[DROPS],
-            studies[DROPS],
-            signals[DROPS],
-            deidentified[DROPS],
-            repeats[DROPS],
-            deduplicated[DROPS],
-            reviewed[DROPS],
-        )
-        | "AllDrops" >> beam.Flatten()
-        | "WriteDrops" >> WriteEvents(storage.join(staging_dir, "drops"))
-    )
+    drops | "AllDrops" >> beam.Flatten() | "WriteDrops" >> WriteEvents(storage.join(staging_dir, "drops"))
 
 
 def _read_events(path: str) -> list[dict[str, Any]]:

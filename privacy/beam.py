@@ -10,6 +10,7 @@ from medcurate.pipelines.stage import DEAD_LETTERS, DROPS, SAMPLES, SampleStageF
 from medcurate.privacy import multimodal
 from medcurate.privacy.config import DeidConfig
 from medcurate.privacy.images import scrub_image_sample
+from medcurate.stages.base import shared_model
 
 
 def free_text_metadata(sample: dict[str, Any], structured: frozenset[str]) -> list[str]:
@@ -35,7 +36,8 @@ class DeidentifyFn(SampleStageFn):
         from medcurate.privacy.text import TextDeidentifier
 
         super().setup()
-        self.deidentifier = TextDeidentifier(self.config)
+        config = self.config
+        self.deidentifier = shared_model("deid", config.model_dump_json(), lambda: TextDeidentifier(config))
         self.structured = frozenset(self.config.structured_metadata)
 
     def process_samples(self, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:

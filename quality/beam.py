@@ -12,6 +12,7 @@ from medcurate.quality.filters import filter_reason, filter_statistics
 from medcurate.quality.heuristics import drop_reason, text_signals
 from medcurate.schemas.events import Drop, Event
 from medcurate.schemas.sample import Modality
+from medcurate.stages.base import shared_model
 
 
 def _has_text_parts(sample: dict[str, Any]) -> bool:
@@ -31,10 +32,11 @@ class _SignalsFn(SampleStageFn):
         from medcurate.quality.langid import LanguageIdentifier
         from medcurate.quality.models import TextScorer
 
-        self.identifier = LanguageIdentifier()
+        self.identifier = shared_model("langid", "", LanguageIdentifier)
+        relevance, quality = self.relevance_dir, self.quality_dir or self.relevance_dir
         self.scorer = (
-            TextScorer(self.relevance_dir, self.quality_dir or self.relevance_dir)
-            if self.relevance_dir
+            shared_model("scorer", f"{relevance}|{quality}", lambda: TextScorer(relevance, quality))
+            if relevance
             else None
         )
 

@@ -8,9 +8,11 @@ deliberately left out), each with a reason, so that read = published + dropped +
 from __future__ import annotations
 
 import logging
+import sys
+import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -24,6 +26,32 @@ DROPS = "drops"
 
 COUNTER_NAMESPACE = "medcurate"
 log = logging.getLogger("medcurate.progress")
+
+
+_T = TypeVar("_T")
+_SHARED: dict[tuple[str, str], Any] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _in_worker_process() -> bool:
+    """Whether this process is a local runner's worker (started by Beam for this run alone)."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    return getattr(spec, "name", "") == "apache_beam.runners.worker.sdk_worker_main"
+
+
+def shared_model(kind: str, key: str, load: Callable[[], _T]) -> _T:
+    """One loaded model per worker process for each (kind, key), whatever the number of DoFn
+    instances that use it: the pipeline applies a stage to several branches, and each instance
+    loading its own copy would multiply the memory a worker needs."""
+    with _SHARED_LOCK:
+        if (kind, key) not in _SHARED:
+            if _in_worker_process():
+                from medcurate.cli import skip_unused_frameworks
+
+                skip_unused_frameworks()  # as the `medcurate` command does in its own process
+            _SHARED[kind, key] = load()
+        return _SHARED[kind, key]
 
 
 def event_counter_name(event: Event) -> str:

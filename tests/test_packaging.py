@@ -93,7 +93,7 @@ def test_pipeline_graph_builds_with_dataflow_options(tmp_path: Path):
     build_pipeline(pipeline, config, "run-id", str(tmp_path / "staging"))
     transforms = pipeline.to_runner_api().components.transforms
     names = {t.unique_name.split("/")[0] for t in transforms.values()}
-    assert {"Ingest", "Signals", "Deidentify", "Deduplicate", "Route", "WriteShards"} <= names
+    assert {"Ingest", "NotesSignals", "NotesDeidentify", "NotesStage", "Deduplicate", "WriteShards"} <= names
     assert not list(tmp_path.iterdir()), "building the graph must not write or launch anything"
 
 

@@ -101,8 +101,11 @@ def test_slipped_ssn_fails_the_run_and_is_not_published(tmp_path: Path, monkeypa
     )
     monkeypatch.setattr(DeidentifyFn, "setup", SampleStageFn.setup)
     monkeypatch.setattr(DeidentifyFn, "process_samples", lambda self, samples: samples)
+    # In process: the patched stage exists in this process only, not in worker processes.
+    in_process = ["runner.direct_running_mode=in_memory", "runner.direct_num_workers=1"]
     config = load_config(
-        None, [f"ingest.inputs=[{inputs}]", f"publish.output_dir={tmp_path / 'out'}", "dataset=gate"]
+        None,
+        [f"ingest.inputs=[{inputs}]", f"publish.output_dir={tmp_path / 'out'}", "dataset=gate", *in_process],
     )
     result = curate.run(config)
     validation = result.manifest.validation

@@ -109,7 +109,9 @@ def test_publish_and_against_published_on_gs(tmp_path: Path, monkeypatch: pytest
     monkeypatch.chdir(cwd)
     catalog = tmp_path / "catalog" / "catalog.duckdb"
     notes = ["--input", str(REPO / "sample_data" / "clinical" / "notes")]
-    common = [*notes, "--output", BUCKET, "--set", f"publish.catalog={catalog}"]
+    # In process: the in-memory store exists in this process only, not in worker processes.
+    in_process = ["--set", "runner.direct_running_mode=in_memory", "--set", "runner.direct_num_workers=1"]
+    common = [*notes, "--output", BUCKET, "--set", f"publish.catalog={catalog}", *in_process]
 
     assert main(["run", *common, "--dataset", "notes"]) == 0
     assert main(["run", *common, "--dataset", "more", "--set", "dedup.against_published=[notes]"]) == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import fnmatch
+import math
 import os
 import re
 import stat
@@ -67,12 +68,43 @@ def list_inputs(patterns: Sequence[str]) -> list[InputPath]:
     """
     found: dict[str, InputPath] = {}
     for pattern in patterns:
-        paths = _match_local(pattern) if "://" not in pattern else _match_remote(pattern)
+        paths = list(match_pattern(pattern))
         if not paths:
             raise NoInputError(f"input pattern matched no file: {display_uri(pattern)}")
         for path in paths:
             found.setdefault(path.uri, path)
     return [found[uri] for uri in sorted(found)]
+
+
+def match_pattern(pattern: str) -> Iterator[InputPath]:
+    """The paths one file, folder or glob names, as `list_inputs` lists them, found lazily (a
+    folder is walked as it is read, never listed whole)."""
+    return _match_local(pattern) if "://" not in pattern else iter(_match_remote(pattern))
+
+
+def check_patterns(patterns: Sequence[str]) -> None:
+    """Fails fast on a pattern that matches nothing (a typo), stopping at each one's first path."""
+    for pattern in patterns:
+        if next(match_pattern(pattern), None) is None:
+            raise NoInputError(f"input pattern matched no file: {display_uri(pattern)}")
+
+
+# Line-delimited inputs larger than `ingest.part_bytes` are read by up to this many workers at once.
+MAX_PARTS = 16
+# Records are dealt to a file's parts in blocks of this many (part k takes every n-th block).
+PART_BLOCK = 64
+_SPLITTABLE = (".jsonl", ".ndjson", ".csv", ".tsv")
+
+
+def part_count(path: InputPath, part_bytes: int) -> int:
+    """How many workers read this input: one, unless it is a large line-delimited file."""
+    if path.skip or not path.uri.lower().endswith(_SPLITTABLE):
+        return 1
+    try:
+        size = FileSystems.match([path.uri])[0].metadata_list[0].size_in_bytes
+    except Exception:  # unreadable here: one reader finds out and dead-letters it
+        return 1
+    return max(1, min(MAX_PARTS, math.ceil(size / part_bytes)))
 
 
 def expand_inputs(patterns: Sequence[str]) -> list[str]:
@@ -100,17 +132,19 @@ def _match_remote(pattern: str) -> list[InputPath]:
     ]
 
 
-def _match_local(pattern: str) -> list[InputPath]:
+def _match_local(pattern: str) -> Iterator[InputPath]:
     if os.path.isdir(pattern):
-        return list(_walk(pattern, None))
+        yield from _walk(pattern, None)
+        return
     if not _GLOB_CHARS.search(pattern):
-        return [InputPath(pattern, local_skip_reason(pattern))] if os.path.lexists(pattern) else []
+        if os.path.lexists(pattern):
+            yield InputPath(pattern, local_skip_reason(pattern))
+        return
     parts = pattern.split(os.sep)
     static = next(i for i, part in enumerate(parts) if _GLOB_CHARS.search(part))
     root = os.sep.join(parts[:static]) or ("." if not pattern.startswith(os.sep) else os.sep)
-    if not os.path.isdir(root):
-        return []
-    return list(_walk(root, parts[static:]))
+    if os.path.isdir(root):
+        yield from _walk(root, parts[static:])
 
 
 def _walk(root: str, pattern: list[str] | None) -> Iterator[InputPath]:
@@ -265,7 +299,11 @@ def _is_line_delimited(body: bytes, ext: str) -> bool:
 
 
 def read_source(
-    uri: str, config: IngestConfig, on_skip: SkipFn | None = None, skip: str | None = None
+    uri: str,
+    config: IngestConfig,
+    on_skip: SkipFn | None = None,
+    skip: str | None = None,
+    part: tuple[int, int] = (0, 1),
 ) -> Iterator[Item]:
     """Every sample, dead letter and skip of one input path, each counted once as `read`; at
     least one, so that every input is accounted for.
@@ -275,17 +313,29 @@ def read_source(
     record at all (a header-only CSV, a JSON `[]`) is skipped as `no_records`.
     `on_skip(reason)` is told of records that are not documents at all (a WARC request record,
     a non-HTML response): they are neither samples nor failures.
+    `part=(k, n)`: one of n readers of the same file, which yields (and counts) only the items of
+    every n-th block of `PART_BLOCK`, starting at block k; the n parts together yield each item once.
     """
+    k, n = part
+    on_skip = on_skip or _count_skip
+    if k:
+        on_skip = _ignore_skip  # every part sees the file's skipped records; the first counts them
     reason = skip or ("://" not in uri and local_skip_reason(uri)) or None
-    items = iter([skipped(uri, reason)]) if reason else _read_guarded(uri, config, on_skip or _count_skip)
+    items = iter([skipped(uri, reason)]) if reason else _read_guarded(uri, config, on_skip)
     empty = True
-    for item in items:
+    for ordinal, item in enumerate(items):
         empty = False
+        if n > 1 and (ordinal // PART_BLOCK) % n != k:
+            continue
         count("read")
         yield item
-    if empty:
+    if empty and not k:
         count("read")
         yield skipped(uri, "no_records")
+
+
+def _ignore_skip(reason: str) -> None:
+    """`on_skip` of the parts after the first: their skips are the first part's too."""
 
 
 def _count_skip(reason: str) -> None:

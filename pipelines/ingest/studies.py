@@ -150,7 +150,15 @@ def _report_tag(sample: dict[str, Any]) -> Iterator[Any]:
 class AssembleStudies(beam.PTransform):
     """Samples in; out the same samples with each study's parts joined (`SAMPLES`), and a `DROPS`
     record for every part merged into its study. A report file next to a study (`is_report_file`)
-    joins it; only (folder, study key) pairs cross a shuffle to find it."""
+    joins it; only (folder, study key) pairs cross a shuffle to find it.
+
+    `merge=False` leaves the samples that are no study part (most of a corpus) out of any shuffle or
+    Flatten: SAMPLES is then the pair (those samples, studies and the reports left alone), for
+    callers that process each branch apart (a runner may hold a Flatten's output in memory)."""
+
+    def __init__(self, merge: bool = True) -> None:
+        super().__init__()
+        self.merge = merge
 
     def expand(self, samples):
         split = samples | "SplitStudies" >> beam.FlatMap(_split).with_outputs("study", "report", main="other")
@@ -171,5 +179,8 @@ class AssembleStudies(beam.PTransform):
             | "GroupStudy" >> beam.GroupByKey()
             | "Assemble" >> beam.ParDo(_AssembleFn()).with_outputs(DROPS, main=SAMPLES)
         )
+        if not self.merge:
+            studies = (reports.other, assembled[SAMPLES]) | "StudySamples" >> beam.Flatten()
+            return {SAMPLES: (split.other, studies), DROPS: assembled[DROPS]}
         merged = (split.other, reports.other, assembled[SAMPLES]) | "AllSamples" >> beam.Flatten()
         return {SAMPLES: merged, DROPS: assembled[DROPS]}

@@ -1,0 +1,145 @@
+"""What keeps the pipeline's memory bounded by the work: staged shards written and read back a row
+group at a time, shard plans, a large line-delimited input read in parts (each record once), inputs
+matched inside the pipeline, and one model per worker process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.testing.util import assert_that, equal_to
+
+from medcurate.pipelines.config import IngestConfig
+from medcurate.pipelines.ingest.beam import IngestSources
+from medcurate.pipelines.ingest.sources import (
+    PART_BLOCK,
+    InputPath,
+    NoInputError,
+    match_pattern,
+    part_count,
+    read_source,
+)
+from medcurate.pipelines.stage import SAMPLES
+from medcurate.pipelines.staged import (
+    ROW_GROUP_ROWS,
+    ShardWriter,
+    plan_shards,
+    read_unit,
+    row_group_units,
+)
+from medcurate.schemas.events import DeadLetter
+from medcurate.schemas.sample import new_sample
+from medcurate.stages.base import shared_model
+
+
+def _note(index: int) -> dict:
+    return new_sample(
+        source_kind="clinical",
+        modality="text",
+        source_uri=f"file:///notes/n{index}.txt",
+        text=f"Follow-up visit {index}: the rash on the forearm has faded with the cream.",
+        metadata={"note_type": "progress"},
+        quality_signals={"words": 12.0},
+    )
+
+
+def test_staged_file_round_trips_row_group_by_row_group(tmp_path: Path) -> None:
+    path = str(tmp_path / "staged" / "notes-1.parquet")
+    samples = [_note(index) for index in range(ROW_GROUP_ROWS + 5)]
+    writer = ShardWriter(path, row_group_bytes=1)
+    for sample in samples:
+        writer.write(sample)
+    writer.close()
+    units = row_group_units(path)
+    assert [rows for _, _, rows in units] == [ROW_GROUP_ROWS, 5]
+    read = [sample for unit in units for _, sample in read_unit(unit)]
+    assert [s["id"] for s in read] == [s["id"] for s in samples]
+    assert read[7]["metadata"] == {"note_type": "progress"}
+    assert read[7]["quality_signals"] == {"words": 12.0}
+    positions = [position for unit in units for position, _ in read_unit(unit)]
+    assert len(set(positions)) == len(samples)
+
+
+def test_published_row_groups_follow_the_configured_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "part.parquet"
+    writer = ShardWriter(str(path), row_group_bytes=64 * 1024 * 1024)
+    for index in range(2 * ROW_GROUP_ROWS + 1):
+        writer.write(_note(index))
+    writer.close()
+    assert pq.ParquetFile(path).metadata.num_row_groups == 1  # one group below the byte budget
+    assert pq.ParquetFile(path).metadata.num_rows == 2 * ROW_GROUP_ROWS + 1
+
+
+def test_shard_plan_places_every_unit_once_and_balances_rows() -> None:
+    units = [(f"f{index % 3}", index, rows) for index, rows in enumerate([900, 100, 500, 500, 1000, 20])]
+    plan = plan_shards(units, num_shards=3)
+    assert [count for _, count, _ in plan] == [3, 3, 3]
+    placed = sorted(unit for _, _, shard in plan for unit in shard)
+    assert placed == sorted(units)
+    loads = sorted(sum(rows for *_, rows in shard) for _, _, shard in plan)
+    assert loads == [1000, 1000, 1020]
+    # Nothing staged still publishes one (empty) shard; 0 shards sizes by rows.
+    assert plan_shards([], 0) == [(0, 1, [])]
+    assert len(plan_shards([("f", 0, 250_000)], 0)) == 3
+
+
+def _jsonl(path: Path, records: int) -> Path:
+    lines = [
+        json.dumps({"text": f"Note {i}: blood pressure recheck, stable on the same dose."})
+        for i in range(records)
+    ]
+    lines[70] = "{not json"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_file_read_in_parts_yields_each_record_once(tmp_path: Path) -> None:
+    path = str(_jsonl(tmp_path / "notes.jsonl", 3 * PART_BLOCK + 11))
+    config = IngestConfig()
+    whole = list(read_source(path, config))
+    parts = [list(read_source(path, config, part=(k, 3))) for k in range(3)]
+    assert all(parts)  # every part has work
+    key = lambda item: item.reason if isinstance(item, DeadLetter) else item["id"]  # noqa: E731
+    assert sorted(map(key, (item for part in parts for item in part))) == sorted(map(key, whole))
+    assert sum(isinstance(item, DeadLetter) for part in parts for item in part) == 1
+
+
+def test_only_large_line_delimited_files_are_split(tmp_path: Path) -> None:
+    big = _jsonl(tmp_path / "big.jsonl", 400)
+    assert part_count(InputPath(str(big)), part_bytes=big.stat().st_size // 4) == 5
+    assert part_count(InputPath(str(big)), part_bytes=big.stat().st_size * 2) == 1
+    assert part_count(InputPath(str(big), "hidden_file"), part_bytes=1) == 1
+    text = tmp_path / "note.txt"
+    text.write_text("Discharged home in good condition. " * 200)
+    assert part_count(InputPath(str(text)), part_bytes=10) == 1
+
+
+def test_inputs_are_matched_inside_the_pipeline_and_read_once(tmp_path: Path) -> None:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    _jsonl(folder / "a.jsonl", 150)
+    (folder / "b.txt").write_text("Seen for a sprained ankle; advised rest and elevation.")
+    assert len(list(match_pattern(str(folder)))) == 2
+    config = IngestConfig(inputs=[str(folder), str(folder / "*.txt")], part_bytes=2048)
+    transform = IngestSources(config)
+    with beam.Pipeline(runner="FnApiRunner") as pipeline:
+        counted = (pipeline | transform)[SAMPLES] | beam.combiners.Count.Globally()
+        assert_that(counted, equal_to([150 - 1 + 1]))  # one bad line dead-lettered, the .txt once
+    with pytest.raises(NoInputError):
+        IngestSources(IngestConfig(inputs=[str(tmp_path / "missing" / "*.jsonl")]))
+
+
+def test_a_model_is_loaded_once_per_process() -> None:
+    loads = []
+
+    def load() -> object:
+        loads.append(1)
+        return object()
+
+    first = shared_model("test-kind", "key-a", load)
+    assert shared_model("test-kind", "key-a", load) is first
+    assert shared_model("test-kind", "key-b", load) is not first
+    assert len(loads) == 2
