@@ -283,7 +283,13 @@ def test_repeated_names_skip_words_of_the_language() -> None:
 
 @pytest.mark.parametrize(
     ("value", "plain"),
-    [("pharmacy", True), ("transfer note", True), ("Kindred", False), ("baltimore", False), ("kowalski", False)],
+    [
+        ("pharmacy", True),
+        ("transfer note", True),
+        ("Kindred", False),
+        ("baltimore", False),
+        ("kowalski", False),
+    ],
 )
 def test_lower_case_words_of_the_language_are_no_names(value: str, plain: bool) -> None:
     from medcurate.privacy.text import _plain_words
@@ -294,7 +300,9 @@ def test_lower_case_words_of_the_language_are_no_names(value: str, plain: bool) 
 
 
 def test_spans_lose_relation_words_titles_and_edge_punctuation() -> None:
-    note = "Neuro: pt alert.\nSocial: Daughter Ysoldeva Brannock called from (410) 555-0187.\nSeen by Dr Orvath."
+    note = (
+        "Neuro: pt alert.\nSocial: Daughter Ysoldeva Brannock called from (410) 555-0187.\nSeen by Dr Orvath."
+    )
     (result,) = TextDeidentifier(DeidConfig()).deidentify_batch([note])
     values = {note[s.start : s.end] for s in result.spans}
     assert {"Ysoldeva Brannock", "(410) 555-0187", "Orvath"} <= values
