@@ -150,14 +150,9 @@ def _view(gray: Image.Image, view: str, scale: int) -> Image.Image:
         return gray
     if view != "local":
         raise ValueError(f"unknown text view {view!r}")
-    from scipy.ndimage import uniform_filter
+    from medcurate.privacy.text_detect import LOCAL_WINDOW, local_contrast
 
-    values = np.asarray(gray, dtype=np.float32)
-    size = 15 * scale  # a few glyph heights of banner text
-    mean = uniform_filter(values, size)
-    spread = np.sqrt(np.maximum(uniform_filter(values * values, size) - mean * mean, 0.0))
-    normal = (values - mean) / (spread + 8.0)  # the floor keeps flat noise from becoming text
-    return Image.fromarray(np.clip(128.0 + 48.0 * normal, 0, 255).astype(np.uint8), "L")
+    return local_contrast(gray, LOCAL_WINDOW * scale)  # a few glyph heights of banner text
 
 
 def merge_words(words: list[OcrWord]) -> list[OcrWord]:
