@@ -11,6 +11,7 @@ with GUI libraries, Shapely, pyclipper) are needed, and nothing is downloaded at
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import os
 from collections.abc import Iterator
 from functools import lru_cache
@@ -40,6 +41,11 @@ UNCLIP_RATIO = 1.6
 # DETECT_LONG_SIDE on the longer side (network cost grows with the pixel count).
 DETECT_SHORT_SIDE = 512
 DETECT_LONG_SIDE = 4096
+# Thumbnails whose upscaled input is still at most TINY_INPUT px on its longer side (128 px and
+# smaller frames) are also scored at twice that scale, the boxes of both merged: glyphs of a few
+# pixels blur into each other when upscaled 8x, and a lone letter there scored as nothing at one
+# scale and as text at the other (seeds 5 and 11). Such inputs are small, so the pass is cheap.
+TINY_INPUT = 512
 # Inputs of more than WHOLE_PIXELS (a 1,024-px DICOM frame upscaled twice) are scored in tiles of
 # TILE_SIDE pixels overlapping by TILE_OVERLAP (multiples of the network's stride of 32), stitched
 # by their maximum: memory stays bounded (a whole 4,096-px frame took gigabytes). Smaller inputs
@@ -179,15 +185,16 @@ def _views(gray: Image.Image, views: tuple[str, ...]) -> Iterator[Image.Image]:
 
 
 def detect_text(image: Image.Image, views: tuple[str, ...] = VIEWS, end_pad: float = END_PAD) -> list[Box]:
-    """Boxes of every text line the detector finds in any of `views` (VIEWS), in `image`'s
-    pixels: each box widened by `end_pad` line heights at both ends and clipped to the image;
-    lines taller than `tallest_line` are dropped."""
+    """Boxes of every text line the detector finds in any of `views` (VIEWS), at `detect_scale`
+    (and twice that for a TINY_INPUT), in `image`'s pixels: each box widened by `end_pad` line
+    heights at both ends and clipped to the image; lines taller than `tallest_line` are dropped."""
     gray = image.convert("L")
     scale = detect_scale(gray.size)
+    scales = [scale, 2 * scale] if max(gray.size) * scale <= TINY_INPUT else [scale]
     tallest = tallest_line(gray.size)
     boxes: set[Box] = set()
-    for view in _views(gray, views):
-        scores, x_factor, y_factor = text_probability(view, scale)
+    for view, factor in itertools.product(_views(gray, views), scales):
+        scores, x_factor, y_factor = text_probability(view, factor)
         for left, top, right, bottom in score_regions(scores):
             left, right = left * x_factor, right * x_factor
             top, bottom = top * y_factor, bottom * y_factor
