@@ -14,8 +14,8 @@ real DICOM pixels (pydicom test files) and photo-like pixels, with the text boxe
 - previous: one Tesseract pass (sparse text), PHI-classified words plus header-value words and
   long digit runs (DICOM), PHI-classified words (photos).
 
-The detector's thresholds and end padding were chosen on seeds 5 and 11 (20 images each); the
-default report is on seeds 23 and 29, never used for tuning. A gold box counts as caught when at
+The detector's thresholds, views, scales, end padding and photo line rules were chosen on seeds 5
+and 11 (40 images each); the default report is on seeds 23 and 29, never used for tuning. A gold box counts as caught when at
 least RECALL_INK of its ink (the pixels its glyphs covered) is painted. Collateral is reported
 two ways: the share of painted pixels outside every gold box, and those pixels as a share of the
 whole image. images/s is for one process on one thread (Tesseract and ONNX Runtime). `--real`

@@ -37,7 +37,7 @@ from medcurate.privacy import dicom_profile as profile
 from medcurate.privacy.config import DeidConfig
 from medcurate.privacy.images import box_mask, extend_to_lines, glyph_lines
 from medcurate.privacy.operators import pseudonym_uid
-from medcurate.privacy.text_detect import detect_text
+from medcurate.privacy.text_detect import DICOM_END_PAD, detect_text
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -221,7 +221,7 @@ def burned_in_boxes(rendered: Image.Image) -> list[tuple[int, int, int, int]]:
     PHI-classified or not: burned-in annotation in a DICOM carries PHI by default (PS3.15 E,
     Burned In Annotation), and a banner's name, sex or ID can read as harmless on its own, so
     nothing is read or classified here."""
-    found = detect_text(rendered)
+    found = detect_text(rendered, end_pad=DICOM_END_PAD)
     return extend_to_lines(found, glyph_lines(np.asarray(rendered.convert("L")))) if found else []
 
 

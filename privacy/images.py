@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -149,14 +150,9 @@ def _view(gray: Image.Image, view: str, scale: int) -> Image.Image:
         return gray
     if view != "local":
         raise ValueError(f"unknown text view {view!r}")
-    from scipy.ndimage import uniform_filter
+    from medcurate.privacy.text_detect import LOCAL_WINDOW, local_contrast
 
-    values = np.asarray(gray, dtype=np.float32)
-    size = 15 * scale  # a few glyph heights of banner text
-    mean = uniform_filter(values, size)
-    spread = np.sqrt(np.maximum(uniform_filter(values * values, size) - mean * mean, 0.0))
-    normal = (values - mean) / (spread + 8.0)  # the floor keeps flat noise from becoming text
-    return Image.fromarray(np.clip(128.0 + 48.0 * normal, 0, 255).astype(np.uint8), "L")
+    return local_contrast(gray, LOCAL_WINDOW * scale)  # a few glyph heights of banner text
 
 
 def merge_words(words: list[OcrWord]) -> list[OcrWord]:
@@ -350,16 +346,37 @@ def read_region(gray: Image.Image, box: Box) -> list[OcrWord]:
 
 def phi_line(words: list[OcrWord], spans: int, min_confidence: float) -> bool:
     """Whether a detected line is painted on a photo: it holds a PHI span (`spans` of them), a
-    census-name-like word or a digit (dates, IDs, ages in layouts the analyzer may not parse), or
-    it could not be read confidently (no legible word, or one below `min_confidence`): a line goes
-    whole, so a label "name, birth date, sex" loses no field that reads as harmless alone."""
+    census-name-like word or a digit (dates, IDs, ages in layouts the analyzer may not parse), a
+    patient banner field (`_banner_field`), or it could not be read confidently (no legible word,
+    or one below `min_confidence`): a line goes whole, so a label "name, birth date, sex" loses no
+    field that reads as harmless alone."""
     legible = [w for w in words if any(c.isalnum() for c in w.text)]
-    if not legible or spans:
+    if not legible or spans or _banner_field(legible):
         return True
     return any(
         w.confidence < min_confidence or _name_like(w.text) or any(c.isdigit() for c in w.text)
         for w in legible
     )
+
+
+# Labels of a patient banner's fields and the values that stand alone in one (a sex marker):
+# a line carrying them is part of a patient's burned-in annotation, PHI-bearing as a whole
+# (PS3.15 Annex E, Burned In Annotation), whatever its value reads as on its own.
+BANNER_LABELS = frozenset(
+    {"name", "patient", "pat", "sex", "gender", "dob", "born", "birth", "age", "yrs", "mrn", "pid", "id",
+     "acc", "accession", "study", "exam", "m", "f", "male", "female"}
+)  # fmt: skip
+SHORTEST_READING = 3  # alphanumerics: a shorter reading of a whole detected line is not a reading
+
+
+def _banner_field(words: list[OcrWord]) -> bool:
+    """Whether a detected line reads as a patient banner field (a label word or a lone sex marker),
+    or reads as too little to judge: Tesseract returns one or two characters for a line of
+    faint text as readily as for a short label, so such a line is painted."""
+    tokens = [t for w in words for t in re.split(r"[^a-z0-9]+", w.text.lower()) if t]
+    if sum(len(t) for t in tokens) < SHORTEST_READING:
+        return True
+    return any(t in BANNER_LABELS for t in tokens)
 
 
 def photo_redaction_boxes(
@@ -387,13 +404,16 @@ def photo_redaction_boxes(
 
 def _name_like(word: str) -> bool:
     """Burned-in annotations carry names without context ("QUARTERFIELD WILHELMINA"): a census
-    name or a long word that is not English is boxed on its own."""
+    name or a long word that is not English is boxed on its own. A word is split at non-letters
+    first: DICOM writes a person name as FAMILY^GIVEN, which OCR reads with "^", "*" or "~"."""
     from medcurate.privacy.vocab import NOT_NAMES, is_english, is_name_word
 
-    token = word.strip(".,:;()[]'\"").lower()
-    if len(token) < 4 or not token.isalpha() or token in NOT_NAMES or is_english(token):
-        return False
-    return is_name_word(token) or len(token) >= 6
+    for token in re.split(r"[^a-z]+", word.lower()):
+        if len(token) < 4 or token in NOT_NAMES or is_english(token):
+            continue
+        if is_name_word(token) or len(token) >= 6:
+            return True
+    return False
 
 
 def box_mask(size: tuple[int, int], boxes: list[tuple[int, int, int, int]], margin: int = 2) -> Image.Image:

@@ -15,10 +15,12 @@ from medcurate.privacy.burned_in_set import BurnedInCase, generate, score_boxes
 from medcurate.privacy.config import DeidConfig
 from medcurate.privacy.dicom import DicomDeidentifier, _frames, _render, burned_in_boxes
 from medcurate.privacy.images import (
+    OcrWord,
     find_text,
     glyph_lines,
     ocr_words,
     phi_boxes,
+    phi_line,
     photo_redaction_boxes,
     text_boxes,
 )
@@ -159,3 +161,22 @@ def test_small_generated_set_recall_and_collateral() -> None:
     assert totals["caught"] / totals["gold"] >= 0.9, figures
     assert totals["outside"] / totals["pixels"] <= 0.05, figures
     assert totals["caught"] >= previous["caught"] + 0.6 * totals["gold"], figures
+
+
+def _reading(*words: tuple[str, float]) -> list[OcrWord]:
+    return [OcrWord(text, 10 * index, 0, 8, 10, confidence) for index, (text, confidence) in enumerate(words)]
+
+
+def test_photo_lines_of_a_patient_banner_are_painted_and_chart_labels_stay() -> None:
+    """A photo line is painted when it reads as a banner field (a sex marker alone or after its
+    label), as a FAMILY^GIVEN name however OCR renders the caret, or as too little to judge."""
+    least = DeidConfig().ocr_min_confidence
+    for words in (
+        _reading(("Sex:", 92), ("F", 92)),
+        _reading(("M", 70)),
+        _reading(("QUARLEVINK*~TOSMERA", 60)),
+        _reading(("ea", 40)),
+    ):
+        assert phi_line(words, 0, least), words
+    assert not phi_line(_reading(("Heart", 90), ("rate", 91), ("trend", 88)), 0, least)
+    assert not phi_line(_reading(("Contrast", 90), ("phase", 90)), 0, least)
