@@ -1,6 +1,6 @@
 """Load test of the review server: C simulated physicians looping `GET /next` -> `POST` annotation.
 
-Run: PYTHONPATH=.pkgroot python benchmarks/review_load.py [--reviewers 10 100 300] [--rate 17]
+Run: .venv/bin/python benchmarks/review_load.py [--reviewers 10 100 300] [--rate 17]
 Starts its own server (PostgreSQL + uWSGI unless --database sqlite) on a fresh data folder under
 /tmp, creates reviewer accounts (each with its own API token, in the admin's organization),
 and for each reviewer count runs a paced phase (--rate annotations/s overall: 1,000 physicians at
