@@ -167,11 +167,22 @@ def local_contrast(gray: Image.Image, size: int = LOCAL_WINDOW) -> Image.Image:
     of a few grey levels over a smooth background gets the contrast of a banner's."""
     from scipy.ndimage import uniform_filter
 
+    # In place, a few image-sized float arrays at a time: a 30-megapixel photo is scored whole.
     values = np.asarray(gray, dtype=np.float32)
     mean = uniform_filter(values, size)
-    spread = np.sqrt(np.maximum(uniform_filter(values * values, size) - mean * mean, 0.0))
-    normal = (values - mean) / (spread + 8.0)  # the floor keeps flat noise from becoming text
-    return Image.fromarray(np.clip(128.0 + 48.0 * normal, 0, 255).astype(np.uint8), "L")
+    spread = uniform_filter(np.square(values), size)
+    spread -= np.square(mean)
+    np.maximum(spread, 0.0, out=spread)
+    np.sqrt(spread, out=spread)
+    spread += 8.0  # the floor keeps flat noise from becoming text
+    values -= mean
+    del mean
+    values /= spread
+    del spread
+    values *= 48.0
+    values += 128.0
+    np.clip(values, 0, 255, out=values)
+    return Image.fromarray(values.astype(np.uint8), "L")
 
 
 def _views(gray: Image.Image, views: tuple[str, ...]) -> Iterator[Image.Image]:
