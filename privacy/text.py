@@ -222,7 +222,7 @@ def repeated_names(text: str, spans: list[PhiSpan]) -> list[PhiSpan]:
             if len(word.group()) >= shortest
         }
         words -= NOT_NAMES | EPONYMS | FACILITY_WORDS
-        # A word of the language that is no name was caught beside one ("Daughter", "Pharmacy"):
+        # A word of the language that is no name was caught beside one ("Daughter", "Laboratory"):
         # it is not a name elsewhere.
         words = {word for word in words if not is_english(word) or _name_or_town(word)}
         if words:
@@ -230,7 +230,7 @@ def repeated_names(text: str, spans: list[PhiSpan]) -> list[PhiSpan]:
                 PhiSpan(start, end, entity, MEDIUM, "repeated_name")
                 for start, end in _mentions(text, words)
                 # ... and a name that is also a word, written in lower case in a note in mixed
-                # case, is the word there ("april", "temple").
+                # case, is the word there ("june", "graft").
                 if not (capitals_mark_names and text[start].islower() and is_english(text[start:end]))
             )
     return out
@@ -284,7 +284,7 @@ def _word_like(text: str, start: int, end: int) -> bool:
     """A span the tagger alone must be sure of: nothing in it but numbers, punctuation, words in
     lower case in a note that capitalises its names, and words of the language that are not
     common first names. A capitalised word in mixed-case writing may still be a surname or a town
-    ("Temple"); in a note typed in capitals it is the word ("MANY"). Identifiers in number shapes
+    ("Graft"); in a note typed in capitals it is the word ("SEVERAL"). Identifiers in number shapes
     are the rules' to find (dates, phones and record numbers have set forms), except a year
     alone in a clinical record, where the year of a past event is redacted (an apostrophe beside
     the span counts: the tagger may leave it out); Safe Harbor keeps years elsewhere."""
@@ -302,7 +302,7 @@ def _word_like(text: str, start: int, end: int) -> bool:
     return True
 
 
-# A month and a day with no year ("10/5", "6/10") also reads as a ventilator setting or a pain
+# A month and a day with no year ("12/6", "7/10") also reads as a ventilator setting or a pain
 # score; the rules decide it from the words around it.
 _BARE_FRACTION = re.compile(r"\d{1,2}/\d{1,2}")
 _WORD = re.compile(r"[^\W\d_]+")
@@ -484,7 +484,7 @@ class TextDeidentifier:
             and not (value in EPONYMS and span.score < STRONG)
             and not (span.type == "LOCATION" and value in states)
             # Where capitals mark names, words of the language in lower case that are no name nor
-            # town are the words ("called the pharmacy", "transfer note").
+            # town are the words ("paged the laboratory", "transfer note").
             and not (capitals_mark_names and span.type in _NAMED and _plain_words(text, span.start, span.end))
         ]
 

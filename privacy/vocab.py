@@ -174,8 +174,8 @@ def first_names() -> frozenset[str]:
 @cache
 def common_first_names() -> frozenset[str]:
     """The 1,000 most frequent census first names of each sex: a word of the language among them
-    ("April", "Grace") is as often a name as the word; further down the list ("Many", "Temple")
-    the word is the likelier reading."""
+    ("June", "Grace") is as often a name as the word; further down the list the word is the
+    likelier reading."""
     return _census_names("dist.male.first", 1000) | _census_names("dist.female.first", 1000)
 
 

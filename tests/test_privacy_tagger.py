@@ -252,13 +252,13 @@ def test_tagger_spans_follow_safe_harbor(text: str, value: str, entity: str, kep
 @pytest.mark.parametrize(
     ("text", "value", "word_like"),
     [
-        ("Pain over the left temple and cheek.\nSeen by Dr. Orvath.", "temple", True),
-        ("SOCIAL: MANY FAMILY MEMBERS AT BEDSIDE.", "MANY", True),
-        ("Pt restarted on amiod.\nFamily called by Orvath.", "amiod", True),
-        ("Family meeting with Temple about goals.\nPt calm.", "Temple", False),
-        ("Called April at home.\nPt calm.", "April", False),
+        ("Pain over the left graft site.\nSeen by Dr. Orvath.", "graft", True),
+        ("SOCIAL: SEVERAL FAMILY MEMBERS AT BEDSIDE.", "SEVERAL", True),
+        ("Pt restarted on furosem.\nFamily called by Orvath.", "furosem", True),
+        ("Family meeting with Graft about goals.\nPt calm.", "Graft", False),
+        ("Called June at home.\nPt calm.", "June", False),
         ("Seen by Ysoldeva Brannock today.", "Ysoldeva", False),
-        ("Resp: cpap 10/5 overnight.", "10/5", True),
+        ("Resp: cpap 12/6 overnight.", "12/6", True),
         ("Hx: MI in '88, CABG 1994.\nPt on asa, bp stable.", "88", False),
         ("Hx: MI in '88, CABG 1994.\nPt on asa, bp stable.", "1994", False),
         ("We moved here in 1994 and my knee still hurts.", "1994", True),
@@ -284,7 +284,7 @@ def test_repeated_names_skip_words_of_the_language() -> None:
 @pytest.mark.parametrize(
     ("value", "plain"),
     [
-        ("pharmacy", True),
+        ("laboratory", True),
         ("transfer note", True),
         ("Kindred", False),
         ("baltimore", False),
