@@ -36,7 +36,7 @@ from medcurate.privacy.vocab import (
     first_names,
     is_english,
     last_names,
-    us_places,
+    town_words,
 )
 
 FEATURE_VERSION = 3
@@ -83,7 +83,7 @@ def tokens(text: str) -> list[tuple[int, int]]:
 
 @cache
 def _gazetteers() -> tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]]:
-    towns = frozenset(word for name in us_places() for word in name.split())
+    towns = town_words()
     states = frozenset(code.lower() for code in US_STATES) | frozenset(
         word.lower() for name in US_STATES.values() for word in name.split()
     )

@@ -12,7 +12,6 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from functools import cache
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
@@ -34,10 +33,10 @@ from medcurate.privacy.vocab import (
     RELATION_WORDS,
     US_STATES,
     common_first_names,
-    first_names,
     is_english,
+    is_name_word,
     last_names,
-    us_places,
+    town_words,
 )
 
 if TYPE_CHECKING:
@@ -247,7 +246,7 @@ def _plain_words(text: str, start: int, end: int) -> bool:
 
 
 def _name_or_town(word: str) -> bool:
-    return word in first_names() or word in last_names() or word in _town_words()
+    return is_name_word(word) or word in town_words()
 
 
 def _mentions(text: str, words: set[str]) -> list[tuple[int, int]]:
@@ -297,7 +296,7 @@ def _word_like(text: str, start: int, end: int) -> bool:
             continue
         if not is_english(word) or low in common_first_names():
             return False
-        if capitals_mark_names and (low in last_names() or low in _town_words()):
+        if capitals_mark_names and (low in last_names() or low in town_words()):
             return False
     return True
 
@@ -308,11 +307,6 @@ _BARE_FRACTION = re.compile(r"\d{1,2}/\d{1,2}")
 _WORD = re.compile(r"[^\W\d_]+")
 # A year alone ("'88", "99'", "1994"): the rules' weakest kind of date, so the tagger's own cue.
 _YEAR_SHAPED = re.compile(r"(?<!\d)(?:['’]\d{2}|\d{2}['’]|(?:19|20)\d{2})(?!\d)")
-
-
-@cache
-def _town_words() -> frozenset[str]:
-    return frozenset(word for name in us_places() for word in name.split())
 
 
 def _plausible_tag(text: str, start: int, end: int, entity: str) -> bool:

@@ -350,6 +350,12 @@ def us_places() -> dict[str, int]:
     return places
 
 
+@cache
+def town_words() -> frozenset[str]:
+    """Every word of a GeoNames US town name ("bay" of "Green Bay")."""
+    return frozenset(word for name in us_places() for word in name.split())
+
+
 # Names of large US cities that are also ordinary English words: after "from" or "in" in a note
 # written in one case they are more likely the word ("IN SURPRISE", "TO MOBILE").
 COMMON_TOWN_WORDS = _words(
