@@ -262,6 +262,27 @@ def test_cli_text_citations_compare_cleaned_records(tmp_path: Path) -> None:
     assert clusters[True][0] == clusters[True][1] != clusters[True][2]
 
 
+def test_cli_text_year_slack_joins_online_first_and_print_years(tmp_path: Path) -> None:
+    """One article indexed under its online-first and its print year (same volume and pages) is one
+    record with `--numbers-year-slack 1`; a record two years off stays apart."""
+    records = {
+        "a": "Widget counts in Northfield: a cohort study. Quill Marsh 2019 12 1234-1245",
+        "b": "Widget counts in Northfield: a cohort study. Quill Marsh 2020 12 1234-1245",
+        "c": "Widget counts in Northfield: a cohort study. Quill Marsh 2017 12 1234-1245",
+    }
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"id": k, "text": t}) + "\n" for k, t in records.items()))
+    clusters = {}
+    for flags in ([], ["--numbers-year-slack", "1"]):
+        out = tmp_path / "out.jsonl"
+        argv = ["dedup", "text", "--input", str(source), "--output", str(out), "--threshold", "0.5"]
+        argv += ["--shingle", "char", "--ngram", "5", "--numbers-missing", "0", *flags]
+        assert _run_cli(argv) == 0
+        clusters[bool(flags)] = [row["cluster"] for row in map(json.loads, out.read_text().splitlines())]
+    assert len(set(clusters[False])) == 3
+    assert clusters[True][0] == clusters[True][1] != clusters[True][2]
+
+
 def test_cli_rejects_bad_input(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text('{"id": 1}\n')
