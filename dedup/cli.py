@@ -36,6 +36,11 @@ def register(subparsers: Any) -> None:
     text.add_argument(
         "--numbers-missing", type=int, help="digit runs of the smaller set that may be missing in the other"
     )
+    text.add_argument(
+        "--numbers-year-slack",
+        type=int,
+        help="years this far apart count as shared beside another shared number (online-first and print)",
+    )
     _runner(text, "auto: local when the input fits (dedup.local_max_bytes)")
     text.set_defaults(handler=run_text)
 
@@ -108,6 +113,7 @@ def run_text(args: argparse.Namespace, extra: list[str]) -> int:
         num_perm=args.num_perm,
         citations=args.citations,
         numbers_missing=args.numbers_missing,
+        numbers_year_slack=args.numbers_year_slack,
     )
     runner = getattr(args, "runner", "auto")
     if runner == "auto":

@@ -128,3 +128,23 @@ def normalize_citation(text: str) -> str:
     if "-" in text or not text.isascii():
         text = _PAGE_RANGE.sub(_expand_range, text)
     return text
+
+
+# Articles, prepositions and conjunctions that ISO 4 drops from abbreviated journal titles.
+VENUE_STOPWORDS = frozenset(
+    ["a", "an", "and", "de", "der", "des", "du", "et", "for", "in", "la", "of", "on", "the", "und"]
+)
+
+
+def venue_initials(venue: str) -> str:
+    """A journal's title as its initials, the same for its full and its abbreviated form.
+
+    Databases give the venue of one article in full in one export and abbreviated in another.
+    ISO 4 abbreviates a title word by word, mostly by truncation (List of Title Word
+    Abbreviations), and drops articles, prepositions and conjunctions, so the initials of the
+    remaining words agree: "Annals of Fictional Dermatology" and "Ann Fict Dermatol" are both
+    "afd". Acronyms ("JFD" for the same journal) and contractions that change the first letter
+    still differ.
+    """
+    words = [word for word in _NON_WORD.split(venue.lower()) if word and word not in VENUE_STOPWORDS]
+    return "".join(word[0] for word in words)

@@ -241,6 +241,21 @@ def test_cli_images_local_and_beam_runners_write_the_same_lines(tmp_path: Path) 
         _run_cli(["dedup", "images", paths[0], paths[0], "--output", str(tmp_path / "o.jsonl")])
 
 
+def _bib_clusters_without_and_with(tmp_path: Path, records: dict[str, str], flags: list[str]) -> dict:
+    """Clusters of bibliographic record texts from the command (char 5-grams at 0.5, no digit run
+    of the smaller set missing), without and with `flags`."""
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"id": k, "text": t}) + "\n" for k, t in records.items()))
+    clusters = {}
+    for extra in ([], flags):
+        out = tmp_path / "out.jsonl"
+        argv = ["dedup", "text", "--input", str(source), "--output", str(out), "--threshold", "0.5"]
+        argv += ["--shingle", "char", "--ngram", "5", "--numbers-missing", "0", *extra]
+        assert _run_cli(argv) == 0
+        clusters[bool(extra)] = [row["cluster"] for row in map(json.loads, out.read_text().splitlines())]
+    return clusters
+
+
 def test_cli_text_citations_compare_cleaned_records(tmp_path: Path) -> None:
     """An export's annotation and abbreviated page range keep two records of one article apart,
     unless `--citations` cleans them first."""
@@ -249,15 +264,20 @@ def test_cli_text_citations_compare_cleaned_records(tmp_path: Path) -> None:
         "b": "Widget counts in Northfield: a cohort study. [Review] [41 refs] Quill Marsh 2019 12 1234-1245",
         "c": "Gadget counts in Southfield: a cohort study. Quill Marsh 2019 12 1250-61",
     }
-    source = tmp_path / "in.jsonl"
-    source.write_text("".join(json.dumps({"id": k, "text": t}) + "\n" for k, t in records.items()))
-    clusters = {}
-    for flags in ([], ["--citations"]):
-        out = tmp_path / "out.jsonl"
-        argv = ["dedup", "text", "--input", str(source), "--output", str(out), "--threshold", "0.5"]
-        argv += ["--shingle", "char", "--ngram", "5", "--numbers-missing", "0", *flags]
-        assert _run_cli(argv) == 0
-        clusters[bool(flags)] = [row["cluster"] for row in map(json.loads, out.read_text().splitlines())]
+    clusters = _bib_clusters_without_and_with(tmp_path, records, ["--citations"])
+    assert len(set(clusters[False])) == 3
+    assert clusters[True][0] == clusters[True][1] != clusters[True][2]
+
+
+def test_cli_text_year_slack_joins_online_first_and_print_years(tmp_path: Path) -> None:
+    """One article indexed under its online-first and its print year (same volume and pages) is one
+    record with `--numbers-year-slack 1`; a record two years off stays apart."""
+    records = {
+        "a": "Widget counts in Northfield: a cohort study. Quill Marsh 2019 12 1234-1245",
+        "b": "Widget counts in Northfield: a cohort study. Quill Marsh 2020 12 1234-1245",
+        "c": "Widget counts in Northfield: a cohort study. Quill Marsh 2017 12 1234-1245",
+    }
+    clusters = _bib_clusters_without_and_with(tmp_path, records, ["--numbers-year-slack", "1"])
     assert len(set(clusters[False])) == 3
     assert clusters[True][0] == clusters[True][1] != clusters[True][2]
 

@@ -202,6 +202,20 @@ def test_citation_normalisation_undoes_what_exports_change() -> None:
     assert words("3-7 year 45-12") == ["3", "7", "year", "45", "12"]
 
 
+def test_venue_initials_agree_for_full_and_abbreviated_journal_titles() -> None:
+    from medcurate.dedup.normalize import venue_initials
+
+    full = venue_initials("The Annals of Fictional Dermatology & Placeholder Science")
+    assert full == "afdps"
+    # ISO 4 style: words truncated, articles and conjunctions dropped, punctuation and case free.
+    assert venue_initials("Ann. Fict. Dermatol. Placeholder Sci.") == full
+    assert venue_initials("ANN FICT DERMATOL PLACEHOLDER SCI") == full
+    # Another journal, an acronym, and no venue stay apart.
+    assert venue_initials("Annals of Fictional Cardiology") == "afc"
+    assert venue_initials("AFDPS") == "a"
+    assert venue_initials("") == ""
+
+
 def test_signature_values_name_their_shingles_and_rare_ones_are_found() -> None:
     """The verifier's premise: each signature value maps back to one of the document's shingles."""
     from medcurate.dedup.boilerplate import DocumentFrequency, TextVerifier
