@@ -14,7 +14,7 @@ from PIL import Image
 
 from medcurate.schemas.manifest import Manifest, ShardInfo, StageCounts, ValidationInfo
 from medcurate.schemas.sample import new_sample, samples_to_table
-from medcurate.warehouse import storage
+from medcurate.warehouse import loader, storage
 from medcurate.warehouse.integrity import chunk_range
 from medcurate.warehouse.loader import (
     DatasetReader,
@@ -144,18 +144,36 @@ def test_every_sample_once_and_the_same_order_for_any_ranks_and_workers(tmp_path
 
 
 def test_batches_for_workers_carry_only_their_rows(tmp_path: Path):
-    """A DataLoader pickles each batch: a slice would carry its whole window to the main process."""
+    """A DataLoader pickles each batch: one sharing its window's buffers would carry the whole window."""
     version_dir = str(make_version(tmp_path, shards=2, rows_per_shard=60))
     options = {**OPTIONS, "columns": ["id", "text"], "window": 4}
-    worker = next(iter(DatasetReader(version_dir, worker_id=0, num_workers=1, **options)))
-    in_process = iter(DatasetReader(version_dir, **options))
-    first = next(in_process)  # taken on its own: the first batch does not wait for the window's gather
-    alone = next(in_process)
-    assert worker.column("id").to_pylist() == first.column("id").to_pylist()
-    assert len(pickle.dumps(worker)) * 3 < len(pickle.dumps(alone))  # in process: a zero-copy slice
-    assert len(pickle.dumps(first)) * 3 < len(pickle.dumps(alone))
-    copied = list(DatasetReader(version_dir, compact=True, **options))[1]
-    assert len(pickle.dumps(copied)) * 3 < len(pickle.dumps(alone))
+    window = pq.read_table(Path(version_dir) / "data" / "part-00000.parquet", columns=["id", "text"])
+    window_bytes = len(pickle.dumps(window.slice(0, 4 * 16).combine_chunks()))
+    in_process = ids(DatasetReader(version_dir, **options))  # zero-copy slices of larger gathers
+    for reader in (
+        DatasetReader(version_dir, worker_id=0, num_workers=1, **options),
+        DatasetReader(version_dir, compact=True, **options),
+        DatasetReader(version_dir, compact=True, prefetch=1, **options),
+    ):
+        batches = list(reader)
+        assert ids(batches) == in_process
+        for batch in batches:
+            assert batch.num_rows <= 8
+            assert len(pickle.dumps(batch)) * 3 < window_bytes
+
+
+@pytest.mark.parametrize("gather_rows", [3, 8, 13])
+def test_gathers_of_any_size_give_the_same_batches(tmp_path: Path, monkeypatch, gather_rows: int):
+    """Rows are gathered in groups that need not line up with batches or windows."""
+    version_dir = str(make_version(tmp_path))
+    options = {**OPTIONS, "columns": ["id"], "window": 3}
+    expected = [b.column("id").to_pylist() for b in DatasetReader(version_dir, compact=True, **options)]
+    monkeypatch.setattr(loader, "_GATHER_ROWS", gather_rows)
+    got = [b.column("id").to_pylist() for b in DatasetReader(version_dir, compact=False, **options)]
+    assert got == expected
+    assert sorted(i for b in got for i in b) == sorted(
+        ids(DatasetReader(version_dir, shuffle=False, columns=["id"]))
+    )
 
 
 def test_same_seed_same_order_other_epoch_other_order(tmp_path: Path):
