@@ -176,6 +176,24 @@ def test_gathers_of_any_size_give_the_same_batches(tmp_path: Path, monkeypatch, 
     )
 
 
+def test_first_request_gathered_from_row_groups_matches_the_joined_window():
+    """The epoch's first batch is gathered from the row groups' chunks before they are joined."""
+    chunks = [
+        pa.table({"id": [f"row-{i}" for i in range(start, start + n)]})
+        for start, n in ((0, 7), (7, 1), (8, 12))
+    ]
+    table = pa.concat_tables(chunks)
+    rows = np.random.default_rng(3).permutation(table.num_rows)
+    expected = [table.column("id").to_pylist()[r] for r in rows]
+    for quick, group in product((True, False), (1, 3, 6)):
+        window = loader._Window(table, rows, group=group, quick=quick)
+        got = window.take(0, 10).column("id").to_pylist()  # rows of all three row groups
+        got += [
+            i for offset in range(10, len(rows), 5) for i in window.take(offset, 5).column("id").to_pylist()
+        ]
+        assert got == expected, (quick, group)
+
+
 def test_same_seed_same_order_other_epoch_other_order(tmp_path: Path):
     version_dir = str(make_version(tmp_path))
 

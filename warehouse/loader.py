@@ -40,6 +40,9 @@ MANIFEST = "manifest.json"
 Tail = Literal["partial", "pad", "drop"]
 _TAILS = ("partial", "pad", "drop")
 _READ_THREADS = 8
+# Row groups of a local window read at once, even on fewer cores: on a busy machine each reading
+# thread gets its own share of the CPU, so the first batch waits less; on an idle one it costs nothing.
+_LOCAL_READERS = 4
 _GATHER_ROWS = 4096  # rows gathered at once for batches that may share buffers (no workers)
 
 
@@ -291,24 +294,52 @@ class _Window:
     Rows are gathered a few thousand at a time, or one batch at a time for `compact` batches (whose
     buffers then hold only their rows, which a DataLoader pickles). Gathering the whole window at
     once instead writes a second window-sized copy to fresh memory, which measured several times
-    slower than the same gather into memory just freed; small gathers stay in cache."""
+    slower than the same gather into memory just freed; small gathers stay in cache. With `quick`,
+    the first request is gathered straight from the row groups, before they are joined: the first
+    batch of an epoch does not wait for that copy."""
 
-    def __init__(self, table: pa.Table | None, rows: np.ndarray, group: int = 1) -> None:
-        self.rows, self.group = rows, group
-        self.data: pa.RecordBatch | None = None
-        if table is not None and table.num_rows and len(rows):
-            (self.data,) = table.combine_chunks().to_batches()
-        self._low, self._taken = 0, None if self.data is None else self.data.slice(0, 0)
+    def __init__(self, table: pa.Table | None, rows: np.ndarray, group: int = 1, quick: bool = False) -> None:
+        self.rows, self.group, self._quick = rows, group, quick
+        self._table = table if table is not None and table.num_rows and len(rows) else None
+        self._data: pa.RecordBatch | None = None
+        self._low, self._taken = 0, pa.record_batch([])
+
+    def _joined(self) -> pa.RecordBatch:
+        if self._data is None:
+            assert self._table is not None
+            (self._data,) = self._table.combine_chunks().to_batches()
+            self._table = None
+        return self._data
 
     def take(self, offset: int, size: int) -> pa.RecordBatch:
         """Rows [offset, offset + size) of this reader's share, as one batch."""
-        assert self.data is not None and self._taken is not None
+        if self._quick:
+            self._quick = False
+            assert self._table is not None
+            return _take_rows(self._table, self.rows[offset : offset + size])
         if size >= self.group:
-            return self.data.take(_indices(self.rows[offset : offset + size]))
+            return self._joined().take(_indices(self.rows[offset : offset + size]))
         if not self._low <= offset <= offset + size <= self._low + self._taken.num_rows:
             self._low = offset
-            self._taken = self.data.take(_indices(self.rows[offset : offset + self.group]))
+            self._taken = self._joined().take(_indices(self.rows[offset : offset + self.group]))
         return self._taken.slice(offset - self._low, size)
+
+
+def _take_rows(table: pa.Table, rows: np.ndarray) -> pa.RecordBatch:
+    """A few rows of a table still in its row groups' chunks: taken chunk by chunk, then put in
+    order (Arrow's take on a chunked table would join all chunks first, a copy of the window)."""
+    batches = table.to_batches()
+    starts = np.cumsum([0, *(b.num_rows for b in batches)])
+    which = np.searchsorted(starts, rows, side="right") - 1
+    parts, placed = [], []
+    for index in np.unique(which):
+        chosen = np.flatnonzero(which == index)
+        parts.append(batches[index].take(_indices(rows[chosen] - starts[index])))
+        placed.append(chosen)
+    joined = _concat(parts)
+    order = np.empty(len(rows), dtype=np.int64)
+    order[np.concatenate(placed)] = np.arange(len(rows))
+    return joined.take(_indices(order))
 
 
 _POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
@@ -493,18 +524,27 @@ class DatasetReader:
             return self._shards[shard].read(int(index), columns)
 
         groups = [int(g) for g in self._windows[w]]
-        threads = _READ_THREADS if self._remote else os.cpu_count() or 1
-        if min(threads, len(groups)) > 1:
-            return pa.concat_tables(_read_pool(threads).map(read, groups))
-        return pa.concat_tables(map(read, groups))
+        threads = _READ_THREADS if self._remote else max(os.cpu_count() or 1, _LOCAL_READERS)
+        if min(threads, len(groups)) < 2:
+            return pa.concat_tables(map(read, groups))
+        # This thread reads the first row group itself rather than waiting idle for the pool.
+        pending = [_read_pool(threads).submit(read, group) for group in groups[1:]]
+        try:
+            first = read(groups[0])
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+        return pa.concat_tables([first, *(future.result() for future in pending)])
 
-    def _load(self, segment: _Segment) -> _Window:
-        """Window `segment.window` read and decoded, with this reader's rows of it in consumption order."""
+    def _load(self, segment: _Segment, first: bool = False) -> _Window:
+        """Window `segment.window` read and decoded, with this reader's rows of it in consumption
+        order; `first`: the first window of this iteration, whose first batch is served quickly."""
         if segment.window < 0:
             return _Window(None, np.empty(0, dtype=np.int64))
         table = self._read_window(segment.window)
         rows = self._window_order(segment.window)[np.concatenate(segment.offsets)]
-        return _Window(table, rows, 1 if self.compact else _GATHER_ROWS)
+        return _Window(table, rows, 1 if self.compact else _GATHER_ROWS, quick=first)
 
     def manifest_columns(self) -> list[str]:
         return list(self._shards[0].metadata.schema.to_arrow_schema().names)
@@ -632,8 +672,8 @@ class DatasetReader:
         segments = self._segments()
         depth = int(self.prefetch)
         if not depth:
-            for segment in segments:
-                yield segment, self._load(segment)
+            for index, segment in enumerate(segments):
+                yield segment, self._load(segment, first=index == 0)
             return
         executor = ThreadPoolExecutor(depth, thread_name_prefix="medcurate-loader")
         ahead: collections.deque[tuple[_Segment, Future]] = collections.deque()
@@ -646,7 +686,7 @@ class DatasetReader:
             first = next(segments, None)
             if first is None:
                 return
-            window = self._load(first)
+            window = self._load(first, first=True)
             fill()
             yield first, window
             while ahead:
