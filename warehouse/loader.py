@@ -40,9 +40,6 @@ MANIFEST = "manifest.json"
 Tail = Literal["partial", "pad", "drop"]
 _TAILS = ("partial", "pad", "drop")
 _READ_THREADS = 8
-# Row groups of a local window read at once, even on fewer cores: on a busy machine each reading
-# thread gets its own share of the CPU, so the first batch waits less; on an idle one it costs nothing.
-_LOCAL_READERS = 4
 _GATHER_ROWS = 4096  # rows gathered at once for batches that may share buffers (no workers)
 
 
@@ -524,7 +521,7 @@ class DatasetReader:
             return self._shards[shard].read(int(index), columns)
 
         groups = [int(g) for g in self._windows[w]]
-        threads = _READ_THREADS if self._remote else max(os.cpu_count() or 1, _LOCAL_READERS)
+        threads = _READ_THREADS if self._remote else os.cpu_count() or 1
         if min(threads, len(groups)) < 2:
             return pa.concat_tables(map(read, groups))
         # This thread reads the first row group itself rather than waiting idle for the pool.
