@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import functools
 import hashlib
 import io
 import os
@@ -31,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+from pyarrow._parquet import ParquetReader
 
 from medcurate.schemas.manifest import Manifest, ShardInfo
 from medcurate.warehouse import integrity
@@ -221,16 +223,15 @@ class _Shard:
         missing = [c for c in columns if c not in self._leaves]
         if missing:
             raise KeyError(f"{self.path} has no column(s) {missing}")
+        leaves = [leaf for name in columns for leaf in self._leaves[name]]
         if not self.verify or not self.info.chunk_sha256:
-            return pq.ParquetFile(handle, metadata=self._metadata).read_row_group(
-                group, columns=columns, use_threads=False
-            )
+            return self._decode(handle, group, leaves)
         expected = self.info.chunk_sha256[group]
         # The verified chunks go at their offsets in a file-sized zeroed buffer: untouched pages are
         # never backed by memory, and pyarrow decodes from it natively (in parallel, no GIL).
         space = np.zeros(handle.size(), dtype=np.uint8)
         view = memoryview(space)
-        for leaf in sorted(leaf for name in columns for leaf in self._leaves[name]):
+        for leaf in sorted(leaves):
             start, length = integrity.chunk_range(self.metadata, group, leaf)
             data = view[start : start + length]
             self._read_into(handle, data, start)
@@ -239,10 +240,14 @@ class _Shard:
                     f"{self.path} does not match the manifest: row group {group}, column "
                     f"{self.metadata.schema.column(leaf).path} changed"
                 )
-        source = pa.BufferReader(pa.py_buffer(space))
-        return pq.ParquetFile(source, metadata=self._metadata).read_row_group(
-            group, columns=columns, use_threads=False
-        )
+        return self._decode(pa.BufferReader(pa.py_buffer(space)), group, leaves)
+
+    def _decode(self, source: pa.NativeFile, group: int, leaves: list[int]) -> pa.Table:
+        """Row group `group`, these leaf columns, decoded in this thread (the caller runs row groups
+        in parallel) into the loader's memory pool."""
+        reader = ParquetReader(memory_pool=_memory_pool())
+        reader.open(source, metadata=self._metadata, arrow_extensions_enabled=True)
+        return reader.read_row_group(group, column_indices=leaves, use_threads=False)
 
 
 # Arrow <-> numpy by hand: pyarrow's own conversions (`pa.array`, `to_numpy`, `pa.scalar`) import
@@ -275,7 +280,10 @@ def _concat(parts: list[pa.RecordBatch]) -> pa.RecordBatch:
     if len(parts) == 1:
         return parts[0]
     schema = parts[0].schema
-    columns = [pa.concat_arrays([part.column(i) for part in parts]) for i in range(len(schema))]
+    columns = [
+        pa.concat_arrays([part.column(i) for part in parts], memory_pool=_memory_pool())
+        for i in range(len(schema))
+    ]
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
@@ -283,6 +291,18 @@ def _indices(rows: np.ndarray) -> pa.Array:
     """Row indices as an Arrow array without `pa.array`, whose first call imports pandas (0.5 s)."""
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     return pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)])
+
+
+@functools.cache
+def _memory_pool() -> pa.MemoryPool:
+    """jemalloc where pyarrow has it. The loader allocates and frees a window's worth of memory per
+    window; pyarrow's default mimalloc hands freed memory back to the system within milliseconds,
+    so every window faults its memory in afresh, which in a forked DataLoader worker measured about
+    1.5 times the loader's CPU per sample. jemalloc keeps freed memory for reuse a while."""
+    try:
+        return pa.jemalloc_memory_pool()
+    except NotImplementedError:  # a pyarrow build without jemalloc (Windows)
+        return pa.default_memory_pool()
 
 
 class _Window:
@@ -304,7 +324,7 @@ class _Window:
     def _joined(self) -> pa.RecordBatch:
         if self._data is None:
             assert self._table is not None
-            (self._data,) = self._table.combine_chunks().to_batches()
+            (self._data,) = self._table.combine_chunks(memory_pool=_memory_pool()).to_batches()
             self._table = None
         return self._data
 
@@ -315,10 +335,10 @@ class _Window:
             assert self._table is not None
             return _take_rows(self._table, self.rows[offset : offset + size])
         if size >= self.group:
-            return self._joined().take(_indices(self.rows[offset : offset + size]))
+            return _take(self._joined(), self.rows[offset : offset + size])
         if not self._low <= offset <= offset + size <= self._low + self._taken.num_rows:
             self._low = offset
-            self._taken = self._joined().take(_indices(self.rows[offset : offset + self.group]))
+            self._taken = _take(self._joined(), self.rows[offset : offset + self.group])
         return self._taken.slice(offset - self._low, size)
 
 
@@ -331,12 +351,16 @@ def _take_rows(table: pa.Table, rows: np.ndarray) -> pa.RecordBatch:
     parts, placed = [], []
     for index in np.unique(which):
         chosen = np.flatnonzero(which == index)
-        parts.append(batches[index].take(_indices(rows[chosen] - starts[index])))
+        parts.append(_take(batches[index], rows[chosen] - starts[index]))
         placed.append(chosen)
     joined = _concat(parts)
     order = np.empty(len(rows), dtype=np.int64)
     order[np.concatenate(placed)] = np.arange(len(rows))
-    return joined.take(_indices(order))
+    return _take(joined, order)
+
+
+def _take(batch: pa.RecordBatch, rows: np.ndarray) -> pa.RecordBatch:
+    return pc.take(batch, _indices(rows), memory_pool=_memory_pool())
 
 
 _POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
