@@ -143,6 +143,34 @@ def test_every_sample_once_and_the_same_order_for_any_ranks_and_workers(tmp_path
         assert all(len(b) <= 8 for b in batches)
 
 
+def test_the_order_is_the_documented_one(tmp_path: Path):
+    """Row groups permuted, then rows permuted within windows of `window` row groups: computed here
+    from that definition, apart from the reader's steps, segments and gathers."""
+    version_dir = make_version(tmp_path, shards=3, rows_per_shard=45)  # row groups of 16, 16, 13 rows
+    groups = []
+    for shard in sorted((version_dir / "data").glob("*.parquet")):
+        parquet = pq.ParquetFile(shard)
+        groups += [
+            parquet.read_row_group(g, columns=["id"]).column("id").to_pylist()
+            for g in range(parquet.num_row_groups)
+        ]
+    seed, epoch, window = OPTIONS["seed"], OPTIONS["epoch"], OPTIONS["window"]
+    order = loader._permutation(len(groups), seed, epoch, 1)
+    expected = []
+    for w, start in enumerate(range(0, len(order), window)):
+        rows = [i for g in order[start : start + window] for i in groups[g]]
+        expected += [rows[r] for r in loader._permutation(len(rows), seed, epoch, 2, w)]
+    for world_size, workers in ((1, 0), (3, 2), (2, 3)):
+        assert [i for b in job_order(version_dir, world_size, workers, **OPTIONS) for i in b] == expected
+
+
+def test_permutation_is_the_stable_sort_of_raw_pcg64_output():
+    """The permutation must not change between releases: saved states and past epochs rely on it."""
+    for n, key in ((0, (1,)), (1, (1, 2)), (1000, (7, 0, 2, 3)), (65536, (9, 1, 1))):
+        keys = np.random.PCG64(np.random.SeedSequence(list(key))).random_raw(n)
+        assert np.array_equal(loader._permutation(n, *key), np.argsort(keys, kind="stable"))
+
+
 def test_batches_for_workers_carry_only_their_rows(tmp_path: Path):
     """A DataLoader pickles each batch: one sharing its window's buffers would carry the whole window."""
     version_dir = str(make_version(tmp_path, shards=2, rows_per_shard=60))
