@@ -42,7 +42,10 @@ MANIFEST = "manifest.json"
 Tail = Literal["partial", "pad", "drop"]
 _TAILS = ("partial", "pad", "drop")
 _READ_THREADS = 8
-_GATHER_ROWS = 4096  # rows gathered at once for batches that may share buffers (no workers)
+# Rows gathered at once for batches that may share buffers (no workers): at most this many, and
+# at most about _GATHER_BYTES of them, so that each gather stays in cache and reuses freed memory.
+_GATHER_ROWS = 4096
+_GATHER_BYTES = 4 << 20
 
 
 class ShardIntegrityError(RuntimeError):
@@ -326,6 +329,8 @@ class _Window:
             assert self._table is not None
             (self._data,) = self._table.combine_chunks(memory_pool=_memory_pool()).to_batches()
             self._table = None
+            row_bytes = max(1, self._data.nbytes // self._data.num_rows)
+            self.group = max(1, min(self.group, _GATHER_BYTES // row_bytes))
         return self._data
 
     def take(self, offset: int, size: int) -> pa.RecordBatch:
@@ -334,11 +339,12 @@ class _Window:
             self._quick = False
             assert self._table is not None
             return _take_rows(self._table, self.rows[offset : offset + size])
+        data = self._joined()
         if size >= self.group:
-            return _take(self._joined(), self.rows[offset : offset + size])
+            return _take(data, self.rows[offset : offset + size])
         if not self._low <= offset <= offset + size <= self._low + self._taken.num_rows:
             self._low = offset
-            self._taken = _take(self._joined(), self.rows[offset : offset + self.group])
+            self._taken = _take(data, self.rows[offset : offset + self.group])
         return self._taken.slice(offset - self._low, size)
 
 
