@@ -6,7 +6,9 @@ measures in one run, with the same selected columns, batch 256, the same shuffle
 (rows held for shuffling) and num_workers 0/1/2 behind a torch DataLoader:
 
   samples/s with shuffle on (median of 3, the first batches dropped), time to first batch, peak
-  RSS over the main and worker processes, and resume latency at 50% of an epoch. The repeats
+  RSS over the main and worker processes, CPU seconds per sample over the main and worker
+  processes (the figure that moves least with the machine's load), and resume latency at 50% of
+  an epoch. The repeats
   alternate between the contenders so that all see the same machine load; the load average is
   printed with every figure.
 
@@ -502,25 +504,49 @@ class PeakRss:
         self._thread.join()
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and its live children (DataLoader workers)."""
+    me = psutil.Process()
+    total = 0.0
+    for process in [me, *me.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):  # a worker that just exited
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def run_once(
     make: Callable[[], Iterable[Any]], measure: int, warmup: int, seconds: float
 ) -> dict[str, float]:
+    """One run: samples/s after warm-up, time to first batch, peak RSS, and CPU per sample.
+
+    CPU per sample covers the whole run (first batch and warm-up included) over the main and
+    worker processes: unlike samples/s it hardly moves with the machine's load."""
     gc.collect()
     with PeakRss() as rss:
+        cpu = cpu_seconds()
         started = time.perf_counter()
         iterator = iter(make())
         first = next(iterator)
         ttfb = time.perf_counter() - started
+        rows = batch_rows(first)
         for _ in range(warmup):
-            next(iterator, None)
+            batch = next(iterator, None)
+            rows += batch_rows(batch) if batch is not None else 0
         counted, begun = 0, time.perf_counter()
         for batch in iterator:
             counted += batch_rows(batch)
             if counted >= measure or time.perf_counter() - begun > seconds:
                 break
         elapsed = time.perf_counter() - begun
+        cpu = cpu_seconds() - cpu
         del iterator, first
-    return {"rate": counted / elapsed if elapsed else 0.0, "ttfb": ttfb, "rss": rss.peak / 2**20}
+    return {
+        "rate": counted / elapsed if elapsed else 0.0,
+        "ttfb": ttfb,
+        "rss": rss.peak / 2**20,
+        "cpu_us": cpu / (rows + counted) * 1e6 if rows + counted else float("nan"),
+    }
 
 
 def summary(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -528,6 +554,7 @@ def summary(runs: list[dict[str, float]]) -> dict[str, float]:
         "rate": statistics.median(r["rate"] for r in runs),
         "ttfb": statistics.median(r["ttfb"] for r in runs),
         "rss": max(r["rss"] for r in runs),
+        "cpu_us": statistics.median(r["cpu_us"] for r in runs),
     }
 
 
@@ -627,7 +654,8 @@ def main(argv: list[str] | None = None) -> int:
             results[name][w] = figures = {**summary(runs[name]), "load": load}
             print(
                 f"{name:<10} workers={w}  {figures['rate']:>12,.0f} samples/s  first batch {figures['ttfb']:6.3f} s"
-                f"  peak RSS {figures['rss']:7.0f} MiB  (load average {load:.1f})",
+                f"  peak RSS {figures['rss']:7.0f} MiB  CPU {figures['cpu_us']:5.2f} us/sample"
+                f"  (load average {load:.1f})",
                 flush=True,
             )
     for name, contender in contenders.items():
@@ -652,7 +680,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if "medcurate" in results:
         ours = results["medcurate"]
-        print("\nper num_workers: medcurate samples/s divided by the contender's; first batch (s)")
+        print(
+            "\nper num_workers: medcurate samples/s divided by the contender's; first batch (s); "
+            "CPU us/sample (main + workers)"
+        )
         ratios = {}
         for name in chosen:
             if name == "medcurate":
@@ -661,6 +692,7 @@ def main(argv: list[str] | None = None) -> int:
             ratios[name] = min(per.values())
             cells = "  ".join(
                 f"w{w}: {per[w]:.2f}x ttfb {ours[w]['ttfb']:.3f} vs {results[name][w]['ttfb']:.3f}"
+                f" cpu {ours[w]['cpu_us']:.2f} vs {results[name][w]['cpu_us']:.2f}"
                 for w in per
             )
             print(f"  {name:<8} {cells}")

@@ -14,7 +14,7 @@ from PIL import Image
 
 from medcurate.schemas.manifest import Manifest, ShardInfo, StageCounts, ValidationInfo
 from medcurate.schemas.sample import new_sample, samples_to_table
-from medcurate.warehouse import storage
+from medcurate.warehouse import loader, storage
 from medcurate.warehouse.integrity import chunk_range
 from medcurate.warehouse.loader import (
     DatasetReader,
@@ -143,19 +143,83 @@ def test_every_sample_once_and_the_same_order_for_any_ranks_and_workers(tmp_path
         assert all(len(b) <= 8 for b in batches)
 
 
+def test_the_order_is_the_documented_one(tmp_path: Path):
+    """Row groups permuted, then rows permuted within windows of `window` row groups: computed here
+    from that definition, apart from the reader's steps, segments and gathers."""
+    version_dir = make_version(tmp_path, shards=3, rows_per_shard=45)  # row groups of 16, 16, 13 rows
+    groups = []
+    for shard in sorted((version_dir / "data").glob("*.parquet")):
+        parquet = pq.ParquetFile(shard)
+        groups += [
+            parquet.read_row_group(g, columns=["id"]).column("id").to_pylist()
+            for g in range(parquet.num_row_groups)
+        ]
+    seed, epoch, window = OPTIONS["seed"], OPTIONS["epoch"], OPTIONS["window"]
+    order = loader._permutation(len(groups), seed, epoch, 1)
+    expected = []
+    for w, start in enumerate(range(0, len(order), window)):
+        rows = [i for g in order[start : start + window] for i in groups[g]]
+        expected += [rows[r] for r in loader._permutation(len(rows), seed, epoch, 2, w)]
+    for world_size, workers in ((1, 0), (3, 2), (2, 3)):
+        assert [i for b in job_order(version_dir, world_size, workers, **OPTIONS) for i in b] == expected
+
+
+def test_permutation_is_the_stable_sort_of_raw_pcg64_output():
+    """The permutation must not change between releases: saved states and past epochs rely on it."""
+    for n, key in ((0, (1,)), (1, (1, 2)), (1000, (7, 0, 2, 3)), (65536, (9, 1, 1))):
+        keys = np.random.PCG64(np.random.SeedSequence(list(key))).random_raw(n)
+        assert np.array_equal(loader._permutation(n, *key), np.argsort(keys, kind="stable"))
+
+
 def test_batches_for_workers_carry_only_their_rows(tmp_path: Path):
-    """A DataLoader pickles each batch: a slice would carry its whole window to the main process."""
+    """A DataLoader pickles each batch: one sharing its window's buffers would carry the whole window."""
     version_dir = str(make_version(tmp_path, shards=2, rows_per_shard=60))
     options = {**OPTIONS, "columns": ["id", "text"], "window": 4}
-    worker = next(iter(DatasetReader(version_dir, worker_id=0, num_workers=1, **options)))
-    in_process = iter(DatasetReader(version_dir, **options))
-    first = next(in_process)  # taken on its own: the first batch does not wait for the window's gather
-    alone = next(in_process)
-    assert worker.column("id").to_pylist() == first.column("id").to_pylist()
-    assert len(pickle.dumps(worker)) * 3 < len(pickle.dumps(alone))  # in process: a zero-copy slice
-    assert len(pickle.dumps(first)) * 3 < len(pickle.dumps(alone))
-    copied = list(DatasetReader(version_dir, compact=True, **options))[1]
-    assert len(pickle.dumps(copied)) * 3 < len(pickle.dumps(alone))
+    window = pq.read_table(Path(version_dir) / "data" / "part-00000.parquet", columns=["id", "text"])
+    window_bytes = len(pickle.dumps(window.slice(0, 4 * 16).combine_chunks()))
+    in_process = ids(DatasetReader(version_dir, **options))  # zero-copy slices of larger gathers
+    for reader in (
+        DatasetReader(version_dir, worker_id=0, num_workers=1, **options),
+        DatasetReader(version_dir, compact=True, **options),
+        DatasetReader(version_dir, compact=True, prefetch=1, **options),
+    ):
+        batches = list(reader)
+        assert ids(batches) == in_process
+        for batch in batches:
+            assert batch.num_rows <= 8
+            assert len(pickle.dumps(batch)) * 3 < window_bytes
+
+
+@pytest.mark.parametrize("gather_rows", [3, 8, 13])
+def test_gathers_of_any_size_give_the_same_batches(tmp_path: Path, monkeypatch, gather_rows: int):
+    """Rows are gathered in groups that need not line up with batches or windows."""
+    version_dir = str(make_version(tmp_path))
+    options = {**OPTIONS, "columns": ["id"], "window": 3}
+    expected = [b.column("id").to_pylist() for b in DatasetReader(version_dir, compact=True, **options)]
+    monkeypatch.setattr(loader, "_GATHER_ROWS", gather_rows)
+    got = [b.column("id").to_pylist() for b in DatasetReader(version_dir, compact=False, **options)]
+    assert got == expected
+    assert sorted(i for b in got for i in b) == sorted(
+        ids(DatasetReader(version_dir, shuffle=False, columns=["id"]))
+    )
+
+
+def test_first_request_gathered_from_row_groups_matches_the_joined_window():
+    """The epoch's first batch is gathered from the row groups' chunks before they are joined."""
+    chunks = [
+        pa.table({"id": [f"row-{i}" for i in range(start, start + n)]})
+        for start, n in ((0, 7), (7, 1), (8, 12))
+    ]
+    table = pa.concat_tables(chunks)
+    rows = np.random.default_rng(3).permutation(table.num_rows)
+    expected = [table.column("id").to_pylist()[r] for r in rows]
+    for quick, group in product((True, False), (1, 3, 6)):
+        window = loader._Window(table, rows, group=group, quick=quick)
+        got = window.take(0, 10).column("id").to_pylist()  # rows of all three row groups
+        got += [
+            i for offset in range(10, len(rows), 5) for i in window.take(offset, 5).column("id").to_pylist()
+        ]
+        assert got == expected, (quick, group)
 
 
 def test_same_seed_same_order_other_epoch_other_order(tmp_path: Path):

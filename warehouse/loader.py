@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import bisect
 import collections
+import functools
 import hashlib
 import io
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -31,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+from pyarrow._parquet import ParquetReader
 
 from medcurate.schemas.manifest import Manifest, ShardInfo
 from medcurate.warehouse import integrity
@@ -40,6 +42,10 @@ MANIFEST = "manifest.json"
 Tail = Literal["partial", "pad", "drop"]
 _TAILS = ("partial", "pad", "drop")
 _READ_THREADS = 8
+# Rows gathered at once for batches that may share buffers (no workers): at most this many, and
+# at most about _GATHER_BYTES of them, so that each gather stays in cache and reuses freed memory.
+_GATHER_ROWS = 4096
+_GATHER_BYTES = 4 << 20
 
 
 class ShardIntegrityError(RuntimeError):
@@ -220,14 +226,15 @@ class _Shard:
         missing = [c for c in columns if c not in self._leaves]
         if missing:
             raise KeyError(f"{self.path} has no column(s) {missing}")
+        leaves = [leaf for name in columns for leaf in self._leaves[name]]
         if not self.verify or not self.info.chunk_sha256:
-            return pq.ParquetFile(handle, metadata=self._metadata).read_row_group(group, columns=columns)
+            return self._decode(handle, group, leaves)
         expected = self.info.chunk_sha256[group]
         # The verified chunks go at their offsets in a file-sized zeroed buffer: untouched pages are
         # never backed by memory, and pyarrow decodes from it natively (in parallel, no GIL).
         space = np.zeros(handle.size(), dtype=np.uint8)
         view = memoryview(space)
-        for leaf in sorted(leaf for name in columns for leaf in self._leaves[name]):
+        for leaf in sorted(leaves):
             start, length = integrity.chunk_range(self.metadata, group, leaf)
             data = view[start : start + length]
             self._read_into(handle, data, start)
@@ -236,8 +243,14 @@ class _Shard:
                     f"{self.path} does not match the manifest: row group {group}, column "
                     f"{self.metadata.schema.column(leaf).path} changed"
                 )
-        source = pa.BufferReader(pa.py_buffer(space))
-        return pq.ParquetFile(source, metadata=self._metadata).read_row_group(group, columns=columns)
+        return self._decode(pa.BufferReader(pa.py_buffer(space)), group, leaves)
+
+    def _decode(self, source: pa.NativeFile, group: int, leaves: list[int]) -> pa.Table:
+        """Row group `group`, these leaf columns, decoded in this thread (the caller runs row groups
+        in parallel) into the loader's memory pool."""
+        reader = ParquetReader(memory_pool=_memory_pool())
+        reader.open(source, metadata=self._metadata, arrow_extensions_enabled=True)
+        return reader.read_row_group(group, column_indices=leaves, use_threads=False)
 
 
 # Arrow <-> numpy by hand: pyarrow's own conversions (`pa.array`, `to_numpy`, `pa.scalar`) import
@@ -265,12 +278,13 @@ def _bits(array: pa.Array, validity: bool = False) -> np.ndarray:
     return values[array.offset : array.offset + len(array)].astype(bool) & valid
 
 
-def _compact(parts: list[pa.Table]) -> pa.RecordBatch:
-    """One batch from slices, copied so its buffers hold only its rows: a slice would keep the whole
-    window alive, and pickling it (DataLoader workers do) would copy the whole window each time."""
+def _concat(parts: list[pa.RecordBatch]) -> pa.RecordBatch:
+    """One batch from its pieces in several windows (a batch that straddles a window's end)."""
+    if len(parts) == 1:
+        return parts[0]
     schema = parts[0].schema
     columns = [
-        pa.concat_arrays([chunk for part in parts for chunk in part.column(i).chunks])
+        pa.concat_arrays([part.column(i) for part in parts], memory_pool=_memory_pool())
         for i in range(len(schema))
     ]
     return pa.RecordBatch.from_arrays(columns, schema=schema)
@@ -282,42 +296,81 @@ def _indices(rows: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)])
 
 
-Fetch = Callable[[int, int], tuple[pa.Table, bool]]
+@functools.cache
+def _memory_pool() -> pa.MemoryPool:
+    """jemalloc where pyarrow has it. The loader allocates and frees a window's worth of memory per
+    window; pyarrow's default mimalloc hands freed memory back to the system within milliseconds,
+    so every window faults its memory in afresh, which in a forked DataLoader worker measured about
+    1.5 times the loader's CPU per sample. jemalloc keeps freed memory for reuse a while."""
+    try:
+        return pa.jemalloc_memory_pool()
+    except NotImplementedError:  # a pyarrow build without jemalloc (Windows)
+        return pa.default_memory_pool()
 
 
-def _fetcher(taken: pa.Table | None, rows: np.ndarray | None, gathered: list[Future] | None = None) -> Fetch:
-    """Rows [offset, offset + size) of a segment in consumption order, and whether they are compact.
+class _Window:
+    """One window's decoded rows as a single batch, and the rows this reader takes, in order.
 
-    Without `rows` the segment is gathered already; otherwise batches are gathered one at a time
-    until the whole-segment gather in `gathered` (started later, in the background) is done."""
+    Rows are gathered a few thousand at a time, or one batch at a time for `compact` batches (whose
+    buffers then hold only their rows, which a DataLoader pickles). Gathering the whole window at
+    once instead writes a second window-sized copy to fresh memory, which measured several times
+    slower than the same gather into memory just freed; small gathers stay in cache. With `quick`,
+    the first request is gathered straight from the row groups, before they are joined: the first
+    batch of an epoch does not wait for that copy."""
 
-    def fetch(offset: int, size: int) -> tuple[pa.Table, bool]:
-        assert taken is not None
-        if rows is None:
-            return taken.slice(offset, size), False
-        if gathered and gathered[0].done():
-            return gathered[0].result().slice(offset, size), False
-        return _take_rows(taken, rows[offset : offset + size]), True
+    def __init__(self, table: pa.Table | None, rows: np.ndarray, group: int = 1, quick: bool = False) -> None:
+        self.rows, self.group, self._quick = rows, group, quick
+        self._table = table if table is not None and table.num_rows and len(rows) else None
+        self._data: pa.RecordBatch | None = None
+        self._low, self._taken = 0, pa.record_batch([])
 
-    return fetch
+    def _joined(self) -> pa.RecordBatch:
+        if self._data is None:
+            assert self._table is not None
+            (self._data,) = self._table.combine_chunks(memory_pool=_memory_pool()).to_batches()
+            self._table = None
+            row_bytes = max(1, self._data.nbytes // self._data.num_rows)
+            self.group = max(1, min(self.group, _GATHER_BYTES // row_bytes))
+        return self._data
+
+    def take(self, offset: int, size: int) -> pa.RecordBatch:
+        """Rows [offset, offset + size) of this reader's share, as one batch."""
+        if self._quick:
+            self._quick = False
+            assert self._table is not None
+            return _take_rows(self._table, self.rows[offset : offset + size])
+        data = self._joined()
+        if size >= self.group:
+            return _take(data, self.rows[offset : offset + size])
+        if not self._low <= offset <= offset + size <= self._low + self._taken.num_rows:
+            self._low = offset
+            self._taken = _take(data, self.rows[offset : offset + self.group])
+        return self._taken.slice(offset - self._low, size)
 
 
-def _take_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:
-    """A few rows of a window still in its row groups' chunks: taken chunk by chunk, then put in
-    order. Arrow's take on a chunked table joins all chunks on every call, a copy of the whole
-    window per batch (and a slow one in a fresh DataLoader worker, whose memory is all new)."""
+def _take_rows(table: pa.Table, rows: np.ndarray) -> pa.RecordBatch:
+    """A few rows of a table still in its row groups' chunks: taken chunk by chunk, then put in
+    order (Arrow's take on a chunked table would join all chunks first, a copy of the window)."""
     batches = table.to_batches()
     starts = np.cumsum([0, *(b.num_rows for b in batches)])
     which = np.searchsorted(starts, rows, side="right") - 1
     parts, placed = [], []
     for index in np.unique(which):
         chosen = np.flatnonzero(which == index)
-        parts.append(batches[index].take(_indices(rows[chosen] - starts[index])))
+        parts.append(_take(batches[index], rows[chosen] - starts[index]))
         placed.append(chosen)
-    joined = pa.Table.from_batches(parts, schema=table.schema).combine_chunks()
+    joined = _concat(parts)
     order = np.empty(len(rows), dtype=np.int64)
     order[np.concatenate(placed)] = np.arange(len(rows))
-    return joined.take(_indices(order))
+    return _take(joined, order)
+
+
+_TAKE = pc.TakeOptions(boundscheck=True)
+
+
+def _take(batch: pa.RecordBatch, rows: np.ndarray) -> pa.RecordBatch:
+    """Those rows of `batch`, in that order (`pc.take` without its per-call Python overhead)."""
+    return pc.call_function("take", [batch, _indices(rows)], _TAKE, _memory_pool())
 
 
 _POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
@@ -343,23 +396,15 @@ def _read_pool(threads: int) -> ThreadPoolExecutor:
         return _POOLS[key]
 
 
-def _after_first(fetch: Fetch, then: Callable[[], None]) -> Fetch:
-    """`fetch`, calling `then` once the first batch is out (its first call at an offset past 0)."""
-    pending = [True]
-
-    def wrapped(offset: int, size: int) -> tuple[pa.Table, bool]:
-        if pending[0] and offset > 0:
-            pending[0] = False
-            then()
-        return fetch(offset, size)
-
-    return wrapped
-
-
 def _permutation(n: int, *key: int) -> np.ndarray:
     """A permutation of range(n) fixed by key, identical on every numpy version (raw PCG64 output)."""
     generator = np.random.PCG64(np.random.SeedSequence([k & 0xFFFFFFFF for k in key]))
-    return np.argsort(generator.random_raw(n), kind="stable")
+    keys = generator.random_raw(n)
+    order = np.argsort(keys)  # distinct keys have one sorting order, whichever algorithm finds it
+    ordered = keys[order]
+    if n > 1 and bool((ordered[1:] == ordered[:-1]).any()):
+        order = np.argsort(keys, kind="stable")  # ties (about 1 in 10^10 per window): the stable one
+    return order
 
 
 class DatasetReader:
@@ -370,9 +415,9 @@ class DatasetReader:
     "pad" fills it with samples from the start of the epoch order, so every rank gets the same
     number of full batches; "drop" skips it.
 
-    `compact` copies each batch into buffers of its own (default: when `num_workers` > 0, since a
-    DataLoader pickles batches and a slice would carry its whole window); without workers batches
-    are zero-copy slices.
+    `compact` gathers each batch into buffers of its own (default: when `num_workers` > 0, since
+    a DataLoader pickles batches); otherwise batches are zero-copy slices of gathers of a few
+    thousand rows, which is cheaper.
     """
 
     def __init__(
@@ -511,21 +556,26 @@ class DatasetReader:
 
         groups = [int(g) for g in self._windows[w]]
         threads = _READ_THREADS if self._remote else os.cpu_count() or 1
-        if min(threads, len(groups)) > 1:
-            return pa.concat_tables(_read_pool(threads).map(read, groups))
-        return pa.concat_tables(map(read, groups))
+        if min(threads, len(groups)) < 2:
+            return pa.concat_tables(map(read, groups))
+        # This thread reads the first row group itself rather than waiting idle for the pool.
+        pending = [_read_pool(threads).submit(read, group) for group in groups[1:]]
+        try:
+            first = read(groups[0])
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+        return pa.concat_tables([first, *(future.result() for future in pending)])
 
-    def _load(self, segment: _Segment, gather: bool = True) -> tuple[pa.Table, np.ndarray | None]:
-        """This reader's rows of one window in consumption order: one gather for the whole window.
-
-        Without `gather`, the window and the row numbers, for batches gathered one at a time: the
-        first window's, so the first batch waits only for reading, not for gathering every batch.
-        """
+    def _load(self, segment: _Segment, first: bool = False) -> _Window:
+        """Window `segment.window` read and decoded, with this reader's rows of it in consumption
+        order; `first`: the first window of this iteration, whose first batch is served quickly."""
+        if segment.window < 0:
+            return _Window(None, np.empty(0, dtype=np.int64))
         table = self._read_window(segment.window)
         rows = self._window_order(segment.window)[np.concatenate(segment.offsets)]
-        if not gather:
-            return table, rows
-        return table.take(_indices(rows)).combine_chunks(), None  # take gathers across chunks itself
+        return _Window(table, rows, 1 if self.compact else _GATHER_ROWS, quick=first)
 
     def manifest_columns(self) -> list[str]:
         return list(self._shards[0].metadata.schema.to_arrow_schema().names)
@@ -551,11 +601,16 @@ class DatasetReader:
         first = low + sum(sizes[: self.rank])
         return np.arange(first, first + sizes[self.rank])
 
-    def _steps(self) -> Iterator[tuple[int, np.ndarray]]:
-        workers = max(self.num_workers, 1)
+    def _first_step(self) -> int:
+        """This reader's first step (counted from the resume point)."""
         step = self.worker_id
         if self._resume_batches is not None:
-            step += workers * self._resume_batches.get(self._worker_key(), 0)
+            step += max(self.num_workers, 1) * self._resume_batches.get(self._worker_key(), 0)
+        return step
+
+    def _steps(self) -> Iterator[tuple[int, np.ndarray]]:
+        workers = max(self.num_workers, 1)
+        step = self._first_step()
         while (positions := self._step_positions(step)) is not None:
             yield step, positions
             step += workers
@@ -564,23 +619,51 @@ class DatasetReader:
         for _, positions in self._steps():
             yield positions
 
+    def _regular_run(self, step: int, stride: int) -> tuple[int, int]:
+        """(w, n): steps `step`, `step + stride`, ... (n of them) are whole steps that each give this
+        rank one contiguous range of window w, so their offsets are computed at once. n is 0 where
+        the step is the epoch's short last one, or this rank's range crosses a window's end."""
+        span = self.batch_size * self.world_size
+        low = self._start + step * span
+        if not self._covers(low + span - 1):
+            return -1, 0
+        mine = low + self.rank * self.batch_size
+        w = self._window_of(mine)
+        end = self._ends[w + 1]
+        if mine + self.batch_size > end:
+            return w, 0
+        n = (end - self.batch_size - mine) // (stride * span) + 1
+        while n > 1 and not self._covers(low + (n - 1) * stride * span + span - 1):
+            n -= 1  # only the epoch's last step can be short
+        return w, n
+
     def _segments(self) -> Iterator[_Segment]:
         """This reader's batches cut at window boundaries, grouped by window, in consumption order."""
         segment: _Segment | None = None
-        for step, positions in self._steps():
+        stride = max(self.num_workers, 1)
+        step = self._first_step()
+        while True:
+            w, run = self._regular_run(step, stride)
+            if run:  # the usual case: many whole batches inside one window, laid out at once
+                if segment is None or w != segment.window:
+                    if segment is not None:
+                        yield segment
+                    segment = _Segment(w)
+                first = self._start + step * self.batch_size * self.world_size
+                first += self.rank * self.batch_size - self._ends[w]
+                segment.add_run(step, stride, run, first, self.batch_size * self.world_size, self.batch_size)
+                step += run * stride
+                continue
+            positions = self._step_positions(step)
+            if positions is None:
+                break
             pieces: list[tuple[int, np.ndarray]] = []
-            if len(positions):
-                last = self._window_of(int(positions.max()))
-                low = int(positions[0])
-                if int(positions[-1]) - low == len(positions) - 1 and self._ends[last] <= low:
-                    pieces.append((last, positions - self._ends[last]))  # the usual case: one window
-                    positions = positions[:0]
             if len(positions):
                 ends = np.asarray(self._ends)
                 windows = np.searchsorted(ends, positions, side="right") - 1
-                for run in np.split(np.arange(len(positions)), np.flatnonzero(np.diff(windows)) + 1):
-                    w = int(windows[run[0]])
-                    pieces.append((w, positions[run] - ends[w]))
+                for run_rows in np.split(np.arange(len(positions)), np.flatnonzero(np.diff(windows)) + 1):
+                    w = int(windows[run_rows[0]])
+                    pieces.append((w, positions[run_rows] - ends[w]))
             if not pieces:  # an empty share of the last step: nothing to read, but it counts
                 pieces.append((segment.window if segment else -1, np.empty(0, dtype=np.int64)))
             for index, (w, offsets) in enumerate(pieces):
@@ -589,23 +672,24 @@ class DatasetReader:
                         yield segment
                     segment = _Segment(w)
                 segment.add(step, offsets, index == len(pieces) - 1)
+            step += stride
         if segment is not None:
             yield segment
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         self._last_step = None
         loads = self._local_loads()
-        parts: list[tuple[pa.Table, bool]] = []
+        parts: list[pa.RecordBatch] = []
         try:
-            for segment, fetch in loads:
+            for segment, window in loads:
                 offset = 0
                 for step, size, last in segment.pieces:
                     if size:
-                        parts.append(fetch(offset, size))
+                        parts.append(window.take(offset, size))
                         offset += size
                     if last:
                         if parts:
-                            batch = self._batch(parts)
+                            batch = _concat(parts)
                             parts = []
                             self._last_step = step
                             yield batch
@@ -613,69 +697,36 @@ class DatasetReader:
         finally:
             loads.close()
 
-    def _batch(self, parts: list[tuple[pa.Table, bool]]) -> pa.RecordBatch:
-        """One batch; copied only when it would otherwise share a window's buffers with a pickle."""
-        if len(parts) == 1 and (parts[0][1] or not self.compact):
-            batches = parts[0][0].to_batches()
-            if len(batches) == 1:
-                return batches[0]
-        return _compact([table for table, _ in parts])
-
-    def _local_loads(self) -> Iterator[tuple[_Segment, Fetch]]:
-        """This reader's segments, each window read (and gathered) in a background thread."""
-        depth = int(self.prefetch)
-        executor = ThreadPoolExecutor(depth, thread_name_prefix="medcurate-loader") if depth else None
+    def _local_loads(self) -> Iterator[tuple[_Segment, _Window]]:
+        """This reader's segments with their windows; with `prefetch`, the next windows are read in
+        a background thread while this one is consumed (the first is read at once, without one)."""
         segments = self._segments()
-        ahead: collections.deque[tuple[_Segment, Future | _Deferred]] = collections.deque()
-        first = True
-
-        def submit() -> bool:
-            nonlocal first
-            segment = next(segments, None)
-            if segment is None:
-                return False
-            gather = not first
-            inline = first  # the first window is read at once, not handed to a thread to start
-            first = False
-            if segment.window < 0:
-                ahead.append((segment, _Deferred(lambda: (None, None))))
-            elif executor and not inline:
-                ahead.append((segment, executor.submit(self._load, segment, gather)))
-            else:
-                ahead.append((segment, _Deferred(self._load, segment, gather)))
-            return True
+        depth = int(self.prefetch)
+        if not depth:
+            for index, segment in enumerate(segments):
+                yield segment, self._load(segment, first=index == 0)
+            return
+        executor = ThreadPoolExecutor(depth, thread_name_prefix="medcurate-loader")
+        ahead: collections.deque[tuple[_Segment, Future]] = collections.deque()
 
         def fill() -> None:
-            while executor and len(ahead) < depth and submit():
-                pass  # the next windows load while this one is consumed
+            while len(ahead) < depth and (segment := next(segments, None)) is not None:
+                ahead.append((segment, executor.submit(self._load, segment)))
 
         try:
-            submit()
+            first = next(segments, None)
+            if first is None:
+                return
+            window = self._load(first, first=True)
+            fill()
+            yield first, window
             while ahead:
                 segment, loading = ahead.popleft()
-                taken, rows = loading.result()
-                fetch = _fetcher(taken, rows)
-                if rows is not None:  # the first window: once its first batch is out, gather
-                    gathered: list[Future] = []  # the rest whole and prepare the next windows
-
-                    def after_first(t: pa.Table = taken, r: np.ndarray = rows, out: list = gathered) -> None:
-                        if executor:
-                            out.append(executor.submit(lambda: t.take(_indices(r)).combine_chunks()))
-                        else:
-                            out.append(Future())
-                            out[0].set_result(t.take(_indices(r)).combine_chunks())
-                        fill()
-
-                    fetch = _after_first(_fetcher(taken, rows, gathered), after_first)
-                else:
-                    fill()
-                yield segment, fetch
+                window = loading.result()
                 fill()
-                if not executor:
-                    submit()
+                yield segment, window
         finally:
-            if executor:
-                executor.shutdown(wait=True, cancel_futures=True)
+            executor.shutdown(wait=True, cancel_futures=True)
 
     # ----- resuming ------------------------------------------------------------------------------
 
@@ -758,16 +809,6 @@ class DatasetReader:
         self._last_step = None
 
 
-class _Deferred:
-    """A load run when its result is first needed (no prefetch thread)."""
-
-    def __init__(self, function: Callable[..., Any], *args: Any) -> None:
-        self._call = lambda: function(*args)
-
-    def result(self) -> Any:
-        return self._call()
-
-
 class _Segment:
     """One window's share of this reader's batches: (step, rows, ends a batch) pieces, in order."""
 
@@ -779,6 +820,13 @@ class _Segment:
     def add(self, step: int, offsets: np.ndarray, last: bool) -> None:
         self.pieces.append((step, len(offsets), last))
         self.offsets.append(offsets)
+
+    def add_run(self, step: int, stride: int, count: int, first: int, span: int, size: int) -> None:
+        """`count` whole batches of `size` rows: steps step, step + stride, ..., the k-th at window
+        offset first + k * stride * span."""
+        self.pieces.extend((step + k * stride, size, True) for k in range(count))
+        starts = first + np.arange(count, dtype=np.int64) * (stride * span)
+        self.offsets.append((starts[:, None] + np.arange(size, dtype=np.int64)).ravel())
 
 
 def _collect_states(state: Any) -> list[Mapping[str, Any]]:
