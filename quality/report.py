@@ -101,12 +101,11 @@ def _scatter(points: list[tuple[int, int]], title: str):
     return figure
 
 
-class _Figures:
+class ShardFigures:
     """The report's figures as DuckDB aggregates over the published shards: what Python holds is
     a few counts per chart, never a row per sample, whatever the size of the version."""
 
-    def __init__(self, version_dir: str, manifest: Manifest) -> None:
-        shards = [storage.join(version_dir, shard.path) for shard in manifest.shards]
+    def __init__(self, shards: list[str]) -> None:
         self.con = duckdb.connect()
         self.source = read_parquet_sql(shards) if shards else None
 
@@ -192,7 +191,7 @@ def agreement_table(records: list[dict[str, Any]]) -> str:
     )
 
 
-def _charts(manifest: Manifest, figures: _Figures) -> list[tuple[str, str, Any]]:
+def _charts(manifest: Manifest, figures: ShardFigures) -> list[tuple[str, str, Any]]:
     """(chart id, caption, matplotlib figure) for every chart of the report."""
     phi = figures.counts("unnest([r.type FOR r IN redactions])")
     reasons = figures.counts("unnest(review_reasons)")
@@ -257,7 +256,7 @@ def build_report(version_dir: str, report_dir: str) -> str:
     # Text stays text (no glyph definitions whose ids would repeat across the page's SVGs).
     matplotlib.rcParams["svg.fonttype"] = "none"
     manifest = read_manifest(version_dir)
-    figures = _Figures(version_dir, manifest)
+    figures = ShardFigures([storage.join(version_dir, shard.path) for shard in manifest.shards])
     try:
         charts = _charts(manifest, figures)
     finally:
