@@ -1,6 +1,10 @@
 """The whole pipeline at scale on generated notes: time and peak memory per document.
 
     .venv/bin/python benchmarks/pipeline_scale.py [--sizes 100000,200000,400000] [--workers 0]
+        [--set KEY=VALUE ...]
+
+Small sizes (`--sizes 4000,8000,16000`) take minutes and show the slope: what each added document
+costs, which is what must stay small for the largest sizes to fit.
 
 Each size is one `medcurate run` (the command as users run it, default runner settings: one worker
 process per core) over generated clinical-style notes of about 1 KB, written as JSONL files of
@@ -182,14 +186,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,200000,400000", help="comma-separated document counts")
     parser.add_argument("--workers", type=int, default=0, help="runner.direct_num_workers (0: one per core)")
     parser.add_argument("--work-dir", type=Path, help="where inputs and outputs go (default: a temp folder)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="run config override",
-    )
+    parser.add_argument("--set", action="append", default=[], help="run config KEY=VALUE (repeatable)")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     work = Path(tempfile.mkdtemp(prefix="medcurate-scale-", dir=args.work_dir))
@@ -197,7 +194,7 @@ def main() -> None:
     results = []
     try:
         for size in sizes:
-            result = run_size(size, args.workers, work, args.overrides)
+            result = run_size(size, args.workers, work, args.set)
             previous = results[-1] if results else None
             results.append(result)
             marginal = (
