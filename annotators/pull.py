@@ -40,7 +40,6 @@ from medcurate.annotators.projects import (
 from medcurate.annotators.push import reviewer_client
 from medcurate.annotators.reviewers import list_reviewers
 from medcurate.privacy.config import DeidConfig
-from medcurate.privacy.text import TextDeidentifier
 from medcurate.schemas.review import REVIEW_SCHEMA, VERDICT_SCHEMA
 
 log = logging.getLogger("medcurate.review.pull")
@@ -157,6 +156,10 @@ def deidentify_comments(records: list[dict[str, Any]], deid: DeidConfig) -> None
     commented = [record for record in records if record["comment"]]
     if not commented:
         return
+    # Imported here: the de-identifier pulls in spaCy and torch, which importers of this module
+    # (the pipeline's driver among them) do not otherwise need.
+    from medcurate.privacy.text import TextDeidentifier
+
     results = TextDeidentifier(deid).deidentify_batch([record["comment"] for record in commented])
     for record, result in zip(commented, results, strict=True):
         record["comment"] = result.text

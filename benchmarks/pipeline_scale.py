@@ -1,6 +1,10 @@
 """The whole pipeline at scale on generated notes: time and peak memory per document.
 
     .venv/bin/python benchmarks/pipeline_scale.py [--sizes 100000,200000,400000] [--workers 0]
+        [--set KEY=VALUE ...]
+
+Small sizes (`--sizes 4000,8000,16000`) take minutes and show the slope: what each added document
+costs, which is what must stay small for the largest sizes to fit.
 
 Each size is one `medcurate run` (the command as users run it, default runner settings: one worker
 process per core) over generated clinical-style notes of about 1 KB, written as JSONL files of
@@ -26,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import psutil
@@ -127,7 +132,7 @@ def medcurate(*args: str) -> list[str]:
     return [sys.executable, "-m", "medcurate.cli", *args]
 
 
-def run_size(size: int, workers: int, work: Path) -> dict[str, float]:
+def run_size(size: int, workers: int, work: Path, overrides: Sequence[str] = ()) -> dict[str, float]:
     inputs, output = work / f"in-{size}", work / f"out-{size}"
     started = time.perf_counter()
     data_bytes = generate(inputs, size)
@@ -142,6 +147,7 @@ def run_size(size: int, workers: int, work: Path) -> dict[str, float]:
         "scale",
         "--set",
         f"runner.direct_num_workers={workers}",
+        *(arg for override in overrides for arg in ("--set", override)),
     )
     load_before = os.getloadavg()
     started = time.perf_counter()
@@ -180,6 +186,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,200000,400000", help="comma-separated document counts")
     parser.add_argument("--workers", type=int, default=0, help="runner.direct_num_workers (0: one per core)")
     parser.add_argument("--work-dir", type=Path, help="where inputs and outputs go (default: a temp folder)")
+    parser.add_argument("--set", action="append", default=[], help="run config KEY=VALUE (repeatable)")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     work = Path(tempfile.mkdtemp(prefix="medcurate-scale-", dir=args.work_dir))
@@ -187,13 +194,20 @@ def main() -> None:
     results = []
     try:
         for size in sizes:
-            result = run_size(size, args.workers, work)
+            result = run_size(size, args.workers, work, args.set)
+            previous = results[-1] if results else None
             results.append(result)
+            marginal = (
+                f", {(result['peak_rss_mb'] - previous['peak_rss_mb']) * 1024 / (size - previous['documents']):+.2f}"
+                " KB per document added since the last size"
+                if previous and size != previous["documents"]
+                else ""
+            )
             print(
                 f"{size:>9,} docs ({result['input_mb']:.0f} MB): {result['seconds']:8.1f} s, "
                 f"{result['ms_per_doc']:.2f} ms/doc, peak RSS {result['peak_rss_mb']:,.0f} MB "
                 f"({result['rss_kb_per_doc']:.2f} KB/doc; command alone {result['peak_command_mb']:,.0f} MB), published {result['published']:,.0f}, "
-                f"load average {result['load_before']:.1f} -> {result['load_after']:.1f}",
+                f"load average {result['load_before']:.1f} -> {result['load_after']:.1f}{marginal}",
                 flush=True,
             )
     finally:

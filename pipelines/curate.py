@@ -3,6 +3,7 @@ then validation and versioned publishing. Each stage lives in its own area; this
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import subprocess
@@ -44,7 +45,6 @@ from medcurate.pipelines.staged import (
     read_unit,
 )
 from medcurate.privacy.beam import DeidentifySamples
-from medcurate.privacy.text import deid_artifacts
 from medcurate.quality.beam import ComputeSignals
 from medcurate.quality.expectations import SUITE_NAME, validate_shards
 from medcurate.quality.models import bundled_relevance_dir, describe, latest_artifact
@@ -321,8 +321,12 @@ def build_pipeline(
     drops | "AllDrops" >> beam.Flatten() | "WriteDrops" >> WriteEvents(storage.join(staging_dir, "drops"))
 
 
-def _read_events(path: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in storage.read_text(path).splitlines() if line.strip()]
+def _events_by_reason(path: str) -> dict[str, int]:
+    """Events of a JSON-lines file counted by reason, read line by line (never all held at once)."""
+    with storage.open_read(path) as handle:
+        return counts_by_reason(
+            json.loads(line) for line in io.TextIOWrapper(handle, "utf-8") if line.strip()
+        )
 
 
 def _counters(result: beam.runners.runner.PipelineResult) -> Counter[str]:
@@ -360,6 +364,10 @@ def _run(
     dataset_dir: str,
     staging_dir: str,
 ) -> RunResult:
+    # Imported here, not at the top: it pulls in spaCy and torch, which the driver needs only once
+    # the workers are done (to name the tagger in the manifest).
+    from medcurate.privacy.text import deid_artifacts
+
     output_dir = config.publish.output_dir
     pipeline = beam.Pipeline(options=pipeline_options(config.runner, beam_args or []))
     # Resolved once: the manifest names exactly the models the run applied.
@@ -368,8 +376,8 @@ def _run(
     result = pipeline.run()
     result.wait_until_finish()
 
-    dead_letters = _read_events(storage.join(staging_dir, "dead_letters.jsonl"))
-    drops = _read_events(storage.join(staging_dir, "drops.jsonl"))
+    dead_lettered = _events_by_reason(storage.join(staging_dir, "dead_letters.jsonl"))
+    dropped = _events_by_reason(storage.join(staging_dir, "drops.jsonl"))
     staged_shards = storage.glob(storage.join(staging_dir, "data", "part*.parquet"))
     hash_ = config_hash(config)
     validation = validate_shards(staged_shards, hash_)
@@ -400,8 +408,8 @@ def _run(
                 inputs=counters["inputs"],
                 read=counters["read"],
                 published=rows,
-                dropped=counts_by_reason(drops),
-                dead_lettered=counts_by_reason(dead_letters),
+                dropped=dropped,
+                dead_lettered=dead_lettered,
             ),
             validation=ValidationInfo(
                 passed=validation.passed,

@@ -29,6 +29,8 @@ from medcurate.warehouse import storage
 # the unit of work of every later pass, and the most of one file a writer or reader holds.
 ROW_GROUP_ROWS = 2000
 ROW_GROUP_BYTES = 16 * 1024 * 1024
+# Rows of a row group turned into Python samples at once when it is read back.
+READ_BATCH_ROWS = 256
 # Rows per published shard when `publish.num_shards` is 0 (sizes the validation's per-shard frame).
 SHARD_ROWS = 100_000
 
@@ -120,11 +122,15 @@ def row_group_units(path: str) -> list[Unit]:
 def read_unit(unit: Unit) -> Iterator[tuple[str, dict[str, Any]]]:
     """(position, sample) for every row of one row group; the position names the row uniquely."""
     path, index, _ = unit
-    with storage.open_read(path) as handle:
-        table = pq.ParquetFile(handle).read_row_group(index)
     name = path.rsplit("/", 1)[-1]
-    for row, sample in enumerate(table.to_pylist()):
-        yield f"{name}:{index}:{row}", from_arrow_row(sample)
+    row = 0
+    with storage.open_read(path) as handle:
+        # A few hundred rows at a time as Python objects (several times their Arrow size), never
+        # the whole row group at once.
+        for batch in pq.ParquetFile(handle).iter_batches(READ_BATCH_ROWS, row_groups=[index]):
+            for sample in batch.to_pylist():
+                yield f"{name}:{index}:{row}", from_arrow_row(sample)
+                row += 1
 
 
 def plan_shards(units: list[Unit], num_shards: int = 0) -> list[tuple[int, int, list[Unit]]]:

@@ -142,7 +142,9 @@ def _number_range(value: int, width: int) -> str:
     return "n=month" if value <= 12 else "n=day" if value <= 31 else "n=small" if value < 100 else "n=large"
 
 
-@lru_cache(maxsize=200_000)
+# The caches hold the words a corpus repeats; rare ones (record numbers, dates, typos) come and go.
+# Larger caches would grow every worker by kilobytes per note until full (hundreds of MB each).
+@lru_cache(maxsize=1 << 15)
 def _word_features(word: str, upper_doc: bool) -> tuple[str, ...]:
     """Features of a token on its own; its neighbours see the `ctx` subset."""
     low = word.lower()
@@ -169,7 +171,7 @@ def _word_features(word: str, upper_doc: bool) -> tuple[str, ...]:
     return tuple(features)
 
 
-@lru_cache(maxsize=400_000)
+@lru_cache(maxsize=1 << 16)
 def _context_features(word: str, upper_doc: bool, offset: int) -> tuple[str, ...]:
     """What a token tells the token `offset` places away from it (word, shape, flags)."""
     return tuple(f"{offset}{f}" for f in _word_features(word, upper_doc) if f[0] in "wsfg")

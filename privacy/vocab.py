@@ -10,7 +10,7 @@ from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 
-from spacy.lang.en.stop_words import STOP_WORDS
+from medcurate.privacy.stop_words import STOP_WORDS
 
 
 # Medical eponyms: surnames that name diseases, signs, scores and devices. In running text they

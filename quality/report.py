@@ -10,7 +10,6 @@ import html
 import io
 import json
 import os
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -64,14 +63,20 @@ def _bar_chart(counts: dict[str, float], title: str, xlabel: str = "samples"):
     return figure
 
 
-def _histograms(groups: dict[str, list[float]], title: str, xlabel: str, bins: int = 20, log: bool = False):
+# Bins of the score histograms: DuckDB counts them, matplotlib draws the counts.
+SCORE_BINS = 20
+# The image-size scatter shows at most this many distinct (width, height) points, the most common.
+SCATTER_POINTS = 5000
+
+
+def _histograms(groups: dict[str, list[int]], title: str, xlabel: str):
+    """One histogram per group, from `SCORE_BINS` counts over [0, 1] per group."""
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(6, 3.2))
-    for name, values in sorted(groups.items()):
-        axes.hist(
-            values, bins=bins, range=None if log else (0, 1), alpha=0.6, label=f"{name} ({len(values)})"
-        )
+    edges = [index / SCORE_BINS for index in range(SCORE_BINS + 1)]
+    for name, counts in sorted(groups.items()):
+        axes.hist(edges[:-1], bins=edges, weights=counts, alpha=0.6, label=f"{name} ({sum(counts)})")
     if not groups:
         axes.text(0.5, 0.5, "no data", ha="center", va="center", transform=axes.transAxes)
     else:
@@ -96,18 +101,51 @@ def _scatter(points: list[tuple[int, int]], title: str):
     return figure
 
 
-def _rows(version_dir: str, manifest: Manifest) -> list[dict[str, Any]]:
-    shards = [storage.join(version_dir, shard.path) for shard in manifest.shards]
-    if not shards:
-        return []
-    columns = (
-        "source_kind, modality, language, quality_score, relevance_score, dedup_cluster_size, "
-        "image_width, image_height, review_status, review_reasons, [r.type FOR r IN redactions] AS phi_types"
-    )
-    with duckdb.connect() as con:
-        cursor = con.execute(f"SELECT {columns} FROM {read_parquet_sql(shards)}")
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+class ShardFigures:
+    """The report's figures as DuckDB aggregates over the published shards: what Python holds is
+    a few counts per chart, never a row per sample, whatever the size of the version."""
+
+    def __init__(self, shards: list[str]) -> None:
+        self.con = duckdb.connect()
+        self.source = read_parquet_sql(shards) if shards else None
+
+    def close(self) -> None:
+        self.con.close()
+
+    def _query(self, sql: str) -> list[tuple]:
+        if self.source is None:
+            return []
+        return self.con.execute(sql.replace("{rows}", self.source)).fetchall()
+
+    def counts(self, expression: str, where: str = "true") -> dict[str, int]:
+        """Rows per value of `expression` (NULLs left out), most common first."""
+        found = self._query(
+            f"SELECT value, count(*) AS n FROM (SELECT {expression} AS value FROM {{rows}} WHERE {where}) "
+            "WHERE value IS NOT NULL GROUP BY value ORDER BY n DESC, value"
+        )
+        return {value: n for value, n in found}
+
+    def bins(self, field: str) -> dict[str, list[int]]:
+        """Per source kind of text rows: counts of `field` in `SCORE_BINS` equal bins over [0, 1]
+        (the last bin closed, as matplotlib's); values outside [0, 1] are left out."""
+        groups: dict[str, list[int]] = {}
+        found = self._query(
+            f"SELECT source_kind, least(floor({field} * {SCORE_BINS}), {SCORE_BINS - 1})::INTEGER AS bin,"
+            f" count(*) FROM {{rows}} WHERE modality = 'text' AND {field} BETWEEN 0 AND 1 "
+            "GROUP BY ALL"
+        )
+        for kind, index, n in found:
+            groups.setdefault(kind, [0] * SCORE_BINS)[index] += n
+        return groups
+
+    def image_sizes(self) -> list[tuple[int, int]]:
+        return [
+            (width, height)
+            for width, height, _ in self._query(
+                "SELECT image_width, image_height, count(*) AS n FROM {rows} WHERE image_width > 0 "
+                f"GROUP BY ALL ORDER BY n DESC, image_width, image_height LIMIT {SCATTER_POINTS}"
+            )
+        ]
 
 
 def funnel(manifest: Manifest) -> dict[str, int]:
@@ -153,29 +191,14 @@ def agreement_table(records: list[dict[str, Any]]) -> str:
     )
 
 
-def build_report(version_dir: str, report_dir: str) -> str:
-    """Writes `report_dir/index.html` for the version a run published; returns its path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    # Text stays text (no glyph definitions whose ids would repeat across the page's SVGs).
-    matplotlib.rcParams["svg.fonttype"] = "none"
-    manifest = read_manifest(version_dir)
-    rows = _rows(version_dir, manifest)
-    text_rows = [r for r in rows if r["modality"] == "text"]
-
-    def by_kind(field: str) -> dict[str, list[float]]:
-        groups: dict[str, list[float]] = {}
-        for row in text_rows:
-            if row[field] is not None:
-                groups.setdefault(row["source_kind"], []).append(float(row[field]))
-        return groups
-
-    phi = Counter(t for r in rows for t in (r["phi_types"] or []))
-    reasons = Counter(reason for r in rows for reason in (r["review_reasons"] or []))
-    status = Counter(r["review_status"] for r in rows)
-    clusters = Counter(int(r["dedup_cluster_size"] or 1) for r in rows)
-    charts = [
+def _charts(manifest: Manifest, figures: ShardFigures) -> list[tuple[str, str, Any]]:
+    """(chart id, caption, matplotlib figure) for every chart of the report."""
+    phi = figures.counts("unnest([r.type FOR r IN redactions])")
+    reasons = figures.counts("unnest(review_reasons)")
+    status = figures.counts("review_status")
+    clusters = figures.counts("coalesce(dedup_cluster_size, 1)::BIGINT")
+    languages = figures.counts("coalesce(language, 'und')", "modality = 'text'")
+    return [
         (
             "funnel",
             "Funnel: read, each drop and dead letter by stage/reason, published",
@@ -184,7 +207,7 @@ def build_report(version_dir: str, report_dir: str) -> str:
         (
             "phi",
             "De-identified entities by type (published samples)",
-            _bar_chart(dict(phi.most_common()), "PHI entities by type", "entities"),
+            _bar_chart(phi, "PHI entities by type", "entities"),
         ),
         (
             "dedup",
@@ -194,24 +217,22 @@ def build_report(version_dir: str, report_dir: str) -> str:
         (
             "language",
             "Language of published text samples",
-            _bar_chart(dict(Counter(r["language"] or "und" for r in text_rows).most_common()), "Languages"),
+            _bar_chart(languages, "Languages"),
         ),
         (
             "quality",
             "quality_score (P(a physician accepts)) by source kind",
-            _histograms(by_kind("quality_score"), "Quality score", "quality_score"),
+            _histograms(figures.bins("quality_score"), "Quality score", "quality_score"),
         ),
         (
             "relevance",
             "relevance_score (P(health content)) by source kind",
-            _histograms(by_kind("relevance_score"), "Health relevance", "relevance_score"),
+            _histograms(figures.bins("relevance_score"), "Health relevance", "relevance_score"),
         ),
         (
             "images",
             "Published image sizes",
-            _scatter(
-                [(r["image_width"], r["image_height"]) for r in rows if r["image_width"]], "Image sizes"
-            ),
+            _scatter(figures.image_sizes(), "Image sizes"),
         ),
         (
             "review",
@@ -225,6 +246,21 @@ def build_report(version_dir: str, report_dir: str) -> str:
             ),
         ),
     ]
+
+
+def build_report(version_dir: str, report_dir: str) -> str:
+    """Writes `report_dir/index.html` for the version a run published; returns its path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    # Text stays text (no glyph definitions whose ids would repeat across the page's SVGs).
+    matplotlib.rcParams["svg.fonttype"] = "none"
+    manifest = read_manifest(version_dir)
+    figures = ShardFigures([storage.join(version_dir, shard.path) for shard in manifest.shards])
+    try:
+        charts = _charts(manifest, figures)
+    finally:
+        figures.close()
     validation = manifest.validation
     verdict = '<span class="pass">passed</span>' if validation.passed else '<span class="fail">FAILED</span>'
     failed = "".join(f"<li>{html.escape(f)}</li>" for f in validation.failed_expectations)

@@ -7,6 +7,7 @@ class name of an exception (exception messages can quote the input, so they are 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -68,5 +69,5 @@ def count_key(event: Event | dict[str, Any]) -> str:
     return f"{event.stage}/{event.reason}"
 
 
-def counts_by_reason(events: list[dict[str, Any]]) -> dict[str, int]:
+def counts_by_reason(events: Iterable[dict[str, Any]]) -> dict[str, int]:
     return dict(sorted(Counter(map(count_key, events)).items()))

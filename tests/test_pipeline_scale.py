@@ -143,3 +143,65 @@ def test_a_model_is_loaded_once_per_process() -> None:
     assert shared_model("test-kind", "key-a", load) is first
     assert shared_model("test-kind", "key-b", load) is not first
     assert len(loads) == 2
+
+
+def test_report_figures_are_counted_in_duckdb_as_python_would(tmp_path: Path) -> None:
+    """The run report's charts come from aggregates over the shards (no row per sample in Python);
+    they must show what counting every row would."""
+    import numpy as np
+
+    from medcurate.quality.report import SCORE_BINS, ShardFigures
+
+    rng = np.random.default_rng(3)
+    samples = []
+    for index in range(300):
+        sample = _note(index)
+        sample.update(
+            source_kind=("clinical", "web")[index % 2],
+            language=(None, "en", "de")[index % 3],
+            quality_score=float(rng.random()) if index % 7 else 1.0,
+            relevance_score=float(rng.random()),
+            dedup_cluster_size=(None, 1, 2)[index % 3],
+            review_reasons=["low_quality"] * (index % 2),
+        )
+        samples.append(sample)
+    path = str(tmp_path / "part-00000-of-00001.parquet")
+    writer = ShardWriter(path)
+    for sample in samples:
+        writer.write(sample)
+    writer.close()
+    figures = ShardFigures([path])
+    try:
+        languages = figures.counts("coalesce(language, 'und')", "modality = 'text'")
+        assert languages == {"und": 100, "en": 100, "de": 100}
+        assert figures.counts("coalesce(dedup_cluster_size, 1)::BIGINT") == {1: 200, 2: 100}
+        assert figures.counts("unnest(review_reasons)") == {"low_quality": 150}
+        for field in ("quality_score", "relevance_score"):
+            for kind, counts in figures.bins(field).items():
+                values = [s[field] for s in samples if s["source_kind"] == kind]
+                expected = np.histogram(values, bins=SCORE_BINS, range=(0, 1))[0].tolist()
+                assert counts == expected, (field, kind)
+        assert figures.image_sizes() == []
+    finally:
+        figures.close()
+    assert ShardFigures([]).counts("language") == {}
+
+
+def test_the_pipeline_command_does_not_load_spacy() -> None:
+    """The command that drives the workers needs no NLP model library (about 40 MB more in the
+    driver, several seconds per start); the stop-word list is read from spaCy's source as is."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from medcurate.cli import skip_unused_frameworks; skip_unused_frameworks(); "
+        "import medcurate.pipelines.curate; "
+        "print(sorted({'spacy', 'presidio_analyzer', 'thinc'} & set(sys.modules)))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
+    from spacy.lang.en.stop_words import STOP_WORDS as SPACY_STOP_WORDS
+
+    from medcurate.privacy.stop_words import STOP_WORDS
+
+    assert frozenset(SPACY_STOP_WORDS) == STOP_WORDS

@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from spacy.lang.en.stop_words import STOP_WORDS
-
 from medcurate.privacy.regex_gate import scan
 from medcurate.privacy.rules.base import Rule
 from medcurate.privacy.rules.kinds import (
@@ -21,6 +19,7 @@ from medcurate.privacy.rules.shared import (
     STRONG,
     Span,
 )
+from medcurate.privacy.stop_words import STOP_WORDS
 from medcurate.privacy.vocab import (
     MEDICAL_TERMS,
     is_english,

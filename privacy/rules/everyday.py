@@ -7,8 +7,6 @@ import re
 from collections.abc import Iterator
 from itertools import pairwise
 
-from spacy.lang.en.stop_words import STOP_WORDS
-
 from medcurate.privacy.regex_gate import scan
 from medcurate.privacy.rules.base import Rule
 from medcurate.privacy.rules.shared import (
@@ -19,6 +17,7 @@ from medcurate.privacy.rules.shared import (
     _bare,
     _unknown,
 )
+from medcurate.privacy.stop_words import STOP_WORDS
 from medcurate.privacy.vocab import (
     NOT_NAMES,
     OCCUPATIONS,

@@ -7,8 +7,6 @@ import re
 from collections.abc import Callable, Iterator
 from functools import cache
 
-from spacy.lang.en.stop_words import STOP_WORDS
-
 from medcurate.privacy.regex_gate import scan
 from medcurate.privacy.rules.base import Rule
 from medcurate.privacy.rules.kinds import (
@@ -38,6 +36,7 @@ from medcurate.privacy.rules.shared import (
     _skip_common_words,
     _unknown,
 )
+from medcurate.privacy.stop_words import STOP_WORDS
 from medcurate.privacy.vocab import (
     COMMON_TOWN_WORDS,
     COUNTRIES,

@@ -7,14 +7,13 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from spacy.lang.en.stop_words import STOP_WORDS
-
 from medcurate.privacy.rules.kinds import (
     _WORD,
     is_prose,
     mixed_case,
     mostly_upper,
 )
+from medcurate.privacy.stop_words import STOP_WORDS
 from medcurate.privacy.vocab import (
     EPONYM_HEADS,
     HOSPITAL_NAME_WORDS,
