@@ -172,6 +172,24 @@ _TITLE_WORDS = frozenset(
 )
 
 
+_PLACE_TYPES = frozenset({"LOCATION", "FACILITY", "ORGANIZATION"})
+# The kind of place after its name ("Fairhaven Medical Center", "Brookside Rehab"): it names no one,
+# and the i2b2 and PhysioNet annotations leave it outside the name.
+_GENERIC_HEADS = frozenset(
+    "hospital hosp medical center centre ctr clinic clinics nursing home facility "
+    "infirmary hospice health system care nh snf".split()
+)
+_LAST_WORD = re.compile(r"[\s,.]*([^\W\d_]+)[\s,.]*$")
+
+
+def _without_generic_head(text: str, start: int, end: int) -> int:
+    while (word := _LAST_WORD.search(text, start, end)) and word.group(1).lower() in _GENERIC_HEADS:
+        if not any(char.isalpha() for char in text[start : word.start()]):
+            break
+        end = word.start()
+    return end
+
+
 def tidy_bounds(text: str, spans: list[PhiSpan]) -> list[PhiSpan]:
     """Spans without what is never the identifier: a relation word before a name ("Daughter"),
     and in a clinical record edge punctuation and the title before a name, which the i2b2
@@ -186,6 +204,8 @@ def tidy_bounds(text: str, spans: list[PhiSpan]) -> list[PhiSpan]:
             if word.group(1).lower() not in leading or word.end() >= end:
                 break
             start = word.end()
+        if clinical and span.type in _PLACE_TYPES:
+            end = _without_generic_head(text, start, end)
         while start < end and text[start] in edges:
             if text[start] == "(" and ")" in text[start:end]:
                 break  # "(301) 555-0100" keeps its bracket pair
@@ -299,6 +319,16 @@ def _word_like(text: str, start: int, end: int) -> bool:
         if capitals_mark_names and (low in last_names() or low in town_words()):
             return False
     return True
+
+
+def _doubt_allowed(text: str, span: PhiSpan) -> bool:
+    """Whether a tagger span no rule confirms may stand below the sure score. In a clinical record
+    the rules read the cues of names, places and dates, and what they leave to a doubtful tagger
+    span is misspelt shorthand ("oxacilin", "GRIMCES") far more often than a name, so only a year
+    alone (the rules' weakest date) keeps the lower bar there."""
+    if not clinical_record(text):
+        return True
+    return bool(_YEAR_SHAPED.search(text[max(0, span.start - 1) : span.end + 1]))
 
 
 # A month and a day with no year ("12/6", "7/10") also reads as a ventilator setting or a pain
@@ -493,7 +523,7 @@ class TextDeidentifier:
             if any(r.start < t.end and t.start < r.end for r in ruled)
             or (
                 not _BARE_FRACTION.fullmatch(text[t.start : t.end])
-                and (t.score >= REPEAT_SCORE or not _word_like(text, t.start, t.end))
+                and (t.score >= REPEAT_SCORE or (_doubt_allowed(text, t) and not _word_like(text, t.start, t.end)))
             )
         ]
         # A name the tagger is sure of is a name everywhere too; a doubtful one only where found.
