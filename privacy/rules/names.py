@@ -340,8 +340,10 @@ _AGE_STATEMENT = re.compile(
 # The patient named by the word itself ("PATIENT QUORVANT SEEN", "pt yelvana braskovy c/o sob"), and
 # a record's header line ("QUORVANT, Yelvana - MRN 4471"). After so common a cue only words no list
 # knows count: census names there are more often words ("pt will"), shorthand is misspelt English.
-_PATIENT_CUE = re.compile(
-    r"\b(?:patient|pt)\b\.?:?[ \t]+([^\W\d_][\w'’-]*(?:[ \t]+[^\W\d_][\w'’-]*)?)", re.IGNORECASE
+_PATIENT_CUE = (
+    re.compile(r"\bpatient\b\.?:?[ \t]+([^\W\d_][\w'’-]*)", re.IGNORECASE),
+    # After the shorthand only a given name and a surname: a lone word there is a misspelt finding.
+    re.compile(r"\bpt\b\.?:?[ \t]+([^\W\d_][\w'’-]*[ \t]+[^\W\d_][\w'’-]*)", re.IGNORECASE),
 )
 _HEADER_NAME = re.compile(
     r"^[ \t]*([^\W\d_][\w'’-]*,?[ \t]+[^\W\d_][\w'’-]*)[ \t]*[-–:,]?[ \t]*(?:mrn|mr#|medical record)\b",
@@ -349,13 +351,15 @@ _HEADER_NAME = re.compile(
 )
 
 
-def _coined_names(pattern: re.Pattern[str]) -> Callable[[str], Iterator[Span]]:
+def _coined_names(*patterns: re.Pattern[str]) -> Callable[[str], Iterator[Span]]:
+    """Every word of the pattern's name group, when all are coined."""
+
     def find(text: str) -> Iterator[Span]:
-        for match in scan(pattern, text):
-            for word in _WORD.finditer(text, match.start(1), match.end(1)):
-                if not coined(word.group()):
-                    break
-                yield Span("PERSON", word.start(), word.end(), MEDIUM)
+        for pattern in patterns:
+            for match in scan(pattern, text):
+                words = list(_WORD.finditer(text, match.start(1), match.end(1)))
+                if all(coined(word.group()) for word in words):
+                    yield from (Span("PERSON", word.start(), word.end(), MEDIUM) for word in words)
 
     return find
 
@@ -477,12 +481,12 @@ RULES = [
         "patient_cue_name",
         "PERSON",
         MEDIUM,
-        function=_coined_names(_PATIENT_CUE),
+        function=_coined_names(*_PATIENT_CUE),
         examples=(
             ("PATIENT QUORVANT SEEN AND EXAMINED.", "QUORVANT"),
             ("pt yelvana braskovy c/o sob", "braskovy"),
         ),
-        counterexamples=("pt tolerating diet", "PT USED CALL LIGHT", "pt resting comfortably"),
+        counterexamples=("pt tolerating diet", "PT USED CALL LIGHT", "pt anxiuos overnight", "pt perrlax"),
     ),
     Rule(
         "header_name",
