@@ -25,13 +25,14 @@ from medcurate.privacy.recognizers import (
     FilteredSpacyRecognizer,
     clinical_record,
 )
-from medcurate.privacy.rules.kinds import mixed_case
+from medcurate.privacy.rules.kinds import everyday, mixed_case
 from medcurate.privacy.rules.shared import _MONTH, _is_eponym_use
 from medcurate.privacy.vocab import (
     EPONYMS,
     NOT_NAMES,
     RELATION_WORDS,
     US_STATES,
+    coined,
     common_first_names,
     is_english,
     is_name_word,
@@ -172,6 +173,24 @@ _TITLE_WORDS = frozenset(
 )
 
 
+_PLACE_TYPES = frozenset({"LOCATION", "FACILITY", "ORGANIZATION"})
+# The kind of place after its name ("Fairhaven Medical Center", "Brookside Rehab"): it names no one,
+# and the i2b2 and PhysioNet annotations leave it outside the name.
+_GENERIC_HEADS = frozenset(
+    {"hospital", "hosp", "medical", "center", "centre", "ctr", "clinic", "clinics", "nursing", "home"}
+    | {"facility", "infirmary", "hospice", "health", "system", "care", "nh", "snf"}
+)
+_LAST_WORD = re.compile(r"[\s,.]*([^\W\d_]+)[\s,.]*$")
+
+
+def _without_generic_head(text: str, start: int, end: int) -> int:
+    while (word := _LAST_WORD.search(text, start, end)) and word.group(1).lower() in _GENERIC_HEADS:
+        if not any(char.isalpha() for char in text[start : word.start()]):
+            break
+        end = word.start()
+    return end
+
+
 def tidy_bounds(text: str, spans: list[PhiSpan]) -> list[PhiSpan]:
     """Spans without what is never the identifier: a relation word before a name ("Daughter"),
     and in a clinical record edge punctuation and the title before a name, which the i2b2
@@ -186,6 +205,8 @@ def tidy_bounds(text: str, spans: list[PhiSpan]) -> list[PhiSpan]:
             if word.group(1).lower() not in leading or word.end() >= end:
                 break
             start = word.end()
+        if clinical and span.type in _PLACE_TYPES:
+            end = _without_generic_head(text, start, end)
         while start < end and text[start] in edges:
             if text[start] == "(" and ")" in text[start:end]:
                 break  # "(301) 555-0100" keeps its bracket pair
@@ -230,7 +251,7 @@ def repeated_names(text: str, spans: list[PhiSpan]) -> list[PhiSpan]:
                 for start, end in _mentions(text, words)
                 # ... and a name that is also a word, written in lower case in a note in mixed
                 # case, is the word there ("june", "graft").
-                if not (capitals_mark_names and text[start].islower() and is_english(text[start:end]))
+                if not (capitals_mark_names and text[start].islower())
             )
     return out
 
@@ -299,6 +320,39 @@ def _word_like(text: str, start: int, end: int) -> bool:
         if capitals_mark_names and (low in last_names() or low in town_words()):
             return False
     return True
+
+
+def _unconfirmed_allowed(text: str, span: PhiSpan) -> bool:
+    """Whether a tagger span no rule confirms may stand. Below the sure score, in clinical writing
+    (notes, and questions about health) the rules read the cues of names, places and dates, and
+    what they leave to a doubtful tagger span is misspelt shorthand ("oxacilin", "GRIMCES") far
+    more often than a name: there only a year alone in a clinical record (the rules' weakest date)
+    and coined words keep the lower bar. Everyday writing keeps it for words that may be names. A
+    number that identifies someone (phone, record, account) has digits: a span of words the model
+    typed as one is a name if its words are coined, else a word."""
+    value = text[span.start : span.end]
+    if span.type in ("ID", "PHONE_NUMBER") and not any(char.isdigit() for char in value):
+        return _coined_words(text, span.start, span.end)
+    if _BARE_FRACTION.fullmatch(value):
+        return False
+    if span.score >= REPEAT_SCORE:
+        return True
+    if everyday(text):
+        return not _word_like(text, span.start, span.end)
+    if clinical_record(text) and _YEAR_SHAPED.search(text[max(0, span.start - 1) : span.end + 1]):
+        return True
+    return (
+        span.type in ("PERSON", "LOCATION")
+        and span.score >= 0.5
+        and _coined_words(text, span.start, span.end)
+    )
+
+
+def _coined_words(text: str, start: int, end: int) -> bool:
+    """Words of no language list, one of them coined (a name from outside the census lists).
+    Known names and towns alone are the rules' to weigh with their cues."""
+    words = _WORD.findall(text, start, end)
+    return bool(words) and not any(is_english(word) for word in words) and any(map(coined, words))
 
 
 # A month and a day with no year ("12/6", "7/10") also reads as a ventilator setting or a pain
@@ -494,11 +548,7 @@ class TextDeidentifier:
         tagged = [
             t
             for t in self._tagged(text)
-            if any(r.start < t.end and t.start < r.end for r in ruled)
-            or (
-                not _BARE_FRACTION.fullmatch(text[t.start : t.end])
-                and (t.score >= REPEAT_SCORE or not _word_like(text, t.start, t.end))
-            )
+            if any(r.start < t.end and t.start < r.end for r in ruled) or _unconfirmed_allowed(text, t)
         ]
         # A name the tagger is sure of is a name everywhere too; a doubtful one only where found.
         sure = [t for t in tagged if t.score >= REPEAT_SCORE]

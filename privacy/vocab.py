@@ -6,6 +6,7 @@ they are read once per process. Lists here are general vocabulary, never strings
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
@@ -229,6 +230,110 @@ def is_english(word: str) -> bool:
         if low.endswith(suffix) and low[: -len(suffix)] + replacement in words:
             return True
     return False
+
+
+@cache
+def _sorted_english() -> tuple[str, ...]:
+    return tuple(sorted(english_words()))
+
+
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+
+
+@lru_cache(maxsize=8192)
+def near_english(word: str) -> bool:
+    """A word as notes mangle the language: cut short of a word ("amiod"), one letter off a word
+    ("oxacilin", "GRIMCES"), or both ("appopr"). Names coined from syllables are neither."""
+    low = word.lower()
+    if len(low) < 4:
+        return True
+    splits = [(low[:i], low[i:]) for i in range(len(low) + 1)]
+    edits = (
+        [low]
+        + [head + tail[1:] for head, tail in splits if tail]
+        + [head + tail[1] + tail[0] + tail[2:] for head, tail in splits if len(tail) > 1]
+        + [head + c + tail[1:] for head, tail in splits if tail for c in _ALPHABET]
+        + [head + c + tail for head, tail in splits for c in _ALPHABET]
+    )
+    return any(len(edit) >= 4 and (is_english(edit) or _begins_a_word(edit)) for edit in edits)
+
+
+# Endings and beginnings that make words of words ("extubated", "arousable", "prerenal"): a name
+# from outside the census lists rarely wears them.
+_WORD_ENDINGS = (
+    "ed",
+    "ing",
+    "able",
+    "ible",
+    "ly",
+    "ness",
+    "less",
+    "ful",
+    "ation",
+    "ment",
+    "ity",
+    "ous",
+    "ive",
+    "ize",
+    "ise",
+    "emic",
+    "itis",
+    "osis",
+    "otomy",
+    "ectomy",
+    "ology",
+    "gram",
+    "graphy",
+    "scopy",
+)
+_WORD_BEGINNINGS = (
+    "pre",
+    "post",
+    "non",
+    "un",
+    "re",
+    "hyper",
+    "hypo",
+    "normo",
+    "extra",
+    "intra",
+    "inter",
+    "peri",
+    "sub",
+    "trans",
+    "anti",
+    "de",
+    "dis",
+    "over",
+    "under",
+    "semi",
+    "multi",
+    "bi",
+    "tri",
+    "co",
+)
+
+
+def coined(word: str) -> bool:
+    """A word no list knows and no word of the language explains (not one letter off a word, not
+    cut short of one, not a word with a common beginning or ending, not two words joined), as a name
+    from outside the census lists is ("Niakomar")."""
+    low = word.lower()
+    if not low.isalpha() or not any(vowel in low for vowel in "aeiouy") or low in NOT_NAMES:
+        return False
+    if is_english(low) or is_name_word(low) or low in town_words() or near_english(low):
+        return False
+    if low.endswith(_WORD_ENDINGS) or any(
+        low.startswith(head) and near_english(low[len(head) :]) for head in _WORD_BEGINNINGS
+    ):
+        return False
+    return not any(is_english(low[:i]) and is_english(low[i:]) for i in range(3, len(low) - 2))
+
+
+def _begins_a_word(prefix: str) -> bool:
+    words = _sorted_english()
+    after = bisect_right(words, prefix)
+    return after < len(words) and words[after].startswith(prefix)
 
 
 def is_plain_name(word: str) -> bool:

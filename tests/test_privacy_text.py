@@ -513,3 +513,42 @@ def test_every_span_names_its_rule(deidentifier: TextDeidentifier) -> None:
         assert all(
             re.fullmatch(r"(?:clinical|spacy):[A-Za-z_0-9]+|[a-z_]+", p) for p in span.source.split("+")
         )
+
+
+def test_a_bedside_paragraph_keeps_clinical_conventions(deidentifier: TextDeidentifier) -> None:
+    """A one-paragraph respiratory note is a clinical record: the title and the kind of place stay
+    outside the name (i2b2/PhysioNet), as in a note of several lines."""
+    text = (
+        "Pt weaned to PS 10 peep 5 this evening, suctioned for thick tan secretions, sats 96%. "
+        "Dr Vasquelle aware. Plan transfer to Harrowgate Medical Center in am."
+    )
+    redacted = _redacted(deidentifier, text)
+    assert {"Vasquelle", "Harrowgate"} <= redacted
+    result = deidentifier.deidentify_batch([text])[0]
+    for kept in ("Dr ", "Medical Center", "secretions"):
+        assert kept in result.text, kept
+
+
+def test_words_notes_mangle_are_not_coined_names() -> None:
+    """Misspelt, cut-short and derived words are explained by the language; syllable names are not."""
+    from medcurate.privacy.vocab import coined, near_english
+
+    for mangled in ("oxacilin", "grimces", "approp", "appopr", "sedatd"):
+        assert near_english(mangled), mangled
+    for word in ("extubated", "arousable", "prerenal", "painfree", "without", "Kowalski"):
+        assert not coined(word), word
+    for name in ("Quorvant", "braskovy", "Yelvana", "DRAVMELOK"):
+        assert coined(name), name
+
+
+def test_unknown_names_in_clinical_phrasings(deidentifier: TextDeidentifier) -> None:
+    """Coined names where the note's own words say who is meant: the subject of an age statement,
+    the patient cue, a record's header line."""
+    for text, name in (
+        ("DRAVMELOK IS A 64 YO MAN ADMITTED WITH CHEST PAIN.", "DRAVMELOK"),
+        ("PATIENT QUORVANT SEEN AND EXAMINED, AGREE WITH PLAN.", "QUORVANT"),
+        ("pt yelvana braskovy c/o sob x2d, mrn 5520193", "braskovy"),
+        ("QUORVANT, Yelvana - MRN 4471093", "Yelvana"),
+    ):
+        result = deidentifier.deidentify_batch([text])[0]
+        assert name.lower() not in result.text.lower(), text

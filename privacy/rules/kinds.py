@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from itertools import chain
+from itertools import chain, islice
 
 from medcurate.privacy.regex_gate import scan
 
@@ -55,9 +55,16 @@ def cased_runs(text: str) -> frozenset[str]:
 
 @lru_cache(maxsize=256)
 def clinical_record(text: str) -> bool:
-    """A clinical note (several lines of shorthand, or UPPER CASE), where the i2b2 and PhysioNet
-    conventions hold; health questions and everyday prose follow PII annotation instead."""
-    return mostly_upper(text) or ("\n" in text.strip() and not is_prose(text))
+    """A clinical note (several lines of shorthand, UPPER CASE, or a bedside paragraph of settings
+    and observations), where the i2b2 and PhysioNet conventions hold; health questions and
+    everyday prose follow PII annotation instead."""
+    return mostly_upper(text) or bedside_note(text) or ("\n" in text.strip() and not is_prose(text))
+
+
+def bedside_note(text: str) -> bool:
+    """A note written at the bedside: three words of ventilation, drips, secretions or vital signs
+    ("weaned to PS 10, peep 5, suctioned thick secretions"); a health question names one or two."""
+    return sum(1 for _ in islice(_BEDSIDE.finditer(text), 3)) == 3
 
 
 @lru_cache(maxsize=256)

@@ -34,6 +34,7 @@ from medcurate.privacy.vocab import (
     EPONYMS,
     MEDICAL_TERMS,
     NOT_NAMES,
+    coined,
     first_names,
     is_english,
     is_name_word,
@@ -328,6 +329,40 @@ _ROLE_NAME = re.compile(rf"{_ROLE}(\b(?:[A-Za-z]\.\s*)?{_NAME_RUN})", re.IGNOREC
 _STAFF_NAME = re.compile(rf"{_STAFF}((?:[A-Za-z]\.\s*)?{_NAME_RUN})", re.IGNORECASE)
 _CREDENTIALED = re.compile(rf"(\b(?:[A-Za-z]\.\s*)?{_NAME_RUN}){_CREDENTIAL}", re.IGNORECASE)
 
+# The opening of a history ("Marisol Quenby is a 58 yo woman", "ODALYS IS A PLEASANT 71 Y/O MAN"):
+# its subject is the patient.
+_AGE_STATEMENT = re.compile(
+    rf"(\b{_NAME_RUN})\s+(?:is|was)\s+an?\s+(?:[^\W\d_]+\s+){{0,2}}\d{{1,3}}\s*-?\s*"
+    r"(?:y/?o\b|yo\b|y\.o\.|years?[- ]old|yr[- ]old)",
+    re.IGNORECASE,
+)
+
+# The patient named by the word itself ("PATIENT QUORVANT SEEN", "pt yelvana braskovy c/o sob"), and
+# a record's header line ("QUORVANT, Yelvana - MRN 4471"). After so common a cue only words no list
+# knows count: census names there are more often words ("pt will"), shorthand is misspelt English.
+_PATIENT_CUE = (
+    re.compile(r"\bpatient\b\.?:?[ \t]+([^\W\d_][\w'’-]*)", re.IGNORECASE),
+    # After the shorthand only a given name and a surname: a lone word there is a misspelt finding.
+    re.compile(r"\bpt\b\.?:?[ \t]+([^\W\d_][\w'’-]*[ \t]+[^\W\d_][\w'’-]*)", re.IGNORECASE),
+)
+_HEADER_NAME = re.compile(
+    r"^[ \t]*([^\W\d_][\w'’-]*,?[ \t]+[^\W\d_][\w'’-]*)[ \t]*[-–:,]?[ \t]*(?:mrn|mr#|medical record)\b",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def _coined_names(*patterns: re.Pattern[str]) -> Callable[[str], Iterator[Span]]:
+    """Every word of the pattern's name group, when all are coined."""
+
+    def find(text: str) -> Iterator[Span]:
+        for pattern in patterns:
+            for match in scan(pattern, text):
+                words = list(_WORD.finditer(text, match.start(1), match.end(1)))
+                if all(coined(word.group()) for word in words):
+                    yield from (Span("PERSON", word.start(), word.end(), MEDIUM) for word in words)
+
+    return find
+
 
 def _titled_names(text: str) -> Iterator[Span]:
     """A title is strong evidence: everything up to the first common word is a name. In clinical
@@ -430,6 +465,36 @@ RULES = [
         function=_cued_names(_RELATED, weak=False),
         examples=(("Daughter Winifred at bedside.", "Winifred"),),
         counterexamples=("Daughter at bedside.",),
+    ),
+    Rule(
+        "age_statement_subject",
+        "PERSON",
+        MEDIUM,
+        function=_cued_names(_AGE_STATEMENT, weak=False, backwards=True),
+        examples=(
+            ("Marisol Quenby is a 58 yo woman with asthma.", "Quenby"),
+            ("ODALYS IS A PLEASANT 71 Y/O MAN.", "ODALYS"),
+        ),
+        counterexamples=("Patient is a 58 yo woman.", "She is a pleasant 71 year old."),
+    ),
+    Rule(
+        "patient_cue_name",
+        "PERSON",
+        MEDIUM,
+        function=_coined_names(*_PATIENT_CUE),
+        examples=(
+            ("PATIENT QUORVANT SEEN AND EXAMINED.", "QUORVANT"),
+            ("pt yelvana braskovy c/o sob", "braskovy"),
+        ),
+        counterexamples=("pt tolerating diet", "PT USED CALL LIGHT", "pt anxiuos overnight", "pt perrlax"),
+    ),
+    Rule(
+        "header_name",
+        "PERSON",
+        MEDIUM,
+        function=_coined_names(_HEADER_NAME),
+        examples=(("QUORVANT, Yelvana - MRN 4471", "Yelvana"),),
+        counterexamples=("Medical record - MRN 4471",),
     ),
     Rule(
         "credentialed_name",
