@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -39,23 +40,35 @@ STATE_FILE = "server.json"
 LOG_FILE = "server.log"
 STATS_SOCKET = "uwsgi-stats.sock"
 WSGI_MODULE = "medcurate_ls_wsgi"
+# Patches that spare Label Studio database work whose outcome is known (ls_tuning.py), copied
+# beside the WSGI module: uWSGI runs Label Studio's interpreter, which cannot import medcurate.
+TUNING_MODULE = "medcurate_ls_tuning"
 # Label Studio's WSGI application as uWSGI runs it here: persistent database connections (by
 # default Django opens, and authenticates, a new PostgreSQL connection for every request), and no
 # work for a client that has already gone.
 WSGI_TEXT = '''"""Written by medcurate at every start of the review server; edits are overwritten."""
 
+import gc
 import os
 import socket
 
+import medcurate_ls_tuning
 import uwsgi
 from core.wsgi import application as label_studio  # loads Label Studio's production settings
 from django.db import connections
+
+medcurate_ls_tuning.apply()
 
 for alias in connections:
     connections.settings[alias]["CONN_MAX_AGE"] = 300
     connections.settings[alias]["CONN_HEALTH_CHECKS"] = True
 # Loaded once in the master, then forked: no worker may inherit the master's database connection.
 connections.close_all()
+# What is loaded now (Django, Label Studio: some 300,000 objects) lives as long as the workers:
+# the cyclic garbage collector skips it instead of walking it again in every full collection,
+# and the forked workers keep sharing its memory pages with the master.
+gc.collect()
+gc.freeze()
 
 
 def client_gone() -> bool:
@@ -300,6 +313,7 @@ def _uwsgi_command(config: LabelStudioConfig, port: int) -> list[str]:
     wrapper = data_dir(config) / "wsgi"
     wrapper.mkdir(exist_ok=True)
     (wrapper / f"{WSGI_MODULE}.py").write_text(WSGI_TEXT)
+    shutil.copyfile(Path(__file__).with_name("ls_tuning.py"), wrapper / f"{TUNING_MODULE}.py")
     options = {
         "http-socket": f"{config.host}:{port}",
         "chdir": package,

@@ -151,13 +151,16 @@ def _request(port: int, method: str, path: str, token: str, body: Any = None) ->
         connection.close()
 
 
-def _pace(phase: Phase, t0: float, deadline: float) -> bool:
-    """Wait for the next submit slot (`phase.rate` overall); False when the phase ends first."""
+def _claim_slot(phase: Phase, t0: float) -> float:
+    """The time of this reviewer's next submit (slots `1 / phase.rate` apart overall)."""
     with phase.lock:
         due = t0 + phase.slot / phase.rate
         phase.slot += 1
-    time.sleep(max(0.0, min(due, deadline) - time.monotonic()))
-    return time.monotonic() < deadline
+    return due
+
+
+def _wait(until: float) -> None:
+    time.sleep(max(0.0, until - time.monotonic()))
 
 
 def reviewer(phase: Phase, port: int, project_id: int, token: str, t0: float, deadline: float) -> None:
@@ -169,8 +172,16 @@ def reviewer(phase: Phase, port: int, project_id: int, token: str, t0: float, de
     """
     index = 0
     while time.monotonic() < deadline:
-        if phase.rate and index == 0 and not _pace(phase, t0, deadline):
-            return
+        due = 0.0
+        if phase.rate:
+            # The submit slot is claimed before the task is opened: a reviewer whose next submit
+            # would fall after the phase does not open a task the phase cannot count (a paced
+            # phase would otherwise end with every reviewer holding one unsubmitted task).
+            due = _claim_slot(phase, t0)
+            if due >= deadline:
+                return
+            if index == 0:
+                _wait(due)  # arrivals are spread over the first slots, not all at once
         try:
             status, task, elapsed = _request(port, "GET", f"/api/projects/{project_id}/next/", token)
             phase.next_s.append(elapsed)
@@ -180,8 +191,7 @@ def reviewer(phase: Phase, port: int, project_id: int, token: str, t0: float, de
             if status != 200:
                 phase.errors[f"next HTTP {status}"] += 1
                 continue
-            if phase.rate and index > 0 and not _pace(phase, t0, deadline):
-                return
+            _wait(due)
             body = {
                 "result": review_result(index),
                 "lead_time": 42.0,

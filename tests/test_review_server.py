@@ -12,6 +12,7 @@ import signal
 import socket
 import time
 import urllib.request
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -86,26 +87,31 @@ def review_config(ls_config: LabelStudioConfig, tmp_path, name: str) -> ReviewCo
     )
 
 
-@pytest.mark.slow
-def test_replayed_annotation_is_one_review(ls_config, tmp_path):
-    """A reviewer's annotation submitted twice (as a replayed request stores it) counts once."""
-    config = review_config(ls_config, tmp_path, "replay")
+def pushed_text_samples(config: ReviewConfig, name: str, count: int) -> tuple[list[dict], Any, int]:
+    """`count` clinical notes routed to review and pushed: the samples, an admin client, the project id."""
     samples = [
         route_sample(
             new_sample(
                 source_kind="clinical",
                 modality="text",
-                source_uri=f"fhir://replay/{i}",
+                source_uri=f"fhir://{name}/{i}",
                 text=NOTE,
                 language="en",
             ),
             ReviewConfig(audit_fraction=1),
         )
-        for i in range(2)
+        for i in range(count)
     ]
-    assert push_samples(samples, config).sent == 2
+    assert push_samples(samples, config).sent == count
     client = connect(config)
-    project_id = ensure_project(client, config, TEXT)
+    return samples, client, ensure_project(client, config, TEXT)
+
+
+@pytest.mark.slow
+def test_replayed_annotation_is_one_review(ls_config, tmp_path):
+    """A reviewer's annotation submitted twice (as a replayed request stores it) counts once."""
+    config = review_config(ls_config, tmp_path, "replay")
+    samples, client, project_id = pushed_text_samples(config, "replay", 2)
     tasks = {t.data["sample_id"]: t.id for t in client.tasks.list(project=project_id, fields="task_only")}
     admin = client.users.whoami()
     other = client.users.create(
@@ -236,3 +242,55 @@ def test_an_annotation_whose_client_gave_up_while_queued_is_not_stored(ls_config
 
     client.annotations.create(task.id, result=review("accept"))
     assert len(list(client.annotations.list(task.id))) == 1
+
+
+def _next_task(config: LabelStudioConfig, project_id: int) -> int:
+    """The task `/next` hands the admin (as the labeling UI asks for it)."""
+    state = server.read_state(config)
+    request = urllib.request.Request(
+        f"{state.url}/api/projects/{project_id}/next/",
+        headers={"Authorization": f"Token {server.admin_token(config)}", "Accept": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())["id"]
+
+
+@pytest.mark.slow
+def test_next_prefers_free_tasks_and_annotations_keep_label_studio_counts(ls_config, tmp_path):
+    """The server's tuning (ls_tuning.py) is in place and changes only what it should.
+
+    `/next` hands out a task nobody else holds before one another reviewer is reading, and
+    still hands out a held task with room left when no free one remains. A submitted
+    annotation updates the task's counters and releases its lock, and the project summary
+    still counts every task's data keys once (annotations do not change them).
+    """
+    assert "not applied" not in (server.data_dir(ls_config) / server.LOG_FILE).read_text(errors="replace")
+    config = review_config(ls_config, tmp_path, "tuning")
+    _, client, project_id = pushed_text_samples(config, "tune", 3)
+    tasks = sorted(t.id for t in client.tasks.list(project=project_id, fields="task_only"))
+    other = client.users.create(username="tune-rev2", email="tune-rev2@example.org", password="rev2-pass!")
+    cluster = server.cluster(ls_config)
+    held, free = tasks[:2], tasks[2]
+    for task in held:  # another reviewer is reading these two
+        postgres.query(
+            cluster,
+            "INSERT INTO tasks_tasklock (task_id, user_id, expire_at, unique_id, created_at) "
+            f"VALUES ({task}, {other.id}, now() + interval '1 hour', gen_random_uuid(), now())",
+        )
+    summary_sql = (
+        f"SELECT all_data_columns::text FROM projects_projectsummary WHERE project_id = {project_id}"
+    )
+    columns_before = json.loads(postgres.query(cluster, summary_sql)[0][0])
+    assert columns_before and set(columns_before.values()) == {3}
+
+    assert _next_task(ls_config, project_id) == free
+    client.annotations.create(free, result=review("accept"))
+    task_sql = f"SELECT total_annotations, is_labeled FROM task WHERE id = {free}"
+    assert postgres.query(cluster, task_sql) == [["1", "f"]]
+    assert postgres.query(cluster, f"SELECT count(*) FROM tasks_tasklock WHERE task_id = {free}") == [["0"]]
+
+    # Only held tasks are left for the admin (who reviewed the free one): one still has room.
+    assert _next_task(ls_config, project_id) in held
+    client.annotations.create(free, result=review("reject"), completed_by=other.id)
+    assert postgres.query(cluster, task_sql) == [["2", "t"]]
+    assert json.loads(postgres.query(cluster, summary_sql)[0][0]) == columns_before
