@@ -325,7 +325,7 @@ def _word_like(text: str, start: int, end: int) -> bool:
 def _unconfirmed_allowed(text: str, span: PhiSpan) -> bool:
     """Whether a tagger span no rule confirms may stand. Below the sure score, in clinical writing
     (notes, and questions about health) the rules read the cues of names, places and dates, and
-    what they leave to a doubtful tagger span is misspelt shorthand ("oxacilin", "GRIMCES") far
+    what they leave to a doubtful tagger span is misspelt shorthand ("vancomyicn", "AMBULATD") far
     more often than a name: there only a year alone in a clinical record (the rules' weakest date)
     and coined words keep the lower bar. Everyday writing keeps it for words that may be names. A
     number that identifies someone (phone, record, account) has digits: a span of words the model

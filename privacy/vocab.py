@@ -135,7 +135,7 @@ MEDICAL_TERMS = _words(
     """
 )
 
-# Words that name hospitals across the US ("Sacred Heart", "Holy Cross", "Good Samaritan"): before
+# Words that name hospitals across the US ("Mercy", "Providence", "Covenant"): before
 # a facility word they are part of its name, though they are also ordinary words.
 HOSPITAL_NAME_WORDS = _words(
     """
@@ -242,8 +242,8 @@ _ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 
 @lru_cache(maxsize=8192)
 def near_english(word: str) -> bool:
-    """A word as notes mangle the language: cut short of a word ("amiod"), one letter off a word
-    ("oxacilin", "GRIMCES"), or both ("appopr"). Names coined from syllables are neither."""
+    """A word as notes mangle the language: cut short of a word ("diltiaz"), one letter off a word
+    ("vancomyicn", "AMBULATD"), or both ("apropr"). Names coined from syllables are neither."""
     low = word.lower()
     if len(low) < 4:
         return True

@@ -84,7 +84,7 @@ def _cued_places(text: str) -> Iterator[Span]:
         for stop in _SENTENCE_END.finditer(text, match.start(1), end):
             following = stop.group(1).lower()
             if following not in FACILITY_WORDS and (following in NOT_NAMES or not is_name_word(following)):
-                end = stop.start()  # "Holy Cross. This friend", "Fernbrook. Pt's daughter"
+                end = stop.start()  # "Providence. This friend", "Fernbrook. Pt's daughter"
                 break
         yield Span("LOCATION", match.start(1), end, WEAK)
 
@@ -195,7 +195,7 @@ def _movement_places(text: str) -> Iterator[Span]:
                 end = word.end()
                 continue
             # Before "hospital" or "rehab" any name-like word is part of the name, whatever its
-            # case ("presented to holy cross hospital from laurelton rehab").
+            # case ("presented to providence hospital from laurelton rehab").
             headed = any(w in _FACILITY_TAIL for w in lows[index + 1 :]) and (
                 low in HOSPITAL_NAME_WORDS or is_name_word(low) or not is_english(low)
             )
@@ -587,7 +587,7 @@ RULES = [
         MEDIUM,
         function=_hospital_names,
         literals=HOSPITAL_NAME_WORDS,
-        examples=(("Admitted to Holy Cross Hospital.", "Holy Cross Hospital"),),
+        examples=(("Admitted to Providence Hospital.", "Providence Hospital"),),
         counterexamples=("A good rehab program.",),
     ),
     # "W/U BY HCMC": a medical centre's initials.

@@ -229,7 +229,7 @@ def _generic_care(text: str, start: int, end: int) -> bool:
         return False
     first = _WORD.match(text, start)
     if first is None or first.group().lower() in HOSPITAL_NAME_WORDS:
-        return False  # "HOLY CROSS REHAB"
+        return False  # "PROVIDENCE REHAB"
     return is_english(first.group()) and not is_name_word(first.group())
 
 
