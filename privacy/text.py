@@ -174,8 +174,9 @@ _TITLE_WORDS = frozenset(
 
 
 _PLACE_TYPES = frozenset({"LOCATION", "FACILITY", "ORGANIZATION"})
-# The kind of place after its name ("Fairhaven Medical Center", "Brookside Rehab"): it names no one,
-# and the i2b2 and PhysioNet annotations leave it outside the name.
+# The kind of place after its name ("Harrowgate Medical Center", "Harrowgate Hospital"): it names no
+# one, and the i2b2 and PhysioNet annotations leave it outside the name. Not "rehab": a town's
+# rehabilitation hospital ("<Town> Rehab") is annotated whole.
 _GENERIC_HEADS = frozenset(
     {"hospital", "hosp", "medical", "center", "centre", "ctr", "clinic", "clinics", "nursing", "home"}
     | {"facility", "infirmary", "hospice", "health", "system", "care", "nh", "snf"}
