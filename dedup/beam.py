@@ -45,6 +45,7 @@ NODES = "nodes"
 KNOWN = "known"
 SHINGLES = "shingles"
 ASSIGNMENTS = "assignments"
+CANDIDATE_PAYLOADS = "candidate_payloads"
 __all__ = ["EXACT", "NEAR", "DeduplicateSamples", "assign_clusters", "key_exact", "key_id", "node_key"]
 
 
@@ -143,20 +144,36 @@ def _candidates(bucket: tuple[bytes, Iterable[str]]) -> list[tuple[str, str]]:
     return pairs
 
 
-def _send_signature(joined: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple[str, bytes]]]:
+def _both_ends(pair: tuple[str, str]) -> Iterator[tuple[str, str | None]]:
+    """A candidate pair keyed by its first node (which sends its payload to the second), and a
+    marker (None) keyed by its second node (which then sends its own payload once)."""
+    yield pair
+    yield pair[1], None
+
+
+def _send_payloads(joined: tuple[str, dict[str, list]]) -> Iterator[Any]:
+    """For a node in some candidate pair: its payload to each pair's second node (tagged with its
+    key), to itself if it is a second node (tagged None), and to `CANDIDATE_PAYLOADS` for the
+    final decisions. Nodes in no pair send nothing: their payloads never cross another shuffle."""
     key, parts = joined
-    for signature in parts["sig"]:
-        for other in parts["pair"]:
-            yield other, (key, signature)
+    others = [other for other in parts["pair"] if other is not None]
+    target = len(others) < len(parts["pair"])
+    for payload in parts["sig"] if others or target else ():
+        for other in others:
+            yield other, (key, payload)
+        if target:
+            yield key, (None, payload)
+        yield TaggedOutput(CANDIDATE_PAYLOADS, (key, (False, payload)))
 
 
 def _verify(verifier: TextVerifier):
     def verify(
-        joined: tuple[str, dict[str, list]], frequencies: DocumentFrequencies
+        joined: tuple[str, Iterable[tuple[str | None, bytes]]], frequencies: DocumentFrequencies
     ) -> Iterator[tuple[str, str]]:
-        key, parts = joined
-        candidates = parts["cand"]
-        for payload in parts["sig"] if candidates else ():
+        key, received = joined
+        received = list(received)
+        candidates = [(other, payload) for other, payload in received if other is not None]
+        for payload in [payload for other, payload in received if other is None] if candidates else ():
             signatures, sets, numbers, kinds = unpack_payloads(
                 [payload, *(theirs for _, theirs in candidates)], verifier.config.num_perm
             )
@@ -171,24 +188,29 @@ def _verify(verifier: TextVerifier):
     return verify
 
 
-def _attach_payload(joined: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple[str, str, Any]]]:
+def _payload(node: tuple) -> tuple[str, tuple[bool, Any]]:
+    """(node key, (is an image, payload)): what the final decision needs of a node."""
+    return node[0], (node[1] == Modality.IMAGE, node[4])
+
+
+def _attach_payload(joined: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple[str, bool, Any]]]:
     key, parts = joined
     for root in parts["root"]:
-        for modality, payload in parts["payload"]:
-            yield root, (key, modality, payload)
+        for is_image, payload in parts["payload"]:
+            yield root, (key, is_image, payload)
 
 
 def _decide(verifier: TextVerifier, radius: int):
     """Component -> verified stars -> (sample id, (cluster id, cluster size, drop reason or None))."""
 
     def decide(
-        group: tuple[str, Iterable[tuple[str, str, Any]]], frequencies: DocumentFrequencies
+        group: tuple[str, Iterable[tuple[str, bool, Any]]], frequencies: DocumentFrequencies
     ) -> Iterator[tuple[str, tuple]]:
         members = sorted(group[1])
         keys = [key for key, _, _ in members]
         count("dedup/component_members", len(keys))
         exact = np.array([key_exact(key) for key in keys], dtype=object)
-        if members[0][1] == Modality.IMAGE:
+        if members[0][1]:
             # Undecodable images have no pHash: they only join byte-identical twins.
             decoded = np.array([payload is not None for *_, payload in members], dtype=bool)
             hashes = np.array([payload or 0 for *_, payload in members], dtype=np.uint64)
@@ -334,11 +356,14 @@ class ClusterDecisions(beam.PTransform):
                 | "Candidates" >> beam.FlatMap(_candidates)
                 | "DistinctCandidates" >> beam.Distinct()
             )
-            with_first = {"sig": signatures, "pair": pairs} | "JoinFirst" >> beam.CoGroupByKey()
-            second = with_first | "SendSignature" >> beam.FlatMap(_send_signature)
+            sent = (
+                {"sig": signatures, "pair": pairs | "BothEnds" >> beam.FlatMap(_both_ends)}
+                | "JoinFirst" >> beam.CoGroupByKey()
+                | "SendPayloads" >> beam.FlatMap(_send_payloads).with_outputs(CANDIDATE_PAYLOADS, main="sent")
+            )
             edges.append(
-                {"sig": signatures, "cand": second}
-                | "JoinSecond" >> beam.CoGroupByKey()
+                sent["sent"]
+                | "JoinSecond" >> beam.GroupByKey()
                 | "Verify" >> beam.FlatMap(_verify(verifier), frequencies)
             )
             radius = cfg.image_hamming_radius
@@ -348,12 +373,22 @@ class ClusterDecisions(beam.PTransform):
                 | "GroupImageBands" >> beam.GroupByKey()
                 | "ImageEdges" >> beam.FlatMap(lambda group: lsh.image_edges(list(group[1]), radius))
             )
+            # A text node in no candidate pair is in no component (its exact twins share its bands,
+            # so they are candidates): only candidates, images and text nodes without bands need
+            # their payloads for the final decisions.
+            unbanded = (
+                nodes
+                | "ImagesOrNoBands" >> beam.Filter(lambda n: n[1] == Modality.IMAGE or not n[3])
+                | "OwnPayloads" >> beam.Map(_payload)
+            )
+            payloads = (unbanded, sent[CANDIDATE_PAYLOADS]) | "Payloads" >> beam.Flatten()
+        else:
+            payloads = nodes | "Payloads" >> beam.Map(_payload)
         roots = (
             edges
             | "Edges" >> beam.Flatten(pipeline=nodes.pipeline)
             | "Components" >> ConnectedComponents(cfg.cc_rounds)
         )
-        payloads = nodes | "Payloads" >> beam.Map(lambda n: (n[0], (n[1], n[4])))
         decisions = (
             {"root": roots, "payload": payloads}
             | "JoinPayloads" >> beam.CoGroupByKey()
