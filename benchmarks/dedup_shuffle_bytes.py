@@ -1,6 +1,11 @@
 """Bytes per document entering each shuffle of the Beam deduplication, on generated notes.
 
-    .venv/bin/python benchmarks/dedup_shuffle_bytes.py [--docs 1000]
+    .venv/bin/python benchmarks/dedup_shuffle_bytes.py [--docs 1000] [--pipeline]
+
+Without `--pipeline`, deduplication alone (`Fingerprint` and `ClusterDecisions`, payloads carried by
+the nodes, as `assign_clusters` runs it); with it, the whole `medcurate run` on the notes of
+`pipeline_scale.py` (in one process), where deduplication computes candidates' payloads again from
+the staged samples.
 
 The local runner holds every shuffle's data in memory until the stage after it runs, so what
 enters each GroupByKey (CoGroupByKey included: it is a Flatten then a GroupByKey) is what a
@@ -15,6 +20,7 @@ import argparse
 import pickle
 import random
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -24,8 +30,9 @@ from apache_beam.metrics.metric import MetricsFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pipeline_scale import note
+from pipeline_scale import generate, note
 
+from medcurate.cli import main as medcurate
 from medcurate.dedup.beam import ClusterDecisions, Fingerprint, small_records
 from medcurate.dedup.config import DedupConfig
 from medcurate.schemas.sample import new_sample
@@ -71,19 +78,44 @@ def generated(docs: int, seed: int = 7) -> list[dict]:
     ]
 
 
+def dedup_alone(docs: int) -> beam.runners.runner.PipelineResult:
+    config = DedupConfig()
+    with beam.Pipeline(runner="FnApiRunner") as pipeline:
+        samples = pipeline | beam.Create(generated(docs), reshuffle=False)
+        fingerprinted = samples | "Fingerprint" >> Fingerprint(config)
+        small_records(fingerprinted) | "Dedup" >> ClusterDecisions(config)
+    return pipeline.result
+
+
+def whole_pipeline(docs: int) -> beam.runners.runner.PipelineResult:
+    results = []
+    run = beam.Pipeline.run
+
+    def keep_result(self, *args, **kwargs):
+        results.append(run(self, *args, **kwargs))
+        return results[-1]
+
+    beam.Pipeline.run = keep_result
+    with tempfile.TemporaryDirectory(prefix="medcurate-shuffle-bytes-") as work:
+        generate(Path(work) / "in", docs)
+        runner = ["--set", "runner.direct_num_workers=1", "--set", "runner.direct_running_mode=in_memory"]
+        code = medcurate(
+            ["run", "--input", f"{work}/in", "--output", f"{work}/out", "--dataset", "b", *runner]
+        )
+    if code:
+        sys.exit(f"medcurate run failed ({code})")
+    return results[-1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=1000)
+    parser.add_argument("--pipeline", action="store_true", help="the whole `medcurate run`")
     args = parser.parse_args()
     measured = _measured_group_by_key()
-    beam.GroupByKey = measured  # what dedup/beam.py and Beam's CoGroupByKey look up at build time
+    beam.GroupByKey = measured  # what the pipeline and Beam's CoGroupByKey look up at build time
     beam_util.GroupByKey = measured
-    config = DedupConfig()
-    with beam.Pipeline(runner="FnApiRunner") as pipeline:
-        samples = pipeline | beam.Create(generated(args.docs), reshuffle=False)
-        fingerprinted = samples | "Fingerprint" >> Fingerprint(config)
-        small_records(fingerprinted) | "Dedup" >> ClusterDecisions(config)
-    result = pipeline.result
+    result = whole_pipeline(args.docs) if args.pipeline else dedup_alone(args.docs)
     totals: Counter[str] = Counter()
     for counter in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]:
         totals[counter.key.metric.name] += counter.committed or 0
