@@ -45,6 +45,7 @@ NODES = "nodes"
 KNOWN = "known"
 SHINGLES = "shingles"
 ASSIGNMENTS = "assignments"
+CANDIDATE_PAYLOADS = "candidate_payloads"
 __all__ = ["EXACT", "NEAR", "DeduplicateSamples", "assign_clusters", "key_exact", "key_id", "node_key"]
 
 
@@ -72,9 +73,12 @@ def set_exact_hash(sample: dict[str, Any], radius: int) -> tuple[str, int, list[
 class _Fingerprint(beam.DoFn):
     """Per batch: exact hashes, MinHash signatures and band keys, pHashes; one node record per sample."""
 
-    def __init__(self, config: DedupConfig, known_exact_hashes: frozenset[str]) -> None:
+    def __init__(
+        self, config: DedupConfig, known_exact_hashes: frozenset[str], payloads: bool = True
+    ) -> None:
         self.config = config
         self.known = known_exact_hashes
+        self.payloads = payloads
 
     def setup(self) -> None:
         self.hasher = self.config.hasher()
@@ -85,6 +89,11 @@ class _Fingerprint(beam.DoFn):
         self.progress = Progress(STAGE)
 
     def process(self, batch: list[dict[str, Any]]) -> Iterator[Any]:
+        yield from self.fingerprint(batch)
+        self.progress.advance(len(batch))
+
+    def fingerprint(self, batch: list[dict[str, Any]]) -> Iterator[Any]:
+        """The outputs of `process`, without progress reporting (a second pass calls it too)."""
         texts = []
         for sample in batch:
             exact, size, bands = set_exact_hash(sample, self.config.image_hamming_radius)
@@ -124,10 +133,11 @@ class _Fingerprint(beam.DoFn):
                 ]
                 if modality == Modality.MULTIMODAL and not text.strip():
                     bands = []  # images without text (a study without report): equal only when exact
-                numbers = number_set(text) if self.config.compares_numbers else empty
-                payload = pack_payload(sig, own, numbers, self.notices.kind(text))
+                payload = None
+                if self.payloads or not bands:  # else a second pass computes it for candidates only
+                    numbers = number_set(text) if self.config.compares_numbers else empty
+                    payload = pack_payload(sig, own, numbers, self.notices.kind(text))
                 yield TaggedOutput(NODES, (key, modality, exact, bands, payload))
-        self.progress.advance(len(batch))
 
 
 def _star_to_min(group: tuple[Any, Iterable[str]]) -> Iterator[tuple[str, str]]:
@@ -143,20 +153,36 @@ def _candidates(bucket: tuple[bytes, Iterable[str]]) -> list[tuple[str, str]]:
     return pairs
 
 
-def _send_signature(joined: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple[str, bytes]]]:
+def _both_ends(pair: tuple[str, str]) -> Iterator[tuple[str, str | None]]:
+    """A candidate pair keyed by its first node (which sends its payload to the second), and a
+    marker (None) keyed by its second node (which then sends its own payload once)."""
+    yield pair
+    yield pair[1], None
+
+
+def _send_payloads(joined: tuple[str, dict[str, list]]) -> Iterator[Any]:
+    """For a node in some candidate pair: its payload to each pair's second node (tagged with its
+    key), to itself if it is a second node (tagged None), and to `CANDIDATE_PAYLOADS` for the
+    final decisions. Nodes in no pair send nothing: their payloads never cross another shuffle."""
     key, parts = joined
-    for signature in parts["sig"]:
-        for other in parts["pair"]:
-            yield other, (key, signature)
+    others = [other for other in parts["pair"] if other is not None]
+    target = len(others) < len(parts["pair"])
+    for payload in parts["sig"] if others or target else ():
+        for other in others:
+            yield other, (key, payload)
+        if target:
+            yield key, (None, payload)
+        yield TaggedOutput(CANDIDATE_PAYLOADS, (key, (False, payload)))
 
 
 def _verify(verifier: TextVerifier):
     def verify(
-        joined: tuple[str, dict[str, list]], frequencies: DocumentFrequencies
+        joined: tuple[str, Iterable[tuple[str | None, bytes]]], frequencies: DocumentFrequencies
     ) -> Iterator[tuple[str, str]]:
-        key, parts = joined
-        candidates = parts["cand"]
-        for payload in parts["sig"] if candidates else ():
+        key, received = joined
+        received = list(received)
+        candidates = [(other, payload) for other, payload in received if other is not None]
+        for payload in [payload for other, payload in received if other is None] if candidates else ():
             signatures, sets, numbers, kinds = unpack_payloads(
                 [payload, *(theirs for _, theirs in candidates)], verifier.config.num_perm
             )
@@ -171,24 +197,29 @@ def _verify(verifier: TextVerifier):
     return verify
 
 
-def _attach_payload(joined: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple[str, str, Any]]]:
+def _payload(node: tuple) -> tuple[str, tuple[bool, Any]]:
+    """(node key, (is an image, payload)): what the final decision needs of a node."""
+    return node[0], (node[1] == Modality.IMAGE, node[4])
+
+
+def _attach_payload(joined: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple[str, bool, Any]]]:
     key, parts = joined
     for root in parts["root"]:
-        for modality, payload in parts["payload"]:
-            yield root, (key, modality, payload)
+        for is_image, payload in parts["payload"]:
+            yield root, (key, is_image, payload)
 
 
 def _decide(verifier: TextVerifier, radius: int):
     """Component -> verified stars -> (sample id, (cluster id, cluster size, drop reason or None))."""
 
     def decide(
-        group: tuple[str, Iterable[tuple[str, str, Any]]], frequencies: DocumentFrequencies
+        group: tuple[str, Iterable[tuple[str, bool, Any]]], frequencies: DocumentFrequencies
     ) -> Iterator[tuple[str, tuple]]:
         members = sorted(group[1])
         keys = [key for key, _, _ in members]
         count("dedup/component_members", len(keys))
         exact = np.array([key_exact(key) for key in keys], dtype=object)
-        if members[0][1] == Modality.IMAGE:
+        if members[0][1]:
             # Undecodable images have no pHash: they only join byte-identical twins.
             decoded = np.array([payload is not None for *_, payload in members], dtype=bool)
             hashes = np.array([payload or 0 for *_, payload in members], dtype=np.uint64)
@@ -276,12 +307,19 @@ class DeduplicateSamples(beam.PTransform):
 
 class Fingerprint(beam.PTransform):
     """Samples -> DoOutputsTuple: SAMPLES (exact hash set), and the small records clustering needs:
-    NODES, KNOWN (samples already published) and SHINGLES (document-frequency sketches)."""
+    NODES, KNOWN (samples already published) and SHINGLES (document-frequency sketches).
 
-    def __init__(self, config: DedupConfig, known_exact_hashes: Iterable[str] = ()) -> None:
+    `payloads=False`: text nodes with bands carry no payload (None); `ClusterDecisions` then takes
+    the payloads of candidates only from its `payloads_for` transform, a second pass over the samples
+    (`CandidatePayloads`), so that the payloads of the others never cross a shuffle."""
+
+    def __init__(
+        self, config: DedupConfig, known_exact_hashes: Iterable[str] = (), payloads: bool = True
+    ) -> None:
         super().__init__()
         self.config = config
         self.known = frozenset(known_exact_hashes)
+        self.payloads = payloads or not config.near
 
     def expand(self, samples):
         cfg = self.config
@@ -289,8 +327,28 @@ class Fingerprint(beam.PTransform):
             samples
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=cfg.batch_size)
             | "Fingerprint"
-            >> beam.ParDo(_Fingerprint(cfg, self.known)).with_outputs(NODES, KNOWN, SHINGLES, main=SAMPLES)
+            >> beam.ParDo(_Fingerprint(cfg, self.known, self.payloads)).with_outputs(
+                NODES, KNOWN, SHINGLES, main=SAMPLES
+            )
         )
+
+
+class CandidatePayloads:
+    """Payloads computed again, for the candidates only, in a pass that reads the samples a second
+    time: `setup()` once per worker, then `payloads(samples, wanted)` per batch of samples (prepared
+    as for `Fingerprint`). Node keys are repeatable, so they name the same nodes as the first pass."""
+
+    def __init__(self, config: DedupConfig, known_exact_hashes: Iterable[str] = ()) -> None:
+        self.fingerprint = _Fingerprint(config, frozenset(known_exact_hashes), payloads=True)
+
+    def setup(self) -> None:
+        self.fingerprint.setup()
+
+    def payloads(self, samples: list[dict[str, Any]], wanted: set[str]) -> Iterator[tuple[str, bytes]]:
+        """(node key, payload) for the nodes of `samples` whose key is in `wanted`."""
+        for output in self.fingerprint.fingerprint(samples) if samples else ():
+            if isinstance(output, TaggedOutput) and output.tag == NODES and output.value[0] in wanted:
+                yield output.value[0], output.value[4]
 
 
 def small_records(fingerprinted) -> dict[str, beam.PCollection]:
@@ -301,11 +359,16 @@ def small_records(fingerprinted) -> dict[str, beam.PCollection]:
 class ClusterDecisions(beam.PTransform):
     """Fingerprint outputs -> (sample id, (cluster id, cluster size, drop reason or None)) for every
     sample in a cluster of two or more, or already published; a sample absent is a cluster alone.
-    Only node keys, band keys, signatures and pHashes cross the shuffles."""
+    Only node keys, band keys, signatures and pHashes cross the shuffles, and payloads (signature,
+    shingle set) only for candidates after the first join.
 
-    def __init__(self, config: DedupConfig) -> None:
+    `payloads_for`: node keys -> (node key, payload), for nodes fingerprinted without payloads
+    (`Fingerprint(payloads=False)`); only candidates' keys are given to it."""
+
+    def __init__(self, config: DedupConfig, payloads_for: beam.PTransform | None = None) -> None:
         super().__init__()
         self.config = config
+        self.payloads_for = payloads_for
 
     def expand(self, fingerprinted: dict[str, beam.PCollection]):
         cfg = self.config
@@ -334,11 +397,22 @@ class ClusterDecisions(beam.PTransform):
                 | "Candidates" >> beam.FlatMap(_candidates)
                 | "DistinctCandidates" >> beam.Distinct()
             )
-            with_first = {"sig": signatures, "pair": pairs} | "JoinFirst" >> beam.CoGroupByKey()
-            second = with_first | "SendSignature" >> beam.FlatMap(_send_signature)
+            ends = pairs | "BothEnds" >> beam.FlatMap(_both_ends)
+            if self.payloads_for is not None:  # nodes carry no payloads: candidates' computed again
+                signatures = (
+                    ends
+                    | "CandidateKeys" >> beam.Keys()
+                    | "DistinctKeys" >> beam.Distinct()
+                    | "CandidatePayloads" >> self.payloads_for
+                )
+            sent = (
+                {"sig": signatures, "pair": ends}
+                | "JoinFirst" >> beam.CoGroupByKey()
+                | "SendPayloads" >> beam.FlatMap(_send_payloads).with_outputs(CANDIDATE_PAYLOADS, main="sent")
+            )
             edges.append(
-                {"sig": signatures, "cand": second}
-                | "JoinSecond" >> beam.CoGroupByKey()
+                sent["sent"]
+                | "JoinSecond" >> beam.GroupByKey()
                 | "Verify" >> beam.FlatMap(_verify(verifier), frequencies)
             )
             radius = cfg.image_hamming_radius
@@ -348,12 +422,22 @@ class ClusterDecisions(beam.PTransform):
                 | "GroupImageBands" >> beam.GroupByKey()
                 | "ImageEdges" >> beam.FlatMap(lambda group: lsh.image_edges(list(group[1]), radius))
             )
+            # A text node in no candidate pair is in no component (its exact twins share its bands,
+            # so they are candidates): only candidates, images and text nodes without bands need
+            # their payloads for the final decisions.
+            unbanded = (
+                nodes
+                | "ImagesOrNoBands" >> beam.Filter(lambda n: n[1] == Modality.IMAGE or not n[3])
+                | "OwnPayloads" >> beam.Map(_payload)
+            )
+            payloads = (unbanded, sent[CANDIDATE_PAYLOADS]) | "Payloads" >> beam.Flatten()
+        else:
+            payloads = nodes | "Payloads" >> beam.Map(_payload)
         roots = (
             edges
             | "Edges" >> beam.Flatten(pipeline=nodes.pipeline)
             | "Components" >> ConnectedComponents(cfg.cc_rounds)
         )
-        payloads = nodes | "Payloads" >> beam.Map(lambda n: (n[0], (n[1], n[4])))
         decisions = (
             {"root": roots, "payload": payloads}
             | "JoinPayloads" >> beam.CoGroupByKey()

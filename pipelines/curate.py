@@ -25,12 +25,14 @@ from medcurate.annotators.verdicts import is_settled, load_verdicts
 from medcurate.cli import describe_error
 from medcurate.config import RunConfig, config_hash, resolved_config
 from medcurate.dedup.beam import (
+    CandidatePayloads,
     ClusterDecisions,
     Fingerprint,
     apply_decision,
     set_exact_hash,
     small_records,
 )
+from medcurate.dedup.core import key_id
 from medcurate.dedup.multimodal import drop_repeated_images, image_keys
 from medcurate.pipelines.ingest.beam import IngestSources
 from medcurate.pipelines.ingest.studies import AssembleStudies
@@ -42,6 +44,8 @@ from medcurate.pipelines.staged import (
     Unit,
     WriteStagedFn,
     plan_shards,
+    position_unit,
+    read_rows,
     read_unit,
 )
 from medcurate.privacy.beam import DeidentifySamples
@@ -159,6 +163,75 @@ class _PrepareForDedupFn(beam.DoFn):
             yield TaggedOutput(IDS, (result["id"], position))
             for record in uncertainty_by_kind(result, self.budgets):
                 yield TaggedOutput(CANDIDATES, record)
+
+
+def _by_row_group(
+    joined: tuple[str, dict[str, list]], folder: str
+) -> Iterator[tuple[tuple[str, int], tuple[int, str]]]:
+    """((staged file, row group), (row, node key)) for every staged copy of a candidate's id."""
+    _, parts = joined
+    for position in parts["position"] if parts["key"] else ():
+        (path, index, _), row = position_unit(folder, position)
+        for key in parts["key"]:
+            yield (path, index), (row, key)
+
+
+class _PayloadsFn(beam.DoFn):
+    """One row group: its candidates' rows read back, prepared as for the first pass (repeated
+    images left out), and their dedup payloads computed again."""
+
+    def __init__(self, config: RunConfig, known_exact_hashes: frozenset[str]) -> None:
+        self.config = config
+        self.known = known_exact_hashes
+
+    def setup(self) -> None:
+        self.candidates = CandidatePayloads(self.config.dedup, self.known)
+        self.candidates.setup()
+        self._repeated: tuple[list[str] | None, frozenset[str]] = (None, frozenset())
+
+    def process(
+        self, group: tuple[tuple[str, int], Iterable[tuple[int, str]]], repeated: list[str]
+    ) -> Iterator[tuple[str, bytes]]:
+        (path, index), wanted = group
+        wanted = list(wanted)
+        if self._repeated[0] is not repeated:
+            self._repeated = (repeated, frozenset(repeated))
+        samples = []
+        for _, sample in read_rows((path, index, 0), (row for row, _ in wanted)):
+            result = drop_repeated_images(
+                sample, self._repeated[1], self.config.ingest.multimodal.no_images_left
+            )
+            if not isinstance(result, Drop):
+                samples.append(result)
+        keys = {key for _, key in wanted}
+        size = self.config.dedup.batch_size
+        for start in range(0, len(samples), size):
+            yield from self.candidates.payloads(samples[start : start + size], keys)
+
+
+class StagedPayloads(beam.PTransform):
+    """Candidates' node keys -> (node key, dedup payload), computed again from the staged samples:
+    the payloads (signature and shingle set, about 1 KB a text) of non-candidates never cross a
+    shuffle. `ids`: (sample id, staged position) of every sample deduplication saw."""
+
+    def __init__(
+        self, ids, folder: str, config: RunConfig, known_exact_hashes: frozenset[str], repeated
+    ) -> None:
+        super().__init__()
+        self.ids = ids
+        self.folder = folder
+        self.config = config
+        self.known = known_exact_hashes
+        self.repeated = repeated
+
+    def expand(self, keys):
+        return (
+            {"position": self.ids, "key": keys | "KeyIds" >> beam.Map(lambda key: (key_id(key), key))}
+            | "LocateCandidates" >> beam.CoGroupByKey()
+            | "ByRowGroup" >> beam.FlatMap(_by_row_group, self.folder)
+            | "GroupRowGroups" >> beam.GroupByKey()
+            | "ComputePayloads" >> beam.ParDo(_PayloadsFn(self.config, self.known), self.repeated)
+        )
 
 
 class _RoutableFn(beam.DoFn):
@@ -282,9 +355,11 @@ def build_pipeline(
             _PrepareForDedupFn(config.ingest.multimodal.no_images_left, budgets), repeated
         ).with_outputs(IDS, CANDIDATES, main=SAMPLES)
     )
-    fingerprinted = prepared[SAMPLES] | "Fingerprint" >> Fingerprint(config.dedup, known_exact_hashes)
+    known = frozenset(known_exact_hashes)
+    fingerprinted = prepared[SAMPLES] | "Fingerprint" >> Fingerprint(config.dedup, known, payloads=False)
+    payloads = StagedPayloads(prepared[IDS], storage.join(staging_dir, "samples"), config, known, repeated)
     decisions = beam.pvalue.AsDict(
-        small_records(fingerprinted) | "Deduplicate" >> ClusterDecisions(config.dedup)
+        small_records(fingerprinted) | "Deduplicate" >> ClusterDecisions(config.dedup, payloads)
     )
     repeats = beam.pvalue.AsList(
         prepared[IDS] | "ById" >> beam.GroupByKey() | "LaterCopies" >> beam.FlatMap(_later_copies)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterator
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
@@ -131,6 +132,29 @@ def read_unit(unit: Unit) -> Iterator[tuple[str, dict[str, Any]]]:
             for sample in batch.to_pylist():
                 yield f"{name}:{index}:{row}", from_arrow_row(sample)
                 row += 1
+
+
+def position_unit(folder: str, position: str) -> tuple[Unit, int]:
+    """The row group (as a unit, row count unknown) and row a position of `read_unit` names, for a
+    file staged under `folder`."""
+    name, index, row = position.rsplit(":", 2)
+    return (storage.join(folder, name), int(index), 0), int(row)
+
+
+def read_rows(unit: Unit, rows: Iterable[int]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(row, sample) for the given rows of one row group, in row order: a second pass that needs a
+    few rows turns only those into Python objects."""
+    path, index, _ = unit
+    wanted = sorted(set(rows))
+    start = 0
+    with storage.open_read(path) as handle:
+        for batch in pq.ParquetFile(handle).iter_batches(READ_BATCH_ROWS, row_groups=[index]):
+            lo, hi = bisect_left(wanted, start), bisect_left(wanted, start + batch.num_rows)
+            if hi > lo:
+                picked = batch.take([row - start for row in wanted[lo:hi]]).to_pylist()
+                for row, sample in zip(wanted[lo:hi], picked, strict=True):
+                    yield row, from_arrow_row(sample)
+            start += batch.num_rows
 
 
 def plan_shards(units: list[Unit], num_shards: int = 0) -> list[tuple[int, int, list[Unit]]]:

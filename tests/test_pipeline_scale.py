@@ -27,6 +27,8 @@ from medcurate.pipelines.staged import (
     ROW_GROUP_ROWS,
     ShardWriter,
     plan_shards,
+    position_unit,
+    read_rows,
     read_unit,
     row_group_units,
 )
@@ -61,6 +63,25 @@ def test_staged_file_round_trips_row_group_by_row_group(tmp_path: Path) -> None:
     assert read[7]["quality_signals"] == {"words": 12.0}
     positions = [position for unit in units for position, _ in read_unit(unit)]
     assert len(set(positions)) == len(samples)
+
+
+def test_rows_named_by_their_positions_are_read_back_alone(tmp_path: Path) -> None:
+    folder = str(tmp_path / "staged")
+    path = f"{folder}/notes-2.parquet"
+    samples = [_note(index) for index in range(600)]
+    writer = ShardWriter(path, row_group_bytes=1)
+    for sample in samples:
+        writer.write(sample)
+    writer.close()
+    (unit,) = row_group_units(path)
+    positions = [position for position, _ in read_unit(unit)]
+    wanted = [positions[i] for i in (599, 3, 256, 3, 0)]
+    located = [position_unit(folder, position) for position in wanted]
+    assert {(path_, index) for (path_, index, _), _ in located} == {(path, 0)}
+    read = list(read_rows(located[0][0], [row for _, row in located]))
+    assert [row for row, _ in read] == [0, 3, 256, 599]
+    assert [sample["id"] for _, sample in read] == [samples[i]["id"] for i in (0, 3, 256, 599)]
+    assert read[1][1]["metadata"] == {"note_type": "progress"}
 
 
 def test_published_row_groups_follow_the_configured_bytes(tmp_path: Path) -> None:
