@@ -330,12 +330,24 @@ _STAFF_NAME = re.compile(rf"{_STAFF}((?:[A-Za-z]\.\s*)?{_NAME_RUN})", re.IGNOREC
 _CREDENTIALED = re.compile(rf"(\b(?:[A-Za-z]\.\s*)?{_NAME_RUN}){_CREDENTIAL}", re.IGNORECASE)
 
 # The opening of a history ("Marisol Quenby is a 58 yo woman", "ODALYS IS A PLEASANT 71 Y/O MAN"):
-# its subject is the patient.
+# its subject is the patient. The age phrase is found first, then the words right before it.
 _AGE_STATEMENT = re.compile(
-    rf"(\b{_NAME_RUN})\s+(?:is|was)\s+an?\s+(?:[^\W\d_]+\s+){{0,2}}\d{{1,3}}\s*-?\s*"
+    r"[ \t]+(?:is|was)[ \t]+an?[ \t]+(?:[^\W\d_]+[ \t]+){0,2}\d{1,3}[ \t]*-?[ \t]*"
     r"(?:y/?o\b|yo\b|y\.o\.|years?[- ]old|yr[- ]old)",
     re.IGNORECASE,
 )
+_NAME_RUN_BEFORE = re.compile(rf"\b({_NAME_RUN})$", re.IGNORECASE)
+
+
+def _age_statement_subjects(text: str) -> Iterator[Span]:
+    upper = mostly_upper(text)
+    for match in scan(_AGE_STATEMENT, text):
+        subject = _NAME_RUN_BEFORE.search(text, max(0, match.start() - 80), match.start())
+        if subject:
+            yield from _name_tokens(
+                text, subject.start(1), subject.end(1), upper, strong=False, backwards=True
+            )
+
 
 # The patient named by the word itself ("PATIENT QUORVANT SEEN", "pt yelvana braskovy c/o sob"), and
 # a record's header line ("QUORVANT, Yelvana - MRN 4471"). After so common a cue only words no list
@@ -470,7 +482,7 @@ RULES = [
         "age_statement_subject",
         "PERSON",
         MEDIUM,
-        function=_cued_names(_AGE_STATEMENT, weak=False, backwards=True),
+        function=_age_statement_subjects,
         examples=(
             ("Marisol Quenby is a 58 yo woman with asthma.", "Quenby"),
             ("ODALYS IS A PLEASANT 71 Y/O MAN.", "ODALYS"),
