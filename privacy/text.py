@@ -250,8 +250,8 @@ def repeated_names(text: str, spans: list[PhiSpan]) -> list[PhiSpan]:
             out.extend(
                 PhiSpan(start, end, entity, MEDIUM, "repeated_name")
                 for start, end in _mentions(text, words)
-                # ... and a name that is also a word, written in lower case in a note in mixed
-                # case, is the word there ("june", "graft").
+                # ... but where capitals mark names, a mention in lower case is a word, not the
+                # name ("june", "graft").
                 if not (capitals_mark_names and text[start].islower())
             )
     return out

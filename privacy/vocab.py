@@ -7,8 +7,10 @@ they are read once per process. Lists here are general vocabulary, never strings
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Iterator
 from functools import cache, lru_cache
 from importlib import resources
+from itertools import chain
 from pathlib import Path
 
 from medcurate.privacy.stop_words import STOP_WORDS
@@ -240,6 +242,17 @@ def _sorted_english() -> tuple[str, ...]:
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 
 
+def one_edit_variants(word: str, letters: str = _ALPHABET, insertions: bool = True) -> Iterator[str]:
+    """The word with one letter deleted, two neighbours swapped, one letter changed (to one of
+    `letters`) or, with `insertions`, one letter inserted: how typing slips a word."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    yield from (head + tail[1:] for head, tail in splits if tail)
+    yield from (head + tail[1] + tail[0] + tail[2:] for head, tail in splits if len(tail) > 1)
+    yield from (head + c + tail[1:] for head, tail in splits if tail for c in letters)
+    if insertions:
+        yield from (head + c + tail for head, tail in splits for c in letters)
+
+
 @lru_cache(maxsize=8192)
 def near_english(word: str) -> bool:
     """A word as notes mangle the language: cut short of a word ("diltiaz"), one letter off a word
@@ -247,15 +260,10 @@ def near_english(word: str) -> bool:
     low = word.lower()
     if len(low) < 4:
         return True
-    splits = [(low[:i], low[i:]) for i in range(len(low) + 1)]
-    edits = (
-        [low]
-        + [head + tail[1:] for head, tail in splits if tail]
-        + [head + tail[1] + tail[0] + tail[2:] for head, tail in splits if len(tail) > 1]
-        + [head + c + tail[1:] for head, tail in splits if tail for c in _ALPHABET]
-        + [head + c + tail for head, tail in splits for c in _ALPHABET]
+    return any(
+        len(edit) >= 4 and (is_english(edit) or _begins_a_word(edit))
+        for edit in chain((low,), one_edit_variants(low))
     )
-    return any(len(edit) >= 4 and (is_english(edit) or _begins_a_word(edit)) for edit in edits)
 
 
 # Endings and beginnings that make words of words ("extubated", "arousable", "prerenal"): a name

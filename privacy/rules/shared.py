@@ -22,6 +22,7 @@ from medcurate.privacy.vocab import (
     first_names,
     is_english,
     is_name_word,
+    one_edit_variants,
 )
 
 STRONG = 0.85
@@ -286,13 +287,8 @@ def _is_eponym_use(text: str, end: int) -> bool:
 def _misspelt(word: str) -> bool:
     """A long word one deletion, swap or changed letter away from English ("assymptomatic",
     "percautions", "decesion")."""
-    if len(word) < 7:
-        return False
-    deletions = (word[:i] + word[i + 1 :] for i in range(len(word)))
-    swaps = (word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1))
-    changes = (word[:i] + c + word[i + 1 :] for i in range(len(word)) for c in "aeiou")
-    return any(
-        is_english(candidate) for candidates in (deletions, swaps, changes) for candidate in candidates
+    return len(word) >= 7 and any(
+        is_english(candidate) for candidate in one_edit_variants(word, "aeiou", insertions=False)
     )
 
 
