@@ -26,7 +26,7 @@ from medcurate.privacy.recognizers import (
     clinical_record,
 )
 from medcurate.privacy.rules.kinds import everyday, mixed_case
-from medcurate.privacy.rules.shared import _MONTH, _is_eponym_use
+from medcurate.privacy.rules.shared import _MONTH, TITLE_WORDS, _is_eponym_use
 from medcurate.privacy.vocab import (
     EPONYMS,
     NOT_NAMES,
@@ -168,9 +168,7 @@ def merge_spans(spans: list[PhiSpan], text: str) -> list[PhiSpan]:
 # stop stays (an initial, "St.").
 _EDGE_PUNCTUATION = frozenset(" \t\r\n#-–(,;:*")
 _LEADING_WORD = re.compile(r"([^\W\d_]+)\.?[\s,:]*")
-_TITLE_WORDS = frozenset(
-    {"dr", "drs", "doctor", "mr", "mrs", "ms", "miss", "mister", "prof", "professor", "mx"}
-)
+_TITLE_WORDS = frozenset(TITLE_WORDS)
 
 
 _PLACE_TYPES = frozenset({"LOCATION", "FACILITY", "ORGANIZATION"})
@@ -323,14 +321,15 @@ def _word_like(text: str, start: int, end: int) -> bool:
     return True
 
 
-def _unconfirmed_allowed(text: str, span: PhiSpan) -> bool:
+def _unconfirmed_allowed(text: str, span: PhiSpan, tagger_threshold: float) -> bool:
     """Whether a tagger span no rule confirms may stand. Below the sure score, in clinical writing
     (notes, and questions about health) the rules read the cues of names, places and dates, and
     what they leave to a doubtful tagger span is misspelt shorthand ("vancomyicn", "AMBULATD") far
     more often than a name: there only a year alone in a clinical record (the rules' weakest date)
     and coined words keep the lower bar. Everyday writing keeps it for words that may be names. A
     number that identifies someone (phone, record, account) has digits: a span of words the model
-    typed as one is a name if its words are coined, else a word."""
+    typed as one is a name if its words are coined, else a word. Coined words must reach the
+    tagger's own threshold: its rare-word band, below it, is too weak without a rule's cue."""
     value = text[span.start : span.end]
     if span.type in ("ID", "PHONE_NUMBER") and not any(char.isdigit() for char in value):
         return _coined_words(text, span.start, span.end)
@@ -344,7 +343,7 @@ def _unconfirmed_allowed(text: str, span: PhiSpan) -> bool:
         return True
     return (
         span.type in ("PERSON", "LOCATION")
-        and span.score >= 0.5
+        and span.score >= tagger_threshold
         and _coined_words(text, span.start, span.end)
     )
 
@@ -549,7 +548,8 @@ class TextDeidentifier:
         tagged = [
             t
             for t in self._tagged(text)
-            if any(r.start < t.end and t.start < r.end for r in ruled) or _unconfirmed_allowed(text, t)
+            if any(r.start < t.end and t.start < r.end for r in ruled)
+            or _unconfirmed_allowed(text, t, self.tagger.threshold)
         ]
         # A name the tagger is sure of is a name everywhere too; a doubtful one only where found.
         sure = [t for t in tagged if t.score >= REPEAT_SCORE]

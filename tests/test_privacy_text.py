@@ -541,6 +541,21 @@ def test_words_notes_mangle_are_not_coined_names() -> None:
         assert coined(name), name
 
 
+def test_coined_words_follow_the_tagger_threshold() -> None:
+    """A doubtful tagger span of coined words in a clinical note stands from the tagger's own
+    threshold up: a lower threshold (more recall) admits more of them, a higher one fewer."""
+    from medcurate.privacy.text import PhiSpan, _unconfirmed_allowed
+
+    text = "Pt seen on rounds, afebrile overnight. Quorvant family updated at bedside. Plan as above."
+    start = text.index("Quorvant")
+    span = PhiSpan(start, start + len("Quorvant"), "PERSON", 0.4, "tagger:test")
+    assert _unconfirmed_allowed(text, span, tagger_threshold=0.3)
+    assert not _unconfirmed_allowed(text, span, tagger_threshold=0.5)
+    plain = text.index("bedside")
+    word = PhiSpan(plain, plain + len("bedside"), "PERSON", 0.4, "tagger:test")
+    assert not _unconfirmed_allowed(text, word, tagger_threshold=0.3)
+
+
 def test_unknown_names_in_clinical_phrasings(deidentifier: TextDeidentifier) -> None:
     """Coined names where the note's own words say who is meant: the subject of an age statement,
     the patient cue, a record's header line."""

@@ -94,7 +94,9 @@ _NAME = rf"{_LETTER}(?:{_LETTER}|['’\-])*{_LETTER}|{_LETTER}\.?"
 _NAME_RUN = rf"(?:{_NAME})(?:\s+(?:[A-Za-z]\.\s*)?(?:{_NAME})){{0,2}}"
 
 
-_TITLE = r"\b(?:dr|drs|dr's|doctor|mr|mrs|ms|miss|mister|prof|professor|mx)\b\.?\s*"
+# Courtesy and professional titles before a name.
+TITLE_WORDS = ("dr", "drs", "dr's", "doctor", "mr", "mrs", "ms", "miss", "mister", "prof", "professor", "mx")
+_TITLE = rf"\b(?:{'|'.join(TITLE_WORDS)})\b\.?\s*"
 
 
 _TITLE_AT = re.compile(_TITLE, re.IGNORECASE)
