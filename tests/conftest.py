@@ -2,12 +2,14 @@
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from medcurate.annotators import server
-from medcurate.annotators.config import LabelStudioConfig
+from medcurate.annotators.config import LabelStudioConfig, ReviewConfig
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +27,21 @@ def ls_config() -> LabelStudioConfig:
     yield config
     server.stop(config)
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def review_config(tmp_path: Path) -> Callable[..., ReviewConfig]:
+    """Review settings for one test: its own projects (titled after it) on the given server, and its
+    own outbox and reviews folder."""
+
+    def make(label_studio: LabelStudioConfig, name: str, **fields: Any) -> ReviewConfig:
+        return ReviewConfig(
+            label_studio=label_studio,
+            text_project=f"{name} text",
+            image_project=f"{name} image",
+            outbox=str(tmp_path / "outbox.jsonl"),
+            reviews_dir=str(tmp_path / "reviews"),
+            **fields,
+        )
+
+    return make

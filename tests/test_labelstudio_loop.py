@@ -46,18 +46,6 @@ QUOTING_COMMENT = "Mr Harold Whitcombe rang on 555-867-5309 to say the dose is w
 PLAIN_COMMENT = "Dyspnea with chest pain fits; reasonable follow up plan."
 
 
-def review_config(ls_config: LabelStudioConfig, tmp_path, name: str, **fields) -> ReviewConfig:
-    return ReviewConfig(
-        label_studio=ls_config,
-        text_project=f"{name} text",
-        image_project=f"{name} image",
-        outbox=str(tmp_path / "outbox.jsonl"),
-        reviews_dir=str(tmp_path / "reviews"),
-        backoff_s=0.2,
-        **fields,
-    )
-
-
 def pending_samples(n: int, prefix: str) -> list[dict]:
     samples = []
     for i in range(n):
@@ -116,9 +104,9 @@ def test_krippendorff_alpha_matches_the_published_example():
     assert krippendorff_alpha([["a", "a"]]) is None  # no variation: undefined
 
 
-def test_end_to_end_two_reviewers_one_disagreement(ls_config, tmp_path, caplog, capsys):
+def test_end_to_end_two_reviewers_one_disagreement(ls_config, tmp_path, review_config, caplog, capsys):
     caplog.set_level(logging.DEBUG)
-    config = review_config(ls_config, tmp_path, "e2e")
+    config = review_config(ls_config, "e2e", backoff_s=0.2)
     samples = pending_samples(5, "e2e")
     assert push_samples(samples, config).sent == 5
 
@@ -239,9 +227,9 @@ def pixels(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
 
-def test_image_review_boxes_come_back_and_are_blacked_out(ls_images, tmp_path):
+def test_image_review_boxes_come_back_and_are_blacked_out(ls_images, tmp_path, review_config):
     """Burned-in PHI: de-id boxes as predictions, image served by Local Files, reviewer boxes applied."""
-    config = review_config(ls_images, tmp_path, "images", audit_fraction=0)
+    config = review_config(ls_images, "images", backoff_s=0.2, audit_fraction=0)
     deid = DeidConfig()
     raw = new_sample(
         source_kind="image", modality="image", source_uri="file:///xray.png", image_bytes=burned_in_png()
@@ -298,8 +286,8 @@ def test_image_review_boxes_come_back_and_are_blacked_out(ls_images, tmp_path):
     assert (after[outside] == before[outside]).all()
 
 
-def test_repush_and_server_stopped_mid_push_leave_every_task_once(ls_config, tmp_path):
-    config = review_config(ls_config, tmp_path, "resilience", batch_size=200, max_retries=1)
+def test_repush_and_server_stopped_mid_push_leave_every_task_once(ls_config, tmp_path, review_config):
+    config = review_config(ls_config, "resilience", backoff_s=0.2, batch_size=200, max_retries=1)
     samples = pending_samples(3000, "resilience")
     outcome: dict = {}
     pusher = threading.Thread(target=lambda: outcome.update(first=push_samples(samples, config)))

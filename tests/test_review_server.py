@@ -75,18 +75,6 @@ def review(verdict: str) -> list[dict]:
     return [{"from_name": "verdict", "to_name": "text", "type": "choices", "value": {"choices": [verdict]}}]
 
 
-def review_config(ls_config: LabelStudioConfig, tmp_path, name: str) -> ReviewConfig:
-    """A test's own projects (titled after it) and files, two reviewers per task."""
-    return ReviewConfig(
-        label_studio=ls_config,
-        text_project=f"{name} text",
-        image_project=f"{name} image",
-        outbox=str(tmp_path / "outbox.jsonl"),
-        reviews_dir=str(tmp_path / "reviews"),
-        reviewers_per_task=2,
-    )
-
-
 def pushed_text_samples(config: ReviewConfig, name: str, count: int) -> tuple[list[dict], Any, int]:
     """`count` clinical notes routed to review and pushed: the samples, an admin client, the project id."""
     samples = [
@@ -108,9 +96,9 @@ def pushed_text_samples(config: ReviewConfig, name: str, count: int) -> tuple[li
 
 
 @pytest.mark.slow
-def test_replayed_annotation_is_one_review(ls_config, tmp_path):
+def test_replayed_annotation_is_one_review(ls_config, tmp_path, review_config):
     """A reviewer's annotation submitted twice (as a replayed request stores it) counts once."""
-    config = review_config(ls_config, tmp_path, "replay")
+    config = review_config(ls_config, "replay", reviewers_per_task=2)
     samples, client, project_id = pushed_text_samples(config, "replay", 2)
     tasks = {t.data["sample_id"]: t.id for t in client.tasks.list(project=project_id, fields="task_only")}
     admin = client.users.whoami()
@@ -203,10 +191,10 @@ def test_backup_then_restore_brings_back_the_review_database(ls_config, tmp_path
 
 
 @pytest.mark.slow
-def test_an_annotation_whose_client_gave_up_while_queued_is_not_stored(ls_config, tmp_path):
+def test_an_annotation_whose_client_gave_up_while_queued_is_not_stored(ls_config, review_config):
     """A POST that waited for a worker longer than its client did is dropped unserved (and counted),
     so what is stored is what was acknowledged; a client that waits is served as before."""
-    config = review_config(ls_config, tmp_path, "abandoned")
+    config = review_config(ls_config, "abandoned", reviewers_per_task=2)
     sample = new_sample(
         source_kind="clinical", modality="text", source_uri="fhir://gone/1", text=NOTE, language="en"
     )
@@ -256,7 +244,7 @@ def _next_task(config: LabelStudioConfig, project_id: int) -> int:
 
 
 @pytest.mark.slow
-def test_next_prefers_free_tasks_and_annotations_keep_label_studio_counts(ls_config, tmp_path):
+def test_next_prefers_free_tasks_and_annotations_keep_label_studio_counts(ls_config, review_config):
     """The server's tuning (ls_tuning.py) is in place and changes only what it should.
 
     `/next` hands out a task nobody else holds before one another reviewer is reading, and
@@ -265,7 +253,7 @@ def test_next_prefers_free_tasks_and_annotations_keep_label_studio_counts(ls_con
     still counts every task's data keys once (annotations do not change them).
     """
     assert "not applied" not in (server.data_dir(ls_config) / server.LOG_FILE).read_text(errors="replace")
-    config = review_config(ls_config, tmp_path, "tuning")
+    config = review_config(ls_config, "tuning", reviewers_per_task=2)
     _, client, project_id = pushed_text_samples(config, "tune", 3)
     tasks = sorted(t.id for t in client.tasks.list(project=project_id, fields="task_only"))
     other = client.users.create(username="tune-rev2", email="tune-rev2@example.org", password="rev2-pass!")
