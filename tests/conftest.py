@@ -1,5 +1,6 @@
 """Fixtures shared by test modules."""
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -10,6 +11,8 @@ import pytest
 
 from medcurate.annotators import server
 from medcurate.annotators.config import LabelStudioConfig, ReviewConfig
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +48,19 @@ def review_config(tmp_path: Path) -> Callable[..., ReviewConfig]:
         )
 
     return make
+
+
+@pytest.fixture(scope="session")
+def demo_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The output folder of one `medcurate run` on the demo config with the default runner, started
+    from the repository root as `make demo` runs it; shared by the tests that only read it."""
+    from medcurate.cli import main
+
+    out = tmp_path_factory.mktemp("demo")
+    cwd = Path.cwd()
+    os.chdir(REPO)
+    try:
+        assert main(["run", "--config", "configs/demo.yaml", "--output", str(out)]) == 0
+    finally:
+        os.chdir(cwd)
+    return out

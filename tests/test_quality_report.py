@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 from pathlib import Path
 
@@ -19,21 +18,14 @@ from selenium.webdriver.common.by import By
 from medcurate.cli import main
 from medcurate.quality.report import REPORT_FILE
 
-REPO = Path(__file__).resolve().parents[1]
 CHARTS = ("funnel", "phi", "dedup", "language", "quality", "relevance", "images", "review")
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    out = tmp_path_factory.mktemp("out")
-    cwd = Path.cwd()
-    os.chdir(REPO)
-    try:
-        assert main(["run", "--config", "configs/demo.yaml", "--output", str(out)]) == 0
-    finally:
-        os.chdir(cwd)
+def demo(demo_output: Path) -> dict:
+    out = demo_output
     (version,) = sorted((out / "medcurate-sample").glob("v*"))
     manifest = json.loads((version / "manifest.json").read_text())
     report = out / "reports" / "medcurate-sample" / manifest["run_id"] / REPORT_FILE
