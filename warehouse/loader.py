@@ -1,13 +1,15 @@
 """Reading a published version from a training job: one global order, split across ranks and workers.
 
-For a (seed, epoch) the order of samples is a function of the version alone: row groups are
-permuted, then rows are permuted inside windows of `window` consecutive (permuted) row groups, so
-memory stays at a couple of windows. Row filters drop non-matching rows from that order without
-reordering the rest. The order is cut into global steps of `batch_size * world_size` positions;
-rank r takes the r-th `batch_size` slice of every step, and DataLoader worker w of a rank serves
-the rank's steps w, w + num_workers, ... (the order in which a DataLoader collects them). So the
-sequence of samples the job trains on does not depend on the number of ranks or workers, every
-sample is read once per epoch, and a resume needs only the number of positions consumed.
+For a (seed, epoch) the order of samples is a function of the version and the order settings
+alone: row groups are permuted and dealt to `lanes` lanes; each lane's rows are permuted inside
+windows of `window // lanes` row groups; lane batches of `batch_size` rows are taken from the lanes
+in turn. Row filters drop non-matching rows from that order without reordering the rest. The
+order is cut into global steps of `batch_size * world_size` positions; rank r takes the r-th
+`batch_size` slice of every step, and DataLoader worker w of a rank serves the rank's steps w,
+w + num_workers, ... (the order in which a DataLoader collects them). So the sequence of samples
+the job trains on does not depend on the number of ranks or workers, every sample is read once per
+epoch, and a resume needs only the number of positions consumed. When `lanes` is a multiple of
+ranks x workers, each reader only ever reads its own lanes' row groups: the job decodes once.
 
 Integrity is checked while streaming: each column chunk read is compared with the digest the
 publish recorded, so the first batch never waits for whole shards to be hashed.
@@ -414,6 +416,10 @@ class DatasetReader:
     evenly over the ranks, so every sample is read exactly once (the last batches are short);
     "pad" fills it with samples from the start of the epoch order, so every rank gets the same
     number of full batches; "drop" skips it.
+
+    `lanes` interleaves that many independent streams of windows batch by batch (see the module
+    docstring and docs/loader.md): a multiple of world_size x num_workers lets each reader decode
+    only its own row groups; a batch then draws from `window // lanes` row groups.
 
     `compact` gathers each batch into buffers of its own (default: when `num_workers` > 0, since
     a DataLoader pickles batches); otherwise batches are zero-copy slices of gathers of a few
