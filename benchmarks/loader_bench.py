@@ -15,8 +15,8 @@ measures in one run, with the same selected columns, batch 256, the same shuffle
 Contenders: raw pyarrow batch iteration (no shuffle, no checks: the physical limit here), Hugging
 Face datasets streaming Parquet with shuffle + split_dataset_by_node, LitData's Parquet loader
 (after its index step) and MosaicML Streaming (after MDS conversion; conversion timed apart).
-Needs the `bench` extra (torch, torchdata, datasets, litdata, polars) and mosaicml-streaming
-installed with --no-deps (its metadata pins numpy < 2.2).
+Needs `make bench-deps`: the `bench` extra (torch, torchdata, datasets, polars, ...) and LitData and
+mosaicml-streaming installed with --no-deps (requirements/bench-no-deps.txt).
 
 The last line: `loader/pyarrow X.XX, loader/hf X.XX, loader/litdata X.XX, loader/mosaic X.XX`, the
 ratio of medcurate's samples/s to each contender's (> 1: medcurate faster), taken at the
