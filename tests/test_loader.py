@@ -210,7 +210,7 @@ def _count_reads(monkeypatch) -> list[int]:
     return reads
 
 
-@pytest.mark.parametrize(("world_size", "workers"), [(1, 2), (2, 2), (1, 4), (4, 0)])
+@pytest.mark.parametrize(("world_size", "workers"), [(1, 0), (1, 1), (1, 2), (2, 2), (1, 4), (4, 0)])
 def test_readers_of_a_lane_multiple_decode_each_row_group_once(
     tmp_path: Path, monkeypatch, world_size, workers
 ):

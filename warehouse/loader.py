@@ -790,6 +790,10 @@ class DatasetReader:
             chosen = [due]
             if not first:  # the windows due before this one ends, read together (in parallel)
                 chosen += [w for w in pending if w != due and pending_low[w] < end]
+            # Every part of the chosen windows planned: a window is dropped after its last part,
+            # never before a later part of it is known (which would read it again).
+            last = max(window_end(w) for w in chosen)
+            plan(last)
             waiting = [w for w in chosen if w not in loading]
             tables = dict(zip(waiting, self._read_windows(waiting) if waiting else [], strict=True))
             for w in chosen:
@@ -800,7 +804,7 @@ class DatasetReader:
                 group = 1 if self.compact else _GATHER_ROWS
                 opened[w] = _Opened(_Window(table, rows, group, quick=first), order)
             if executor is not None:
-                plan(window_end(max(opened)) + 1)
+                plan(last + 1)
                 ahead = [w for w in pending if w not in opened and w not in loading][: depth - len(loading)]
                 for w in ahead:
                     loading[w] = executor.submit(self._read_windows, [w])
