@@ -517,7 +517,7 @@ class DatasetReader:
         # _ends[p]: samples (after filtering) before piece p; _starts[p]: offset of piece p in its
         # window's (filtered) order. Known for the first _known pieces (all when not filtering).
         self._ends = np.zeros(pieces + 1, dtype=np.int64)
-        self._starts = self._piece_low.copy()
+        self._starts = self._piece_low.astype(np.int64) if self.where else self._piece_low
         if self.where:
             self._known = 0
         else:
@@ -561,7 +561,8 @@ class DatasetReader:
             )
             ends = np.concatenate([starts[1:], [len(window)]]) - 1
             window, low, high = window[starts], low[starts], high[ends]
-        return window, low, high
+        # About one piece per batch: int32 (window ids and offsets within a window) keeps them small.
+        return window.astype(np.int32), low.astype(np.int32), high.astype(np.int32)
 
     def set_epoch(self, epoch: int) -> None:
         """Starts epoch `epoch` from its beginning (a new order when shuffling)."""
