@@ -424,8 +424,8 @@ def _streaming() -> Any:
     """MosaicML Streaming's dataset and MDS writer, imported without running `streaming/__init__`.
 
     That file imports `streaming.vision` (torchvision) and `streaming.base` imports its
-    DataLoader subclass, which imports transformers (for one isinstance check); neither has a
-    build here that imports beside the CPU torch. The dataset and writer need neither: the
+    DataLoader subclass, which imports transformers (for one isinstance check); torchvision's
+    PyPI build does not load beside torch's CPU build. The dataset and writer need neither: the
     package shells are set up by hand and the two modules imported directly. A plain torch
     DataLoader takes the place of `StreamingDataLoader` (which only adds sample counting for
     its own state_dict; the dataset's state_dict is used here)."""
