@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := tesseract-ocr fonts-dejavu-core fonts-dejavu-extra chromium chromium-driver postgresql
 
-.PHONY: demo test lint system-deps clean tagger-model relevance-model
+.PHONY: demo test lint bench-deps system-deps clean tagger-model relevance-model
 
 # DEMO_ARGS: extra `medcurate run` flags, e.g. make demo DEMO_ARGS="--runner DaskRunner"
 demo: $(STAMP)
@@ -18,6 +18,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The benchmarks' contenders (`bench` extra), MosaicML Streaming without its dependencies.
+bench-deps: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements/bench-no-deps.txt
 
 $(STAMP): pyproject.toml setup.py requirements/models.txt
 	@$(MAKE) --no-print-directory system-deps

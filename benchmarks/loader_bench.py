@@ -15,8 +15,8 @@ measures in one run, with the same selected columns, batch 256, the same shuffle
 Contenders: raw pyarrow batch iteration (no shuffle, no checks: the physical limit here), Hugging
 Face datasets streaming Parquet with shuffle + split_dataset_by_node, LitData's Parquet loader
 (after its index step) and MosaicML Streaming (after MDS conversion; conversion timed apart).
-Needs the `bench` extra (torch, torchdata, datasets, litdata, polars) and mosaicml-streaming
-installed with --no-deps (its metadata pins numpy < 2.2).
+Needs `make bench-deps`: the `bench` extra (torch, torchdata, datasets, polars, ...) and LitData and
+mosaicml-streaming installed with --no-deps (requirements/bench-no-deps.txt).
 
 The last line: `loader/pyarrow X.XX, loader/hf X.XX, loader/litdata X.XX, loader/mosaic X.XX`, the
 ratio of medcurate's samples/s to each contender's (> 1: medcurate faster), taken at the
@@ -32,6 +32,7 @@ import argparse
 import contextlib
 import gc
 import importlib
+import importlib.util
 import json
 import os
 import shutil
@@ -263,14 +264,15 @@ class Medcurate(Contender):
     name = "medcurate"
     modules = ("medcurate.warehouse.torch_data",)
 
-    def __init__(self, version_dir: Path, window: int, total: int) -> None:
+    def __init__(self, version_dir: Path, window: int, total: int, lanes: int | None) -> None:
         self.version_dir, self.window, self.total = str(version_dir), window, total
+        self.order = {"window": window, **({"lanes": lanes} if lanes else {})}
 
     def _dataset(self):
         from medcurate.warehouse.torch_data import LoaderDataset
 
         return LoaderDataset(
-            self.version_dir, columns=COLUMNS, seed=SEED, batch_size=BATCH, window=self.window, shuffle=True
+            self.version_dir, columns=COLUMNS, seed=SEED, batch_size=BATCH, shuffle=True, **self.order
         )
 
     def loader(self, workers: int):
@@ -278,7 +280,7 @@ class Medcurate(Contender):
 
     def resumed(self):
         state = DatasetReader(
-            self.version_dir, columns=COLUMNS, seed=SEED, batch_size=BATCH, window=self.window
+            self.version_dir, columns=COLUMNS, seed=SEED, batch_size=BATCH, **self.order
         ).state_dict(batches=self.total // 2 // BATCH)
         dataset = self._dataset()
         dataset.load_state_dict(state)
@@ -418,18 +420,51 @@ class LitData(Contender):
         return fresh
 
 
+def _streaming() -> Any:
+    """MosaicML Streaming's dataset and MDS writer, imported without running `streaming/__init__`.
+
+    That file imports `streaming.vision` (torchvision) and `streaming.base` imports its
+    DataLoader subclass, which imports transformers (for one isinstance check); torchvision's
+    PyPI build does not load beside torch's CPU build. The dataset and writer need neither: the
+    package shells are set up by hand and the two modules imported directly. A plain torch
+    DataLoader takes the place of `StreamingDataLoader` (which only adds sample counting for
+    its own state_dict; the dataset's state_dict is used here)."""
+    import types
+
+    for name in ("streaming", "streaming.base"):
+        if name not in sys.modules:
+            spec = importlib.util.find_spec(name)
+            if spec is None or spec.submodule_search_locations is None:
+                raise ModuleNotFoundError(f"No module named {name!r}")
+            shell = types.ModuleType(name)
+            shell.__path__ = list(spec.submodule_search_locations)
+            shell.__spec__, shell.__file__ = spec, spec.origin
+            sys.modules[name] = shell
+    dataset = importlib.import_module("streaming.base.dataset")
+    writer = importlib.import_module("streaming.base.format.mds.writer")
+    util = importlib.import_module("streaming.base.util")
+    return types.SimpleNamespace(
+        StreamingDataset=dataset.StreamingDataset,
+        MDSWriter=writer.MDSWriter,
+        clean_stale_shared_memory=util.clean_stale_shared_memory,
+    )
+
+
 class Mosaic(Contender):
+    """MosaicML Streaming after MDS conversion (the conversion is timed apart, as preparation)."""
+
     name = "mosaic"
-    modules = ("streaming", "streaming.base.util")
 
     def __init__(self, version_dir: Path, work: Path, block: int, total: int) -> None:
         self.version_dir = version_dir
         self.dir = work / "mds"
         self.block, self.total = block, total
 
-    def setup(self) -> float:
-        from streaming import MDSWriter
+    def imports(self) -> None:
+        super().imports()
+        _streaming()
 
+    def setup(self) -> float:
         shutil.rmtree(self.dir, ignore_errors=True)
         started = time.perf_counter()
         types = {
@@ -439,7 +474,10 @@ class Mosaic(Contender):
             "review_status": "str",
             "quality_score": "float32",
         }
-        with MDSWriter(out=str(self.dir), columns=types, compression="zstd", size_limit=1 << 26) as writer:
+        writer = _streaming().MDSWriter(
+            out=str(self.dir), columns=types, compression="zstd", size_limit=1 << 26
+        )
+        with writer:
             for f in sorted((self.version_dir / "data").glob("*.parquet")):
                 for batch in pq.ParquetFile(f).iter_batches(batch_size=8192, columns=COLUMNS):
                     for row in batch.to_pylist():
@@ -448,11 +486,9 @@ class Mosaic(Contender):
         return time.perf_counter() - started
 
     def _dataset(self):
-        from streaming import StreamingDataset
-        from streaming.base.util import clean_stale_shared_memory
-
-        clean_stale_shared_memory()
-        return StreamingDataset(
+        streaming = _streaming()
+        streaming.clean_stale_shared_memory()
+        return streaming.StreamingDataset(
             local=str(self.dir),
             shuffle=True,
             shuffle_seed=SEED,
@@ -462,16 +498,12 @@ class Mosaic(Contender):
         )
 
     def loader(self, workers: int):
-        from streaming import StreamingDataLoader
-
-        return StreamingDataLoader(self._dataset(), batch_size=BATCH, num_workers=workers)
+        return _torch().DataLoader(self._dataset(), batch_size=BATCH, num_workers=workers)
 
     def resumed(self):
-        from streaming import StreamingDataLoader
-
         ds = self._dataset()
         ds.load_state_dict(ds.state_dict(num_samples=self.total // 2, from_beginning=True))
-        return StreamingDataLoader(ds, batch_size=BATCH, num_workers=0)
+        return _torch().DataLoader(ds, batch_size=BATCH, num_workers=0)
 
 
 # ----- measuring --------------------------------------------------------------------------------
@@ -597,7 +629,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--shards", type=int, default=16)
     parser.add_argument("--row-group-rows", type=int, default=16384)
-    parser.add_argument("--window", type=int, default=4, help="row groups per shuffle window")
+    parser.add_argument("--window", type=int, default=4, help="row groups held for shuffling (all lanes)")
+    parser.add_argument("--lanes", type=int, help="medcurate's lanes (default: the loader's default)")
     parser.add_argument("--workers", default="0,1,2")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--measure", type=int, default=300_000, help="samples timed per run")
@@ -622,7 +655,7 @@ def main(argv: list[str] | None = None) -> int:
     budget = args.window * args.row_group_rows
     print(f"shuffle memory budget: {budget:,} rows for every contender", flush=True)
     builders = {
-        "medcurate": lambda: Medcurate(version_dir, args.window, args.rows),
+        "medcurate": lambda: Medcurate(version_dir, args.window, args.rows, args.lanes),
         "pyarrow": lambda: RawPyarrow(version_dir),
         "hf": lambda: HuggingFace(version_dir, budget, args.rows),
         "litdata": lambda: LitData(version_dir, args.work, args.rows),

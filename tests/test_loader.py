@@ -143,10 +143,26 @@ def test_every_sample_once_and_the_same_order_for_any_ranks_and_workers(tmp_path
         assert all(len(b) <= 8 for b in batches)
 
 
-def test_the_order_is_the_documented_one(tmp_path: Path):
-    """Row groups permuted, then rows permuted within windows of `window` row groups: computed here
-    from that definition, apart from the reader's steps, segments and gathers."""
-    version_dir = make_version(tmp_path, shards=3, rows_per_shard=45)  # row groups of 16, 16, 13 rows
+def documented_order(groups: list[list[str]], seed: int, epoch: int, window: int, lanes: int, batch: int):
+    """The order as docs/loader.md defines it, computed apart from the reader's pieces and gathers."""
+    order = loader._permutation(len(groups), seed, epoch, 1)
+    size = max(1, window // lanes)
+    lane_rows = []
+    for lane in range(lanes):
+        mine, rows = order[lane::lanes], []
+        for j, start in enumerate(range(0, len(mine), size)):
+            window_rows = [i for g in mine[start : start + size] for i in groups[g]]
+            rows += [
+                window_rows[r]
+                for r in loader._permutation(len(window_rows), seed, epoch, 2, j * lanes + lane)
+            ]
+        lane_rows.append(rows)
+    full = min(len(rows) // batch for rows in lane_rows)
+    expected = [i for j in range(full) for rows in lane_rows for i in rows[j * batch : (j + 1) * batch]]
+    return expected + [i for rows in lane_rows for i in rows[full * batch :]]
+
+
+def row_groups(version_dir: Path) -> list[list[str]]:
     groups = []
     for shard in sorted((version_dir / "data").glob("*.parquet")):
         parquet = pq.ParquetFile(shard)
@@ -154,14 +170,69 @@ def test_the_order_is_the_documented_one(tmp_path: Path):
             parquet.read_row_group(g, columns=["id"]).column("id").to_pylist()
             for g in range(parquet.num_row_groups)
         ]
-    seed, epoch, window = OPTIONS["seed"], OPTIONS["epoch"], OPTIONS["window"]
-    order = loader._permutation(len(groups), seed, epoch, 1)
+    return groups
+
+
+@pytest.mark.parametrize(("window", "lanes"), [(2, 1), (2, 4), (4, 2), (5, 3), (1, 7)])
+def test_the_order_is_the_documented_one(tmp_path: Path, window: int, lanes: int):
+    """Row groups permuted and dealt to lanes, rows permuted within each lane's windows, lane batches
+    interleaved: computed here from that definition, apart from the reader's pieces and gathers."""
+    version_dir = make_version(tmp_path, shards=3, rows_per_shard=45)  # row groups of 16, 16, 13 rows
+    options = {**OPTIONS, "window": window, "lanes": lanes}
+    expected = documented_order(row_groups(version_dir), 7, 0, window, lanes, 8)
+    for world_size, workers in ((1, 0), (3, 2), (2, 3), (1, 4)):
+        assert [i for b in job_order(version_dir, world_size, workers, **options) for i in b] == expected
+
+
+def test_one_lane_is_one_window_after_another(tmp_path: Path):
+    """With `lanes=1` the order is the windows' permuted rows one after the other, for any batch size."""
+    version_dir = make_version(tmp_path, shards=3, rows_per_shard=45)
+    groups, order = row_groups(version_dir), loader._permutation(9, 7, 0, 1)
     expected = []
-    for w, start in enumerate(range(0, len(order), window)):
-        rows = [i for g in order[start : start + window] for i in groups[g]]
-        expected += [rows[r] for r in loader._permutation(len(rows), seed, epoch, 2, w)]
-    for world_size, workers in ((1, 0), (3, 2), (2, 3)):
-        assert [i for b in job_order(version_dir, world_size, workers, **OPTIONS) for i in b] == expected
+    for w, start in enumerate(range(0, 9, 2)):
+        rows = [i for g in order[start : start + 2] for i in groups[g]]
+        expected += [rows[r] for r in loader._permutation(len(rows), 7, 0, 2, w)]
+    for batch_size in (8, 5):
+        options = {**OPTIONS, "lanes": 1, "batch_size": batch_size}
+        assert ids(DatasetReader(str(version_dir), columns=["id"], **options)) == expected
+
+
+def _count_reads(monkeypatch) -> list[int]:
+    """Records every row group the loader reads (shard, row group), in order."""
+    reads = []
+    read = loader._Shard.read
+
+    def counted(shard, group, columns):
+        reads.append((shard.path, group))
+        return read(shard, group, columns)
+
+    monkeypatch.setattr(loader._Shard, "read", counted)
+    return reads
+
+
+@pytest.mark.parametrize(("world_size", "workers"), [(1, 0), (1, 1), (1, 2), (2, 2), (1, 4), (4, 0)])
+def test_readers_of_a_lane_multiple_decode_each_row_group_once(
+    tmp_path: Path, monkeypatch, world_size, workers
+):
+    """When `lanes` is a multiple of ranks x workers, each reader reads only its own lanes' row groups."""
+    version_dir = make_version(tmp_path, shards=4, rows_per_shard=64)  # 16 row groups of 16 rows
+    reads = _count_reads(monkeypatch)
+    options = {**OPTIONS, "window": 8, "lanes": 4}
+    job_order(version_dir, world_size, workers, **options)
+    assert sorted(reads) == sorted(set(reads)) and len(reads) == 16
+    reads.clear()
+    job_order(version_dir, world_size, workers, **{**options, "lanes": 1})  # every reader reads every window
+    assert len(reads) == 16 * world_size * max(workers, 1)
+
+
+def test_the_first_batch_reads_only_the_first_lane_window(tmp_path: Path, monkeypatch):
+    version_dir = str(make_version(tmp_path, shards=2, rows_per_shard=64))
+    reads = _count_reads(monkeypatch)
+    batches = iter(DatasetReader(version_dir, columns=["id"], **{**OPTIONS, "window": 8, "lanes": 4}))
+    next(batches)
+    assert len(reads) == 2
+    next(batches)  # the other lanes' windows of the round, read together
+    assert len(reads) == 8
 
 
 def test_permutation_is_the_stable_sort_of_raw_pcg64_output():
@@ -239,7 +310,7 @@ def test_same_seed_same_order_other_epoch_other_order(tmp_path: Path):
 
 
 def test_the_window_bounds_how_far_rows_move(tmp_path: Path):
-    """Rows are shuffled inside windows of `window` row groups: each batch comes from one or two windows."""
+    """Rows are shuffled inside lane windows of `window // lanes` row groups: here each batch is one."""
     version_dir = str(make_version(tmp_path, shards=2, rows_per_shard=64, row_group_size=16))
     group_of = {f"s{s}-{n}": (s, n // 16) for s in range(2) for n in range(64)}
     uri_of = dict(
@@ -253,9 +324,12 @@ def test_the_window_bounds_how_far_rows_move(tmp_path: Path):
             strict=True,
         )
     )
-    order = ids(DatasetReader(version_dir, columns=["id"], seed=3, window=2, batch_size=32))
-    windows = [{group_of[uri_of[i]] for i in order[w : w + 32]} for w in range(0, 128, 32)]
-    assert all(len(groups) == 2 for groups in windows)
+    for window, lanes in ((2, 1), (4, 2), (8, 4)):  # the same two row groups per lane window
+        order = ids(
+            DatasetReader(version_dir, columns=["id"], seed=3, window=window, lanes=lanes, batch_size=32)
+        )
+        windows = [{group_of[uri_of[i]] for i in order[w : w + 32]} for w in range(0, 128, 32)]
+        assert all(len(groups) == 2 for groups in windows)
 
 
 def test_pad_and_drop_tails(tmp_path: Path):
@@ -354,6 +428,15 @@ def test_a_state_from_another_order_is_refused(tmp_path: Path):
         DatasetReader(version_dir, ["id"], **{**OPTIONS, "seed": 1}).load_state_dict(state)
     with pytest.raises(ResumeError, match="where"):
         DatasetReader(version_dir, ["id"], where={"modality": "text"}, **OPTIONS).load_state_dict(state)
+    with pytest.raises(ResumeError, match="lanes"):  # the lanes interleave differently
+        DatasetReader(version_dir, ["id"], **{**OPTIONS, "lanes": 1}).load_state_dict(state)
+    with pytest.raises(ResumeError, match="batch_size"):  # lane batches of another size
+        DatasetReader(version_dir, ["id"], **{**OPTIONS, "batch_size": 4}).load_state_dict(state)
+    single = DatasetReader(version_dir, ["id"], **{**OPTIONS, "lanes": 1, "batch_size": 4})
+    single.load_state_dict(
+        DatasetReader(version_dir, ["id"], **{**OPTIONS, "lanes": 1}).state_dict(batches=2)
+    )
+    assert ids(single) == ids(DatasetReader(version_dir, ["id"], **{**OPTIONS, "lanes": 1}))[16:]
 
 
 FILTERS = [

@@ -1,13 +1,15 @@
 """Reading a published version from a training job: one global order, split across ranks and workers.
 
-For a (seed, epoch) the order of samples is a function of the version alone: row groups are
-permuted, then rows are permuted inside windows of `window` consecutive (permuted) row groups, so
-memory stays at a couple of windows. Row filters drop non-matching rows from that order without
-reordering the rest. The order is cut into global steps of `batch_size * world_size` positions;
-rank r takes the r-th `batch_size` slice of every step, and DataLoader worker w of a rank serves
-the rank's steps w, w + num_workers, ... (the order in which a DataLoader collects them). So the
-sequence of samples the job trains on does not depend on the number of ranks or workers, every
-sample is read once per epoch, and a resume needs only the number of positions consumed.
+For a (seed, epoch) the order of samples is a function of the version and the order settings
+alone: row groups are permuted and dealt to `lanes` lanes; each lane's rows are permuted inside
+windows of `window // lanes` row groups; lane batches of `batch_size` rows are taken from the lanes
+in turn. Row filters drop non-matching rows from that order without reordering the rest. The
+order is cut into global steps of `batch_size * world_size` positions; rank r takes the r-th
+`batch_size` slice of every step, and DataLoader worker w of a rank serves the rank's steps w,
+w + num_workers, ... (the order in which a DataLoader collects them). So the sequence of samples
+the job trains on does not depend on the number of ranks or workers, every sample is read once per
+epoch, and a resume needs only the number of positions consumed. When `lanes` is a multiple of
+ranks x workers, each reader only ever reads its own lanes' row groups: the job decodes once.
 
 Integrity is checked while streaming: each column chunk read is compared with the digest the
 publish recorded, so the first batch never waits for whole shards to be hashed.
@@ -15,11 +17,11 @@ publish recorded, so the first batch never waits for whole shards to be hashed.
 
 from __future__ import annotations
 
-import bisect
 import collections
 import functools
 import hashlib
 import io
+import itertools
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -415,6 +417,10 @@ class DatasetReader:
     "pad" fills it with samples from the start of the epoch order, so every rank gets the same
     number of full batches; "drop" skips it.
 
+    `lanes` interleaves that many independent streams of windows batch by batch (see the module
+    docstring and docs/loader.md): a multiple of world_size x num_workers lets each reader decode
+    only its own row groups; a batch then draws from `window // lanes` row groups.
+
     `compact` gathers each batch into buffers of its own (default: when `num_workers` > 0, since
     a DataLoader pickles batches); otherwise batches are zero-copy slices of gathers of a few
     thousand rows, which is cheaper.
@@ -434,6 +440,7 @@ class DatasetReader:
         batch_size: int = 1024,
         *,
         window: int = 8,
+        lanes: int = 4,
         tail: Tail = "partial",
         where: RowFilter | Mapping[str, Any] | None = None,
         verify: bool = True,
@@ -444,8 +451,8 @@ class DatasetReader:
             raise ValueError(f"rank {rank} is outside 0..{world_size - 1}")
         if not 0 <= worker_id < max(num_workers, 1):
             raise ValueError(f"worker_id {worker_id} is outside 0..{max(num_workers, 1) - 1}")
-        if batch_size < 1 or window < 1:
-            raise ValueError("batch_size and window must be at least 1")
+        if batch_size < 1 or window < 1 or lanes < 1:
+            raise ValueError("batch_size, window and lanes must be at least 1")
         if tail not in _TAILS:
             raise ValueError(f"tail must be one of {_TAILS}")
         self.version_dir = os.fspath(version_dir).rstrip("/")
@@ -460,6 +467,7 @@ class DatasetReader:
         self.worker_id, self.num_workers = worker_id, num_workers
         self.seed, self.epoch, self.shuffle = seed, epoch, shuffle
         self.batch_size, self.window, self.tail = batch_size, window, tail
+        self.lanes, self.lane_window = lanes, max(1, window // lanes)
         self.where = RowFilter.of(where)
         self.verify, self.prefetch = verify, prefetch
         self.compact = num_workers > 0 if compact is None else compact
@@ -488,12 +496,73 @@ class DatasetReader:
         return np.array(rows, dtype=np.int64).reshape(-1, 3)
 
     def _set_order(self) -> None:
+        """Row groups permuted and dealt to lanes; each lane's row groups form windows; the order
+        is cut into pieces, each a contiguous range of one window's permuted rows (see `_pieces`)."""
         count = len(self._groups)
         order = _permutation(count, self.seed, self.epoch, 1) if self.shuffle else np.arange(count)
-        self._windows = [order[i : i + self.window] for i in range(0, count, self.window)]
-        self._window_rows = [int(self._groups[w, 2].sum()) for w in self._windows]
-        self._counts: list[int] = [] if self.where else list(self._window_rows)
-        self._ends = [0]  # _ends[w]: samples before window w, extended as windows are counted
+        lanes, size = self.lanes, self.lane_window
+        # Window j of lane l is window j * lanes + l; lanes one row group short leave empty ids.
+        per_lane = [order[lane::lanes] for lane in range(lanes)]
+        rounds = max((-(-len(groups) // size) for groups in per_lane), default=0)
+        empty = np.empty(0, dtype=np.int64)
+        self._windows = [empty] * (rounds * lanes)
+        for lane, groups in enumerate(per_lane):
+            for j, start in enumerate(range(0, len(groups), size)):
+                self._windows[j * lanes + lane] = groups[start : start + size]
+        self._window_rows = np.array([int(self._groups[w, 2].sum()) for w in self._windows], dtype=np.int64)
+        self._piece_window, self._piece_low, self._piece_high = self._pieces()
+        pieces = len(self._piece_window)
+        self._last_piece = np.full(len(self._windows), -1, dtype=np.int64)
+        np.maximum.at(self._last_piece, self._piece_window, np.arange(pieces))
+        # _ends[p]: samples (after filtering) before piece p; _starts[p]: offset of piece p in its
+        # window's (filtered) order. Known for the first _known pieces (all when not filtering).
+        self._ends = np.zeros(pieces + 1, dtype=np.int64)
+        self._starts = self._piece_low.astype(np.int64) if self.where else self._piece_low
+        if self.where:
+            self._known = 0
+        else:
+            self._known = pieces
+            np.cumsum(self._piece_high - self._piece_low, out=self._ends[1:])
+        self._kept: dict[int, np.ndarray] = {}
+
+    def _pieces(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(window, low, high) of every piece of the unfiltered order, in order.
+
+        Each lane's rows (its windows' permuted rows, one after the other) are cut into lane
+        batches of `batch_size`; the order takes lane batch j of lanes 0, 1, ..., L-1, then j + 1,
+        as long as every lane has a full batch j. Then the lanes' remaining rows follow, lane after
+        lane. Pieces are cut where a lane batch crosses a window's end; consecutive pieces of the
+        same window that continue each other are merged (with one lane, a piece is a window)."""
+        lanes, batch = self.lanes, self.batch_size
+        lane_windows = [np.arange(lane, len(self._windows), lanes) for lane in range(lanes)]
+        bounds = [np.concatenate([[0], np.cumsum(self._window_rows[ws])]) for ws in lane_windows]
+        full = min(int(b[-1]) // batch for b in bounds)  # rounds in which every lane has a full batch
+        cuts = np.arange(0, full * batch + 1, batch, dtype=np.int64)
+        columns: list[list[np.ndarray]] = [[], [], [], [], [], []]
+        for lane, (ws, b) in enumerate(zip(lane_windows, bounds, strict=True)):
+            points = np.union1d(b, cuts[cuts <= b[-1]])
+            low, high = points[:-1], points[1:]
+            keep = high > low
+            low, high = low[keep], high[keep]
+            index = np.searchsorted(b, low, side="right") - 1
+            second = np.where(low < full * batch, low // batch, np.iinfo(np.int64).max)
+            for column, values in zip(
+                columns,
+                (second, np.full(len(low), lane), low, ws[index], low - b[index], high - b[index]),
+                strict=True,
+            ):
+                column.append(values)
+        rounds, lane_of, lane_low, window, low, high = (np.concatenate(c).astype(np.int64) for c in columns)
+        order = np.lexsort((lane_low, lane_of, rounds))  # round, then lane, then place in the lane
+        window, low, high = window[order], low[order], high[order]
+        if len(window) > 1:
+            starts = np.flatnonzero(
+                np.concatenate([[True], (window[1:] != window[:-1]) | (low[1:] != high[:-1])])
+            )
+            ends = np.concatenate([starts[1:], [len(window)]]) - 1
+            window, low, high = window[starts], low[starts], high[ends]
+        # About one piece per batch: int32 (window ids and offsets within a window) keeps them small.
+        return window.astype(np.int32), low.astype(np.int32), high.astype(np.int32)
 
     def set_epoch(self, epoch: int) -> None:
         """Starts epoch `epoch` from its beginning (a new order when shuffling)."""
@@ -508,29 +577,41 @@ class DatasetReader:
             self._masks[group] = self.where.mask(self._shards[shard].read(int(index), self.where.columns))
         return self._masks[group]
 
-    def _window_count(self, w: int) -> int:
-        """Samples of window w that pass the filter; counting reads only the filter columns."""
-        while len(self._counts) <= w:
-            groups = self._windows[len(self._counts)]
-            self._counts.append(int(sum(self._mask(int(g)).sum() for g in groups)))
-        return self._counts[w]
+    def _kept_before(self, w: int) -> np.ndarray:
+        """Filtering: how many rows of window w's permuted order before each offset pass the filter."""
+        if w not in self._kept:
+            n = int(self._window_rows[w])
+            order = _permutation(n, self.seed, self.epoch, 2, w) if self.shuffle else np.arange(n)
+            keep = np.concatenate([self._mask(int(g)) for g in self._windows[w]])[order]
+            if len(self._kept) > 4 * self.lanes:
+                self._kept.pop(next(iter(self._kept)))
+            self._kept[w] = np.concatenate([[0], np.cumsum(keep)])
+        return self._kept[w]
+
+    def _count_to(self, piece: int) -> None:
+        """Counts the filtered samples of pieces up to `piece` (reads only the filter columns)."""
+        while self._known <= piece:
+            p = self._known
+            kept = self._kept_before(int(self._piece_window[p]))
+            self._starts[p] = kept[self._piece_low[p]]
+            self._ends[p + 1] = self._ends[p] + kept[self._piece_high[p]] - self._starts[p]
+            self._known += 1
 
     def _covers(self, position: int) -> bool:
-        """Whether the epoch has a sample at this position (counts windows lazily when filtering)."""
-        while self._ends[-1] <= position and len(self._ends) <= len(self._windows):
-            self._ends.append(self._ends[-1] + self._window_count(len(self._ends) - 1))
-        return position < self._ends[-1]
+        """Whether the epoch has a sample at this position (counts pieces lazily when filtering)."""
+        while self._ends[self._known] <= position and self._known < len(self._piece_window):
+            self._count_to(self._known)
+        return position < self._ends[self._known]
 
-    def _window_of(self, position: int) -> int:
-        if not self._covers(position):
-            raise IndexError(position)
-        return bisect.bisect_right(self._ends, position) - 1
+    def _piece_of(self, positions: np.ndarray) -> np.ndarray:
+        """The piece of each (covered) position."""
+        return np.searchsorted(self._ends[: self._known + 1], positions, side="right") - 1
 
     @property
     def num_samples(self) -> int:
         """Samples in one epoch (after filtering), over all ranks and workers."""
-        self._covers(sum(self._window_rows))
-        return self._ends[-1]
+        self._count_to(len(self._piece_window) - 1)
+        return int(self._ends[self._known])
 
     @property
     def num_rows(self) -> int:
@@ -539,43 +620,38 @@ class DatasetReader:
 
     def _window_order(self, w: int) -> np.ndarray:
         """Rows of window w (indices into its row groups, concatenated), in epoch order, filtered."""
-        n = self._window_rows[w]
+        n = int(self._window_rows[w])
         order = _permutation(n, self.seed, self.epoch, 2, w) if self.shuffle else np.arange(n)
         if self.where:
             keep = np.concatenate([self._mask(int(g)) for g in self._windows[w]])
             order = order[keep[order]]
         return order
 
-    def _read_window(self, w: int) -> pa.Table:
-        """Window w's rows (selected columns), row groups read in parallel (more so on object stores)."""
+    def _read_windows(self, windows: Sequence[int]) -> list[pa.Table]:
+        """These windows' rows (selected columns), all their row groups read in parallel (more so
+        on object stores)."""
         columns = self.columns or self.manifest_columns()
 
         def read(group: int) -> pa.Table:
             shard, index, _ = self._groups[group]
             return self._shards[shard].read(int(index), columns)
 
-        groups = [int(g) for g in self._windows[w]]
+        groups = [int(g) for w in windows for g in self._windows[w]]
         threads = _READ_THREADS if self._remote else os.cpu_count() or 1
         if min(threads, len(groups)) < 2:
-            return pa.concat_tables(map(read, groups))
-        # This thread reads the first row group itself rather than waiting idle for the pool.
-        pending = [_read_pool(threads).submit(read, group) for group in groups[1:]]
-        try:
-            first = read(groups[0])
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
-        return pa.concat_tables([first, *(future.result() for future in pending)])
-
-    def _load(self, segment: _Segment, first: bool = False) -> _Window:
-        """Window `segment.window` read and decoded, with this reader's rows of it in consumption
-        order; `first`: the first window of this iteration, whose first batch is served quickly."""
-        if segment.window < 0:
-            return _Window(None, np.empty(0, dtype=np.int64))
-        table = self._read_window(segment.window)
-        rows = self._window_order(segment.window)[np.concatenate(segment.offsets)]
-        return _Window(table, rows, 1 if self.compact else _GATHER_ROWS, quick=first)
+            tables = list(map(read, groups))
+        else:
+            # This thread reads the first row group itself rather than waiting idle for the pool.
+            pending = [_read_pool(threads).submit(read, group) for group in groups[1:]]
+            try:
+                first = read(groups[0])
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
+            tables = [first, *(future.result() for future in pending)]
+        split = np.cumsum([0, *(len(self._windows[w]) for w in windows)])
+        return [pa.concat_tables(tables[a:b]) for a, b in itertools.pairwise(split)]
 
     def manifest_columns(self) -> list[str]:
         return list(self._shards[0].metadata.schema.to_arrow_schema().names)
@@ -619,114 +695,151 @@ class DatasetReader:
         for _, positions in self._steps():
             yield positions
 
-    def _regular_run(self, step: int, stride: int) -> tuple[int, int]:
-        """(w, n): steps `step`, `step + stride`, ... (n of them) are whole steps that each give this
-        rank one contiguous range of window w, so their offsets are computed at once. n is 0 where
-        the step is the epoch's short last one, or this rank's range crosses a window's end."""
-        span = self.batch_size * self.world_size
-        low = self._start + step * span
-        if not self._covers(low + span - 1):
-            return -1, 0
-        mine = low + self.rank * self.batch_size
-        w = self._window_of(mine)
-        end = self._ends[w + 1]
-        if mine + self.batch_size > end:
-            return w, 0
-        n = (end - self.batch_size - mine) // (stride * span) + 1
-        while n > 1 and not self._covers(low + (n - 1) * stride * span + span - 1):
-            n -= 1  # only the epoch's last step can be short
-        return w, n
+    def _split(self, step: int, positions: np.ndarray) -> Iterator[_Part]:
+        """A step's positions as parts, one per piece they fall in."""
+        if not len(positions):  # an empty share of the last step: nothing to read, but it counts
+            yield _Part(step, -1, positions, True, 0)
+            return
+        self._covers(int(positions.max()))
+        pieces = self._piece_of(positions)
+        runs = np.split(np.arange(len(positions)), np.flatnonzero(np.diff(pieces)) + 1)
+        for index, run in enumerate(runs):
+            p = int(pieces[run[0]])
+            offsets = positions[run] - self._ends[p] + self._starts[p]
+            low = self._start + step * self.batch_size * self.world_size
+            yield _Part(step, int(self._piece_window[p]), offsets, index == len(runs) - 1, low)
 
-    def _segments(self) -> Iterator[_Segment]:
-        """This reader's batches cut at window boundaries, grouped by window, in consumption order."""
-        segment: _Segment | None = None
-        stride = max(self.num_workers, 1)
-        step = self._first_step()
+    def _parts(self) -> Iterator[_Part]:
+        """This reader's batches in consumption order, as parts that each lie in one window.
+
+        Whole steps are laid out in chunks, vectorised; a batch crossing a piece's end and the
+        epoch's last step go through `_split`. Chunks start small so that the first batch does
+        not wait for (filtered) counting far ahead."""
+        stride, span, size = max(self.num_workers, 1), self.batch_size * self.world_size, self.batch_size
+        step, chunk = self._first_step(), 4
+        columns = np.arange(size, dtype=np.int64)
         while True:
-            w, run = self._regular_run(step, stride)
-            if run:  # the usual case: many whole batches inside one window, laid out at once
-                if segment is None or w != segment.window:
-                    if segment is not None:
-                        yield segment
-                    segment = _Segment(w)
-                first = self._start + step * self.batch_size * self.world_size
-                first += self.rank * self.batch_size - self._ends[w]
-                segment.add_run(step, stride, run, first, self.batch_size * self.world_size, self.batch_size)
-                step += run * stride
-                continue
-            positions = self._step_positions(step)
-            if positions is None:
-                break
-            pieces: list[tuple[int, np.ndarray]] = []
-            if len(positions):
-                ends = np.asarray(self._ends)
-                windows = np.searchsorted(ends, positions, side="right") - 1
-                for run_rows in np.split(np.arange(len(positions)), np.flatnonzero(np.diff(windows)) + 1):
-                    w = int(windows[run_rows[0]])
-                    pieces.append((w, positions[run_rows] - ends[w]))
-            if not pieces:  # an empty share of the last step: nothing to read, but it counts
-                pieces.append((segment.window if segment else -1, np.empty(0, dtype=np.int64)))
-            for index, (w, offsets) in enumerate(pieces):
-                if segment is None or (w != segment.window and w != -1):
-                    if segment is not None:
-                        yield segment
-                    segment = _Segment(w)
-                segment.add(step, offsets, index == len(pieces) - 1)
-            step += stride
-        if segment is not None:
-            yield segment
+            steps = step + stride * np.arange(chunk, dtype=np.int64)
+            lows = self._start + steps * span
+            self._covers(int(lows[-1] + span - 1))
+            whole = int(np.searchsorted(lows + span - 1, self._ends[self._known]))  # steps fully inside
+            if whole:
+                mine = lows[:whole] + self.rank * size
+                pieces = self._piece_of(mine)
+                inside = mine + size <= self._ends[pieces + 1]
+                offsets = (mine - self._ends[pieces] + self._starts[pieces])[:, None] + columns
+                windows = self._piece_window[pieces]
+                for i in range(whole):
+                    s = int(steps[i])
+                    if inside[i]:
+                        yield _Part(s, int(windows[i]), offsets[i], True, int(lows[i]))
+                    else:
+                        positions = self._step_positions(s)
+                        assert positions is not None
+                        yield from self._split(s, positions)
+            if whole < chunk:  # the epoch ends within this chunk: its last steps one by one
+                step = int(steps[whole])
+                while (positions := self._step_positions(step)) is not None:
+                    yield from self._split(step, positions)
+                    step += stride
+                return
+            step = int(steps[-1]) + stride
+            chunk = min(chunk * 2, 1024)
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
+        """Walks this reader's parts; a window is read when its first part is due, together with
+        the other windows whose parts are already planned (they are due within the next few
+        batches: the lanes' windows of the same round), and dropped after its last part."""
         self._last_step = None
-        loads = self._local_loads()
-        parts: list[pa.RecordBatch] = []
-        try:
-            for segment, window in loads:
-                offset = 0
-                for step, size, last in segment.pieces:
-                    if size:
-                        parts.append(window.take(offset, size))
-                        offset += size
-                    if last:
-                        if parts:
-                            batch = _concat(parts)
-                            parts = []
-                            self._last_step = step
-                            yield batch
-                        self._last_step = step
-        finally:
-            loads.close()
-
-    def _local_loads(self) -> Iterator[tuple[_Segment, _Window]]:
-        """This reader's segments with their windows; with `prefetch`, the next windows are read in
-        a background thread while this one is consumed (the first is read at once, without one)."""
-        segments = self._segments()
+        parts = self._parts()
+        planned: collections.deque[_Part] = collections.deque()
+        pending: dict[int, list[np.ndarray]] = {}  # planned offsets of windows not read yet
+        pending_low: dict[int, int] = {}  # where each of those windows' first planned part starts
+        opened: dict[int, _Opened] = {}
+        done = False
         depth = int(self.prefetch)
-        if not depth:
-            for index, segment in enumerate(segments):
-                yield segment, self._load(segment, first=index == 0)
-            return
-        executor = ThreadPoolExecutor(depth, thread_name_prefix="medcurate-loader")
-        ahead: collections.deque[tuple[_Segment, Future]] = collections.deque()
+        executor = ThreadPoolExecutor(depth, thread_name_prefix="medcurate-loader") if depth else None
+        loading: dict[int, Future[list[pa.Table]]] = {}
 
-        def fill() -> None:
-            while len(ahead) < depth and (segment := next(segments, None)) is not None:
-                ahead.append((segment, executor.submit(self._load, segment)))
+        def plan(until: int) -> None:
+            """Plans parts until one starts at or beyond global position `until`."""
+            nonlocal done
+            while not done:
+                part = next(parts, None)
+                if part is None:
+                    done = True
+                    return
+                planned.append(part)
+                if len(part.offsets):
+                    if part.window in opened:
+                        opened[part.window].extend(part.offsets)
+                    else:
+                        pending.setdefault(part.window, []).append(part.offsets)
+                        pending_low.setdefault(part.window, part.low)
+                if part.low >= until:
+                    return
 
+        def window_end(w: int) -> int:
+            last = int(self._last_piece[w])
+            self._count_to(last)
+            return int(self._ends[last + 1])
+
+        def open_windows(first: bool) -> None:
+            due = planned[0].window
+            end = window_end(due)
+            plan(end)
+            chosen = [due]
+            if not first:  # the windows due before this one ends, read together (in parallel)
+                chosen += [w for w in pending if w != due and pending_low[w] < end]
+            # Every part of the chosen windows planned: a window is dropped after its last part,
+            # never before a later part of it is known (which would read it again).
+            last = max(window_end(w) for w in chosen)
+            plan(last)
+            waiting = [w for w in chosen if w not in loading]
+            tables = dict(zip(waiting, self._read_windows(waiting) if waiting else [], strict=True))
+            for w in chosen:
+                table = tables[w] if w in tables else loading.pop(w).result()[0]
+                order = self._window_order(w)
+                rows = order[np.concatenate(pending.pop(w))]
+                del pending_low[w]
+                group = 1 if self.compact else _GATHER_ROWS
+                opened[w] = _Opened(_Window(table, rows, group, quick=first), order)
+            if executor is not None:
+                plan(last + 1)
+                ahead = [w for w in pending if w not in opened and w not in loading][: depth - len(loading)]
+                for w in ahead:
+                    loading[w] = executor.submit(self._read_windows, [w])
+
+        batch_parts: list[pa.RecordBatch] = []
+        first = True
         try:
-            first = next(segments, None)
-            if first is None:
-                return
-            window = self._load(first, first=True)
-            fill()
-            yield first, window
-            while ahead:
-                segment, loading = ahead.popleft()
-                window = loading.result()
-                fill()
-                yield segment, window
+            while True:
+                if not planned:
+                    plan(-1)
+                    if not planned:
+                        break
+                part = planned[0]
+                if len(part.offsets) and part.window not in opened:
+                    open_windows(first)
+                    first = False
+                planned.popleft()
+                if len(part.offsets):
+                    entry = opened[part.window]
+                    batch_parts.append(entry.window.take(entry.taken, len(part.offsets)))
+                    entry.taken += len(part.offsets)
+                    if entry.taken == len(entry.window.rows):
+                        del opened[part.window]
+                if part.last:
+                    if batch_parts:
+                        batch = _concat(batch_parts)
+                        batch_parts = []
+                        self._last_step = part.step
+                        yield batch
+                    self._last_step = part.step
         finally:
-            executor.shutdown(wait=True, cancel_futures=True)
+            if executor is not None:
+                executor.shutdown(wait=True, cancel_futures=True)
+            parts.close()
 
     # ----- resuming ------------------------------------------------------------------------------
 
@@ -742,6 +855,8 @@ class DatasetReader:
             "shuffle": self.shuffle,
             "window": self.window,
             "where": self.where.to_json() if self.where else None,
+            # With lanes, lane batches of `batch_size` rows are interleaved: the order depends on it.
+            **({"lanes": self.lanes, "batch_size": self.batch_size} if self.lanes > 1 else {}),
         }
 
     def state_dict(self, batches: int | None = None) -> dict[str, Any]:
@@ -784,10 +899,10 @@ class DatasetReader:
             raise ResumeError("no loader state found in what was given")
         mine = self._order_key()
         for saved in states:
-            for key, value in mine.items():
-                if saved.get(key) != value:
+            for key in [*mine, *(k for k in ("lanes", "batch_size") if k in saved and k not in mine)]:
+                if saved.get(key) != mine.get(key):
                     raise ResumeError(
-                        f"saved state has {key}={saved.get(key)!r}, this reader {value!r}: "
+                        f"saved state has {key}={saved.get(key)!r}, this reader {mine.get(key)!r}: "
                         "the remaining samples would not be exact"
                     )
         epochs = {s["epoch"] for s in states}
@@ -809,24 +924,25 @@ class DatasetReader:
         self._last_step = None
 
 
-class _Segment:
-    """One window's share of this reader's batches: (step, rows, ends a batch) pieces, in order."""
+@dataclass
+class _Part:
+    """Part of one batch that lies in one window: `offsets` into the window's (filtered) order."""
 
-    def __init__(self, window: int) -> None:
-        self.window = window
-        self.pieces: list[tuple[int, int, bool]] = []
-        self.offsets: list[np.ndarray] = []
+    step: int
+    window: int
+    offsets: np.ndarray
+    last: bool  # ends the batch of this step
+    low: int  # the global position where the step starts
 
-    def add(self, step: int, offsets: np.ndarray, last: bool) -> None:
-        self.pieces.append((step, len(offsets), last))
-        self.offsets.append(offsets)
 
-    def add_run(self, step: int, stride: int, count: int, first: int, span: int, size: int) -> None:
-        """`count` whole batches of `size` rows: steps step, step + stride, ..., the k-th at window
-        offset first + k * stride * span."""
-        self.pieces.extend((step + k * stride, size, True) for k in range(count))
-        starts = first + np.arange(count, dtype=np.int64) * (stride * span)
-        self.offsets.append((starts[:, None] + np.arange(size, dtype=np.int64)).ravel())
+class _Opened:
+    """A window being consumed: its rows for this reader, extended as later parts are planned."""
+
+    def __init__(self, window: _Window, order: np.ndarray) -> None:
+        self.window, self.order, self.taken = window, order, 0
+
+    def extend(self, offsets: np.ndarray) -> None:
+        self.window.rows = np.concatenate([self.window.rows, self.order[offsets]])
 
 
 def _collect_states(state: Any) -> list[Mapping[str, Any]]:
