@@ -25,15 +25,29 @@ from medcurate.annotators.verdicts import is_settled, load_verdicts
 from medcurate.cli import describe_error
 from medcurate.config import RunConfig, config_hash, resolved_config
 from medcurate.dedup.beam import (
+    KNOWN,
+    NODES,
+    SHINGLES,
     CandidatePayloads,
-    ClusterDecisions,
     Fingerprint,
+    PlannedDecisions,
     apply_decision,
     set_exact_hash,
-    small_records,
 )
-from medcurate.dedup.core import key_id
 from medcurate.dedup.multimodal import drop_repeated_images, image_keys
+from medcurate.dedup.plan import (
+    EDGES,
+    ID_SCHEMA,
+    IDS_PREFIX,
+    LOCATED,
+    NODE_SCHEMA,
+    NODES_PREFIX,
+    PAIRS,
+    REPEATS,
+    UNBANDED,
+    PlanDedupFn,
+    node_row,
+)
 from medcurate.pipelines.ingest.beam import IngestSources
 from medcurate.pipelines.ingest.studies import AssembleStudies
 from medcurate.pipelines.options import pipeline_options
@@ -42,9 +56,9 @@ from medcurate.pipelines.staged import (
     ShardWriter,
     StagedUnits,
     Unit,
+    WriteRecordsFn,
     WriteStagedFn,
     plan_shards,
-    position_unit,
     read_rows,
     read_unit,
 )
@@ -165,17 +179,6 @@ class _PrepareForDedupFn(beam.DoFn):
                 yield TaggedOutput(CANDIDATES, record)
 
 
-def _by_row_group(
-    joined: tuple[str, dict[str, list]], folder: str
-) -> Iterator[tuple[tuple[str, int], tuple[int, str]]]:
-    """((staged file, row group), (row, node key)) for every staged copy of a candidate's id."""
-    _, parts = joined
-    for position in parts["position"] if parts["key"] else ():
-        (path, index, _), row = position_unit(folder, position)
-        for key in parts["key"]:
-            yield (path, index), (row, key)
-
-
 class _PayloadsFn(beam.DoFn):
     """One row group: its candidates' rows read back, prepared as for the first pass (repeated
     images left out), and their dedup payloads computed again."""
@@ -209,31 +212,6 @@ class _PayloadsFn(beam.DoFn):
             yield from self.candidates.payloads(samples[start : start + size], keys)
 
 
-class StagedPayloads(beam.PTransform):
-    """Candidates' node keys -> (node key, dedup payload), computed again from the staged samples:
-    the payloads (signature and shingle set, about 1 KB a text) of non-candidates never cross a
-    shuffle. `ids`: (sample id, staged position) of every sample deduplication saw."""
-
-    def __init__(
-        self, ids, folder: str, config: RunConfig, known_exact_hashes: frozenset[str], repeated
-    ) -> None:
-        super().__init__()
-        self.ids = ids
-        self.folder = folder
-        self.config = config
-        self.known = known_exact_hashes
-        self.repeated = repeated
-
-    def expand(self, keys):
-        return (
-            {"position": self.ids, "key": keys | "KeyIds" >> beam.Map(lambda key: (key_id(key), key))}
-            | "LocateCandidates" >> beam.CoGroupByKey()
-            | "ByRowGroup" >> beam.FlatMap(_by_row_group, self.folder)
-            | "GroupRowGroups" >> beam.GroupByKey()
-            | "ComputePayloads" >> beam.ParDo(_PayloadsFn(self.config, self.known), self.repeated)
-        )
-
-
 class _RoutableFn(beam.DoFn):
     """Active-learning records of samples that survive deduplication and have no settled verdict."""
 
@@ -248,11 +226,6 @@ class _RoutableFn(beam.DoFn):
         decision = decisions.get(sample_id)
         if (decision is None or decision[2] is None) and not is_settled(self.verdicts.get(sample_id)):
             yield record
-
-
-def _later_copies(group: tuple[str, Iterable[str]]) -> list[str]:
-    """Positions of the copies of one source record read more than once, all but the first."""
-    return sorted(group[1])[1:]
 
 
 class _SelectFn(beam.DoFn):
@@ -357,13 +330,37 @@ def build_pipeline(
     )
     known = frozenset(known_exact_hashes)
     fingerprinted = prepared[SAMPLES] | "Fingerprint" >> Fingerprint(config.dedup, known, payloads=False)
-    payloads = StagedPayloads(prepared[IDS], storage.join(staging_dir, "samples"), config, known, repeated)
+    # Node records and (id, position) pairs go to small Parquet files, not through Beam's shuffles
+    # (held in memory on a local runner): deduplication plans from them out of core (dedup.plan).
+    samples_dir, plan_dir = storage.join(staging_dir, "samples"), storage.join(staging_dir, "dedup")
+    plan = (
+        (
+            fingerprinted[NODES]
+            | "WriteNodes" >> beam.ParDo(WriteRecordsFn(plan_dir, NODES_PREFIX, NODE_SCHEMA, node_row)),
+            prepared[IDS] | "WriteIds" >> beam.ParDo(WriteRecordsFn(plan_dir, IDS_PREFIX, ID_SCHEMA)),
+        )
+        | "PlanFiles" >> beam.Flatten()
+        | "AllPlanFiles" >> beam.combiners.ToList()
+        | "PlanDedup"
+        >> beam.ParDo(PlanDedupFn(config.dedup, samples_dir)).with_outputs(
+            PAIRS, EDGES, UNBANDED, LOCATED, REPEATS
+        )
+    )
+    signatures = (
+        plan[LOCATED]
+        | "GroupRowGroups" >> beam.GroupByKey()
+        | "ComputePayloads" >> beam.ParDo(_PayloadsFn(config, known), repeated)
+    )
     decisions = beam.pvalue.AsDict(
-        small_records(fingerprinted) | "Deduplicate" >> ClusterDecisions(config.dedup, payloads)
+        {
+            **{tag: plan[tag] for tag in (PAIRS, EDGES, UNBANDED)},
+            "signatures": signatures,
+            "shingles": fingerprinted[SHINGLES],
+            "known": fingerprinted[KNOWN],
+        }
+        | "Deduplicate" >> PlannedDecisions(config.dedup)
     )
-    repeats = beam.pvalue.AsList(
-        prepared[IDS] | "ById" >> beam.GroupByKey() | "LaterCopies" >> beam.FlatMap(_later_copies)
-    )
+    repeats = beam.pvalue.AsList(plan[REPEATS])
     if any(budgets.values()):
         picked = (
             prepared[CANDIDATES]
