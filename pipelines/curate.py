@@ -181,7 +181,8 @@ class _PrepareForDedupFn(beam.DoFn):
 
 class _PayloadsFn(beam.DoFn):
     """One row group: its candidates' rows read back, prepared as for the first pass (repeated
-    images left out), and their dedup payloads computed again."""
+    images left out), and their dedup payloads computed again (the first pass wrote none: the
+    payloads of samples that are nobody's candidate are never kept or shuffled)."""
 
     def __init__(self, config: RunConfig, known_exact_hashes: frozenset[str]) -> None:
         self.config = config
@@ -284,10 +285,12 @@ def build_pipeline(
     known_exact_hashes: set[str] | frozenset[str] = frozenset(),
     models: dict[str, str] | None = None,
 ) -> None:
-    """Per-sample stages stream to staged Parquet (`pipelines.staged`); deduplication, repeated
-    images and active learning shuffle only ids, hashes and signatures; the final pass reads the
-    staged row groups back and writes the published shards. Whole samples never cross a shuffle
-    (except the parts of DICOM studies, which are joined into one sample)."""
+    """Per-sample stages stream to staged Parquet (`pipelines.staged`); deduplication writes its
+    node records and (id, position) pairs beside them and groups them out of core (`dedup.plan`),
+    so that only what concerns duplicates crosses a shuffle; repeated images and active learning
+    shuffle only ids and keys; the final pass reads the staged row groups back and writes the
+    published shards. Whole samples never cross a shuffle (except the parts of DICOM studies, which
+    are joined into one sample)."""
     models = models or quality_models(config)
     ingested = pipeline | "Ingest" >> IngestSources(config.ingest)
     studies = ingested[SAMPLES] | "AssembleStudies" >> AssembleStudies(merge=False)
