@@ -50,7 +50,7 @@ from medcurate.dedup.plan import (
 )
 from medcurate.pipelines.ingest.beam import IngestSources
 from medcurate.pipelines.ingest.studies import AssembleStudies
-from medcurate.pipelines.options import pipeline_options
+from medcurate.pipelines.options import local_worker_environment, pipeline_options
 from medcurate.pipelines.stage import COUNTER_NAMESPACE, DEAD_LETTERS, DROPS, SAMPLES, emit_event
 from medcurate.pipelines.staged import (
     ShardWriter,
@@ -448,8 +448,9 @@ def _run(
     # Resolved once: the manifest names exactly the models the run applied.
     models = quality_models(config)
     build_pipeline(pipeline, config, run_id, staging_dir, published_exact_hashes(config), models)
-    result = pipeline.run()
-    result.wait_until_finish()
+    with local_worker_environment(config.runner):
+        result = pipeline.run()
+        result.wait_until_finish()
 
     dead_lettered = _events_by_reason(storage.join(staging_dir, "dead_letters.jsonl"))
     dropped = _events_by_reason(storage.join(staging_dir, "drops.jsonl"))

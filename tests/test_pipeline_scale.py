@@ -5,6 +5,7 @@ matched inside the pipeline, and one model per worker process."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import apache_beam as beam
@@ -12,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
+from medcurate.config import RunnerConfig
 from medcurate.pipelines.config import IngestConfig
 from medcurate.pipelines.ingest.beam import IngestSources
 from medcurate.pipelines.ingest.sources import (
@@ -22,6 +24,7 @@ from medcurate.pipelines.ingest.sources import (
     part_count,
     read_source,
 )
+from medcurate.pipelines.options import WORKER_MALLOC_ARENAS, local_worker_environment, pipeline_options
 from medcurate.pipelines.stage import SAMPLES
 from medcurate.pipelines.staged import (
     ROW_GROUP_ROWS,
@@ -226,3 +229,15 @@ def test_the_pipeline_command_does_not_load_spacy() -> None:
     from medcurate.privacy.stop_words import STOP_WORDS
 
     assert frozenset(SPACY_STOP_WORDS) == STOP_WORDS
+
+
+def test_local_worker_processes_get_two_malloc_arenas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Worker processes of a local run start with MALLOC_ARENA_MAX=2 (less memory held in idle
+    arenas); the command's own environment is left as it was."""
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    runner = RunnerConfig(direct_num_workers=1)
+    with local_worker_environment(runner), beam.Pipeline(options=pipeline_options(runner, [])) as pipeline:
+        # os.getenv is pickled by name, so it reads the worker process's own environment.
+        seen = pipeline | beam.Create(["MALLOC_ARENA_MAX"]) | beam.Map(os.getenv)
+        assert_that(seen, equal_to([WORKER_MALLOC_ARENAS]))
+    assert "MALLOC_ARENA_MAX" not in os.environ
