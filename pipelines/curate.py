@@ -439,10 +439,6 @@ def _run(
     dataset_dir: str,
     staging_dir: str,
 ) -> RunResult:
-    # Imported here, not at the top: it pulls in spaCy and torch, which the driver needs only once
-    # the workers are done (to name the tagger in the manifest).
-    from medcurate.privacy.text import deid_artifacts
-
     output_dir = config.publish.output_dir
     pipeline = beam.Pipeline(options=pipeline_options(config.runner, beam_args or []))
     # Resolved once: the manifest names exactly the models the run applied.
@@ -451,6 +447,10 @@ def _run(
     with local_worker_environment(config.runner):
         result = pipeline.run()
         result.wait_until_finish()
+
+    # Imported once the workers are done, not before: it pulls in spaCy (and torch where allowed),
+    # which the driver needs only to name the tagger in the manifest, not while it runs the workers.
+    from medcurate.privacy.text import deid_artifacts
 
     dead_lettered = _events_by_reason(storage.join(staging_dir, "dead_letters.jsonl"))
     dropped = _events_by_reason(storage.join(staging_dir, "drops.jsonl"))
