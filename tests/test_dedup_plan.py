@@ -108,19 +108,12 @@ def test_plan_gives_the_pairs_edges_and_repeats_of_the_in_memory_rules(tmp_path:
     assert located == expected
 
 
-class _PayloadsByKeyFn(beam.DoFn):
-    """Candidates' payloads from samples held here, standing in for the staged row groups."""
-
-    def __init__(self, samples: list[dict]) -> None:
-        self.samples = {sample["id"]: sample for sample in samples}
-
-    def setup(self) -> None:
-        self.candidates = CandidatePayloads(CONFIG)
-        self.candidates.setup()
-
-    def process(self, located):
-        key = located[1][1]
-        yield from self.candidates.payloads([dict(self.samples[key_id(key)])], {key})
+def _payload_of(located: tuple, samples: dict[str, dict]) -> list[tuple[str, bytes]]:
+    """A located candidate's payload, computed again from the sample (standing in for its staged row)."""
+    key = located[1][1]
+    candidates = CandidatePayloads(CONFIG)
+    candidates.setup()
+    return list(candidates.payloads([dict(samples[key_id(key)])], {key}))
 
 
 LEAFLET = (
@@ -161,7 +154,7 @@ def test_planned_decisions_equal_the_shuffled_ones(tmp_path: Path) -> None:
         )
         planned = {
             **{tag: plan[tag] for tag in (PAIRS, EDGES, UNBANDED)},
-            "signatures": plan[LOCATED] | beam.ParDo(_PayloadsByKeyFn(samples)),
+            "signatures": plan[LOCATED] | beam.FlatMap(_payload_of, {s["id"]: s for s in samples}),
             "shingles": bare[SHINGLES],
             "known": bare[KNOWN],
         } | "Planned" >> PlannedDecisions(CONFIG)
