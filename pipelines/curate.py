@@ -69,6 +69,7 @@ from medcurate.quality.models import bundled_relevance_dir, describe, latest_art
 from medcurate.schemas.events import Drop, counts_by_reason
 from medcurate.schemas.manifest import Manifest, ShardInfo, StageCounts, ValidationInfo
 from medcurate.schemas.sample import SCHEMA_VERSION
+from medcurate.stages.base import release_shared_models
 from medcurate.warehouse import locks, storage
 from medcurate.warehouse.catalog import Catalog, catalog_path
 from medcurate.warehouse.faults import fault_point
@@ -165,6 +166,7 @@ class _PrepareForDedupFn(beam.DoFn):
         self.budgets = budgets
 
     def setup(self) -> None:
+        release_shared_models()  # every model user ran before this pass (its input waits on them)
         self._repeated: tuple[list[str] | None, frozenset[str]] = (None, frozenset())
 
     def process(self, staged: tuple[str, dict[str, Any]], repeated: list[str]) -> Iterator[Any]:

@@ -37,7 +37,7 @@ from medcurate.pipelines.staged import (
 )
 from medcurate.schemas.events import DeadLetter
 from medcurate.schemas.sample import new_sample
-from medcurate.stages.base import shared_model
+from medcurate.stages.base import release_shared_models, shared_model
 
 
 def _note(index: int) -> dict:
@@ -167,6 +167,10 @@ def test_a_model_is_loaded_once_per_process() -> None:
     assert shared_model("test-kind", "key-a", load) is first
     assert shared_model("test-kind", "key-b", load) is not first
     assert len(loads) == 2
+    # The passes after the per-sample stages drop them; a later use loads again.
+    release_shared_models()
+    assert shared_model("test-kind", "key-a", load) is not first
+    assert len(loads) == 3
 
 
 def test_report_figures_are_counted_in_duckdb_as_python_would(tmp_path: Path) -> None:
