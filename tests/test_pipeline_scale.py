@@ -24,7 +24,7 @@ from medcurate.pipelines.ingest.sources import (
     part_count,
     read_source,
 )
-from medcurate.pipelines.options import WORKER_MALLOC_ARENAS, local_worker_environment, pipeline_options
+from medcurate.pipelines.options import WORKER_MALLOC, local_worker_environment, pipeline_options
 from medcurate.pipelines.stage import SAMPLES
 from medcurate.pipelines.staged import (
     ROW_GROUP_ROWS,
@@ -235,13 +235,14 @@ def test_the_pipeline_command_does_not_load_spacy() -> None:
     assert frozenset(SPACY_STOP_WORDS) == STOP_WORDS
 
 
-def test_local_worker_processes_get_two_malloc_arenas(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Worker processes of a local run start with MALLOC_ARENA_MAX=2 (less memory held in idle
-    arenas); the command's own environment is left as it was."""
-    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+def test_local_worker_processes_get_the_malloc_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Worker processes of a local run start with two malloc arenas and a fixed mmap threshold (less
+    memory held after each stage); the command's own environment is left as it was."""
+    for name in WORKER_MALLOC:
+        monkeypatch.delenv(name, raising=False)
     runner = RunnerConfig(direct_num_workers=1)
     with local_worker_environment(runner), beam.Pipeline(options=pipeline_options(runner, [])) as pipeline:
         # os.getenv is pickled by name, so it reads the worker process's own environment.
-        seen = pipeline | beam.Create(["MALLOC_ARENA_MAX"]) | beam.Map(os.getenv)
-        assert_that(seen, equal_to([WORKER_MALLOC_ARENAS]))
-    assert "MALLOC_ARENA_MAX" not in os.environ
+        seen = pipeline | beam.Create(sorted(WORKER_MALLOC)) | beam.Map(lambda name: (name, os.getenv(name)))
+        assert_that(seen, equal_to(sorted(WORKER_MALLOC.items())))
+    assert not set(WORKER_MALLOC) & set(os.environ)
