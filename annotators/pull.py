@@ -39,13 +39,13 @@ from medcurate.annotators.projects import (
 )
 from medcurate.annotators.push import reviewer_client
 from medcurate.annotators.reviewers import list_reviewers
+from medcurate.annotators.verdicts import VERDICTS_FILE
 from medcurate.privacy.config import DeidConfig
 from medcurate.schemas.review import REVIEW_SCHEMA, VERDICT_SCHEMA
 
 log = logging.getLogger("medcurate.review.pull")
 
 RECORDS_FILE = "review_records.parquet"
-VERDICTS_FILE = "verdicts.parquet"
 REVIEWERS_FILE = "reviewers.json"
 AGREEMENT_FILE = "agreement.json"
 

@@ -9,11 +9,14 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from medcurate.annotators.pull import VERDICTS_FILE
 from medcurate.privacy.images import encode_clean, load_pixels, paint_boxes
 from medcurate.schemas.events import Drop
 from medcurate.schemas.sample import ReviewStatus
 from medcurate.warehouse import storage
+
+# Where `medcurate review pull` writes the settled verdicts (defined here, not in `pull`, so that
+# the pipeline reads them without importing the Label Studio client).
+VERDICTS_FILE = "verdicts.parquet"
 
 STAGE = "review"
 REJECTED = "rejected_by_reviewer"

@@ -356,6 +356,76 @@ def small_records(fingerprinted) -> dict[str, beam.PCollection]:
     return {tag: fingerprinted[tag] for tag in (NODES, KNOWN, SHINGLES)}
 
 
+def _frequencies(shingles, bits: int):
+    """The document-frequency sketch of all texts, as a side input."""
+    return beam.pvalue.AsSingleton(
+        shingles | "DocumentFrequency" >> beam.CombineGlobally(_DocumentFrequencyFn(bits))
+    )
+
+
+def _verified_edges(pairs, signatures, verifier: TextVerifier, frequencies):
+    """Candidate pairs and the candidates' (node key, payload) -> (verified edges, the candidates'
+    (node key, (False, payload)) for the final decisions)."""
+    ends = pairs | "BothEnds" >> beam.FlatMap(_both_ends)
+    sent = (
+        {"sig": signatures, "pair": ends}
+        | "JoinFirst" >> beam.CoGroupByKey()
+        | "SendPayloads" >> beam.FlatMap(_send_payloads).with_outputs(CANDIDATE_PAYLOADS, main="sent")
+    )
+    verified = (
+        sent["sent"]
+        | "JoinSecond" >> beam.GroupByKey()
+        | "Verify" >> beam.FlatMap(_verify(verifier), frequencies)
+    )
+    return verified, sent[CANDIDATE_PAYLOADS]
+
+
+def _component_decisions(
+    edges: list, payloads, verifier: TextVerifier, frequencies, cfg: DedupConfig, pipeline
+):
+    """Edges and the payloads of the nodes on them -> (sample id, (cluster id, size, drop reason))."""
+    roots = (
+        edges
+        | "Edges" >> beam.Flatten(pipeline=pipeline)
+        | "Components" >> ConnectedComponents(cfg.cc_rounds)
+    )
+    return (
+        {"root": roots, "payload": payloads}
+        | "JoinPayloads" >> beam.CoGroupByKey()
+        | "ByRoot" >> beam.FlatMap(_attach_payload)
+        | "GroupComponents" >> beam.GroupByKey()
+        | "Decide" >> beam.FlatMap(_decide(verifier, cfg.image_hamming_radius), frequencies)
+    )
+
+
+class PlannedDecisions(beam.PTransform):
+    """What `dedup.plan.PlanDedupFn` planned out of core -> decisions, as `ClusterDecisions` gives
+    them. Inputs, a dict: its PAIRS, EDGES and UNBANDED outputs under those tags, `signatures`
+    ((node key, payload) of every candidate), `shingles` and `known` (`Fingerprint`'s SHINGLES and
+    KNOWN outputs)."""
+
+    def __init__(self, config: DedupConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    def expand(self, inputs: dict[str, Any]):
+        from medcurate.dedup import plan as planned
+
+        cfg, outputs = self.config, inputs
+        frequencies = _frequencies(inputs["shingles"], cfg.df_sketch_bits)
+        verifier = TextVerifier(cfg, count)
+        edges, payloads = [outputs[planned.EDGES]], [outputs[planned.UNBANDED]]
+        if cfg.near:
+            verified, candidate_payloads = _verified_edges(
+                outputs[planned.PAIRS], inputs["signatures"], verifier, frequencies
+            )
+            edges.append(verified)
+            payloads.append(candidate_payloads)
+        payloads = payloads | "Payloads" >> beam.Flatten()
+        decisions = _component_decisions(edges, payloads, verifier, frequencies, cfg, payloads.pipeline)
+        return (decisions, inputs["known"]) | "AllDecisions" >> beam.Flatten()
+
+
 class ClusterDecisions(beam.PTransform):
     """Fingerprint outputs -> (sample id, (cluster id, cluster size, drop reason or None)) for every
     sample in a cluster of two or more, or already published; a sample absent is a cluster alone.
@@ -373,10 +443,7 @@ class ClusterDecisions(beam.PTransform):
     def expand(self, fingerprinted: dict[str, beam.PCollection]):
         cfg = self.config
         nodes = fingerprinted[NODES]
-        frequencies = beam.pvalue.AsSingleton(
-            fingerprinted[SHINGLES]
-            | "DocumentFrequency" >> beam.CombineGlobally(_DocumentFrequencyFn(cfg.df_sketch_bits))
-        )
+        frequencies = _frequencies(fingerprinted[SHINGLES], cfg.df_sketch_bits)
         verifier = TextVerifier(cfg, count)
         edges = []
         if cfg.exact:
@@ -397,24 +464,15 @@ class ClusterDecisions(beam.PTransform):
                 | "Candidates" >> beam.FlatMap(_candidates)
                 | "DistinctCandidates" >> beam.Distinct()
             )
-            ends = pairs | "BothEnds" >> beam.FlatMap(_both_ends)
             if self.payloads_for is not None:  # nodes carry no payloads: candidates' computed again
                 signatures = (
-                    ends
-                    | "CandidateKeys" >> beam.Keys()
+                    pairs
+                    | "BothKeys" >> beam.FlatMap(lambda pair: pair)
                     | "DistinctKeys" >> beam.Distinct()
                     | "CandidatePayloads" >> self.payloads_for
                 )
-            sent = (
-                {"sig": signatures, "pair": ends}
-                | "JoinFirst" >> beam.CoGroupByKey()
-                | "SendPayloads" >> beam.FlatMap(_send_payloads).with_outputs(CANDIDATE_PAYLOADS, main="sent")
-            )
-            edges.append(
-                sent["sent"]
-                | "JoinSecond" >> beam.GroupByKey()
-                | "Verify" >> beam.FlatMap(_verify(verifier), frequencies)
-            )
+            verified, candidate_payloads = _verified_edges(pairs, signatures, verifier, frequencies)
+            edges.append(verified)
             radius = cfg.image_hamming_radius
             edges.append(
                 image_nodes
@@ -430,21 +488,10 @@ class ClusterDecisions(beam.PTransform):
                 | "ImagesOrNoBands" >> beam.Filter(lambda n: n[1] == Modality.IMAGE or not n[3])
                 | "OwnPayloads" >> beam.Map(_payload)
             )
-            payloads = (unbanded, sent[CANDIDATE_PAYLOADS]) | "Payloads" >> beam.Flatten()
+            payloads = (unbanded, candidate_payloads) | "Payloads" >> beam.Flatten()
         else:
             payloads = nodes | "Payloads" >> beam.Map(_payload)
-        roots = (
-            edges
-            | "Edges" >> beam.Flatten(pipeline=nodes.pipeline)
-            | "Components" >> ConnectedComponents(cfg.cc_rounds)
-        )
-        decisions = (
-            {"root": roots, "payload": payloads}
-            | "JoinPayloads" >> beam.CoGroupByKey()
-            | "ByRoot" >> beam.FlatMap(_attach_payload)
-            | "GroupComponents" >> beam.GroupByKey()
-            | "Decide" >> beam.FlatMap(_decide(verifier, cfg.image_hamming_radius), frequencies)
-        )
+        decisions = _component_decisions(edges, payloads, verifier, frequencies, cfg, nodes.pipeline)
         return (decisions, fingerprinted[KNOWN]) | "AllDecisions" >> beam.Flatten()
 
 

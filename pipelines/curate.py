@@ -25,26 +25,40 @@ from medcurate.annotators.verdicts import is_settled, load_verdicts
 from medcurate.cli import describe_error
 from medcurate.config import RunConfig, config_hash, resolved_config
 from medcurate.dedup.beam import (
+    KNOWN,
+    NODES,
+    SHINGLES,
     CandidatePayloads,
-    ClusterDecisions,
     Fingerprint,
+    PlannedDecisions,
     apply_decision,
     set_exact_hash,
-    small_records,
 )
-from medcurate.dedup.core import key_id
 from medcurate.dedup.multimodal import drop_repeated_images, image_keys
+from medcurate.dedup.plan import (
+    EDGES,
+    ID_SCHEMA,
+    IDS_PREFIX,
+    LOCATED,
+    NODE_SCHEMA,
+    NODES_PREFIX,
+    PAIRS,
+    REPEATS,
+    UNBANDED,
+    PlanDedupFn,
+    node_row,
+)
 from medcurate.pipelines.ingest.beam import IngestSources
 from medcurate.pipelines.ingest.studies import AssembleStudies
-from medcurate.pipelines.options import pipeline_options
+from medcurate.pipelines.options import local_worker_environment, pipeline_options
 from medcurate.pipelines.stage import COUNTER_NAMESPACE, DEAD_LETTERS, DROPS, SAMPLES, emit_event
 from medcurate.pipelines.staged import (
     ShardWriter,
     StagedUnits,
     Unit,
+    WriteRecordsFn,
     WriteStagedFn,
     plan_shards,
-    position_unit,
     read_rows,
     read_unit,
 )
@@ -55,6 +69,7 @@ from medcurate.quality.models import bundled_relevance_dir, describe, latest_art
 from medcurate.schemas.events import Drop, counts_by_reason
 from medcurate.schemas.manifest import Manifest, ShardInfo, StageCounts, ValidationInfo
 from medcurate.schemas.sample import SCHEMA_VERSION
+from medcurate.stages.base import release_shared_models
 from medcurate.warehouse import locks, storage
 from medcurate.warehouse.catalog import Catalog, catalog_path
 from medcurate.warehouse.faults import fault_point
@@ -151,6 +166,7 @@ class _PrepareForDedupFn(beam.DoFn):
         self.budgets = budgets
 
     def setup(self) -> None:
+        release_shared_models()  # every model user ran before this pass (its input waits on them)
         self._repeated: tuple[list[str] | None, frozenset[str]] = (None, frozenset())
 
     def process(self, staged: tuple[str, dict[str, Any]], repeated: list[str]) -> Iterator[Any]:
@@ -165,20 +181,10 @@ class _PrepareForDedupFn(beam.DoFn):
                 yield TaggedOutput(CANDIDATES, record)
 
 
-def _by_row_group(
-    joined: tuple[str, dict[str, list]], folder: str
-) -> Iterator[tuple[tuple[str, int], tuple[int, str]]]:
-    """((staged file, row group), (row, node key)) for every staged copy of a candidate's id."""
-    _, parts = joined
-    for position in parts["position"] if parts["key"] else ():
-        (path, index, _), row = position_unit(folder, position)
-        for key in parts["key"]:
-            yield (path, index), (row, key)
-
-
 class _PayloadsFn(beam.DoFn):
     """One row group: its candidates' rows read back, prepared as for the first pass (repeated
-    images left out), and their dedup payloads computed again."""
+    images left out), and their dedup payloads computed again (the first pass wrote none: the
+    payloads of samples that are nobody's candidate are never kept or shuffled)."""
 
     def __init__(self, config: RunConfig, known_exact_hashes: frozenset[str]) -> None:
         self.config = config
@@ -209,31 +215,6 @@ class _PayloadsFn(beam.DoFn):
             yield from self.candidates.payloads(samples[start : start + size], keys)
 
 
-class StagedPayloads(beam.PTransform):
-    """Candidates' node keys -> (node key, dedup payload), computed again from the staged samples:
-    the payloads (signature and shingle set, about 1 KB a text) of non-candidates never cross a
-    shuffle. `ids`: (sample id, staged position) of every sample deduplication saw."""
-
-    def __init__(
-        self, ids, folder: str, config: RunConfig, known_exact_hashes: frozenset[str], repeated
-    ) -> None:
-        super().__init__()
-        self.ids = ids
-        self.folder = folder
-        self.config = config
-        self.known = known_exact_hashes
-        self.repeated = repeated
-
-    def expand(self, keys):
-        return (
-            {"position": self.ids, "key": keys | "KeyIds" >> beam.Map(lambda key: (key_id(key), key))}
-            | "LocateCandidates" >> beam.CoGroupByKey()
-            | "ByRowGroup" >> beam.FlatMap(_by_row_group, self.folder)
-            | "GroupRowGroups" >> beam.GroupByKey()
-            | "ComputePayloads" >> beam.ParDo(_PayloadsFn(self.config, self.known), self.repeated)
-        )
-
-
 class _RoutableFn(beam.DoFn):
     """Active-learning records of samples that survive deduplication and have no settled verdict."""
 
@@ -248,11 +229,6 @@ class _RoutableFn(beam.DoFn):
         decision = decisions.get(sample_id)
         if (decision is None or decision[2] is None) and not is_settled(self.verdicts.get(sample_id)):
             yield record
-
-
-def _later_copies(group: tuple[str, Iterable[str]]) -> list[str]:
-    """Positions of the copies of one source record read more than once, all but the first."""
-    return sorted(group[1])[1:]
 
 
 class _SelectFn(beam.DoFn):
@@ -311,10 +287,12 @@ def build_pipeline(
     known_exact_hashes: set[str] | frozenset[str] = frozenset(),
     models: dict[str, str] | None = None,
 ) -> None:
-    """Per-sample stages stream to staged Parquet (`pipelines.staged`); deduplication, repeated
-    images and active learning shuffle only ids, hashes and signatures; the final pass reads the
-    staged row groups back and writes the published shards. Whole samples never cross a shuffle
-    (except the parts of DICOM studies, which are joined into one sample)."""
+    """Per-sample stages stream to staged Parquet (`pipelines.staged`); deduplication writes its
+    node records and (id, position) pairs beside them and groups them out of core (`dedup.plan`),
+    so that only what concerns duplicates crosses a shuffle; repeated images and active learning
+    shuffle only ids and keys; the final pass reads the staged row groups back and writes the
+    published shards. Whole samples never cross a shuffle (except the parts of DICOM studies, which
+    are joined into one sample)."""
     models = models or quality_models(config)
     ingested = pipeline | "Ingest" >> IngestSources(config.ingest)
     studies = ingested[SAMPLES] | "AssembleStudies" >> AssembleStudies(merge=False)
@@ -357,13 +335,37 @@ def build_pipeline(
     )
     known = frozenset(known_exact_hashes)
     fingerprinted = prepared[SAMPLES] | "Fingerprint" >> Fingerprint(config.dedup, known, payloads=False)
-    payloads = StagedPayloads(prepared[IDS], storage.join(staging_dir, "samples"), config, known, repeated)
+    # Node records and (id, position) pairs go to small Parquet files, not through Beam's shuffles
+    # (held in memory on a local runner): deduplication plans from them out of core (dedup.plan).
+    samples_dir, plan_dir = storage.join(staging_dir, "samples"), storage.join(staging_dir, "dedup")
+    plan = (
+        (
+            fingerprinted[NODES]
+            | "WriteNodes" >> beam.ParDo(WriteRecordsFn(plan_dir, NODES_PREFIX, NODE_SCHEMA, node_row)),
+            prepared[IDS] | "WriteIds" >> beam.ParDo(WriteRecordsFn(plan_dir, IDS_PREFIX, ID_SCHEMA)),
+        )
+        | "PlanFiles" >> beam.Flatten()
+        | "AllPlanFiles" >> beam.combiners.ToList()
+        | "PlanDedup"
+        >> beam.ParDo(PlanDedupFn(config.dedup, samples_dir)).with_outputs(
+            PAIRS, EDGES, UNBANDED, LOCATED, REPEATS
+        )
+    )
+    signatures = (
+        plan[LOCATED]
+        | "GroupRowGroups" >> beam.GroupByKey()
+        | "ComputePayloads" >> beam.ParDo(_PayloadsFn(config, known), repeated)
+    )
     decisions = beam.pvalue.AsDict(
-        small_records(fingerprinted) | "Deduplicate" >> ClusterDecisions(config.dedup, payloads)
+        {
+            **{tag: plan[tag] for tag in (PAIRS, EDGES, UNBANDED)},
+            "signatures": signatures,
+            "shingles": fingerprinted[SHINGLES],
+            "known": fingerprinted[KNOWN],
+        }
+        | "Deduplicate" >> PlannedDecisions(config.dedup)
     )
-    repeats = beam.pvalue.AsList(
-        prepared[IDS] | "ById" >> beam.GroupByKey() | "LaterCopies" >> beam.FlatMap(_later_copies)
-    )
+    repeats = beam.pvalue.AsList(plan[REPEATS])
     if any(budgets.values()):
         picked = (
             prepared[CANDIDATES]
@@ -439,17 +441,18 @@ def _run(
     dataset_dir: str,
     staging_dir: str,
 ) -> RunResult:
-    # Imported here, not at the top: it pulls in spaCy and torch, which the driver needs only once
-    # the workers are done (to name the tagger in the manifest).
-    from medcurate.privacy.text import deid_artifacts
-
     output_dir = config.publish.output_dir
     pipeline = beam.Pipeline(options=pipeline_options(config.runner, beam_args or []))
     # Resolved once: the manifest names exactly the models the run applied.
     models = quality_models(config)
     build_pipeline(pipeline, config, run_id, staging_dir, published_exact_hashes(config), models)
-    result = pipeline.run()
-    result.wait_until_finish()
+    with local_worker_environment(config.runner):
+        result = pipeline.run()
+        result.wait_until_finish()
+
+    # Imported once the workers are done, not before: it pulls in spaCy (and torch where allowed),
+    # which the driver needs only to name the tagger in the manifest, not while it runs the workers.
+    from medcurate.privacy.text import deid_artifacts
 
     dead_lettered = _events_by_reason(storage.join(staging_dir, "dead_letters.jsonl"))
     dropped = _events_by_reason(storage.join(staging_dir, "drops.jsonl"))

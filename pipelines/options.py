@@ -8,11 +8,14 @@ packed back into a wheel and staged with `--extra_package`.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import importlib.metadata
+import os
 import re
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -94,3 +97,29 @@ def pipeline_options(runner: RunnerConfig, extra_args: list[str]) -> PipelineOpt
     ):
         args += worker_package_args()
     return PipelineOptions(args + passed)
+
+
+# glibc settings for the local runner's worker processes. Each thread that allocates gets an arena
+# of its own (up to 8 per core), and a Beam worker runs its bundles on a pool of threads, so what
+# one stage freed sits in arenas the next stage's thread does not use: two arenas. Blocks of 1 MB
+# and more (numpy arrays, Arrow buffers, sketches) are mapped on their own and returned to the
+# system when freed, instead of the threshold glibc otherwise raises as the run goes. Measured on
+# generated notes: about 60 MB less at 16,000 (arenas) and 30 MB less at 4,000 (threshold).
+WORKER_MALLOC = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": str(1 << 20)}
+
+
+@contextlib.contextmanager
+def local_worker_environment(runner: RunnerConfig) -> Iterator[None]:
+    """While the local runner starts its worker processes: WORKER_MALLOC in their environment (each
+    unless the user set it), the command's own environment restored afterwards."""
+    added = (
+        {}
+        if runner.name != "FnApiRunner"
+        else {k: v for k, v in WORKER_MALLOC.items() if k not in os.environ}
+    )
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)

@@ -113,6 +113,51 @@ class WriteStagedFn(beam.DoFn):
             self.writer = None
 
 
+class WriteRecordsFn(beam.DoFn):
+    """Small records (tuples in the order of `schema`'s fields, after `to_row`) in, written to one
+    Parquet file per bundle under `folder`; out, the file's path, once, when the file is opened. As
+    with `WriteStagedFn`, its readers must sit behind a shuffle of those paths."""
+
+    ROWS = 20_000  # records converted to Arrow and written at once
+
+    def __init__(self, folder: str, prefix: str, schema: pa.Schema, to_row=None) -> None:
+        self.folder = folder
+        self.prefix = prefix
+        self.schema = schema
+        self.to_row = to_row
+
+    def start_bundle(self) -> None:
+        self.writer: pq.ParquetWriter | None = None
+        self.rows: list[tuple] = []
+
+    def process(self, record: Any) -> Iterator[str]:
+        if self.writer is None:
+            path = storage.join(self.folder, f"{self.prefix}-{uuid.uuid4().hex}.parquet")
+            storage.ensure_dir(self.folder)
+            self.handle = FileSystems.create(path)
+            self.writer = pq.ParquetWriter(self.handle, self.schema, compression="zstd")
+            yield path
+        self.rows.append(self.to_row(record) if self.to_row else record)
+        if len(self.rows) >= self.ROWS:
+            self._write()
+
+    def _write(self) -> None:
+        if self.rows and self.writer is not None:
+            columns = zip(*self.rows, strict=True)
+            arrays = [
+                pa.array(column, type=field.type) for column, field in zip(columns, self.schema, strict=True)
+            ]
+            self.writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
+            self.rows = []
+
+    def finish_bundle(self) -> None:
+        if self.writer is not None:
+            self._write()
+            self.writer.close()
+            self.handle.close()
+            self.writer = None
+
+
 def row_group_units(path: str) -> list[Unit]:
     """The row groups of a staged file, each a unit of work."""
     with storage.open_read(path) as handle:

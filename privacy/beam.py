@@ -33,12 +33,18 @@ class DeidentifyFn(SampleStageFn):
         self.config = config
 
     def setup(self) -> None:
+        super().setup()
+        self.deidentifier  # loaded here, once per worker process  # noqa: B018
+        self.structured = frozenset(self.config.structured_metadata)
+
+    @property
+    def deidentifier(self):
+        """Looked up in the process's shared models at each use, never kept by the DoFn: the passes
+        after the per-sample stages release them (`release_shared_models`)."""
         from medcurate.privacy.text import TextDeidentifier
 
-        super().setup()
         config = self.config
-        self.deidentifier = shared_model("deid", config.model_dump_json(), lambda: TextDeidentifier(config))
-        self.structured = frozenset(self.config.structured_metadata)
+        return shared_model("deid", config.model_dump_json(), lambda: TextDeidentifier(config))
 
     def process_samples(self, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # Texts and free-text metadata values go through the model in one batch, each with its

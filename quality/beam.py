@@ -29,16 +29,24 @@ class _SignalsFn(SampleStageFn):
 
     def setup(self) -> None:
         super().setup()
+        self.identifier, self.scorer  # loaded here, once per worker process  # noqa: B018
+
+    # Looked up in the process's shared models at each use, never kept by the DoFn: the passes
+    # after the per-sample stages release them (`release_shared_models`).
+    @property
+    def identifier(self):
         from medcurate.quality.langid import LanguageIdentifier
+
+        return shared_model("langid", "", LanguageIdentifier)
+
+    @property
+    def scorer(self):
         from medcurate.quality.models import TextScorer
 
-        self.identifier = shared_model("langid", "", LanguageIdentifier)
         relevance, quality = self.relevance_dir, self.quality_dir or self.relevance_dir
-        self.scorer = (
-            shared_model("scorer", f"{relevance}|{quality}", lambda: TextScorer(relevance, quality))
-            if relevance
-            else None
-        )
+        if not relevance:
+            return None
+        return shared_model("scorer", f"{relevance}|{quality}", lambda: TextScorer(relevance, quality))
 
     def process_samples(self, samples: list[dict[str, Any]]) -> list[dict[str, Any] | Event]:
         # A multimodal document's text parts get signals too; its images keep it whatever they say.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,6 +151,27 @@ def _unexpected_ids(result: dict[str, Any], limit: int = 20) -> list[str]:
     return ids[:limit] + ([f"... {len(ids) - limit} more"] if len(ids) > limit else [])
 
 
+# Rows of a shard validated at once: the pandas frame and the texts' residual-PHI scan are several
+# times the rows' Parquet size, so a shard is validated in slices (results keyed `shard@first row`
+# after its first slice), never whole.
+VALIDATE_ROWS = 20_000
+
+
+def _shard_slices(paths: list[str]) -> Iterator[tuple[str, int, pa.Table]]:
+    """(shard path, index of the slice's first row, slice) over every shard, `VALIDATE_ROWS` rows
+    at a time; an empty shard gives one empty slice (its column expectations still run)."""
+    for path in paths:
+        with FileSystems.open(path) as handle:
+            reader = pq.ParquetFile(handle)
+            columns = [*VALIDATED_COLUMNS, "text"]
+            first = 0
+            for batch in reader.iter_batches(VALIDATE_ROWS, columns=columns):
+                yield path, first, pa.Table.from_batches([batch])
+                first += batch.num_rows
+            if first == 0:
+                yield path, 0, reader.schema_arrow.empty_table().select(columns)
+
+
 def validate_shards(paths: list[str], config_hash: str) -> ValidationOutcome:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -168,15 +190,15 @@ def validate_shards(paths: list[str], config_hash: str) -> ValidationOutcome:
     per_shard: dict[str, Any] = {}
     # Unexpected rows are named by sample id; the residual-PHI column holds kinds, not values.
     result_format = {"result_format": "COMPLETE", "unexpected_index_column_names": ["id"]}
-    for path in paths:
-        with FileSystems.open(path) as handle:
-            table = pq.read_table(handle, columns=[*VALIDATED_COLUMNS, "text"])
+    for path, first, table in _shard_slices(paths):
         frame = table.drop_columns(["text"]).to_pandas()
         frame[RESIDUAL_PHI_COLUMN] = [residual_phi_kinds(text) for text in table.column("text").to_pylist()]
         result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(
             suite, result_format=result_format
         )
-        per_shard[path.rsplit("/", 1)[-1]] = result.to_json_dict()
+        del frame
+        shard = path.rsplit("/", 1)[-1]
+        per_shard[shard if first == 0 else f"{shard}@{first}"] = result.to_json_dict()
         for outcome in result.results:
             if not outcome.success:
                 config = outcome.expectation_config

@@ -7,6 +7,7 @@ deliberately left out), each with a reason, so that read = published + dropped +
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import threading
@@ -52,6 +53,17 @@ def shared_model(kind: str, key: str, load: Callable[[], _T]) -> _T:
                 skip_unused_frameworks()  # as the `medcurate` command does in its own process
             _SHARED[kind, key] = load()
         return _SHARED[kind, key]
+
+
+def release_shared_models() -> None:
+    """Drops the models `shared_model` holds in this process (a later use loads them again). The
+    passes after the per-sample stages call it: a worker then does not carry its models into the
+    passes where its memory peaks (deduplication, the final selection)."""
+    with _SHARED_LOCK:
+        if not _SHARED:
+            return
+        _SHARED.clear()
+    gc.collect()
 
 
 def event_counter_name(event: Event) -> str:

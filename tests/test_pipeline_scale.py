@@ -5,6 +5,7 @@ matched inside the pipeline, and one model per worker process."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import apache_beam as beam
@@ -12,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
+from medcurate.config import RunnerConfig
 from medcurate.pipelines.config import IngestConfig
 from medcurate.pipelines.ingest.beam import IngestSources
 from medcurate.pipelines.ingest.sources import (
@@ -22,6 +24,7 @@ from medcurate.pipelines.ingest.sources import (
     part_count,
     read_source,
 )
+from medcurate.pipelines.options import WORKER_MALLOC, local_worker_environment, pipeline_options
 from medcurate.pipelines.stage import SAMPLES
 from medcurate.pipelines.staged import (
     ROW_GROUP_ROWS,
@@ -34,7 +37,7 @@ from medcurate.pipelines.staged import (
 )
 from medcurate.schemas.events import DeadLetter
 from medcurate.schemas.sample import new_sample
-from medcurate.stages.base import shared_model
+from medcurate.stages.base import release_shared_models, shared_model
 
 
 def _note(index: int) -> dict:
@@ -164,6 +167,10 @@ def test_a_model_is_loaded_once_per_process() -> None:
     assert shared_model("test-kind", "key-a", load) is first
     assert shared_model("test-kind", "key-b", load) is not first
     assert len(loads) == 2
+    # The passes after the per-sample stages drop them; a later use loads again.
+    release_shared_models()
+    assert shared_model("test-kind", "key-a", load) is not first
+    assert len(loads) == 3
 
 
 def test_report_figures_are_counted_in_duckdb_as_python_would(tmp_path: Path) -> None:
@@ -226,3 +233,16 @@ def test_the_pipeline_command_does_not_load_spacy() -> None:
     from medcurate.privacy.stop_words import STOP_WORDS
 
     assert frozenset(SPACY_STOP_WORDS) == STOP_WORDS
+
+
+def test_local_worker_processes_get_the_malloc_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Worker processes of a local run start with two malloc arenas and a fixed mmap threshold (less
+    memory held after each stage); the command's own environment is left as it was."""
+    for name in WORKER_MALLOC:
+        monkeypatch.delenv(name, raising=False)
+    runner = RunnerConfig(direct_num_workers=1)
+    with local_worker_environment(runner), beam.Pipeline(options=pipeline_options(runner, [])) as pipeline:
+        # os.getenv is pickled by name, so it reads the worker process's own environment.
+        seen = pipeline | beam.Create(sorted(WORKER_MALLOC)) | beam.Map(lambda name: (name, os.getenv(name)))
+        assert_that(seen, equal_to(sorted(WORKER_MALLOC.items())))
+    assert not set(WORKER_MALLOC) & set(os.environ)

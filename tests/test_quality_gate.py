@@ -13,6 +13,7 @@ from medcurate.config import load_config
 from medcurate.pipelines import curate
 from medcurate.pipelines.stage import SampleStageFn
 from medcurate.privacy.beam import DeidentifyFn
+from medcurate.quality import expectations
 from medcurate.quality.expectations import RESIDUAL_PHI_EXPECTATION, residual_phi_kinds, validate_shards
 from medcurate.schemas.sample import new_sample, samples_to_table
 
@@ -86,6 +87,16 @@ def test_clean_shard_passes(tmp_path: Path) -> None:
         tmp_path / "part.parquet", ["Stable overnight, no complaints.", "Seen in clinic, <PHONE> redacted."]
     )
     assert validate_shards([str(tmp_path / "part.parquet")], "h").passed
+
+
+def test_large_shard_is_validated_in_slices(tmp_path: Path, monkeypatch) -> None:
+    """A shard is read a slice at a time (bounded memory); a bad row in a later slice still fails."""
+    monkeypatch.setattr(expectations, "VALIDATE_ROWS", 2)
+    ids = _shard(tmp_path / "part.parquet", ["Stable overnight."] * 4 + [f"SSN {SSN} on the form."])
+    outcome = validate_shards([str(tmp_path / "part.parquet")], "h")
+    assert sorted(outcome.results["shards"]) == ["part.parquet", "part.parquet@2", "part.parquet@4"]
+    (failure,) = [f for f in outcome.failed if f.startswith(RESIDUAL_PHI_EXPECTATION)]
+    assert ids[4] in failure and not any(sample_id in failure for sample_id in ids[:4])
 
 
 @pytest.mark.slow

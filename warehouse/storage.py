@@ -39,8 +39,13 @@ def exists(path: str) -> bool:
 
 
 def ensure_dir(path: str) -> None:
+    """Creates the folder unless it exists; safe when several workers create it at the same time."""
     if not _filesystems().exists(path):
-        _filesystems().mkdirs(path)
+        try:
+            _filesystems().mkdirs(path)
+        except OSError:  # Beam's errors derive from it: another worker was first
+            if not _filesystems().exists(path):
+                raise
 
 
 def read_text(path: str) -> str:
