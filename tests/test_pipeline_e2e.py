@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 import duckdb
@@ -137,9 +138,27 @@ def test_no_fake_phi_in_any_output_or_log(demo_runs):
                 shard_strings(path) if path.suffix == ".parquet" else path.read_bytes().decode("latin-1")
             )
     leaks = [
-        (value, where) for value in FAKE_PHI for where, blob in blobs.items() if value.lower() in blob.lower()
+        (value, where)
+        for value in FAKE_PHI
+        for where, blob in blobs.items()
+        if phi_pattern(value).search(blob)
     ]
     assert not leaks
+
+
+def phi_pattern(value: str) -> re.Pattern[str]:
+    """A PHI value anywhere, case aside; a number only where no digit adjoins it (inside a longer
+    digit run, as in a log's nanosecond timestamp, it is another number)."""
+    before = r"(?<![0-9])" if value[:1].isdigit() else ""
+    after = r"(?![0-9])" if value[-1:].isdigit() else ""
+    return re.compile(before + re.escape(value) + after, re.IGNORECASE)
+
+
+def test_a_phi_number_is_found_unless_it_is_part_of_a_longer_number() -> None:
+    pattern = phi_pattern("70263")
+    assert pattern.search("zip 70263.") and pattern.search("MRN70263x")
+    assert not pattern.search("nanos: 370263907")
+    assert phi_pattern("Quillby Ashdown").search("seen by QUILLBY ASHDOWN today")
 
 
 def published_samples(out: Path, version: str = "v0001") -> list[dict]:
