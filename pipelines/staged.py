@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import uuid
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
@@ -89,23 +89,60 @@ class ShardWriter:
         self._handle.close()
 
 
-class WriteStagedFn(beam.DoFn):
-    """Samples in, written to one Parquet file per bundle under `folder`; out, the file's path
+class RecordWriter:
+    """Streams small records (tuples in the order of `schema`'s fields, after `to_row`) into one
+    Parquet file, `ROWS` records converted to Arrow and written at a time."""
+
+    ROWS = 20_000
+
+    def __init__(self, path: str, schema: pa.Schema, to_row: Callable[[Any], tuple] | None = None) -> None:
+        self.schema = schema
+        self.to_row = to_row
+        storage.ensure_dir(path.rsplit("/", 1)[0])
+        self._handle = FileSystems.create(path)
+        self._writer = pq.ParquetWriter(self._handle, schema, compression="zstd")
+        self._rows: list[tuple] = []
+
+    def write(self, record: Any) -> None:
+        self._rows.append(self.to_row(record) if self.to_row else record)
+        if len(self._rows) >= self.ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._rows:
+            columns = zip(*self._rows, strict=True)
+            arrays = [
+                pa.array(column, type=field.type) for column, field in zip(columns, self.schema, strict=True)
+            ]
+            self._writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
+            self._rows = []
+
+    def close(self) -> None:
+        self._flush()
+        self._writer.close()
+        self._handle.close()
+
+
+class _FilePerBundleFn(beam.DoFn):
+    """Elements in, written to one Parquet file per bundle under `folder`; out, the file's path
     (once, when the file is opened). Its readers must sit behind a shuffle of those paths."""
 
     def __init__(self, folder: str, prefix: str) -> None:
         self.folder = folder
         self.prefix = prefix
 
-    def start_bundle(self) -> None:
-        self.writer: ShardWriter | None = None
+    def open(self, path: str) -> ShardWriter | RecordWriter:
+        raise NotImplementedError
 
-    def process(self, sample: dict[str, Any]) -> Iterator[str]:
+    def start_bundle(self) -> None:
+        self.writer: ShardWriter | RecordWriter | None = None
+
+    def process(self, element: Any) -> Iterator[str]:
         if self.writer is None:
             path = storage.join(self.folder, f"{self.prefix}-{uuid.uuid4().hex}.parquet")
-            self.writer = ShardWriter(path, row_group_bytes=1)  # a row group per conversion
+            self.writer = self.open(path)
             yield path
-        self.writer.write(sample)
+        self.writer.write(element)
 
     def finish_bundle(self) -> None:
         if self.writer is not None:
@@ -113,49 +150,25 @@ class WriteStagedFn(beam.DoFn):
             self.writer = None
 
 
-class WriteRecordsFn(beam.DoFn):
-    """Small records (tuples in the order of `schema`'s fields, after `to_row`) in, written to one
-    Parquet file per bundle under `folder`; out, the file's path, once, when the file is opened. As
-    with `WriteStagedFn`, its readers must sit behind a shuffle of those paths."""
+class WriteStagedFn(_FilePerBundleFn):
+    """Samples, staged: a row group per conversion."""
 
-    ROWS = 20_000  # records converted to Arrow and written at once
+    def open(self, path: str) -> ShardWriter:
+        return ShardWriter(path, row_group_bytes=1)
 
-    def __init__(self, folder: str, prefix: str, schema: pa.Schema, to_row=None) -> None:
-        self.folder = folder
-        self.prefix = prefix
+
+class WriteRecordsFn(_FilePerBundleFn):
+    """Small records (`RecordWriter`)."""
+
+    def __init__(
+        self, folder: str, prefix: str, schema: pa.Schema, to_row: Callable[[Any], tuple] | None = None
+    ) -> None:
+        super().__init__(folder, prefix)
         self.schema = schema
         self.to_row = to_row
 
-    def start_bundle(self) -> None:
-        self.writer: pq.ParquetWriter | None = None
-        self.rows: list[tuple] = []
-
-    def process(self, record: Any) -> Iterator[str]:
-        if self.writer is None:
-            path = storage.join(self.folder, f"{self.prefix}-{uuid.uuid4().hex}.parquet")
-            storage.ensure_dir(self.folder)
-            self.handle = FileSystems.create(path)
-            self.writer = pq.ParquetWriter(self.handle, self.schema, compression="zstd")
-            yield path
-        self.rows.append(self.to_row(record) if self.to_row else record)
-        if len(self.rows) >= self.ROWS:
-            self._write()
-
-    def _write(self) -> None:
-        if self.rows and self.writer is not None:
-            columns = zip(*self.rows, strict=True)
-            arrays = [
-                pa.array(column, type=field.type) for column, field in zip(columns, self.schema, strict=True)
-            ]
-            self.writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
-            self.rows = []
-
-    def finish_bundle(self) -> None:
-        if self.writer is not None:
-            self._write()
-            self.writer.close()
-            self.handle.close()
-            self.writer = None
+    def open(self, path: str) -> RecordWriter:
+        return RecordWriter(path, self.schema, self.to_row)
 
 
 def row_group_units(path: str) -> list[Unit]:
