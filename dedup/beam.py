@@ -411,13 +411,13 @@ class PlannedDecisions(beam.PTransform):
     def expand(self, inputs: dict[str, Any]):
         from medcurate.dedup import plan as planned
 
-        cfg, outputs = self.config, inputs
+        cfg = self.config
         frequencies = _frequencies(inputs["shingles"], cfg.df_sketch_bits)
         verifier = TextVerifier(cfg, count)
-        edges, payloads = [outputs[planned.EDGES]], [outputs[planned.UNBANDED]]
+        edges, payloads = [inputs[planned.EDGES]], [inputs[planned.UNBANDED]]
         if cfg.near:
             verified, candidate_payloads = _verified_edges(
-                outputs[planned.PAIRS], inputs["signatures"], verifier, frequencies
+                inputs[planned.PAIRS], inputs["signatures"], verifier, frequencies
             )
             edges.append(verified)
             payloads.append(candidate_payloads)
