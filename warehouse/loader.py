@@ -830,12 +830,11 @@ class DatasetReader:
                     if entry.taken == len(entry.window.rows):
                         del opened[part.window]
                 if part.last:
+                    self._last_step = part.step
                     if batch_parts:
                         batch = _concat(batch_parts)
                         batch_parts = []
-                        self._last_step = part.step
                         yield batch
-                    self._last_step = part.step
         finally:
             if executor is not None:
                 executor.shutdown(wait=True, cancel_futures=True)
