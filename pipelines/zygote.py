@@ -1,0 +1,269 @@
+"""Local worker processes forked from one prepared process, so that they share its memory.
+
+Beam's local runner in `multi_processing` mode starts each worker as a fresh interpreter
+(`python -m apache_beam.runners.worker.sdk_worker_main`), and each one imports Beam, pyarrow,
+DuckDB, spaCy and this package on its own: a few hundred MB per worker, paid again for every core.
+`LocalRunner` starts one *zygote* instead: a process that imports all of that once, never starts a
+thread of gRPC or of its own, and forks a worker whenever the runner asks for one. A forked worker
+shares the zygote's pages copy-on-write (the code, the modules' objects, frozen out of the garbage
+collector's reach so it does not dirty them); only what a worker changes becomes its own. The
+worker then runs Beam's own harness entry point, with the same settings a spawned worker gets.
+
+Lifetime: the zygote reads its orders on stdin and ends, taking its workers with it, when stdin
+closes: when the run is over, and also when the command dies without cleaning up. Each worker is
+killed by the kernel if the zygote dies (Linux's parent-death signal).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import importlib
+import json
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import traceback
+import uuid
+from collections.abc import Iterable
+from typing import IO, Any
+
+_LOGGER = logging.getLogger(__name__)
+
+FORKED_URN = "medcurate:env:forked_python_worker:v1"
+# The command line Beam's FnApiRunner gives its spawned workers in multi_processing mode.
+SPAWNED_COMMAND = f"{sys.executable} -m apache_beam.runners.worker.sdk_worker_main"
+# What every worker imports, whatever the pipeline: Beam's harness and the libraries under it.
+BASE_PRELOAD = ("apache_beam.runners.worker.sdk_worker_main",)
+# Imported by stages when their models load; shared when the zygote imports them first.
+STAGE_PRELOAD = ("medcurate.privacy.text", "medcurate.quality.langid", "medcurate.quality.models")
+STOP_WAIT_S = 10.0
+PR_SET_PDEATHSIG = 1
+
+
+class ZygoteError(RuntimeError):
+    """The zygote could not start or stopped answering."""
+
+
+class Zygote:
+    """The command's handle on a zygote process: starts workers, learns when they end, stops it."""
+
+    def __init__(self, preload: Iterable[str], env: dict[str, str] | None = None) -> None:
+        replies_r, replies_w = os.pipe()
+        modules = list(dict.fromkeys([*BASE_PRELOAD, *preload]))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "medcurate.pipelines.zygote", str(replies_w), *modules],
+            stdin=subprocess.PIPE,
+            pass_fds=(replies_w,),
+            env=env,
+            text=True,
+        )
+        os.close(replies_w)
+        self._replies: IO[str] = os.fdopen(replies_r, "r")
+        self._lock = threading.Lock()
+        self._started: dict[str, threading.Event] = {}
+        self._pids: dict[str, int] = {}
+        self._exited: dict[str, int] = {}
+        self._exit_events: dict[str, threading.Event] = {}
+        self._ready = threading.Event()
+        self._gone = threading.Event()
+        self._reader = threading.Thread(target=self._read, name="zygote-replies", daemon=True)
+        self._reader.start()
+        self._ready.wait()
+        if self._gone.is_set():
+            raise ZygoteError(f"the worker zygote exited at start-up (exit code {self.process.wait()})")
+
+    def _read(self) -> None:
+        for line in self._replies:
+            reply = json.loads(line)
+            with self._lock:
+                if reply["kind"] == "ready":
+                    self._ready.set()
+                elif reply["kind"] == "started":
+                    self._pids[reply["id"]] = reply["pid"]
+                    self._started[reply["id"]].set()
+                elif reply["kind"] == "exited":
+                    self._exited[reply["id"]] = reply["code"]
+                    self._exit_events.setdefault(reply["id"], threading.Event()).set()
+        with self._lock:  # the zygote is gone: nothing it started can still be waited for
+            self._gone.set()
+            self._ready.set()
+            for event in [*self._started.values(), *self._exit_events.values()]:
+                event.set()
+
+    def start_worker(self, worker_id: str, env: dict[str, str]) -> int:
+        """Forks a worker that runs Beam's harness with `env` added to its environment; its pid."""
+        started = threading.Event()
+        with self._lock:
+            if self._gone.is_set():
+                raise ZygoteError("the worker zygote has exited")
+            self._started[worker_id] = started
+            self._exit_events.setdefault(worker_id, threading.Event())
+            assert self.process.stdin is not None
+            self.process.stdin.write(json.dumps({"id": worker_id, "env": env}) + "\n")
+            self.process.stdin.flush()
+        started.wait()
+        with self._lock:
+            if worker_id not in self._pids:
+                raise ZygoteError("the worker zygote exited before it started a worker")
+            return self._pids[worker_id]
+
+    def wait_worker(self, worker_id: str, timeout: float | None = None) -> int | None:
+        """The worker's exit code once it has ended (negative: killed by that signal); None on
+        timeout."""
+        with self._lock:
+            event = self._exit_events.setdefault(worker_id, threading.Event())
+        if not event.wait(timeout):
+            return None
+        with self._lock:
+            return self._exited.get(worker_id, -1)
+
+    def close(self) -> int:
+        """Ends the zygote and any worker still running; its exit code."""
+        with contextlib.suppress(OSError, ValueError):
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+        try:
+            code = self.process.wait(STOP_WAIT_S + 5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        self._reader.join(5)
+        with contextlib.suppress(OSError):
+            self._replies.close()
+        return code
+
+    def __enter__(self) -> Zygote:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- inside the zygote -------------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    """Asks the kernel to kill this process when its parent (the zygote) dies (Linux only)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() == 1:  # the zygote died before the signal was armed
+        os._exit(1)
+
+
+def _run_worker(env: dict[str, str], closing: Iterable[int]) -> None:
+    """In the forked child: becomes a Beam worker, as `sdk_worker_main` would, and exits."""
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _die_with_parent()
+        for fd in closing:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        sys.stdin = open(os.devnull)  # noqa: SIM115 - stays open for the life of the worker
+        os.environ.update(env)
+        from apache_beam.runners.worker import sdk_worker_main
+
+        sdk_worker_main.main(sys.argv)
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _serve(replies_fd: int, modules: list[str]) -> None:
+    """The zygote: imports `modules`, says it is ready, then forks a worker per order on stdin."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the command's to handle
+    from medcurate.cli import skip_unused_frameworks
+
+    skip_unused_frameworks()  # as in every worker process of the local runner
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as error:  # a worker imports what it needs itself: sharing is lost, not the run
+            print(f"medcurate worker zygote: could not preload {module}: {error}", file=sys.stderr)
+    gc.collect()
+    gc.freeze()
+    replies = os.fdopen(replies_fd, "w")
+
+    def reply(**fields: Any) -> None:
+        replies.write(json.dumps(fields) + "\n")
+        replies.flush()
+
+    reply(kind="ready")
+    children: dict[int, str] = {}
+    stdin = sys.stdin.fileno()
+    buffered = b""
+    open_ = True
+    while open_ or children:
+        if open_:
+            readable, _, _ = select.select([stdin], [], [], 0.2)
+            if readable:
+                chunk = os.read(stdin, 1 << 16)
+                if not chunk:
+                    open_ = False
+                    _stop(children)
+                buffered += chunk
+                *lines, buffered = buffered.split(b"\n")
+                for line in lines:
+                    order = json.loads(line)
+                    pid = os.fork()
+                    if pid == 0:
+                        _run_worker(order["env"], (stdin, replies_fd))
+                    children[pid] = order["id"]
+                    reply(kind="started", id=order["id"], pid=pid)
+        _reap(children, reply, block=not open_)
+
+
+def _reap(children: dict[int, str], reply: Any, block: bool) -> None:
+    while children:
+        try:
+            pid, status = os.waitpid(-1, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            children.clear()
+            return
+        if pid == 0:
+            return
+        if pid in children:
+            code = os.waitstatus_to_exitcode(status)
+            with contextlib.suppress(OSError):
+                reply(kind="exited", id=children.pop(pid), code=code)
+
+
+def _stop(children: dict[int, str]) -> None:
+    """The command is done with the zygote (or gone): workers still running get SIGTERM, then
+    SIGKILL after STOP_WAIT_S. A finished run has none left: they end when the runner closes their
+    control stream."""
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    if children:
+        timer = threading.Timer(STOP_WAIT_S, _kill_all, args=(list(children),))
+        timer.daemon = True
+        timer.start()
+
+
+def _kill_all(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def new_zygote_key() -> str:
+    return uuid.uuid4().hex
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]), sys.argv[2:])
