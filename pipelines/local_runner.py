@@ -24,7 +24,14 @@ from apache_beam.runners.portability.local_job_service import BeamFnLoggingServi
 from apache_beam.utils import thread_pool_executor
 from google.protobuf import json_format, text_format
 
-from medcurate.pipelines.zygote import FORKED_URN, SPAWNED_COMMAND, STAGE_PRELOAD, Zygote, new_zygote_key
+from medcurate.pipelines.zygote import (
+    FORKED_URN,
+    SPAWNED_COMMAND,
+    STAGE_PRELOAD,
+    Zygote,
+    fork_safe,
+    new_zygote_key,
+)
 
 _ZYGOTES: dict[str, Zygote] = {}
 
@@ -62,7 +69,9 @@ class ForkedWorkerHandler(worker_handlers.GrpcWorkerHandler):
             "LOGGING_API_SERVICE_DESCRIPTOR": text_format.MessageToString(
                 endpoints_pb2.ApiServiceDescriptor(url=f"localhost:{logging_port}")
             ),
-            "PIPELINE_OPTIONS": json_format.MessageToJson(self.provision_info.provision_info.pipeline_options),
+            "PIPELINE_OPTIONS": json_format.MessageToJson(
+                self.provision_info.provision_info.pipeline_options
+            ),
         }
         if self.worker_id:
             env["WORKER_ID"] = self.worker_id
@@ -106,7 +115,9 @@ class LocalRunner(FnApiRunner):
         if not spawned:
             return super().run_via_runner_api(pipeline_proto, options)
         key = new_zygote_key()
-        with Zygote(worker_preload(), env=zygote_environment()) as zygote:
+        # Forked from this process when it is safe: the zygote then shares what the command has
+        # imported as well; otherwise a fresh interpreter imports it all once for the workers.
+        with Zygote(worker_preload(), env=zygote_environment(), fork=fork_safe()) as zygote:
             _ZYGOTES[key] = zygote
             try:
                 for env in spawned:

@@ -9,7 +9,7 @@ shares the zygote's pages copy-on-write (the code, the modules' objects, frozen 
 collector's reach so it does not dirty them); only what a worker changes becomes its own. The
 worker then runs Beam's own harness entry point, with the same settings a spawned worker gets.
 
-Lifetime: the zygote reads its orders on stdin and ends, taking its workers with it, when stdin
+Lifetime: the zygote reads its orders from a pipe and ends, taking its workers with it, when the pipe
 closes: when the run is over, and also when the command dies without cleaning up. Each worker is
 killed by the kernel if the zygote dies (Linux's parent-death signal).
 """
@@ -28,9 +28,11 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Iterable
+from pathlib import Path
 from typing import IO, Any
 
 _LOGGER = logging.getLogger(__name__)
@@ -44,6 +46,27 @@ BASE_PRELOAD = ("apache_beam.runners.worker.sdk_worker_main",)
 STAGE_PRELOAD = ("medcurate.privacy.text", "medcurate.quality.langid", "medcurate.quality.models")
 STOP_WAIT_S = 10.0
 PR_SET_PDEATHSIG = 1
+M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8  # glibc's mallopt parameters
+
+
+# Native threads a process may fork with: jemalloc's (pyarrow) purger, which registers fork handlers.
+# OpenBLAS's pool threads carry the main thread's name and register fork handlers too.
+FORK_SAFE_THREADS = frozenset({"jemalloc_bg_thd"})
+
+
+def fork_safe() -> bool:
+    """Whether this process can fork a zygote: no Python thread but the main one, and no native
+    thread but those of FORK_SAFE_THREADS or of thread pools named after the main thread. gRPC's
+    threads (left by an earlier run in this process) make a fork unsafe for a child that uses gRPC."""
+    if threading.active_count() != 1:
+        return False
+    try:
+        tasks = os.listdir("/proc/self/task")
+        names = [Path(f"/proc/self/task/{task}/comm").read_text().strip() for task in tasks]
+        main = Path(f"/proc/self/task/{os.getpid()}/comm").read_text().strip()
+    except OSError:
+        return False
+    return all(name == main or name in FORK_SAFE_THREADS for name in names)
 
 
 class ZygoteError(RuntimeError):
@@ -53,17 +76,39 @@ class ZygoteError(RuntimeError):
 class Zygote:
     """The command's handle on a zygote process: starts workers, learns when they end, stops it."""
 
-    def __init__(self, preload: Iterable[str], env: dict[str, str] | None = None) -> None:
+    def __init__(self, preload: Iterable[str], env: dict[str, str] | None = None, fork: bool = False) -> None:
+        """`fork`: the zygote is forked from this process (sharing what it has imported) instead
+        of started as a fresh interpreter; `env` then does not apply (the allocator settings are
+        set with mallopt instead)."""
+        orders_r, orders_w = os.pipe()
         replies_r, replies_w = os.pipe()
         modules = list(dict.fromkeys([*BASE_PRELOAD, *preload]))
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "medcurate.pipelines.zygote", str(replies_w), *modules],
-            stdin=subprocess.PIPE,
-            pass_fds=(replies_w,),
-            env=env,
-            text=True,
-        )
+        self.pid = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        if fork:
+            self.pid = os.fork()
+            if self.pid == 0:
+                code = 1
+                try:
+                    os.close(orders_w)
+                    os.close(replies_r)
+                    _forget_parent_logging()
+                    _set_worker_malloc()
+                    _serve(orders_r, replies_w, modules)
+                    code = 0
+                finally:
+                    os._exit(code)
+        else:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "medcurate.pipelines.zygote", str(orders_r), str(replies_w), *modules],
+                pass_fds=(orders_r, replies_w),
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
+            self.pid = self.process.pid
+        os.close(orders_r)
         os.close(replies_w)
+        self._orders: IO[str] = os.fdopen(orders_w, "w")
         self._replies: IO[str] = os.fdopen(replies_r, "r")
         self._lock = threading.Lock()
         self._started: dict[str, threading.Event] = {}
@@ -76,7 +121,23 @@ class Zygote:
         self._reader.start()
         self._ready.wait()
         if self._gone.is_set():
-            raise ZygoteError(f"the worker zygote exited at start-up (exit code {self.process.wait()})")
+            raise ZygoteError(f"the worker zygote exited at start-up (exit code {self._wait(5)})")
+
+    def _wait(self, timeout: float) -> int | None:
+        """The zygote's exit code, None if it has not exited within `timeout` seconds."""
+        if self.process is not None:
+            try:
+                return self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return None
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                return os.waitstatus_to_exitcode(status)
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.05)
 
     def _read(self) -> None:
         for line in self._replies:
@@ -104,9 +165,8 @@ class Zygote:
                 raise ZygoteError("the worker zygote has exited")
             self._started[worker_id] = started
             self._exit_events.setdefault(worker_id, threading.Event())
-            assert self.process.stdin is not None
-            self.process.stdin.write(json.dumps({"id": worker_id, "env": env}) + "\n")
-            self.process.stdin.flush()
+            self._orders.write(json.dumps({"id": worker_id, "env": env}) + "\n")
+            self._orders.flush()
         started.wait()
         with self._lock:
             if worker_id not in self._pids:
@@ -126,13 +186,12 @@ class Zygote:
     def close(self) -> int:
         """Ends the zygote and any worker still running; its exit code."""
         with contextlib.suppress(OSError, ValueError):
-            assert self.process.stdin is not None
-            self.process.stdin.close()
-        try:
-            code = self.process.wait(STOP_WAIT_S + 5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait()
+            self._orders.close()
+        code = self._wait(STOP_WAIT_S + 5)
+        if code is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            code = self._wait(STOP_WAIT_S)
         self._reader.join(5)
         with contextlib.suppress(OSError):
             self._replies.close()
@@ -183,8 +242,30 @@ def _run_worker(env: dict[str, str], closing: Iterable[int]) -> None:
         os._exit(code)
 
 
-def _serve(replies_fd: int, modules: list[str]) -> None:
-    """The zygote: imports `modules`, says it is ready, then forks a worker per order on stdin."""
+def _forget_parent_logging() -> None:
+    """A zygote forked from the command drops the command's console handlers: its workers send
+    their logs to the runner, which prints them, as spawned workers do."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+
+
+def _set_worker_malloc() -> None:
+    """WORKER_MALLOC (pipelines/options.py) for a zygote forked from a running process, where glibc
+    has read its environment already: the same settings through mallopt, each with the value the
+    environment gives it (the user's, or local_worker_environment's) or else WORKER_MALLOC's."""
+    from medcurate.pipelines.options import WORKER_MALLOC
+
+    parameters = {"MALLOC_ARENA_MAX": M_ARENA_MAX, "MALLOC_MMAP_THRESHOLD_": M_MMAP_THRESHOLD}
+    with contextlib.suppress(OSError, AttributeError, ValueError):
+        libc = ctypes.CDLL(None)
+        for name, default in WORKER_MALLOC.items():
+            value = os.environ.setdefault(name, default)  # the workers' environment says what they run with
+            libc.mallopt(parameters[name], int(value))
+
+
+def _serve(orders_fd: int, replies_fd: int, modules: list[str]) -> None:
+    """The zygote: imports `modules`, says it is ready, then forks a worker per order it reads."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the command's to handle
     from medcurate.cli import skip_unused_frameworks
 
@@ -204,7 +285,7 @@ def _serve(replies_fd: int, modules: list[str]) -> None:
 
     reply(kind="ready")
     children: dict[int, str] = {}
-    stdin = sys.stdin.fileno()
+    stdin = orders_fd
     buffered = b""
     open_ = True
     while open_ or children:
@@ -266,4 +347,4 @@ def new_zygote_key() -> str:
 
 
 if __name__ == "__main__":
-    _serve(int(sys.argv[1]), sys.argv[2:])
+    _serve(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:])
