@@ -3,15 +3,18 @@
 Beam's local runner in `multi_processing` mode starts each worker as a fresh interpreter
 (`python -m apache_beam.runners.worker.sdk_worker_main`), and each one imports Beam, pyarrow,
 DuckDB, spaCy and this package on its own: a few hundred MB per worker, paid again for every core.
-`LocalRunner` starts one *zygote* instead: a process that imports all of that once, never starts a
-thread of gRPC or of its own, and forks a worker whenever the runner asks for one. A forked worker
-shares the zygote's pages copy-on-write (the code, the modules' objects, frozen out of the garbage
-collector's reach so it does not dirty them); only what a worker changes becomes its own. The
-worker then runs Beam's own harness entry point, with the same settings a spawned worker gets.
+`LocalRunner` (pipelines/local_runner.py) starts one *zygote* instead: a process that imports all
+of that once and forks a worker whenever the runner asks for one. A forked worker shares the
+zygote's pages copy-on-write (the code, the modules' objects, frozen out of the garbage
+collector's reach so that collecting does not write to them); only what a worker changes becomes
+its own. The worker then runs Beam's own harness entry point, with the settings a spawned worker
+gets. The zygote is itself forked from the command when the command has no thread that makes a
+fork unsafe (`fork_safe`), so it shares the command's imports too; otherwise it is a fresh
+interpreter. It never starts a thread before it has forked its last worker.
 
-Lifetime: the zygote reads its orders from a pipe and ends, taking its workers with it, when the pipe
-closes: when the run is over, and also when the command dies without cleaning up. Each worker is
-killed by the kernel if the zygote dies (Linux's parent-death signal).
+Lifetime: the zygote reads its orders from a pipe and ends, taking its workers with it, when the
+pipe closes: when the run is over, and also when the command dies without cleaning up. Each
+worker is killed by the kernel if the zygote dies (Linux's parent-death signal).
 """
 
 from __future__ import annotations
@@ -34,8 +37,6 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
-
-_LOGGER = logging.getLogger(__name__)
 
 FORKED_URN = "medcurate:env:forked_python_worker:v1"
 # The command line Beam's FnApiRunner gives its spawned workers in multi_processing mode.
@@ -96,6 +97,8 @@ class Zygote:
                     _set_worker_malloc()
                     _serve(orders_r, replies_w, modules)
                     code = 0
+                except BaseException:
+                    traceback.print_exc()
                 finally:
                     os._exit(code)
         else:
@@ -285,14 +288,13 @@ def _serve(orders_fd: int, replies_fd: int, modules: list[str]) -> None:
 
     reply(kind="ready")
     children: dict[int, str] = {}
-    stdin = orders_fd
     buffered = b""
     open_ = True
     while open_ or children:
         if open_:
-            readable, _, _ = select.select([stdin], [], [], 0.2)
+            readable, _, _ = select.select([orders_fd], [], [], 0.2)
             if readable:
-                chunk = os.read(stdin, 1 << 16)
+                chunk = os.read(orders_fd, 1 << 16)
                 if not chunk:
                     open_ = False
                     _stop(children)
@@ -302,7 +304,7 @@ def _serve(orders_fd: int, replies_fd: int, modules: list[str]) -> None:
                     order = json.loads(line)
                     pid = os.fork()
                     if pid == 0:
-                        _run_worker(order["env"], (stdin, replies_fd))
+                        _run_worker(order["env"], (orders_fd, replies_fd))
                     children[pid] = order["id"]
                     reply(kind="started", id=order["id"], pid=pid)
         _reap(children, reply, block=not open_)
