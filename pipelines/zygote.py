@@ -93,7 +93,6 @@ class Zygote:
                 try:
                     os.close(orders_w)
                     os.close(replies_r)
-                    _forget_parent_logging()
                     _set_worker_malloc()
                     _serve(orders_r, replies_w, modules)
                     code = 0
@@ -229,6 +228,7 @@ def _run_worker(env: dict[str, str], closing: Iterable[int]) -> None:
             with contextlib.suppress(OSError):
                 os.close(fd)
         sys.stdin = open(os.devnull)  # noqa: SIM115 - stays open for the life of the worker
+        _forget_parent_logging()
         os.environ.update(env)
         from apache_beam.runners.worker import sdk_worker_main
 
@@ -246,8 +246,9 @@ def _run_worker(env: dict[str, str], closing: Iterable[int]) -> None:
 
 
 def _forget_parent_logging() -> None:
-    """A zygote forked from the command drops the command's console handlers: its workers send
-    their logs to the runner, which prints them, as spawned workers do."""
+    """A worker drops the console handlers a zygote forked from the command inherited (the zygote
+    keeps them, so what it logs while it imports passes the command's console filter): a worker
+    sends its logs to the runner, which prints them, as a spawned worker does."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
