@@ -36,6 +36,11 @@ class RunnerConfig(StrictModel):
         description="multi_processing runs the workers as processes, each loading the models once; "
         "in_memory runs everything in one process (one core)",
     )
+    worker_start: Literal["fork", "spawn"] = Field(
+        "fork",
+        description="multi_processing workers: fork (from one process that imported the code once, "
+        "so they share its memory) or spawn (Beam's own: a fresh interpreter each)",
+    )
     options: list[str] = Field(default_factory=list, description="extra Beam pipeline options, passed as-is")
 
 

@@ -82,10 +82,22 @@ def worker_package_args() -> list[str]:
 
 # Beam's own DaskRunner loses outputs in 2.77; this one fixes it (see pipelines/dask_runner.py).
 DASK_RUNNER = "medcurate.pipelines.dask_runner.DaskRunner"
+# FnApiRunner whose worker processes are forked from one that imported the code once (see
+# pipelines/local_runner.py); other running modes run on it exactly as on FnApiRunner.
+LOCAL_RUNNER = "medcurate.pipelines.local_runner.LocalRunner"
+
+
+def runner_class(runner: RunnerConfig) -> str:
+    """The --runner Beam is given for a run config's runner."""
+    if runner.name == "DaskRunner":
+        return DASK_RUNNER
+    if runner.name == "FnApiRunner" and runner.worker_start == "fork":
+        return LOCAL_RUNNER
+    return runner.name
 
 
 def pipeline_options(runner: RunnerConfig, extra_args: list[str]) -> PipelineOptions:
-    args = [f"--runner={DASK_RUNNER if runner.name == 'DaskRunner' else runner.name}"]
+    args = [f"--runner={runner_class(runner)}"]
     if runner.name == "FnApiRunner":
         args += [
             f"--direct_num_workers={runner.direct_num_workers}",
