@@ -52,6 +52,7 @@ _GATHER_BYTES = 4 << 20
 # every allocation of 8 MiB or more back to the system when it is freed, so a whole row group's
 # text column (grown by doubling while decoding) faulted in fresh memory for every window.
 _DECODE_BYTES = 1 << 20
+_DECODE_MIN_ROWS = 256
 # String and binary columns holding more than this in a window are joined as views (see _Window).
 _VIEW_BYTES = 4 << 20
 _VIEWS = {
@@ -263,14 +264,16 @@ class _Shard:
         verified = pa.PythonFile(_Verified(self.path, space, low, handle.size()), mode="r")
         return self._decode(verified, group, leaves, pre_buffer=False)
 
-    def _decode(self, source: pa.NativeFile, group: int, leaves: list[int], pre_buffer: bool = True) -> pa.Table:
+    def _decode(
+        self, source: pa.NativeFile, group: int, leaves: list[int], pre_buffer: bool = True
+    ) -> pa.Table:
         """Row group `group`, these leaf columns, decoded in this thread (the caller runs row groups
         in parallel) into the loader's memory pool, in record batches of about `_DECODE_BYTES`."""
         reader = ParquetReader(memory_pool=_memory_pool())
         reader.open(source, metadata=self._metadata, pre_buffer=pre_buffer, arrow_extensions_enabled=True)
         meta = self.metadata.row_group(group)
         size = sum(meta.column(leaf).total_uncompressed_size for leaf in leaves)
-        step = max(256, _DECODE_BYTES * meta.num_rows // max(size, 1))
+        step = max(_DECODE_MIN_ROWS, _DECODE_BYTES * meta.num_rows // max(size, 1))
         if step >= meta.num_rows:
             return reader.read_row_group(group, column_indices=leaves, use_threads=False)
         batches = reader.iter_batches(step, [group], column_indices=leaves, use_threads=False)
@@ -405,7 +408,9 @@ class _Window:
                 view = _VIEWS.get(field.type)
                 if view is None or column.nbytes < _VIEW_BYTES:
                     chunks = column.chunks
-                    columns.append(chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks, memory_pool=pool))
+                    columns.append(
+                        chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks, memory_pool=pool)
+                    )
                     continue
                 views = pa.concat_arrays(
                     [pc.call_function("cast", [c], pc.CastOptions(view), pool) for c in column.chunks],
@@ -413,7 +418,9 @@ class _Window:
                 )
                 buffers = views.buffers()
                 self._views.append((index, buffers[2:], view))
-                columns.append(pa.Array.from_buffers(_VIEW_SLOT, len(views), buffers[:2], offset=views.offset))
+                columns.append(
+                    pa.Array.from_buffers(_VIEW_SLOT, len(views), buffers[:2], offset=views.offset)
+                )
             self._schema = table.schema
             self._data = pa.RecordBatch.from_arrays(columns, names=table.schema.names)
         return self._data
