@@ -392,7 +392,7 @@ class _Window:
         self.rows, self.group, self._quick = rows, group, quick
         self._table = table if table is not None and table.num_rows and len(rows) else None
         self._data: pa.RecordBatch | None = None
-        self._views: list[tuple[int, list[pa.Buffer], pa.DataType]] = []
+        self._views: list[tuple[int, list[pa.Buffer], pa.DataType, pc.CastOptions]] = []
         self._low, self._taken = 0, pa.record_batch([])
 
     def _joined(self) -> pa.RecordBatch:
@@ -417,7 +417,7 @@ class _Window:
                     memory_pool=pool,
                 )
                 buffers = views.buffers()
-                self._views.append((index, buffers[2:], view))
+                self._views.append((index, buffers[2:], view, pc.CastOptions(field.type)))
                 columns.append(
                     pa.Array.from_buffers(_VIEW_SLOT, len(views), buffers[:2], offset=views.offset)
                 )
@@ -429,12 +429,11 @@ class _Window:
         """These rows of the joined window, with the columns joined as views back in their type."""
         taken = _take(self._joined(), rows)
         columns = taken.columns
-        for index, buffers, view in self._views:
+        for index, buffers, view, back in self._views:
             slots = columns[index]
             head = slots.buffers()
             views = pa.Array.from_buffers(view, len(slots), [head[0], head[1], *buffers], offset=slots.offset)
-            target = pc.CastOptions(self._schema.field(index).type)
-            columns[index] = pc.call_function("cast", [views], target, _memory_pool())
+            columns[index] = pc.call_function("cast", [views], back, _memory_pool())
         return pa.RecordBatch.from_arrays(columns, schema=self._schema)
 
     def take(self, offset: int, size: int) -> pa.RecordBatch:
