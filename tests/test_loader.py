@@ -235,6 +235,23 @@ def test_the_first_batch_reads_only_the_first_lane_window(tmp_path: Path, monkey
     assert len(reads) == 8
 
 
+def test_a_resumed_first_batch_across_a_window_end_reads_two_windows(tmp_path: Path, monkeypatch):
+    """Resuming in the middle of a lane window: the first batch straddles two of the lane's windows
+    and waits for those two row groups only, not the round of the other lanes."""
+    version_dir = str(make_version(tmp_path, shards=4, rows_per_shard=64))  # 16 row groups of 16 rows
+    options = {"columns": ["id"], "seed": 7, "batch_size": 12, "window": 4, "lanes": 4}
+    expected = ids(DatasetReader(version_dir, **options))[4 * 12 :]
+    state = DatasetReader(version_dir, **options).state_dict(batches=4)  # lane 0's second batch is next
+    reads = _count_reads(monkeypatch)
+    reader = DatasetReader(version_dir, **options)
+    reader.load_state_dict(state)
+    batches = iter(reader)
+    first = next(batches)
+    assert len(reads) == 2
+    assert ids([first, *batches]) == expected
+    assert len(reads) == len(set(reads))
+
+
 def test_permutation_is_the_stable_sort_of_raw_pcg64_output():
     """The permutation must not change between releases: saved states and past epochs rely on it."""
     for n, key in ((0, (1,)), (1, (1, 2)), (1000, (7, 0, 2, 3)), (65536, (9, 1, 1))):

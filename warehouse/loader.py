@@ -934,7 +934,6 @@ class DatasetReader:
                 part = planned[0]
                 if len(part.offsets) and part.window not in opened:
                     open_windows(first)
-                    first = False
                 planned.popleft()
                 if len(part.offsets):
                     entry = opened[part.window]
@@ -947,6 +946,9 @@ class DatasetReader:
                     if batch_parts:
                         batch = _concat(batch_parts)
                         batch_parts = []
+                        # Until the first batch is out, windows are read one at a time: a resumed
+                        # first batch that straddles a window's end waits for two, not a round.
+                        first = False
                         yield batch
         finally:
             if executor is not None:
