@@ -235,6 +235,23 @@ def test_the_first_batch_reads_only_the_first_lane_window(tmp_path: Path, monkey
     assert len(reads) == 8
 
 
+def test_a_resumed_first_batch_across_a_window_end_reads_two_windows(tmp_path: Path, monkeypatch):
+    """Resuming in the middle of a lane window: the first batch straddles two of the lane's windows
+    and waits for those two row groups only, not the round of the other lanes."""
+    version_dir = str(make_version(tmp_path, shards=4, rows_per_shard=64))  # 16 row groups of 16 rows
+    options = {"columns": ["id"], "seed": 7, "batch_size": 12, "window": 4, "lanes": 4}
+    expected = ids(DatasetReader(version_dir, **options))[4 * 12 :]
+    state = DatasetReader(version_dir, **options).state_dict(batches=4)  # lane 0's second batch is next
+    reads = _count_reads(monkeypatch)
+    reader = DatasetReader(version_dir, **options)
+    reader.load_state_dict(state)
+    batches = iter(reader)
+    first = next(batches)
+    assert len(reads) == 2
+    assert ids([first, *batches]) == expected
+    assert len(reads) == len(set(reads))
+
+
 def test_permutation_is_the_stable_sort_of_raw_pcg64_output():
     """The permutation must not change between releases: saved states and past epochs rely on it."""
     for n, key in ((0, (1,)), (1, (1, 2)), (1000, (7, 0, 2, 3)), (65536, (9, 1, 1))):
@@ -291,6 +308,55 @@ def test_first_request_gathered_from_row_groups_matches_the_joined_window():
             i for offset in range(10, len(rows), 5) for i in window.take(offset, 5).column("id").to_pylist()
         ]
         assert got == expected, (quick, group)
+
+
+def test_windows_decoded_in_pieces_and_joined_as_views_give_the_same_batches(tmp_path: Path, monkeypatch):
+    """Row groups decoded in several record batches, string and binary columns (with nulls) joined
+    as views and cast back: the same batches, values and schema as one piece per row group."""
+    version_dir = str(make_version(tmp_path, shards=2, rows_per_shard=60))
+    columns = ["id", "text", "image_bytes", "quality_score"]
+
+    def batches(**options):
+        return [b.to_pydict() for b in DatasetReader(version_dir, columns=columns, **OPTIONS, **options)]
+
+    schema = next(iter(DatasetReader(version_dir, columns=columns, **OPTIONS))).schema
+    expected = {compact: batches(compact=compact) for compact in (True, False)}
+    joined_as_views = []
+    gather = loader._Window._gather
+
+    def counted(window, rows):
+        joined_as_views.append(len(window._views))
+        return gather(window, rows)
+
+    monkeypatch.setattr(loader._Window, "_gather", counted)
+    monkeypatch.setattr(loader, "_VIEW_BYTES", 0)
+    monkeypatch.setattr(loader, "_DECODE_BYTES", 1)
+    monkeypatch.setattr(loader, "_DECODE_MIN_ROWS", 5)
+    for compact in (True, False):
+        assert batches(compact=compact) == expected[compact]
+    assert set(joined_as_views) == {3}  # id, text and image_bytes
+    assert next(iter(DatasetReader(version_dir, columns=columns, **OPTIONS))).schema == schema
+
+
+def test_a_manifest_that_miscounts_a_row_group_is_refused(tmp_path: Path):
+    """Gathers index a window by the manifest's row counts: a count that the decoded row groups do
+    not match stops the reader."""
+    version_dir = make_version(tmp_path, shards=1)
+    manifest = json.loads((version_dir / MANIFEST).read_text())
+    manifest["shards"][0]["row_groups"][1] += 1
+    (version_dir / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ShardIntegrityError, match="in the manifest"):
+        list(DatasetReader(str(version_dir), ["id"], **OPTIONS))
+
+
+def test_the_decoder_sees_only_verified_bytes():
+    verified = loader._Verified("shard", pa.py_buffer(b"abcdef"), 10, 100)
+    verified.seek(12)
+    assert verified.read(3).to_pybytes() == b"cde"
+    for start, size in ((9, 2), (14, 3)):
+        verified.seek(start)
+        with pytest.raises(ShardIntegrityError, match="outside its verified column chunks"):
+            verified.read(size)
 
 
 def test_same_seed_same_order_other_epoch_other_order(tmp_path: Path):

@@ -48,6 +48,20 @@ _READ_THREADS = 8
 # at most about _GATHER_BYTES of them, so that each gather stays in cache and reuses freed memory.
 _GATHER_ROWS = 4096
 _GATHER_BYTES = 4 << 20
+# Row groups are decoded in record batches of about this many bytes: pyarrow's jemalloc pool hands
+# every allocation of 8 MiB or more back to the system when it is freed, so a whole row group's
+# text column (grown by doubling while decoding) faulted in fresh memory for every window.
+_DECODE_BYTES = 1 << 20
+_DECODE_MIN_ROWS = 256
+# String and binary columns holding more than this in a window are joined as views (see _Window).
+_VIEW_BYTES = 4 << 20
+_VIEWS = {
+    pa.string(): pa.string_view(),
+    pa.large_string(): pa.string_view(),
+    pa.binary(): pa.binary_view(),
+    pa.large_binary(): pa.binary_view(),
+}
+_VIEW_SLOT = pa.binary(16)  # one view: length, prefix and where the value lies
 
 
 class ShardIntegrityError(RuntimeError):
@@ -232,27 +246,76 @@ class _Shard:
         if not self.verify or not self.info.chunk_sha256:
             return self._decode(handle, group, leaves)
         expected = self.info.chunk_sha256[group]
-        # The verified chunks go at their offsets in a file-sized zeroed buffer: untouched pages are
-        # never backed by memory, and pyarrow decodes from it natively (in parallel, no GIL).
-        space = np.zeros(handle.size(), dtype=np.uint8)
-        view = memoryview(space)
-        for leaf in sorted(leaves):
-            start, length = integrity.chunk_range(self.metadata, group, leaf)
-            data = view[start : start + length]
+        # The verified chunks are read, at their places, into one buffer spanning them (a row group's
+        # worth, never cleared) and decoded from there: the decoder sees exactly the bytes hashed.
+        ranges = {leaf: integrity.chunk_range(self.metadata, group, leaf) for leaf in sorted(leaves)}
+        low = min(start for start, _ in ranges.values())
+        high = max(start + length for start, length in ranges.values())
+        space = pa.allocate_buffer(high - low, memory_pool=_memory_pool())
+        view = memoryview(space).cast("B")
+        for leaf, (start, length) in ranges.items():
+            data = view[start - low : start - low + length]
             self._read_into(handle, data, start)
             if integrity.digest(data) != expected[leaf]:
                 raise ShardIntegrityError(
                     f"{self.path} does not match the manifest: row group {group}, column "
                     f"{self.metadata.schema.column(leaf).path} changed"
                 )
-        return self._decode(pa.BufferReader(pa.py_buffer(space)), group, leaves)
+        verified = pa.PythonFile(_Verified(self.path, space, low, handle.size()), mode="r")
+        return self._decode(verified, group, leaves, pre_buffer=False)
 
-    def _decode(self, source: pa.NativeFile, group: int, leaves: list[int]) -> pa.Table:
+    def _decode(
+        self, source: pa.NativeFile, group: int, leaves: list[int], pre_buffer: bool = True
+    ) -> pa.Table:
         """Row group `group`, these leaf columns, decoded in this thread (the caller runs row groups
-        in parallel) into the loader's memory pool."""
+        in parallel) into the loader's memory pool, in record batches of about `_DECODE_BYTES`."""
         reader = ParquetReader(memory_pool=_memory_pool())
-        reader.open(source, metadata=self._metadata, arrow_extensions_enabled=True)
-        return reader.read_row_group(group, column_indices=leaves, use_threads=False)
+        reader.open(source, metadata=self._metadata, pre_buffer=pre_buffer, arrow_extensions_enabled=True)
+        meta = self.metadata.row_group(group)
+        size = sum(meta.column(leaf).total_uncompressed_size for leaf in leaves)
+        step = max(_DECODE_MIN_ROWS, _DECODE_BYTES * meta.num_rows // max(size, 1))
+        if step >= meta.num_rows:
+            return reader.read_row_group(group, column_indices=leaves, use_threads=False)
+        batches = reader.iter_batches(step, [group], column_indices=leaves, use_threads=False)
+        return pa.Table.from_batches(list(batches))
+
+
+class _Verified:
+    """A row group's verified column chunks as a read-only file at their offsets in the shard:
+    pyarrow decodes from it through `pa.PythonFile` (one zero-copy read per chunk), and a read of
+    any byte that was not verified fails instead of decoding it."""
+
+    closed = False
+
+    def __init__(self, path: str, data: pa.Buffer, low: int, size: int) -> None:
+        self._path, self._data, self._low, self._size, self._at = path, data, low, size, 0
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._at = offset + (0, self._at, self._size)[whence]
+        return self._at
+
+    def tell(self) -> int:
+        return self._at
+
+    def read(self, size: int = -1) -> pa.Buffer:
+        start = self._at - self._low
+        size = self._size - self._at if size < 0 else size
+        if start < 0 or start + size > self._data.size:
+            raise ShardIntegrityError(f"{self._path}: a read outside its verified column chunks")
+        self._at += size
+        return self._data.slice(start, size)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self._data = pa.py_buffer(b"")
 
 
 # Arrow <-> numpy by hand: pyarrow's own conversions (`pa.array`, `to_numpy`, `pa.scalar`) import
@@ -313,6 +376,11 @@ def _memory_pool() -> pa.MemoryPool:
 class _Window:
     """One window's decoded rows as a single batch, and the rows this reader takes, in order.
 
+    Large string and binary columns are joined as views (16 bytes per row pointing into the
+    decoded record batches, which stay where they are) rather than copied into one window-sized
+    buffer: such a buffer is fresh memory for every window (see `_DECODE_BYTES`). Gathers take the
+    views and cast them back to the column's type, which copies the values into the batch.
+
     Rows are gathered a few thousand at a time, or one batch at a time for `compact` batches (whose
     buffers then hold only their rows, which a DataLoader pickles). Gathering the whole window at
     once instead writes a second window-sized copy to fresh memory, which measured several times
@@ -324,16 +392,49 @@ class _Window:
         self.rows, self.group, self._quick = rows, group, quick
         self._table = table if table is not None and table.num_rows and len(rows) else None
         self._data: pa.RecordBatch | None = None
+        self._views: list[tuple[int, list[pa.Buffer], pa.DataType, pc.CastOptions]] = []
         self._low, self._taken = 0, pa.record_batch([])
 
     def _joined(self) -> pa.RecordBatch:
         if self._data is None:
             assert self._table is not None
-            (self._data,) = self._table.combine_chunks(memory_pool=_memory_pool()).to_batches()
-            self._table = None
-            row_bytes = max(1, self._data.nbytes // self._data.num_rows)
+            table, self._table = self._table, None
+            row_bytes = max(1, table.nbytes // table.num_rows)
             self.group = max(1, min(self.group, _GATHER_BYTES // row_bytes))
+            pool = _memory_pool()
+            columns = []
+            for index, field in enumerate(table.schema):
+                column = table.column(index)
+                view = _VIEWS.get(field.type)
+                if view is None or column.nbytes < _VIEW_BYTES:
+                    chunks = column.chunks
+                    columns.append(
+                        chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks, memory_pool=pool)
+                    )
+                    continue
+                views = pa.concat_arrays(
+                    [pc.call_function("cast", [c], pc.CastOptions(view), pool) for c in column.chunks],
+                    memory_pool=pool,
+                )
+                buffers = views.buffers()
+                self._views.append((index, buffers[2:], view, pc.CastOptions(field.type)))
+                columns.append(
+                    pa.Array.from_buffers(_VIEW_SLOT, len(views), buffers[:2], offset=views.offset)
+                )
+            self._schema = table.schema
+            self._data = pa.RecordBatch.from_arrays(columns, names=table.schema.names)
         return self._data
+
+    def _gather(self, rows: np.ndarray) -> pa.RecordBatch:
+        """These rows of the joined window, with the columns joined as views back in their type."""
+        taken = _take(self._joined(), rows)
+        columns = taken.columns
+        for index, buffers, view, back in self._views:
+            slots = columns[index]
+            head = slots.buffers()
+            views = pa.Array.from_buffers(view, len(slots), [head[0], head[1], *buffers], offset=slots.offset)
+            columns[index] = pc.call_function("cast", [views], back, _memory_pool())
+        return pa.RecordBatch.from_arrays(columns, schema=self._schema)
 
     def take(self, offset: int, size: int) -> pa.RecordBatch:
         """Rows [offset, offset + size) of this reader's share, as one batch."""
@@ -341,12 +442,12 @@ class _Window:
             self._quick = False
             assert self._table is not None
             return _take_rows(self._table, self.rows[offset : offset + size])
-        data = self._joined()
+        self._joined()
         if size >= self.group:
-            return _take(data, self.rows[offset : offset + size])
+            return self._gather(self.rows[offset : offset + size])
         if not self._low <= offset <= offset + size <= self._low + self._taken.num_rows:
             self._low = offset
-            self._taken = _take(data, self.rows[offset : offset + self.group])
+            self._taken = self._gather(self.rows[offset : offset + self.group])
         return self._taken.slice(offset - self._low, size)
 
 
@@ -367,7 +468,9 @@ def _take_rows(table: pa.Table, rows: np.ndarray) -> pa.RecordBatch:
     return _take(joined, order)
 
 
-_TAKE = pc.TakeOptions(boundscheck=True)
+# Row indices come from the window's permutation and are checked against its row count when the
+# window is read (`_checked_rows`), so the take kernel's own per-index check is skipped.
+_TAKE = pc.TakeOptions(boundscheck=False)
 
 
 def _take(batch: pa.RecordBatch, rows: np.ndarray) -> pa.RecordBatch:
@@ -653,6 +756,15 @@ class DatasetReader:
         split = np.cumsum([0, *(len(self._windows[w]) for w in windows)])
         return [pa.concat_tables(tables[a:b]) for a, b in itertools.pairwise(split)]
 
+    def _checked_rows(self, w: int, table: pa.Table) -> None:
+        """The rows decoded for window w must be the rows the manifest counts: the order (and the
+        gathers, which skip bounds checks) index them."""
+        if table.num_rows != int(self._window_rows[w]):
+            raise ShardIntegrityError(
+                f"window {w} decoded {table.num_rows} rows, its row groups have {int(self._window_rows[w])} "
+                "in the manifest"
+            )
+
     def manifest_columns(self) -> list[str]:
         return list(self._shards[0].metadata.schema.to_arrow_schema().names)
 
@@ -799,6 +911,7 @@ class DatasetReader:
             tables = dict(zip(waiting, self._read_windows(waiting) if waiting else [], strict=True))
             for w in chosen:
                 table = tables[w] if w in tables else loading.pop(w).result()[0]
+                self._checked_rows(w, table)
                 order = self._window_order(w)
                 rows = order[np.concatenate(pending.pop(w))]
                 del pending_low[w]
@@ -821,7 +934,6 @@ class DatasetReader:
                 part = planned[0]
                 if len(part.offsets) and part.window not in opened:
                     open_windows(first)
-                    first = False
                 planned.popleft()
                 if len(part.offsets):
                     entry = opened[part.window]
@@ -834,6 +946,9 @@ class DatasetReader:
                     if batch_parts:
                         batch = _concat(batch_parts)
                         batch_parts = []
+                        # Until the first batch is out, windows are read one at a time: a resumed
+                        # first batch that straddles a window's end waits for two, not a round.
+                        first = False
                         yield batch
         finally:
             if executor is not None:
