@@ -27,12 +27,6 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _worker_view(_: object) -> tuple[int, int, int]:
-    """Seen from inside a worker: its parent (the zygote) and how many workers that parent has."""
-    parent = psutil.Process(os.getppid())
-    return os.getpid(), parent.pid, len(parent.children())
-
-
 def test_options_pick_the_forking_runner_unless_spawn_is_asked_for() -> None:
     assert pipeline_options(RunnerConfig(), []).get_all_options()["runner"] == LOCAL_RUNNER
     spawn = pipeline_options(RunnerConfig(worker_start="spawn"), [])
@@ -42,11 +36,19 @@ def test_options_pick_the_forking_runner_unless_spawn_is_asked_for() -> None:
 def test_workers_are_forked_from_one_zygote_and_give_the_same_results() -> None:
     """Two workers (--direct_num_workers=2), both children of one zygote that is not the command;
     the same elements out as Beam's own runner; no child process left once the run is over."""
+
+    def worker_view(_: object) -> tuple[int, int, int]:
+        """Seen from inside a worker: its parent (the zygote) and how many workers that parent has.
+        Nested, so that it is pickled by value: a zygote started as a fresh interpreter (this
+        process has threads once other tests ran) cannot import the test module."""
+        parent = psutil.Process(os.getppid())
+        return os.getpid(), parent.pid, len(parent.children())
+
     options = PipelineOptions(
         [f"--runner={LOCAL_RUNNER}", "--direct_num_workers=2", "--direct_running_mode=multi_processing"]
     )
     with beam.Pipeline(options=options) as pipeline:
-        views = pipeline | beam.Create(range(40)) | beam.Map(_worker_view)
+        views = pipeline | beam.Create(range(40)) | beam.Map(worker_view)
         squares = pipeline | "numbers" >> beam.Create(range(40)) | beam.Map(lambda n: n * n)
         assert_that(squares, equal_to([n * n for n in range(40)]), label="squares")
 
@@ -117,8 +119,10 @@ def test_zygote_starts_workers_and_reports_their_exit(fork: bool) -> None:
 
 
 def test_zygote_that_cannot_start_raises() -> None:
-    with pytest.raises(ZygoteError):
-        Zygote([], env={**os.environ, "PYTHONPATH": "/nonexistent"}, fork=False)
+    """An interpreter that cannot start (no standard library where PYTHONHOME points)."""
+    with pytest.raises(ZygoteError, match="exited at start-up"):
+        env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+        Zygote([], env={**env, "PYTHONHOME": "/nonexistent"}, fork=False)
 
 
 RUN_AND_HANG = """
