@@ -9,7 +9,7 @@ import logging
 import subprocess
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,25 +28,24 @@ from medcurate.dedup.beam import (
     KNOWN,
     NODES,
     SHINGLES,
-    CandidatePayloads,
     Fingerprint,
-    PlannedDecisions,
     apply_decision,
+    document_frequencies,
     set_exact_hash,
 )
 from medcurate.dedup.multimodal import drop_repeated_images, image_keys
 from medcurate.dedup.plan import (
-    EDGES,
     ID_SCHEMA,
     IDS_PREFIX,
-    LOCATED,
+    KNOWN_PREFIX,
+    KNOWN_SCHEMA,
     NODE_SCHEMA,
     NODES_PREFIX,
-    PAIRS,
-    REPEATS,
-    UNBANDED,
     PlanDedupFn,
+    dropped_ids,
+    known_row,
     node_row,
+    shard_verdicts,
 )
 from medcurate.pipelines.ingest.beam import IngestSources
 from medcurate.pipelines.ingest.studies import AssembleStudies
@@ -59,7 +58,6 @@ from medcurate.pipelines.staged import (
     WriteRecordsFn,
     WriteStagedFn,
     plan_shards,
-    read_rows,
     read_unit,
 )
 from medcurate.privacy.beam import DeidentifySamples
@@ -181,40 +179,6 @@ class _PrepareForDedupFn(beam.DoFn):
                 yield TaggedOutput(CANDIDATES, record)
 
 
-class _PayloadsFn(beam.DoFn):
-    """One row group: its candidates' rows read back, prepared as for the first pass (repeated
-    images left out), and their dedup payloads computed again (the first pass wrote none: the
-    payloads of samples that are nobody's candidate are never kept or shuffled)."""
-
-    def __init__(self, config: RunConfig, known_exact_hashes: frozenset[str]) -> None:
-        self.config = config
-        self.known = known_exact_hashes
-
-    def setup(self) -> None:
-        self.candidates = CandidatePayloads(self.config.dedup, self.known)
-        self.candidates.setup()
-        self._repeated: tuple[list[str] | None, frozenset[str]] = (None, frozenset())
-
-    def process(
-        self, group: tuple[tuple[str, int], Iterable[tuple[int, str]]], repeated: list[str]
-    ) -> Iterator[tuple[str, bytes]]:
-        (path, index), wanted = group
-        wanted = list(wanted)
-        if self._repeated[0] is not repeated:
-            self._repeated = (repeated, frozenset(repeated))
-        samples = []
-        for _, sample in read_rows((path, index, 0), (row for row, _ in wanted)):
-            result = drop_repeated_images(
-                sample, self._repeated[1], self.config.ingest.multimodal.no_images_left
-            )
-            if not isinstance(result, Drop):
-                samples.append(result)
-        keys = {key for _, key in wanted}
-        size = self.config.dedup.batch_size
-        for start in range(0, len(samples), size):
-            yield from self.candidates.payloads(samples[start : start + size], keys)
-
-
 class _RoutableFn(beam.DoFn):
     """Active-learning records of samples that survive deduplication and have no settled verdict."""
 
@@ -223,11 +187,13 @@ class _RoutableFn(beam.DoFn):
 
     def setup(self) -> None:
         self.verdicts = load_verdicts(self.reviews_dir)
+        self.dropped: tuple[str | None, frozenset[str]] = (None, frozenset())
 
-    def process(self, record: tuple[str, tuple], decisions: dict[str, tuple]) -> Iterator[tuple[str, tuple]]:
+    def process(self, record: tuple[str, tuple], verdicts_path: str) -> Iterator[tuple[str, tuple]]:
+        if self.dropped[0] != verdicts_path:  # read once per worker: the ids dedup drops
+            self.dropped = (verdicts_path, dropped_ids(verdicts_path))
         sample_id = record[1][1]
-        decision = decisions.get(sample_id)
-        if (decision is None or decision[2] is None) and not is_settled(self.verdicts.get(sample_id)):
+        if sample_id not in self.dropped[1] and not is_settled(self.verdicts.get(sample_id)):
             yield record
 
 
@@ -246,18 +212,15 @@ class _SelectFn(beam.DoFn):
     def process(
         self,
         shard: tuple[int, int, list[Unit]],
-        decisions: dict[str, tuple],
+        verdicts_path: str,
         repeated: list[str],
-        repeats: list[str],
         picked: list[str],
     ) -> Iterator[Any]:
         index, count_, units = shard
         config = self.config
-        repeated_keys, repeat_positions, uncertain = (
-            frozenset(repeated),
-            frozenset(repeats),
-            frozenset(picked),
-        )
+        repeated_keys, uncertain = frozenset(repeated), frozenset(picked)
+        # Dedup's verdicts on this shard's rows only, by staged position.
+        verdicts = shard_verdicts(verdicts_path, {unit[0].rsplit("/", 1)[-1] for unit in units})
         writer = ShardWriter(
             storage.join(self.data_dir, f"part-{index:05d}-of-{count_:05d}.parquet"),
             config.publish.compression,
@@ -268,7 +231,7 @@ class _SelectFn(beam.DoFn):
                 result = drop_repeated_images(staged, repeated_keys, config.ingest.multimodal.no_images_left)
                 if not isinstance(result, Drop):
                     set_exact_hash(result, config.dedup.image_hamming_radius)
-                    result = apply_decision(result, decisions.get(result["id"]), position in repeat_positions)
+                    result = apply_decision(result, *verdicts.get(position, (None, False)))
                 if not isinstance(result, Drop):
                     result = apply_and_count(result, self.verdicts)
                 if isinstance(result, Drop):
@@ -334,42 +297,32 @@ def build_pipeline(
         ).with_outputs(IDS, CANDIDATES, main=SAMPLES)
     )
     known = frozenset(known_exact_hashes)
-    fingerprinted = prepared[SAMPLES] | "Fingerprint" >> Fingerprint(config.dedup, known, payloads=False)
-    # Node records and (id, position) pairs go to small Parquet files, not through Beam's shuffles
-    # (held in memory on a local runner): deduplication plans from them out of core (dedup.plan).
-    samples_dir, plan_dir = storage.join(staging_dir, "samples"), storage.join(staging_dir, "dedup")
-    plan = (
+    fingerprinted = prepared[SAMPLES] | "Fingerprint" >> Fingerprint(config.dedup, known)
+    # Node records (with the texts' verification payloads), (id, position) pairs and the ids of
+    # samples already published go to small Parquet files, not through Beam's shuffles (held in
+    # memory on a local runner): deduplication decides from them out of core (dedup.plan) and
+    # writes one verdicts file, which the final pass reads for its own shard's rows.
+    plan_dir = storage.join(staging_dir, "dedup")
+    verdicts = beam.pvalue.AsSingleton(
         (
             fingerprinted[NODES]
             | "WriteNodes" >> beam.ParDo(WriteRecordsFn(plan_dir, NODES_PREFIX, NODE_SCHEMA, node_row)),
             prepared[IDS] | "WriteIds" >> beam.ParDo(WriteRecordsFn(plan_dir, IDS_PREFIX, ID_SCHEMA)),
+            fingerprinted[KNOWN]
+            | "WriteKnown" >> beam.ParDo(WriteRecordsFn(plan_dir, KNOWN_PREFIX, KNOWN_SCHEMA, known_row)),
         )
         | "PlanFiles" >> beam.Flatten()
         | "AllPlanFiles" >> beam.combiners.ToList()
-        | "PlanDedup"
-        >> beam.ParDo(PlanDedupFn(config.dedup, samples_dir)).with_outputs(
-            PAIRS, EDGES, UNBANDED, LOCATED, REPEATS
+        | "Deduplicate"
+        >> beam.ParDo(
+            PlanDedupFn(config.dedup, plan_dir),
+            document_frequencies(fingerprinted[SHINGLES], config.dedup.df_sketch_bits),
         )
     )
-    signatures = (
-        plan[LOCATED]
-        | "GroupRowGroups" >> beam.GroupByKey()
-        | "ComputePayloads" >> beam.ParDo(_PayloadsFn(config, known), repeated)
-    )
-    decisions = beam.pvalue.AsDict(
-        {
-            **{tag: plan[tag] for tag in (PAIRS, EDGES, UNBANDED)},
-            "signatures": signatures,
-            "shingles": fingerprinted[SHINGLES],
-            "known": fingerprinted[KNOWN],
-        }
-        | "Deduplicate" >> PlannedDecisions(config.dedup)
-    )
-    repeats = beam.pvalue.AsList(plan[REPEATS])
     if any(budgets.values()):
         picked = (
             prepared[CANDIDATES]
-            | "Routable" >> beam.ParDo(_RoutableFn(config.review.reviews_dir), decisions)
+            | "Routable" >> beam.ParDo(_RoutableFn(config.review.reviews_dir), verdicts)
             | "LeastSure" >> LeastSure(budgets)
         )
     else:
@@ -383,9 +336,8 @@ def build_pipeline(
         | "WriteShards"
         >> beam.ParDo(
             _SelectFn(config, storage.join(staging_dir, "data"), provenance),
-            decisions,
+            verdicts,
             repeated,
-            repeats,
             beam.pvalue.AsList(picked),
         ).with_outputs(DROPS, main=SAMPLES)
     )
