@@ -133,6 +133,11 @@ def _batches(con: duckdb.DuckDBPyConnection, sql: str, rows: int = 10_000) -> It
             yield batch.to_pydict()
 
 
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    """The one value a query returns (its result read to the end: the connection is free again)."""
+    return con.execute(sql).fetchall()[0][0]
+
+
 def _pairs_table(pairs: list[tuple[str, str]]) -> pa.Table:
     a, b = zip(*pairs, strict=True)
     return pa.table({"a": pa.array(a, pa.string()), "b": pa.array(b, pa.string())})
@@ -260,7 +265,7 @@ class DedupPlanner:
                 " GROUP BY modality, exact HAVING count(DISTINCT key) > 1)"
                 " SELECT DISTINCT root, key FROM nodes JOIN twins USING (modality, exact) WHERE key <> root"
             )
-            count("dedup/exact_edges", con.execute("SELECT count(*) FROM edges").fetchone()[0])
+            count("dedup/exact_edges", _scalar(con, "SELECT count(*) FROM edges"))
         if not cfg.near:
             return
         # Grouped (which spills to disk) before anything is joined: only the members of buckets of
@@ -278,7 +283,7 @@ class DedupPlanner:
             f" ON x.band = y.band AND x.key < y.key WHERE x.n <= {largest} AND y.n <= {largest}"
             f" UNION ALL SELECT first, key FROM members WHERE n > {largest} AND key <> first"
         )
-        count("dedup/candidate_pairs", con.execute("SELECT count(*) FROM raw_pairs").fetchone()[0])
+        count("dedup/candidate_pairs", _scalar(con, "SELECT count(*) FROM raw_pairs"))
         con.execute("INSERT INTO pairs SELECT DISTINCT a, b FROM raw_pairs")
         con.execute("DROP TABLE raw_pairs")
         con.execute("DROP TABLE members")
@@ -342,10 +347,10 @@ class DedupPlanner:
             "CREATE TABLE vertices AS SELECT key, row_number() OVER (ORDER BY key) - 1 AS v"
             " FROM (SELECT a AS key FROM edges UNION SELECT b FROM edges)"
         )
-        size = con.execute("SELECT count(*) FROM vertices").fetchone()[0]
+        size = _scalar(con, "SELECT count(*) FROM vertices")
         if not size:
             return
-        ends = con.execute(
+        ends = con.sql(
             "SELECT x.v AS a, y.v AS b FROM edges JOIN vertices x ON x.key = edges.a"
             " JOIN vertices y ON y.key = edges.b"
         ).to_arrow_table()
