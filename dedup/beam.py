@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from medcurate.dedup.notices import NoticeFinder
 from medcurate.pipelines.stage import DROPS, SAMPLES, Progress, count, emit_event
 from medcurate.schemas.events import Drop
 from medcurate.schemas.sample import Modality
+from medcurate.warehouse.catalog import PublishedHashes
 
 STAGE = "dedup"
 NODES = "nodes"
@@ -74,7 +75,7 @@ class _Fingerprint(beam.DoFn):
     """Per batch: exact hashes, MinHash signatures and band keys, pHashes; one node record per sample."""
 
     def __init__(
-        self, config: DedupConfig, known_exact_hashes: frozenset[str], payloads: bool = True
+        self, config: DedupConfig, known_exact_hashes: Container[str], payloads: bool = True
     ) -> None:
         self.config = config
         self.known = known_exact_hashes
@@ -315,11 +316,19 @@ class Fingerprint(beam.PTransform):
     (`CandidatePayloads`), so that the payloads of the others never cross a shuffle."""
 
     def __init__(
-        self, config: DedupConfig, known_exact_hashes: Iterable[str] = (), payloads: bool = True
+        self,
+        config: DedupConfig,
+        known_exact_hashes: Iterable[str] | PublishedHashes = (),
+        payloads: bool = True,
     ) -> None:
         super().__init__()
         self.config = config
-        self.known = frozenset(known_exact_hashes)
+        # Published hashes are read by each worker (only their shard paths are pickled).
+        self.known: Container[str] = (
+            known_exact_hashes
+            if isinstance(known_exact_hashes, PublishedHashes)
+            else frozenset(known_exact_hashes)
+        )
         self.payloads = payloads or not config.near
 
     def expand(self, samples):

@@ -69,7 +69,7 @@ from medcurate.schemas.manifest import Manifest, ShardInfo, StageCounts, Validat
 from medcurate.schemas.sample import SCHEMA_VERSION
 from medcurate.stages.base import release_shared_models
 from medcurate.warehouse import locks, storage
-from medcurate.warehouse.catalog import Catalog, catalog_path
+from medcurate.warehouse.catalog import Catalog, PublishedHashes, catalog_path
 from medcurate.warehouse.faults import fault_point
 from medcurate.warehouse.publish import publish_version
 
@@ -131,13 +131,16 @@ class WriteEvents(beam.PTransform):
         )
 
 
-def published_exact_hashes(config: RunConfig) -> set[str]:
-    """Exact hashes already published in the datasets `dedup.against_published` names."""
+def published_exact_hashes(config: RunConfig) -> PublishedHashes:
+    """Exact hashes already published in the datasets `dedup.against_published` names: their shard
+    paths, which each worker reads (never the hashes themselves in the command or a pickled DoFn)."""
     path = catalog_path(config.publish.output_dir, config.publish.catalog)
     if not config.dedup.against_published or not storage.exists(path):
-        return set()
+        return PublishedHashes([])
     with Catalog(path, read_only=True) as catalog:
-        return set().union(*(catalog.exact_hashes(name) for name in config.dedup.against_published))
+        return PublishedHashes(
+            [shard for name in config.dedup.against_published for shard in catalog.latest_shards(name)]
+        )
 
 
 def quality_models(config: RunConfig) -> dict[str, str]:
@@ -247,7 +250,7 @@ def build_pipeline(
     config: RunConfig,
     run_id: str,
     staging_dir: str,
-    known_exact_hashes: set[str] | frozenset[str] = frozenset(),
+    known_exact_hashes: PublishedHashes | frozenset[str] = frozenset(),
     models: dict[str, str] | None = None,
 ) -> None:
     """Per-sample stages stream to staged Parquet (`pipelines.staged`); deduplication writes its
@@ -296,8 +299,7 @@ def build_pipeline(
             _PrepareForDedupFn(config.ingest.multimodal.no_images_left, budgets), repeated
         ).with_outputs(IDS, CANDIDATES, main=SAMPLES)
     )
-    known = frozenset(known_exact_hashes)
-    fingerprinted = prepared[SAMPLES] | "Fingerprint" >> Fingerprint(config.dedup, known)
+    fingerprinted = prepared[SAMPLES] | "Fingerprint" >> Fingerprint(config.dedup, known_exact_hashes)
     # Node records (with the texts' verification payloads), (id, position) pairs and the ids of
     # samples already published go to small Parquet files, not through Beam's shuffles (held in
     # memory on a local runner): deduplication decides from them out of core (dedup.plan) and

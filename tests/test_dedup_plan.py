@@ -3,6 +3,7 @@ gives exactly their decisions."""
 
 from __future__ import annotations
 
+import pickle
 import random
 import tempfile
 from collections import defaultdict
@@ -47,6 +48,7 @@ from medcurate.dedup.plan import (
 )
 from medcurate.pipelines.staged import WriteRecordsFn
 from medcurate.schemas.sample import new_sample
+from medcurate.warehouse.catalog import PublishedHashes
 
 CONFIG = DedupConfig(threshold=0.7, shingle="word", ngram=3)
 
@@ -235,3 +237,25 @@ def test_planned_decisions_equal_the_shuffled_ones(tmp_path: Path, config: Dedup
 def _each_twice(counted: list) -> None:
     """Every decision came once from each path (and there are some)."""
     assert counted and all(times == 2 for _, times in counted), counted
+
+
+def test_published_hashes_are_read_in_the_worker_not_pickled(tmp_path: Path) -> None:
+    """Only shard paths travel with a DoFn; membership is exact (hashes of other lengths, prefixes
+    and nulls included) once a process has read the shards."""
+    published = [f"{index:032x}" for index in range(0, 3000, 3)]
+    paths = []
+    for part in range(2):
+        path = tmp_path / f"part-{part}.parquet"
+        column = [*published[part::2], None]
+        pq.write_table(
+            pa.table({"exact_hash": pa.array(column, pa.string()), "id": ["x"] * len(column)}), path
+        )
+        paths.append(str(path))
+    hashes = PublishedHashes(paths)
+    assert f"{6:032x}" in hashes and f"{2997:032x}" in hashes
+    assert f"{7:032x}" not in hashes and f"{6:031x}" not in hashes and f"{6:033x}" not in hashes
+    assert None not in hashes
+    shipped = pickle.dumps(hashes)
+    assert len(shipped) < 1000 and published[5].encode() not in shipped
+    assert f"{9:032x}" in pickle.loads(shipped)
+    assert not PublishedHashes([]) and "a" not in PublishedHashes([])
