@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import shutil
 import subprocess
 import uuid
 from collections import Counter
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.pvalue import TaggedOutput
 
@@ -55,6 +57,7 @@ from medcurate.pipelines.staged import (
     ShardWriter,
     StagedUnits,
     Unit,
+    WriteJsonLinesFn,
     WriteRecordsFn,
     WriteStagedFn,
     plan_shards,
@@ -115,20 +118,32 @@ def stamp_provenance(
     return {**sample, "run_id": run_id, "pipeline_version": pipeline_version, "config_hash": hash_}
 
 
-class WriteEvents(beam.PTransform):
-    """Dead letters or drops as one JSON-lines file (they are small: ids and reason codes only)."""
+EVENTS = "events"  # staging sub-folder of the per-bundle event files
 
-    def __init__(self, path_prefix: str) -> None:
-        super().__init__()
-        self.path_prefix = path_prefix
 
-    def expand(self, events):
-        return (
-            events
-            | "ToJson" >> beam.Map(lambda event: json.dumps(event, sort_keys=True))
-            | "Write"
-            >> beam.io.WriteToText(self.path_prefix, file_name_suffix=".jsonl", shard_name_template="")
+def write_events(collections: list, staging_dir: str, kind: str) -> None:
+    """Dead letters or drops (`kind`), each collection written where it is produced, one JSON-lines
+    file per bundle under the staging folder's events/ (no shuffle: a local runner would hold every
+    event in the command's memory until the last one arrived). `gather_events` joins them."""
+    for index, events in enumerate(collections):
+        _ = events | f"Write{kind.title().replace('_', '')}{index}" >> beam.ParDo(
+            WriteJsonLinesFn(storage.join(staging_dir, EVENTS), kind)
         )
+
+
+def gather_events(staging_dir: str, kind: str) -> str:
+    """The per-bundle files of `write_events` copied into one staging file `kind`.jsonl (streamed);
+    its path."""
+    target = storage.join(staging_dir, f"{kind}.jsonl")
+    parts = storage.glob(storage.join(staging_dir, EVENTS, f"{kind}-*.jsonl"))
+    sink = FileSystems.create(target)
+    try:
+        for part in sorted(parts):
+            with storage.open_read(part) as source:
+                shutil.copyfileobj(source, sink, 1 << 20)
+    finally:
+        sink.close()
+    return target
 
 
 def published_exact_hashes(config: RunConfig) -> PublishedHashes:
@@ -344,12 +359,8 @@ def build_pipeline(
         ).with_outputs(DROPS, main=SAMPLES)
     )
     drops.append(selected[DROPS])
-    (
-        dead_letters
-        | "AllDeadLetters" >> beam.Flatten()
-        | "WriteDeadLetters" >> WriteEvents(storage.join(staging_dir, "dead_letters"))
-    )
-    drops | "AllDrops" >> beam.Flatten() | "WriteDrops" >> WriteEvents(storage.join(staging_dir, "drops"))
+    write_events(dead_letters, staging_dir, "dead_letters")
+    write_events(drops, staging_dir, "drops")
 
 
 def _events_by_reason(path: str) -> dict[str, int]:
@@ -408,8 +419,8 @@ def _run(
     # which the driver needs only to name the tagger in the manifest, not while it runs the workers.
     from medcurate.privacy.text import deid_artifacts
 
-    dead_lettered = _events_by_reason(storage.join(staging_dir, "dead_letters.jsonl"))
-    dropped = _events_by_reason(storage.join(staging_dir, "drops.jsonl"))
+    dead_lettered = _events_by_reason(gather_events(staging_dir, "dead_letters"))
+    dropped = _events_by_reason(gather_events(staging_dir, "drops"))
     staged_shards = storage.glob(storage.join(staging_dir, "data", "part*.parquet"))
     hash_ = config_hash(config)
     validation = validate_shards(staged_shards, hash_)
