@@ -155,18 +155,15 @@ def _notes(count: int, seed: int = 11) -> list[dict]:
     rng = random.Random(seed)
     texts: list[str] = []
     for index in range(count):
-        roll = rng.random()
-        if texts and roll < 0.15:
-            text = rng.choice(texts)
-        elif texts and roll < 0.4:
-            words = rng.choice(texts).split()
-            words[rng.randrange(len(words))] = "notably"
-            text = " ".join(words)
-        else:
-            text = f"Note {index} from clinic {rng.randrange(9)}. " + " ".join(
-                rng.choice(PHRASES) for _ in range(rng.randint(4, 7))
-            )
-        texts.append(text)
+        roll, source = rng.random(), rng.choice(texts) if texts else ""
+        words = source.split()
+        if words and roll < 0.25:  # a copy, one word changed in some
+            if roll >= 0.1:
+                words[rng.randrange(len(words))] = "notably"
+            texts.append(" ".join(words) if roll >= 0.1 else source)
+            continue
+        phrases = " ".join(rng.choice(PHRASES) for _ in range(rng.randint(4, 7)))
+        texts.append(f"Note {index} from clinic {rng.randrange(9)}. {phrases}")
     samples = [
         new_sample(
             id=f"n{index:04d}",
