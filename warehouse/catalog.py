@@ -197,6 +197,15 @@ class Catalog:
         """Exact hashes in a dataset's latest validated version; empty if it has none yet."""
         return set(PublishedHashes(self.latest_shards(dataset)).load().astype(str))
 
+    def query(
+        self, sql: str, dataset: str | None = None, version: str | None = None
+    ) -> duckdb.DuckDBPyRelation:
+        """Runs SQL with a view `samples` over the chosen version's shards."""
+        dataset, version = self.resolve(dataset, version)
+        source = read_parquet_sql(self.shard_paths(dataset, version))
+        self.connection.execute(f"CREATE OR REPLACE TEMP VIEW samples AS SELECT * FROM {source}")
+        return self.connection.sql(sql)
+
 
 class PublishedHashes:
     """The exact hashes of some published shards, for membership tests in a pipeline's workers.
@@ -235,12 +244,3 @@ class PublishedHashes:
             return False
         index = int(np.searchsorted(hashes, key))
         return index < hashes.size and hashes[index] == key
-
-    def query(
-        self, sql: str, dataset: str | None = None, version: str | None = None
-    ) -> duckdb.DuckDBPyRelation:
-        """Runs SQL with a view `samples` over the chosen version's shards."""
-        dataset, version = self.resolve(dataset, version)
-        source = read_parquet_sql(self.shard_paths(dataset, version))
-        self.connection.execute(f"CREATE OR REPLACE TEMP VIEW samples AS SELECT * FROM {source}")
-        return self.connection.sql(sql)
