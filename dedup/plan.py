@@ -38,8 +38,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from medcurate.dedup import lsh
 from medcurate.dedup.beam import star_decisions
@@ -342,6 +340,10 @@ class DedupPlanner:
     def components(self, frequencies: DocumentFrequencies) -> None:
         """`decisions`: the connected components of `edges` (exact: no rounds to run out of), each
         split into verified stars around its best members (`dedup.beam.star_decisions`)."""
+        # Imported here, in the one worker that plans: the command never needs scipy.sparse.
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
         con = self.con
         con.execute(
             "CREATE TABLE vertices AS SELECT key, row_number() OVER (ORDER BY key) - 1 AS v"
