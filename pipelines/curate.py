@@ -269,11 +269,12 @@ def build_pipeline(
     models: dict[str, str] | None = None,
 ) -> None:
     """Per-sample stages stream to staged Parquet (`pipelines.staged`); deduplication writes its
-    node records and (id, position) pairs beside them and groups them out of core (`dedup.plan`),
-    so that only what concerns duplicates crosses a shuffle; repeated images and active learning
-    shuffle only ids and keys; the final pass reads the staged row groups back and writes the
-    published shards. Whole samples never cross a shuffle (except the parts of DICOM studies, which
-    are joined into one sample)."""
+    node records (with payloads), (id, position) pairs and published ids beside them and decides
+    out of core (`dedup.plan`), into one verdicts file that the final pass reads per shard, so
+    nothing of it crosses a shuffle; repeated images and active learning shuffle only ids and keys;
+    drops and dead letters are written per bundle; the final pass reads the staged row groups back
+    and writes the published shards. Whole samples never cross a shuffle (except the parts of DICOM
+    studies, which are joined into one sample)."""
     models = models or quality_models(config)
     ingested = pipeline | "Ingest" >> IngestSources(config.ingest)
     studies = ingested[SAMPLES] | "AssembleStudies" >> AssembleStudies(merge=False)
