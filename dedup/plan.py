@@ -63,6 +63,9 @@ NODE_SCHEMA = pa.schema(
 )
 ID_SCHEMA = pa.schema([("id", pa.string()), ("position", pa.string())])
 KNOWN_SCHEMA = pa.schema([("id", pa.string())])
+# Rows per row group of the node files: DuckDB reads a row group's payloads (1 to 2 KB a text) at
+# once, so a row group must stay well inside its memory limit (20,000 rows failed at 64 MB).
+NODE_ROWS = 2_000
 NODES_PREFIX = "nodes"
 IDS_PREFIX = "ids"
 KNOWN_PREFIX = "known"
@@ -169,7 +172,9 @@ class PlanDedupFn(beam.DoFn):
         with (
             _local([path for files in names.values() for path in files]) as local,
             tempfile.TemporaryDirectory(prefix="medcurate-duckdb-") as spill,
-            duckdb.connect() as con,
+            # A database file, not an in-memory one: its tables (candidates' payloads, pairs,
+            # edges) are evicted to disk under the memory limit instead of failing past it.
+            duckdb.connect(str(Path(spill) / "plan.duckdb")) as con,
         ):
             files, start = {}, 0
             for prefix, found in names.items():

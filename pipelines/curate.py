@@ -41,6 +41,7 @@ from medcurate.dedup.plan import (
     IDS_PREFIX,
     KNOWN_PREFIX,
     KNOWN_SCHEMA,
+    NODE_ROWS,
     NODE_SCHEMA,
     NODES_PREFIX,
     PlanDedupFn,
@@ -324,7 +325,8 @@ def build_pipeline(
     verdicts = beam.pvalue.AsSingleton(
         (
             fingerprinted[NODES]
-            | "WriteNodes" >> beam.ParDo(WriteRecordsFn(plan_dir, NODES_PREFIX, NODE_SCHEMA, node_row)),
+            | "WriteNodes"
+            >> beam.ParDo(WriteRecordsFn(plan_dir, NODES_PREFIX, NODE_SCHEMA, node_row, NODE_ROWS)),
             prepared[IDS] | "WriteIds" >> beam.ParDo(WriteRecordsFn(plan_dir, IDS_PREFIX, ID_SCHEMA)),
             fingerprinted[KNOWN]
             | "WriteKnown" >> beam.ParDo(WriteRecordsFn(plan_dir, KNOWN_PREFIX, KNOWN_SCHEMA, known_row)),

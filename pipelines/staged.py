@@ -96,9 +96,16 @@ class RecordWriter:
 
     ROWS = 20_000
 
-    def __init__(self, path: str, schema: pa.Schema, to_row: Callable[[Any], tuple] | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        schema: pa.Schema,
+        to_row: Callable[[Any], tuple] | None = None,
+        rows: int | None = None,
+    ) -> None:
         self.schema = schema
         self.to_row = to_row
+        self.rows = rows or self.ROWS
         storage.ensure_dir(path.rsplit("/", 1)[0])
         self._handle = FileSystems.create(path)
         self._writer = pq.ParquetWriter(self._handle, schema, compression="zstd")
@@ -106,7 +113,7 @@ class RecordWriter:
 
     def write(self, record: Any) -> None:
         self._rows.append(self.to_row(record) if self.to_row else record)
-        if len(self._rows) >= self.ROWS:
+        if len(self._rows) >= self.rows:
             self._flush()
 
     def _flush(self) -> None:
@@ -179,14 +186,20 @@ class WriteRecordsFn(_FilePerBundleFn):
     """Small records (`RecordWriter`)."""
 
     def __init__(
-        self, folder: str, prefix: str, schema: pa.Schema, to_row: Callable[[Any], tuple] | None = None
+        self,
+        folder: str,
+        prefix: str,
+        schema: pa.Schema,
+        to_row: Callable[[Any], tuple] | None = None,
+        rows: int | None = None,
     ) -> None:
         super().__init__(folder, prefix)
         self.schema = schema
         self.to_row = to_row
+        self.rows = rows
 
     def open(self, path: str) -> RecordWriter:
-        return RecordWriter(path, self.schema, self.to_row)
+        return RecordWriter(path, self.schema, self.to_row, self.rows)
 
 
 class WriteJsonLinesFn(_FilePerBundleFn):

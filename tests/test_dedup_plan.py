@@ -11,6 +11,7 @@ from pathlib import Path
 
 import apache_beam as beam
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -27,6 +28,7 @@ from medcurate.dedup.beam import (
     document_frequencies,
     small_records,
 )
+from medcurate.dedup.boilerplate import DocumentFrequencies, pack_payload
 from medcurate.dedup.config import DedupConfig
 from medcurate.dedup.core import EXACT, NEAR, key_id, node_key
 from medcurate.dedup.normalize import exact_text_hash
@@ -35,6 +37,7 @@ from medcurate.dedup.plan import (
     IDS_PREFIX,
     KNOWN_PREFIX,
     KNOWN_SCHEMA,
+    NODE_ROWS,
     NODE_SCHEMA,
     NODES_PREFIX,
     VERDICT_SCHEMA,
@@ -46,7 +49,7 @@ from medcurate.dedup.plan import (
     node_row,
     shard_verdicts,
 )
-from medcurate.pipelines.staged import WriteRecordsFn
+from medcurate.pipelines.staged import RecordWriter, WriteRecordsFn
 from medcurate.schemas.sample import new_sample
 from medcurate.warehouse.catalog import PublishedHashes
 
@@ -256,3 +259,29 @@ def test_published_hashes_are_read_in_the_worker_not_pickled(tmp_path: Path) -> 
     assert len(shipped) < 1000 and published[5].encode() not in shipped
     assert f"{9:032x}" in pickle.loads(shipped)
     assert not PublishedHashes([]) and "a" not in PublishedHashes([])
+
+
+def test_payloads_of_many_candidates_fit_the_memory_limit(tmp_path: Path) -> None:
+    """30,000 texts with 1.3 KB payloads, all candidates, written as the pipeline writes them: the
+    planner verifies them within its 64 MB (node files in small row groups; one 30,000-row group
+    ran out of memory)."""
+    rng = np.random.default_rng(1)
+    path = str(tmp_path / f"{NODES_PREFIX}-0.parquet")
+    writer = RecordWriter(path, NODE_SCHEMA, node_row, NODE_ROWS)
+    for index in range(30_000):
+        exact = f"{index:016x}"
+        payload = pack_payload(
+            rng.integers(0, 2**32, 128, dtype=np.uint32),
+            np.sort(rng.integers(0, 2**32, 200, dtype=np.uint32)),
+            np.empty(0, np.uint32),
+        )
+        bands = [b"t" + bytes([band]) + (index // 2).to_bytes(8, "little") for band in range(3)]
+        writer.write((node_key(f"d{index}", 0.5, 1000, exact), "text", exact, bands, payload))
+    writer.close()
+    ids = _write(
+        tmp_path / f"{IDS_PREFIX}-0.parquet", [(f"d{i}", f"s:0:{i}") for i in range(30_000)], ID_SCHEMA
+    )
+    with tempfile.TemporaryDirectory() as spill, duckdb.connect(f"{spill}/plan.duckdb") as con:
+        planner = DedupPlanner(con, DedupConfig(), spill, {NODES_PREFIX: [path], IDS_PREFIX: [ids]})
+        planner.decide(DocumentFrequencies())
+        assert con.execute("SELECT count(*) FROM pairs").fetchall() == [(15_000,)]
