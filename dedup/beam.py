@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from medcurate.dedup.notices import NoticeFinder
 from medcurate.pipelines.stage import DROPS, SAMPLES, Progress, count, emit_event
 from medcurate.schemas.events import Drop
 from medcurate.schemas.sample import Modality
+from medcurate.warehouse.catalog import PublishedHashes
 
 STAGE = "dedup"
 NODES = "nodes"
@@ -74,7 +75,7 @@ class _Fingerprint(beam.DoFn):
     """Per batch: exact hashes, MinHash signatures and band keys, pHashes; one node record per sample."""
 
     def __init__(
-        self, config: DedupConfig, known_exact_hashes: frozenset[str], payloads: bool = True
+        self, config: DedupConfig, known_exact_hashes: Container[str], payloads: bool = True
     ) -> None:
         self.config = config
         self.known = known_exact_hashes
@@ -209,8 +210,9 @@ def _attach_payload(joined: tuple[str, dict[str, list]]) -> Iterator[tuple[str, 
             yield root, (key, is_image, payload)
 
 
-def _decide(verifier: TextVerifier, radius: int):
-    """Component -> verified stars -> (sample id, (cluster id, cluster size, drop reason or None))."""
+def star_decisions(verifier: TextVerifier, radius: int):
+    """Component -> verified stars -> (sample id, (cluster id, cluster size, drop reason or None)).
+    The component: (its root, unused; its members as (node key, is an image, payload or pHash))."""
 
     def decide(
         group: tuple[str, Iterable[tuple[str, bool, Any]]], frequencies: DocumentFrequencies
@@ -314,11 +316,19 @@ class Fingerprint(beam.PTransform):
     (`CandidatePayloads`), so that the payloads of the others never cross a shuffle."""
 
     def __init__(
-        self, config: DedupConfig, known_exact_hashes: Iterable[str] = (), payloads: bool = True
+        self,
+        config: DedupConfig,
+        known_exact_hashes: Iterable[str] | PublishedHashes = (),
+        payloads: bool = True,
     ) -> None:
         super().__init__()
         self.config = config
-        self.known = frozenset(known_exact_hashes)
+        # Published hashes are read by each worker (only their shard paths are pickled).
+        self.known: Container[str] = (
+            known_exact_hashes
+            if isinstance(known_exact_hashes, PublishedHashes)
+            else frozenset(known_exact_hashes)
+        )
         self.payloads = payloads or not config.near
 
     def expand(self, samples):
@@ -356,7 +366,7 @@ def small_records(fingerprinted) -> dict[str, beam.PCollection]:
     return {tag: fingerprinted[tag] for tag in (NODES, KNOWN, SHINGLES)}
 
 
-def _frequencies(shingles, bits: int):
+def document_frequencies(shingles, bits: int):
     """The document-frequency sketch of all texts, as a side input."""
     return beam.pvalue.AsSingleton(
         shingles | "DocumentFrequency" >> beam.CombineGlobally(_DocumentFrequencyFn(bits))
@@ -394,36 +404,8 @@ def _component_decisions(
         | "JoinPayloads" >> beam.CoGroupByKey()
         | "ByRoot" >> beam.FlatMap(_attach_payload)
         | "GroupComponents" >> beam.GroupByKey()
-        | "Decide" >> beam.FlatMap(_decide(verifier, cfg.image_hamming_radius), frequencies)
+        | "Decide" >> beam.FlatMap(star_decisions(verifier, cfg.image_hamming_radius), frequencies)
     )
-
-
-class PlannedDecisions(beam.PTransform):
-    """What `dedup.plan.PlanDedupFn` planned out of core -> decisions, as `ClusterDecisions` gives
-    them. Inputs, a dict: its PAIRS, EDGES and UNBANDED outputs under those tags, `signatures`
-    ((node key, payload) of every candidate), `shingles` and `known` (`Fingerprint`'s SHINGLES and
-    KNOWN outputs)."""
-
-    def __init__(self, config: DedupConfig) -> None:
-        super().__init__()
-        self.config = config
-
-    def expand(self, inputs: dict[str, Any]):
-        from medcurate.dedup import plan as planned
-
-        cfg = self.config
-        frequencies = _frequencies(inputs["shingles"], cfg.df_sketch_bits)
-        verifier = TextVerifier(cfg, count)
-        edges, payloads = [inputs[planned.EDGES]], [inputs[planned.UNBANDED]]
-        if cfg.near:
-            verified, candidate_payloads = _verified_edges(
-                inputs[planned.PAIRS], inputs["signatures"], verifier, frequencies
-            )
-            edges.append(verified)
-            payloads.append(candidate_payloads)
-        payloads = payloads | "Payloads" >> beam.Flatten()
-        decisions = _component_decisions(edges, payloads, verifier, frequencies, cfg, payloads.pipeline)
-        return (decisions, inputs["known"]) | "AllDecisions" >> beam.Flatten()
 
 
 class ClusterDecisions(beam.PTransform):
@@ -443,7 +425,7 @@ class ClusterDecisions(beam.PTransform):
     def expand(self, fingerprinted: dict[str, beam.PCollection]):
         cfg = self.config
         nodes = fingerprinted[NODES]
-        frequencies = _frequencies(fingerprinted[SHINGLES], cfg.df_sketch_bits)
+        frequencies = document_frequencies(fingerprinted[SHINGLES], cfg.df_sketch_bits)
         verifier = TextVerifier(cfg, count)
         edges = []
         if cfg.exact:

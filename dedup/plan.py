@@ -1,19 +1,24 @@
-"""Deduplication's grouping steps out of core: what groups every document goes through DuckDB over
-small Parquet files, not through Beam shuffles.
+"""Deduplication out of core: every step that groups documents runs in DuckDB over small Parquet
+files, not through Beam shuffles.
 
-A Beam shuffle on a local runner is held in memory, so a step that groups a record per document
-(nine band keys per text, an exact hash, an id) costs memory per document of the corpus. Instead
-the fingerprint pass writes its node records and (id, staged position) pairs to Parquet files
-beside the staged samples (`WriteRecordsFn`), and one worker plans from them with DuckDB under a
-memory limit (it spills to disk past it): exact-duplicate edges, LSH candidate pairs, image-bucket
-edges, the payloads of nodes without bands, where each candidate's sample is staged, and the later
-copies of a source record read twice. What comes out is proportional to the duplicates, not to the
-corpus, and goes on through the same verification and connected components as before.
+A Beam shuffle on a local runner is held in memory (the in-process runner keeps every collection
+that crosses a stage boundary in the command's process), so a step that groups a record per
+document, or carries a payload per candidate, costs memory per document of the corpus. Instead the
+fingerprint pass writes its node records (with each text's verification payload: signature,
+shingle set, numbers, notice kind), its (id, staged position) pairs and the ids of samples already
+published to Parquet files beside the staged samples (`WriteRecordsFn`), and one worker decides
+from them with DuckDB under a memory limit (it spills to disk past it): exact-duplicate edges, LSH
+candidate pairs verified a few thousand at a time, image-bucket edges, connected components, the
+verified-star split of each component, and the later copies of a source record read twice. What
+it writes is one small verdicts file (`VERDICT_SCHEMA`), sorted by staged file, which the final
+pass reads for its own shard's files only (`shard_verdicts`).
 
 The rules are those of the in-memory transforms (`ClusterDecisions`): exact twins joined to the
 smallest node key of their (modality, exact hash) group; per band, all pairs of a bucket of up to
-`lsh.ALL_PAIRS_MAX_BUCKET` distinct nodes, else a star around its smallest key; image buckets'
-pairs within the Hamming radius.
+`lsh.ALL_PAIRS_MAX_BUCKET` distinct nodes, else a star around its smallest key; candidates
+verified with the pair's second node as the centre; image buckets' pairs within the Hamming radius;
+components split into verified stars around their best members. Connected components are exact
+here (no rounds to run out of).
 """
 
 from __future__ import annotations
@@ -21,52 +26,72 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
 import duckdb
+import numpy as np
 import pyarrow as pa
-from apache_beam.pvalue import TaggedOutput
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
 
 from medcurate.dedup import lsh
+from medcurate.dedup.beam import star_decisions
+from medcurate.dedup.boilerplate import DocumentFrequencies, TextVerifier, unpack_payloads
 from medcurate.dedup.config import DedupConfig
-from medcurate.dedup.core import node_key
+from medcurate.dedup.core import EXACT
 from medcurate.pipelines.stage import count
-from medcurate.pipelines.staged import position_unit
 from medcurate.schemas.sample import Modality
 from medcurate.warehouse import storage
 from medcurate.warehouse.catalog import read_parquet_sql
 
-# What the fingerprint pass writes: one row per node (`Fingerprint`'s NODES records), and one per
-# sample deduplication saw (its id and staged position).
+# What the fingerprint pass writes: one row per node (`Fingerprint`'s NODES records), one per
+# sample deduplication saw (its id and staged position), one per sample already published.
 NODE_SCHEMA = pa.schema(
     [
         ("key", pa.string()),
         ("modality", pa.string()),
         ("exact", pa.string()),
         ("bands", pa.list_(pa.binary())),
-        ("payload", pa.binary()),  # a text's packed payload, when the first pass computed it
+        ("payload", pa.binary()),  # a text's packed verification payload
         ("phash", pa.uint64()),  # an image's pHash (None: undecodable)
     ]
 )
 ID_SCHEMA = pa.schema([("id", pa.string()), ("position", pa.string())])
+KNOWN_SCHEMA = pa.schema([("id", pa.string())])
+# Rows per row group of the node files: DuckDB reads a row group's payloads (1 to 2 KB a text) at
+# once, so a row group must stay well inside its memory limit (20,000 rows failed at 64 MB).
+NODE_ROWS = 2_000
 NODES_PREFIX = "nodes"
 IDS_PREFIX = "ids"
+KNOWN_PREFIX = "known"
 
-# Outputs of `PlanDedupFn`.
-PAIRS = "pairs"  # (node key, node key): text candidate pairs to verify, distinct
-EDGES = "edges"  # (node key, node key): exact-duplicate and verified image edges
-UNBANDED = "unbanded"  # (node key, (is an image, payload)): nodes the final decision needs as they are
-LOCATED = "located"  # ((staged file, row group), (row, node key)): where candidates' samples are staged
-REPEATS = "repeats"  # staged positions of the later copies of a source record read more than once
+# What the planner writes: one row per staged sample that is in a cluster of two or more, already
+# published, or a later copy of a record read twice. `file` is the staged file's name (the part of
+# `position` before the row group), the sort key the final pass filters on.
+VERDICT_SCHEMA = pa.schema(
+    [
+        ("file", pa.string()),
+        ("position", pa.string()),
+        ("id", pa.string()),
+        ("cluster", pa.string()),  # None: no decision (a cluster of its own), only a repeat
+        ("size", pa.int64()),
+        ("reason", pa.string()),  # drop reason; None: kept
+        ("repeat", pa.bool_()),
+    ]
+)
+VERDICTS_FILE = "verdicts.parquet"
+VERDICT_ROW_GROUP = 20_000
 
-# Where a node key's sample id starts (the key of an empty id is all prefix).
-_ID_OFFSET = len(node_key("", None, 0, ""))
 # DuckDB's working memory while planning; past it, it spills to a temporary folder. Measured on
 # 400,000 generated text nodes: 104 MB above the worker's own at 64 MB (261 MB at 256 MB, and slower).
 MEMORY_LIMIT = "64MB"
+# Candidate pairs (with both payloads) or component members turned into Python objects at once.
+VERIFY_ROWS = 2_000
 
 
 def node_row(node: tuple) -> tuple:
@@ -74,6 +99,11 @@ def node_row(node: tuple) -> tuple:
     key, modality, exact, bands, payload = node
     image = modality == Modality.IMAGE
     return key, str(modality), exact, bands, None if image else payload, payload if image else None
+
+
+def known_row(record: tuple) -> tuple:
+    """A `Fingerprint` KNOWN record (sample id, decision) as a row of KNOWN_SCHEMA."""
+    return (record[0],)
 
 
 @contextlib.contextmanager
@@ -96,113 +126,324 @@ def _local(paths: list[str]) -> Iterator[list[str]]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _batches(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[dict[str, list]]:
-    """The query's rows, a few thousand at a time, as columns of Python values."""
-    reader = con.sql(sql).to_arrow_reader(10_000)
-    for batch in reader:
-        yield batch.to_pydict()
+def _batches(con: duckdb.DuckDBPyConnection, sql: str, rows: int = 10_000) -> Iterator[dict[str, list]]:
+    """The query's rows, a few thousand at a time, as columns of Python values. Read through a
+    cursor of its own, so that the connection can insert what is found meanwhile."""
+    with con.cursor() as cursor:
+        for batch in cursor.sql(sql).to_arrow_reader(rows):
+            yield batch.to_pydict()
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    """The one value a query returns (its result read to the end: the connection is free again)."""
+    return con.execute(sql).fetchall()[0][0]
+
+
+def _pairs_table(pairs: list[tuple[str, str]]) -> pa.Table:
+    a, b = zip(*pairs, strict=True)
+    return pa.table({"a": pa.array(a, pa.string()), "b": pa.array(b, pa.string())})
+
+
+def _decisions_table(rows: list[tuple[str, str, int, str | None]]) -> pa.Table:
+    ids, clusters, sizes, reasons = zip(*rows, strict=True)
+    return pa.table(
+        {
+            "id": pa.array(ids, pa.string()),
+            "cluster": pa.array(clusters, pa.string()),
+            "size": pa.array(sizes, pa.int64()),
+            "reason": pa.array(reasons, pa.string()),
+        }
+    )
 
 
 class PlanDedupFn(beam.DoFn):
-    """All node and id files of a run (one element: their paths, behind a shuffle, so complete)
-    -> PAIRS, EDGES, UNBANDED, LOCATED and REPEATS (see above), planned with DuckDB out of core.
-    `folder`: where the samples are staged (the positions name files there)."""
+    """All node, id and known files of a run (one element: their paths, behind a shuffle, so
+    complete), with the document-frequency sketch as a side input -> the path of the run's verdicts
+    file (`VERDICT_SCHEMA`), decided with DuckDB out of core. `folder`: where the plan files are
+    and where the verdicts go."""
 
     def __init__(self, config: DedupConfig, folder: str) -> None:
         self.config = config
         self.folder = folder
 
-    def process(self, paths: list[str]) -> Iterator[Any]:
-        names = {
-            prefix: sorted(p for p in paths if p.rsplit("/", 1)[-1].startswith(prefix + "-"))
-            for prefix in (NODES_PREFIX, IDS_PREFIX)
-        }
+    def process(self, paths: list[str], frequencies: DocumentFrequencies) -> Iterator[str]:
+        names = {prefix: _named(paths, prefix) for prefix in (NODES_PREFIX, IDS_PREFIX, KNOWN_PREFIX)}
+        target = storage.join(self.folder, VERDICTS_FILE)
         with (
-            _local(names[NODES_PREFIX] + names[IDS_PREFIX]) as local,
+            _local([path for files in names.values() for path in files]) as local,
             tempfile.TemporaryDirectory(prefix="medcurate-duckdb-") as spill,
-            duckdb.connect() as con,
+            # A database file, not an in-memory one: its tables (candidates' payloads, pairs,
+            # edges) are evicted to disk under the memory limit instead of failing past it.
+            duckdb.connect(str(Path(spill) / "plan.duckdb")) as con,
         ):
-            con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-            con.execute(f"SET temp_directory = '{spill}'")
-            con.execute("SET threads = 1")
-            con.execute("SET preserve_insertion_order = false")
-            node_files, id_files = local[: len(names[NODES_PREFIX])], local[len(names[NODES_PREFIX]) :]
-            if node_files:
-                con.execute(f"CREATE VIEW nodes AS SELECT * FROM {read_parquet_sql(node_files)}")
-                yield from self._plan_nodes(con)
-            if id_files:
-                con.execute(f"CREATE VIEW ids AS SELECT * FROM {read_parquet_sql(id_files)}")
-                yield from self._plan_ids(con, bool(node_files) and self.config.near)
+            files, start = {}, 0
+            for prefix, found in names.items():
+                files[prefix], start = local[start : start + len(found)], start + len(found)
+            planner = DedupPlanner(con, self.config, spill, files)
+            planner.decide(frequencies)
+            planner.write_verdicts(target)
+        yield target
 
-    def _plan_nodes(self, con: duckdb.DuckDBPyConnection) -> Iterator[Any]:
-        cfg = self.config
+
+def _named(paths: list[str], prefix: str) -> list[str]:
+    return sorted(p for p in paths if p.rsplit("/", 1)[-1].startswith(prefix + "-"))
+
+
+class DedupPlanner:
+    """DuckDB over one run's plan files (`files`: paths by prefix): exact edges, candidate pairs,
+    their verification, connected components, the verified-star split, and the verdicts per staged
+    row. Tables it leaves for inspection: `edges` (node key pairs, exact and image edges, then the
+    verified text edges), `pairs` (text candidate pairs), `decisions` (id, cluster, size, reason)."""
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, config: DedupConfig, spill: str, files: dict[str, list[str]]
+    ) -> None:
+        self.con = con
+        self.config = config
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        con.execute(f"SET temp_directory = '{spill}'")
+        con.execute("SET threads = 1")
+        con.execute("SET preserve_insertion_order = false")
+        for name, prefix, schema in (
+            ("nodes", NODES_PREFIX, NODE_SCHEMA),
+            ("ids", IDS_PREFIX, ID_SCHEMA),
+            ("known", KNOWN_PREFIX, KNOWN_SCHEMA),
+        ):
+            if files.get(prefix):
+                con.execute(f"CREATE VIEW {name} AS SELECT * FROM {read_parquet_sql(files[prefix])}")
+            else:
+                self._create(name, schema.empty_table())
+        con.execute("CREATE TABLE edges (a VARCHAR, b VARCHAR)")
+        con.execute("CREATE TABLE pairs (a VARCHAR, b VARCHAR)")
+        con.execute("CREATE TABLE decisions (id VARCHAR, cluster VARCHAR, size BIGINT, reason VARCHAR)")
+
+    def _insert(self, table: str, rows: pa.Table, verb: str = "INSERT INTO") -> None:
+        self.con.register("_rows", rows)
+        self.con.execute(f"{verb} {table} {'AS ' if verb.startswith('CREATE') else ''}SELECT * FROM _rows")
+        self.con.unregister("_rows")
+
+    def _create(self, table: str, rows: pa.Table) -> None:
+        self._insert(table, rows, "CREATE TABLE")
+
+    def decide(self, frequencies: DocumentFrequencies) -> None:
+        """`plan`, `verify` and `components`, then the samples already published (dropped as exact
+        duplicates, each a cluster of its own) join `decisions`."""
+        self.plan()
+        if self.config.near:
+            self.verify(frequencies)
+        self.components(frequencies)
+        self.con.execute(f"INSERT INTO decisions SELECT id, id, 1, '{EXACT}' FROM known")
+
+    def write_verdicts(self, target: str) -> None:
+        """The verdict of every staged row with a decision or a copy of its record before it (in
+        staged position order), sorted by staged file, as `target` (written locally, then copied
+        where it belongs)."""
+        sql = (
+            "COPY (WITH numbered AS (SELECT id, position, row_number() OVER (PARTITION BY id ORDER BY"
+            " position) AS copy FROM ids), decided AS (SELECT DISTINCT ON (id) * FROM decisions)"
+            " SELECT regexp_replace(position, ':[0-9]+:[0-9]+$', '') AS file, position, id, cluster, size,"
+            " reason, copy > 1 AS repeat FROM numbered LEFT JOIN decided USING (id)"
+            " WHERE cluster IS NOT NULL OR copy > 1 ORDER BY file, position)"
+            f" TO '{{path}}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {VERDICT_ROW_GROUP})"
+        )
+        if not storage.is_remote(target):
+            storage.ensure_dir(target.rsplit("/", 1)[0])
+            self.con.execute(sql.format(path=target.replace("'", "''")))
+            return
+        with tempfile.TemporaryDirectory(prefix="medcurate-verdicts-") as folder:
+            local = str(Path(folder) / VERDICTS_FILE)
+            self.con.execute(sql.format(path=local.replace("'", "''")))
+            sink = FileSystems.create(target)
+            with open(local, "rb") as source:
+                shutil.copyfileobj(source, sink, 1 << 20)
+            sink.close()
+
+    def plan(self) -> None:
+        """`edges` and `pairs`: exact-duplicate edges, LSH candidate pairs, image-bucket edges."""
+        cfg, con = self.config, self.con
         image = f"'{Modality.IMAGE}'"
         if cfg.exact:
-            exact = 0
-            for batch in _batches(
-                con,
-                "WITH twins AS (SELECT modality, exact, min(key) AS root FROM nodes GROUP BY modality, exact"
-                " HAVING count(DISTINCT key) > 1) SELECT DISTINCT root, key FROM nodes"
-                " JOIN twins USING (modality, exact) WHERE key <> root",
-            ):
-                exact += len(batch["key"])
-                for edge in zip(batch["root"], batch["key"], strict=True):
-                    yield TaggedOutput(EDGES, edge)
-            count("dedup/exact_edges", exact)
-        unbanded = f"modality = {image} OR len(bands) = 0" if cfg.near else "true"
-        for batch in _batches(con, f"SELECT key, modality, payload, phash FROM nodes WHERE {unbanded}"):
-            for key, modality, payload, phash in zip(*batch.values(), strict=True):
-                is_image = modality == Modality.IMAGE
-                yield TaggedOutput(UNBANDED, (key, (is_image, phash if is_image else payload)))
+            con.execute(
+                "INSERT INTO edges WITH twins AS (SELECT modality, exact, min(key) AS root FROM nodes"
+                " GROUP BY modality, exact HAVING count(DISTINCT key) > 1)"
+                " SELECT DISTINCT root, key FROM nodes JOIN twins USING (modality, exact) WHERE key <> root"
+            )
+            count("dedup/exact_edges", _scalar(con, "SELECT count(*) FROM edges"))
         if not cfg.near:
             return
         # Grouped (which spills to disk) before anything is joined: only the members of buckets of
         # two or more are kept, a small table.
         con.execute(
-            "CREATE TEMP TABLE members AS WITH banded AS (SELECT DISTINCT band, key FROM"
+            "CREATE TABLE members AS WITH banded AS (SELECT DISTINCT band, key FROM"
             f" (SELECT unnest(bands) AS band, key FROM nodes WHERE modality <> {image})),"
             " buckets AS (SELECT band, count(*) AS n, min(key) AS first FROM banded GROUP BY band"
             " HAVING count(*) > 1) SELECT band, key, n, first FROM banded JOIN buckets USING (band)"
         )
         largest = lsh.ALL_PAIRS_MAX_BUCKET
         con.execute(
-            "CREATE TEMP TABLE raw_pairs AS"
+            "CREATE TABLE raw_pairs AS"
             " SELECT x.key AS a, y.key AS b FROM members x JOIN members y"
             f" ON x.band = y.band AND x.key < y.key WHERE x.n <= {largest} AND y.n <= {largest}"
             f" UNION ALL SELECT first, key FROM members WHERE n > {largest} AND key <> first"
         )
-        count("dedup/candidate_pairs", con.execute("SELECT count(*) FROM raw_pairs").fetchone()[0])
-        con.execute("CREATE TEMP TABLE pairs AS SELECT DISTINCT a, b FROM raw_pairs")
+        count("dedup/candidate_pairs", _scalar(con, "SELECT count(*) FROM raw_pairs"))
+        con.execute("INSERT INTO pairs SELECT DISTINCT a, b FROM raw_pairs")
         con.execute("DROP TABLE raw_pairs")
         con.execute("DROP TABLE members")
-        for batch in _batches(con, "SELECT a, b FROM pairs"):
-            for pair in zip(batch["a"], batch["b"], strict=True):
-                yield TaggedOutput(PAIRS, pair)
         radius = cfg.image_hamming_radius
         for batch in _batches(
             con,
             "SELECT list(key) AS keys, list(phash) AS hashes FROM (SELECT unnest(bands) AS band, key, phash"
             f" FROM nodes WHERE modality = {image} AND len(bands) > 0) GROUP BY band HAVING count(*) > 1",
         ):
-            for keys, hashes in zip(batch["keys"], batch["hashes"], strict=True):
-                for edge in lsh.image_edges(list(zip(keys, hashes, strict=True)), radius):
-                    yield TaggedOutput(EDGES, edge)
+            found = [
+                edge
+                for keys, hashes in zip(batch["keys"], batch["hashes"], strict=True)
+                for edge in lsh.image_edges(list(zip(keys, hashes, strict=True)), radius)
+            ]
+            if found:
+                self._insert("edges", _pairs_table(found))
 
-    def _plan_ids(self, con: duckdb.DuckDBPyConnection, near: bool) -> Iterator[Any]:
+    def verify(self, frequencies: DocumentFrequencies) -> None:
+        """Text candidate pairs verified (`TextVerifier`, the second node of a pair as the centre, as
+        the shuffled verification does), a few thousand pairs and their payloads at a time; the
+        verified ones join `edges`. Verification is per pair, so the chunks do not change it."""
+        verifier = TextVerifier(self.config, count)
+        con = self.con
+        # Each candidate's payload once (a record read twice has the same payload twice).
+        con.execute(
+            "CREATE TABLE payloads AS SELECT DISTINCT key, payload FROM nodes"
+            " WHERE key IN (SELECT a FROM pairs UNION SELECT b FROM pairs)"
+        )
+        verified = rejected = 0
         for batch in _batches(
             con,
-            "SELECT position FROM (SELECT position, row_number() OVER (PARTITION BY id ORDER BY position)"
-            " AS copy FROM ids) WHERE copy > 1",
+            "SELECT p.a, p.b, x.payload AS first, y.payload AS second FROM pairs p"
+            " JOIN payloads x ON x.key = p.a JOIN payloads y ON y.key = p.b",
+            VERIFY_ROWS,
         ):
-            for position in batch["position"]:
-                yield TaggedOutput(REPEATS, position)
-        if not near:
+            index: dict[bytes, int] = {}
+            for payload in (*batch["second"], *batch["first"]):
+                index.setdefault(payload, len(index))
+            signatures, sets, numbers, kinds = unpack_payloads(list(index), self.config.num_perm)
+            by_centre: dict[int, list[int]] = defaultdict(list)
+            for row, second in enumerate(batch["second"]):
+                by_centre[index[second]].append(row)
+            found = []
+            for centre, rows in by_centre.items():
+                others = np.array([index[batch["first"][row]] for row in rows], dtype=np.int64)
+                close = verifier.close(frequencies, signatures, sets, centre, others, numbers, kinds)
+                verified += int(close.sum())
+                rejected += int((~close).sum())
+                found += [(batch["a"][row], batch["b"][row]) for row in np.array(rows)[close]]
+            if found:
+                self._insert("edges", _pairs_table(found))
+        con.execute("DROP TABLE payloads")
+        count("dedup/verified_edges", verified)
+        count("dedup/candidates_rejected", rejected)
+
+    def components(self, frequencies: DocumentFrequencies) -> None:
+        """`decisions`: the connected components of `edges` (exact: no rounds to run out of), each
+        split into verified stars around its best members (`dedup.beam.star_decisions`)."""
+        # Imported here, in the one worker that plans: the command never needs scipy.sparse.
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        con = self.con
+        con.execute(
+            "CREATE TABLE vertices AS SELECT key, row_number() OVER (ORDER BY key) - 1 AS v"
+            " FROM (SELECT a AS key FROM edges UNION SELECT b FROM edges)"
+        )
+        size = _scalar(con, "SELECT count(*) FROM vertices")
+        if not size:
             return
+        ends = con.sql(
+            "SELECT x.v AS a, y.v AS b FROM edges JOIN vertices x ON x.key = edges.a"
+            " JOIN vertices y ON y.key = edges.b"
+        ).to_arrow_table()
+        graph = coo_matrix(
+            (
+                np.ones(ends.num_rows, dtype=np.int8),
+                (ends["a"].to_numpy().astype(np.int64), ends["b"].to_numpy().astype(np.int64)),
+            ),
+            shape=(size, size),
+        )
+        del ends
+        _, labels = connected_components(graph, directed=False)
+        del graph
+        # Each component's root is its smallest vertex, which is its smallest (best) key.
+        roots = np.full(int(labels.max()) + 1, size, dtype=np.int64)
+        np.minimum.at(roots, labels, np.arange(size, dtype=np.int64))
+        self._create("comp", pa.table({"v": np.arange(size, dtype=np.int64), "root": roots[labels]}))
+        decide = star_decisions(TextVerifier(self.config, count), self.config.image_hamming_radius)
+        group: list[tuple[str, bool, Any]] = []
+        current = None
+        found: list[tuple[str, str, int, str | None]] = []
+
+        def flush() -> None:
+            nonlocal found
+            for member, (cluster, members, reason) in decide((None, group), frequencies):
+                found.append((member, cluster, members, reason))
+            if len(found) >= VERIFY_ROWS:
+                self._insert("decisions", _decisions_table(found))
+                found = []
+
         for batch in _batches(
             con,
-            "SELECT ids.position, candidates.key FROM (SELECT a AS key FROM pairs UNION SELECT b FROM pairs)"
-            f" AS candidates JOIN ids ON ids.id = substr(candidates.key, {_ID_OFFSET + 1})",
+            "SELECT c.root, n.key, n.modality, n.payload, n.phash FROM nodes n JOIN vertices USING (key)"
+            " JOIN comp c USING (v) ORDER BY c.root, n.key",
+            VERIFY_ROWS,
         ):
-            for position, key in zip(batch["position"], batch["key"], strict=True):
-                (path, index, _), row = position_unit(self.folder, position)
-                yield TaggedOutput(LOCATED, ((path, index), (row, key)))
+            for root, key, modality, payload, phash in zip(*batch.values(), strict=True):
+                if root != current and group:
+                    flush()
+                    group = []
+                current = root
+                is_image = modality == Modality.IMAGE
+                group.append((key, is_image, phash if is_image else payload))
+        if group:
+            flush()
+        if found:
+            self._insert("decisions", _decisions_table(found))
+
+
+def _read_verdicts(path: str, files: Iterable[str] | None, columns: list[str]) -> Iterator[dict[str, Any]]:
+    """Rows of a verdicts file (those of the named staged files only, when given), a row group at a
+    time; row groups whose `file` range misses every named file are not read."""
+    wanted = sorted(set(files)) if files is not None else None
+    with storage.open_read(path) as handle:
+        parquet = pq.ParquetFile(handle)
+        column = parquet.schema_arrow.get_field_index("file")
+        for index in range(parquet.metadata.num_row_groups):
+            if wanted is not None:
+                stats = parquet.metadata.row_group(index).column(column).statistics
+                if (
+                    stats is not None
+                    and stats.has_min_max
+                    and not any(stats.min <= name <= stats.max for name in wanted)
+                ):
+                    continue
+            table = parquet.read_row_group(index, columns=["file", *columns])
+            if wanted is not None:
+                table = table.filter(pc.is_in(table["file"], value_set=pa.array(wanted, pa.string())))
+            yield from table.select(columns).to_pylist()
+
+
+def shard_verdicts(
+    path: str, files: Iterable[str]
+) -> dict[str, tuple[tuple[str, int, str | None] | None, bool]]:
+    """Staged position -> (dedup decision (cluster id, cluster size, drop reason) or None, whether it
+    is a later copy of a record read twice), for the rows of the named staged files only (one
+    output shard's): what the final pass needs, never the whole run's."""
+    return {
+        row["position"]: (
+            None if row["cluster"] is None else (row["cluster"], row["size"], row["reason"]),
+            bool(row["repeat"]),
+        )
+        for row in _read_verdicts(path, files, ["position", "cluster", "size", "reason", "repeat"])
+    }
+
+
+def dropped_ids(path: str) -> frozenset[str]:
+    """Ids of the samples deduplication drops (as near or exact duplicates, or already published)."""
+    return frozenset(row["id"] for row in _read_verdicts(path, None, ["id", "reason"]) if row["reason"])

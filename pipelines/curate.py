@@ -6,16 +6,18 @@ from __future__ import annotations
 import io
 import json
 import logging
+import shutil
 import subprocess
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.pvalue import TaggedOutput
 
@@ -28,25 +30,25 @@ from medcurate.dedup.beam import (
     KNOWN,
     NODES,
     SHINGLES,
-    CandidatePayloads,
     Fingerprint,
-    PlannedDecisions,
     apply_decision,
+    document_frequencies,
     set_exact_hash,
 )
 from medcurate.dedup.multimodal import drop_repeated_images, image_keys
 from medcurate.dedup.plan import (
-    EDGES,
     ID_SCHEMA,
     IDS_PREFIX,
-    LOCATED,
+    KNOWN_PREFIX,
+    KNOWN_SCHEMA,
+    NODE_ROWS,
     NODE_SCHEMA,
     NODES_PREFIX,
-    PAIRS,
-    REPEATS,
-    UNBANDED,
     PlanDedupFn,
+    dropped_ids,
+    known_row,
     node_row,
+    shard_verdicts,
 )
 from medcurate.pipelines.ingest.beam import IngestSources
 from medcurate.pipelines.ingest.studies import AssembleStudies
@@ -56,10 +58,10 @@ from medcurate.pipelines.staged import (
     ShardWriter,
     StagedUnits,
     Unit,
+    WriteJsonLinesFn,
     WriteRecordsFn,
     WriteStagedFn,
     plan_shards,
-    read_rows,
     read_unit,
 )
 from medcurate.privacy.beam import DeidentifySamples
@@ -71,7 +73,7 @@ from medcurate.schemas.manifest import Manifest, ShardInfo, StageCounts, Validat
 from medcurate.schemas.sample import SCHEMA_VERSION
 from medcurate.stages.base import release_shared_models
 from medcurate.warehouse import locks, storage
-from medcurate.warehouse.catalog import Catalog, catalog_path
+from medcurate.warehouse.catalog import Catalog, PublishedHashes, catalog_path
 from medcurate.warehouse.faults import fault_point
 from medcurate.warehouse.publish import publish_version
 
@@ -117,29 +119,44 @@ def stamp_provenance(
     return {**sample, "run_id": run_id, "pipeline_version": pipeline_version, "config_hash": hash_}
 
 
-class WriteEvents(beam.PTransform):
-    """Dead letters or drops as one JSON-lines file (they are small: ids and reason codes only)."""
+EVENTS = "events"  # staging sub-folder of the per-bundle event files
 
-    def __init__(self, path_prefix: str) -> None:
-        super().__init__()
-        self.path_prefix = path_prefix
 
-    def expand(self, events):
-        return (
-            events
-            | "ToJson" >> beam.Map(lambda event: json.dumps(event, sort_keys=True))
-            | "Write"
-            >> beam.io.WriteToText(self.path_prefix, file_name_suffix=".jsonl", shard_name_template="")
+def write_events(collections: list, staging_dir: str, kind: str) -> None:
+    """Dead letters or drops (`kind`), each collection written where it is produced, one JSON-lines
+    file per bundle under the staging folder's events/ (no shuffle: a local runner would hold every
+    event in the command's memory until the last one arrived). `gather_events` joins them."""
+    for index, events in enumerate(collections):
+        _ = events | f"Write{kind.title().replace('_', '')}{index}" >> beam.ParDo(
+            WriteJsonLinesFn(storage.join(staging_dir, EVENTS), kind)
         )
 
 
-def published_exact_hashes(config: RunConfig) -> set[str]:
-    """Exact hashes already published in the datasets `dedup.against_published` names."""
+def gather_events(staging_dir: str, kind: str) -> str:
+    """The per-bundle files of `write_events` copied into one staging file `kind`.jsonl (streamed);
+    its path."""
+    target = storage.join(staging_dir, f"{kind}.jsonl")
+    parts = storage.glob(storage.join(staging_dir, EVENTS, f"{kind}-*.jsonl"))
+    sink = FileSystems.create(target)
+    try:
+        for part in sorted(parts):
+            with storage.open_read(part) as source:
+                shutil.copyfileobj(source, sink, 1 << 20)
+    finally:
+        sink.close()
+    return target
+
+
+def published_exact_hashes(config: RunConfig) -> PublishedHashes:
+    """Exact hashes already published in the datasets `dedup.against_published` names: their shard
+    paths, which each worker reads (never the hashes themselves in the command or a pickled DoFn)."""
     path = catalog_path(config.publish.output_dir, config.publish.catalog)
     if not config.dedup.against_published or not storage.exists(path):
-        return set()
+        return PublishedHashes([])
     with Catalog(path, read_only=True) as catalog:
-        return set().union(*(catalog.exact_hashes(name) for name in config.dedup.against_published))
+        return PublishedHashes(
+            [shard for name in config.dedup.against_published for shard in catalog.latest_shards(name)]
+        )
 
 
 def quality_models(config: RunConfig) -> dict[str, str]:
@@ -181,40 +198,6 @@ class _PrepareForDedupFn(beam.DoFn):
                 yield TaggedOutput(CANDIDATES, record)
 
 
-class _PayloadsFn(beam.DoFn):
-    """One row group: its candidates' rows read back, prepared as for the first pass (repeated
-    images left out), and their dedup payloads computed again (the first pass wrote none: the
-    payloads of samples that are nobody's candidate are never kept or shuffled)."""
-
-    def __init__(self, config: RunConfig, known_exact_hashes: frozenset[str]) -> None:
-        self.config = config
-        self.known = known_exact_hashes
-
-    def setup(self) -> None:
-        self.candidates = CandidatePayloads(self.config.dedup, self.known)
-        self.candidates.setup()
-        self._repeated: tuple[list[str] | None, frozenset[str]] = (None, frozenset())
-
-    def process(
-        self, group: tuple[tuple[str, int], Iterable[tuple[int, str]]], repeated: list[str]
-    ) -> Iterator[tuple[str, bytes]]:
-        (path, index), wanted = group
-        wanted = list(wanted)
-        if self._repeated[0] is not repeated:
-            self._repeated = (repeated, frozenset(repeated))
-        samples = []
-        for _, sample in read_rows((path, index, 0), (row for row, _ in wanted)):
-            result = drop_repeated_images(
-                sample, self._repeated[1], self.config.ingest.multimodal.no_images_left
-            )
-            if not isinstance(result, Drop):
-                samples.append(result)
-        keys = {key for _, key in wanted}
-        size = self.config.dedup.batch_size
-        for start in range(0, len(samples), size):
-            yield from self.candidates.payloads(samples[start : start + size], keys)
-
-
 class _RoutableFn(beam.DoFn):
     """Active-learning records of samples that survive deduplication and have no settled verdict."""
 
@@ -223,11 +206,13 @@ class _RoutableFn(beam.DoFn):
 
     def setup(self) -> None:
         self.verdicts = load_verdicts(self.reviews_dir)
+        self.dropped: tuple[str | None, frozenset[str]] = (None, frozenset())
 
-    def process(self, record: tuple[str, tuple], decisions: dict[str, tuple]) -> Iterator[tuple[str, tuple]]:
+    def process(self, record: tuple[str, tuple], verdicts_path: str) -> Iterator[tuple[str, tuple]]:
+        if self.dropped[0] != verdicts_path:  # read once per worker: the ids dedup drops
+            self.dropped = (verdicts_path, dropped_ids(verdicts_path))
         sample_id = record[1][1]
-        decision = decisions.get(sample_id)
-        if (decision is None or decision[2] is None) and not is_settled(self.verdicts.get(sample_id)):
+        if sample_id not in self.dropped[1] and not is_settled(self.verdicts.get(sample_id)):
             yield record
 
 
@@ -246,18 +231,15 @@ class _SelectFn(beam.DoFn):
     def process(
         self,
         shard: tuple[int, int, list[Unit]],
-        decisions: dict[str, tuple],
+        verdicts_path: str,
         repeated: list[str],
-        repeats: list[str],
         picked: list[str],
     ) -> Iterator[Any]:
         index, count_, units = shard
         config = self.config
-        repeated_keys, repeat_positions, uncertain = (
-            frozenset(repeated),
-            frozenset(repeats),
-            frozenset(picked),
-        )
+        repeated_keys, uncertain = frozenset(repeated), frozenset(picked)
+        # Dedup's verdicts on this shard's rows only, by staged position.
+        verdicts = shard_verdicts(verdicts_path, {unit[0].rsplit("/", 1)[-1] for unit in units})
         writer = ShardWriter(
             storage.join(self.data_dir, f"part-{index:05d}-of-{count_:05d}.parquet"),
             config.publish.compression,
@@ -268,7 +250,7 @@ class _SelectFn(beam.DoFn):
                 result = drop_repeated_images(staged, repeated_keys, config.ingest.multimodal.no_images_left)
                 if not isinstance(result, Drop):
                     set_exact_hash(result, config.dedup.image_hamming_radius)
-                    result = apply_decision(result, decisions.get(result["id"]), position in repeat_positions)
+                    result = apply_decision(result, *verdicts.get(position, (None, False)))
                 if not isinstance(result, Drop):
                     result = apply_and_count(result, self.verdicts)
                 if isinstance(result, Drop):
@@ -284,15 +266,16 @@ def build_pipeline(
     config: RunConfig,
     run_id: str,
     staging_dir: str,
-    known_exact_hashes: set[str] | frozenset[str] = frozenset(),
+    known_exact_hashes: PublishedHashes | frozenset[str] = frozenset(),
     models: dict[str, str] | None = None,
 ) -> None:
     """Per-sample stages stream to staged Parquet (`pipelines.staged`); deduplication writes its
-    node records and (id, position) pairs beside them and groups them out of core (`dedup.plan`),
-    so that only what concerns duplicates crosses a shuffle; repeated images and active learning
-    shuffle only ids and keys; the final pass reads the staged row groups back and writes the
-    published shards. Whole samples never cross a shuffle (except the parts of DICOM studies, which
-    are joined into one sample)."""
+    node records (with payloads), (id, position) pairs and published ids beside them and decides
+    out of core (`dedup.plan`), into one verdicts file that the final pass reads per shard, so
+    nothing of it crosses a shuffle; repeated images and active learning shuffle only ids and keys;
+    drops and dead letters are written per bundle; the final pass reads the staged row groups back
+    and writes the published shards. Whole samples never cross a shuffle (except the parts of DICOM
+    studies, which are joined into one sample)."""
     models = models or quality_models(config)
     ingested = pipeline | "Ingest" >> IngestSources(config.ingest)
     studies = ingested[SAMPLES] | "AssembleStudies" >> AssembleStudies(merge=False)
@@ -333,43 +316,33 @@ def build_pipeline(
             _PrepareForDedupFn(config.ingest.multimodal.no_images_left, budgets), repeated
         ).with_outputs(IDS, CANDIDATES, main=SAMPLES)
     )
-    known = frozenset(known_exact_hashes)
-    fingerprinted = prepared[SAMPLES] | "Fingerprint" >> Fingerprint(config.dedup, known, payloads=False)
-    # Node records and (id, position) pairs go to small Parquet files, not through Beam's shuffles
-    # (held in memory on a local runner): deduplication plans from them out of core (dedup.plan).
-    samples_dir, plan_dir = storage.join(staging_dir, "samples"), storage.join(staging_dir, "dedup")
-    plan = (
+    fingerprinted = prepared[SAMPLES] | "Fingerprint" >> Fingerprint(config.dedup, known_exact_hashes)
+    # Node records (with the texts' verification payloads), (id, position) pairs and the ids of
+    # samples already published go to small Parquet files, not through Beam's shuffles (held in
+    # memory on a local runner): deduplication decides from them out of core (dedup.plan) and
+    # writes one verdicts file, which the final pass reads for its own shard's rows.
+    plan_dir = storage.join(staging_dir, "dedup")
+    verdicts = beam.pvalue.AsSingleton(
         (
             fingerprinted[NODES]
-            | "WriteNodes" >> beam.ParDo(WriteRecordsFn(plan_dir, NODES_PREFIX, NODE_SCHEMA, node_row)),
+            | "WriteNodes"
+            >> beam.ParDo(WriteRecordsFn(plan_dir, NODES_PREFIX, NODE_SCHEMA, node_row, NODE_ROWS)),
             prepared[IDS] | "WriteIds" >> beam.ParDo(WriteRecordsFn(plan_dir, IDS_PREFIX, ID_SCHEMA)),
+            fingerprinted[KNOWN]
+            | "WriteKnown" >> beam.ParDo(WriteRecordsFn(plan_dir, KNOWN_PREFIX, KNOWN_SCHEMA, known_row)),
         )
         | "PlanFiles" >> beam.Flatten()
         | "AllPlanFiles" >> beam.combiners.ToList()
-        | "PlanDedup"
-        >> beam.ParDo(PlanDedupFn(config.dedup, samples_dir)).with_outputs(
-            PAIRS, EDGES, UNBANDED, LOCATED, REPEATS
+        | "Deduplicate"
+        >> beam.ParDo(
+            PlanDedupFn(config.dedup, plan_dir),
+            document_frequencies(fingerprinted[SHINGLES], config.dedup.df_sketch_bits),
         )
     )
-    signatures = (
-        plan[LOCATED]
-        | "GroupRowGroups" >> beam.GroupByKey()
-        | "ComputePayloads" >> beam.ParDo(_PayloadsFn(config, known), repeated)
-    )
-    decisions = beam.pvalue.AsDict(
-        {
-            **{tag: plan[tag] for tag in (PAIRS, EDGES, UNBANDED)},
-            "signatures": signatures,
-            "shingles": fingerprinted[SHINGLES],
-            "known": fingerprinted[KNOWN],
-        }
-        | "Deduplicate" >> PlannedDecisions(config.dedup)
-    )
-    repeats = beam.pvalue.AsList(plan[REPEATS])
     if any(budgets.values()):
         picked = (
             prepared[CANDIDATES]
-            | "Routable" >> beam.ParDo(_RoutableFn(config.review.reviews_dir), decisions)
+            | "Routable" >> beam.ParDo(_RoutableFn(config.review.reviews_dir), verdicts)
             | "LeastSure" >> LeastSure(budgets)
         )
     else:
@@ -383,19 +356,14 @@ def build_pipeline(
         | "WriteShards"
         >> beam.ParDo(
             _SelectFn(config, storage.join(staging_dir, "data"), provenance),
-            decisions,
+            verdicts,
             repeated,
-            repeats,
             beam.pvalue.AsList(picked),
         ).with_outputs(DROPS, main=SAMPLES)
     )
     drops.append(selected[DROPS])
-    (
-        dead_letters
-        | "AllDeadLetters" >> beam.Flatten()
-        | "WriteDeadLetters" >> WriteEvents(storage.join(staging_dir, "dead_letters"))
-    )
-    drops | "AllDrops" >> beam.Flatten() | "WriteDrops" >> WriteEvents(storage.join(staging_dir, "drops"))
+    write_events(dead_letters, staging_dir, "dead_letters")
+    write_events(drops, staging_dir, "drops")
 
 
 def _events_by_reason(path: str) -> dict[str, int]:
@@ -454,8 +422,8 @@ def _run(
     # which the driver needs only to name the tagger in the manifest, not while it runs the workers.
     from medcurate.privacy.text import deid_artifacts
 
-    dead_lettered = _events_by_reason(storage.join(staging_dir, "dead_letters.jsonl"))
-    dropped = _events_by_reason(storage.join(staging_dir, "drops.jsonl"))
+    dead_lettered = _events_by_reason(gather_events(staging_dir, "dead_letters"))
+    dropped = _events_by_reason(gather_events(staging_dir, "drops"))
     staged_shards = storage.glob(storage.join(staging_dir, "data", "part*.parquet"))
     hash_ = config_hash(config)
     validation = validate_shards(staged_shards, hash_)

@@ -12,6 +12,7 @@ file is opened, and the shuffle that follows waits for the bundle, so for its re
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from bisect import bisect_left
@@ -95,9 +96,16 @@ class RecordWriter:
 
     ROWS = 20_000
 
-    def __init__(self, path: str, schema: pa.Schema, to_row: Callable[[Any], tuple] | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        schema: pa.Schema,
+        to_row: Callable[[Any], tuple] | None = None,
+        rows: int | None = None,
+    ) -> None:
         self.schema = schema
         self.to_row = to_row
+        self.rows = rows or self.ROWS
         storage.ensure_dir(path.rsplit("/", 1)[0])
         self._handle = FileSystems.create(path)
         self._writer = pq.ParquetWriter(self._handle, schema, compression="zstd")
@@ -105,7 +113,7 @@ class RecordWriter:
 
     def write(self, record: Any) -> None:
         self._rows.append(self.to_row(record) if self.to_row else record)
-        if len(self._rows) >= self.ROWS:
+        if len(self._rows) >= self.rows:
             self._flush()
 
     def _flush(self) -> None:
@@ -123,23 +131,40 @@ class RecordWriter:
         self._handle.close()
 
 
+class JsonLinesWriter:
+    """Streams JSON-serialisable records into one JSON-lines file (keys sorted)."""
+
+    def __init__(self, path: str) -> None:
+        storage.ensure_dir(path.rsplit("/", 1)[0])
+        self._handle = FileSystems.create(path)
+
+    def write(self, record: Any) -> None:
+        self._handle.write((json.dumps(record, sort_keys=True) + "\n").encode("utf-8"))
+
+    def close(self) -> None:
+        self._handle.close()
+
+
 class _FilePerBundleFn(beam.DoFn):
-    """Elements in, written to one Parquet file per bundle under `folder`; out, the file's path
-    (once, when the file is opened). Its readers must sit behind a shuffle of those paths."""
+    """Elements in, written to one file per bundle under `folder` (Parquet unless `SUFFIX` says
+    otherwise); out, the file's path (once, when the file is opened). Its readers must sit behind
+    a shuffle of those paths, or run after the pipeline."""
+
+    SUFFIX = ".parquet"
 
     def __init__(self, folder: str, prefix: str) -> None:
         self.folder = folder
         self.prefix = prefix
 
-    def open(self, path: str) -> ShardWriter | RecordWriter:
+    def open(self, path: str) -> ShardWriter | RecordWriter | JsonLinesWriter:
         raise NotImplementedError
 
     def start_bundle(self) -> None:
-        self.writer: ShardWriter | RecordWriter | None = None
+        self.writer: ShardWriter | RecordWriter | JsonLinesWriter | None = None
 
     def process(self, element: Any) -> Iterator[str]:
         if self.writer is None:
-            path = storage.join(self.folder, f"{self.prefix}-{uuid.uuid4().hex}.parquet")
+            path = storage.join(self.folder, f"{self.prefix}-{uuid.uuid4().hex}{self.SUFFIX}")
             self.writer = self.open(path)
             yield path
         self.writer.write(element)
@@ -161,14 +186,29 @@ class WriteRecordsFn(_FilePerBundleFn):
     """Small records (`RecordWriter`)."""
 
     def __init__(
-        self, folder: str, prefix: str, schema: pa.Schema, to_row: Callable[[Any], tuple] | None = None
+        self,
+        folder: str,
+        prefix: str,
+        schema: pa.Schema,
+        to_row: Callable[[Any], tuple] | None = None,
+        rows: int | None = None,
     ) -> None:
         super().__init__(folder, prefix)
         self.schema = schema
         self.to_row = to_row
+        self.rows = rows
 
     def open(self, path: str) -> RecordWriter:
-        return RecordWriter(path, self.schema, self.to_row)
+        return RecordWriter(path, self.schema, self.to_row, self.rows)
+
+
+class WriteJsonLinesFn(_FilePerBundleFn):
+    """Events (dead letters, drops): a JSON-lines file per bundle."""
+
+    SUFFIX = ".jsonl"
+
+    def open(self, path: str) -> JsonLinesWriter:
+        return JsonLinesWriter(path)
 
 
 def row_group_units(path: str) -> list[Unit]:

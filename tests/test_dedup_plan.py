@@ -1,16 +1,20 @@
-"""Dedup's grouping planned out of core (dedup.plan) follows the rules of the Beam shuffles it replaces."""
+"""Dedup decided out of core (dedup.plan) follows the rules of the Beam shuffles it replaces, and
+gives exactly their decisions."""
 
 from __future__ import annotations
 
+import pickle
 import random
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 import apache_beam as beam
+import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from apache_beam.pvalue import TaggedOutput
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that
 
@@ -19,54 +23,44 @@ from medcurate.dedup.beam import (
     KNOWN,
     NODES,
     SHINGLES,
-    CandidatePayloads,
     ClusterDecisions,
     Fingerprint,
-    PlannedDecisions,
+    document_frequencies,
     small_records,
 )
+from medcurate.dedup.boilerplate import DocumentFrequencies, pack_payload
 from medcurate.dedup.config import DedupConfig
-from medcurate.dedup.core import key_id, node_key
+from medcurate.dedup.core import EXACT, NEAR, key_id, node_key
+from medcurate.dedup.normalize import exact_text_hash
 from medcurate.dedup.plan import (
-    EDGES,
     ID_SCHEMA,
     IDS_PREFIX,
-    LOCATED,
+    KNOWN_PREFIX,
+    KNOWN_SCHEMA,
+    NODE_ROWS,
     NODE_SCHEMA,
     NODES_PREFIX,
-    PAIRS,
-    REPEATS,
-    UNBANDED,
+    VERDICT_SCHEMA,
+    VERDICTS_FILE,
+    DedupPlanner,
     PlanDedupFn,
+    dropped_ids,
+    known_row,
     node_row,
+    shard_verdicts,
 )
-from medcurate.pipelines.staged import WriteRecordsFn
+from medcurate.pipelines.staged import RecordWriter, WriteRecordsFn
 from medcurate.schemas.sample import new_sample
+from medcurate.warehouse.catalog import PublishedHashes
 
 CONFIG = DedupConfig(threshold=0.7, shingle="word", ngram=3)
 
 
-def _plan(tmp_path: Path, nodes: list[tuple], ids: list[tuple[str, str]]) -> dict[str, list]:
-    """PlanDedupFn's outputs by tag, over node and id files written as the pipeline writes them."""
-    half = len(nodes) // 2  # two files of each kind, as two bundles would write
-    paths = []
-    for index, part in enumerate((nodes[:half], nodes[half:])):
-        path = tmp_path / f"{NODES_PREFIX}-{index}.parquet"
-        pq.write_table(
-            pa.Table.from_pylist(
-                [dict(zip(NODE_SCHEMA.names, node_row(n), strict=True)) for n in part], NODE_SCHEMA
-            ),
-            path,
-        )
-        paths.append(str(path))
-    path = tmp_path / f"{IDS_PREFIX}-0.parquet"
-    pq.write_table(pa.Table.from_pylist([{"id": i, "position": p} for i, p in ids], ID_SCHEMA), path)
-    paths.append(str(path))
-    outputs: dict[str, list] = defaultdict(list)
-    for output in PlanDedupFn(CONFIG, str(tmp_path / "samples")).process(paths):
-        assert isinstance(output, TaggedOutput)
-        outputs[output.tag].append(output.value)
-    return outputs
+def _write(path: Path, rows: list[tuple], schema: pa.Schema) -> str:
+    pq.write_table(
+        pa.Table.from_pylist([dict(zip(schema.names, r, strict=True)) for r in rows], schema), path
+    )
+    return str(path)
 
 
 def test_plan_gives_the_pairs_edges_and_repeats_of_the_in_memory_rules(tmp_path: Path) -> None:
@@ -78,12 +72,25 @@ def test_plan_gives_the_pairs_edges_and_repeats_of_the_in_memory_rules(tmp_path:
         exact = f"{rng.randrange(250):016x}"
         key = node_key(f"doc{index:04d}", rng.random(), rng.randrange(50, 500), exact)
         bands = [b"t" + bytes([band]) + bytes([rng.randrange(40)]) for band in range(3)]
-        nodes.append((key, "text", exact, bands, None))
+        nodes.append((key, "text", exact, bands, b"\x01"))
     nodes.append((node_key("img0", None, 10, "f" * 16), "image", "f" * 16, [], None))  # undecodable
     nodes.append((node_key("bare", None, 0, "e" * 16), "text", "e" * 16, [], b"\x01\x02"))  # no bands
     ids = [(key_id(node[0]), f"s.parquet:0:{row}") for row, node in enumerate(nodes)]
     ids.append(("doc0007", "s.parquet:1:5"))  # the same source record read a second time
-    outputs = _plan(tmp_path, nodes, ids)
+    half = len(nodes) // 2  # two files of nodes, as two bundles would write
+    files = {
+        NODES_PREFIX: [
+            _write(tmp_path / f"{NODES_PREFIX}-{i}.parquet", [node_row(n) for n in part], NODE_SCHEMA)
+            for i, part in enumerate((nodes[:half], nodes[half:]))
+        ],
+        IDS_PREFIX: [_write(tmp_path / f"{IDS_PREFIX}-0.parquet", ids, ID_SCHEMA)],
+    }
+    with duckdb.connect() as con, tempfile.TemporaryDirectory() as spill:
+        planner = DedupPlanner(con, CONFIG, spill, files)
+        planner.plan()
+        pairs = con.execute("SELECT a, b FROM pairs").fetchall()
+        edges = con.execute("SELECT a, b FROM edges").fetchall()
+        planner.write_verdicts(str(tmp_path / VERDICTS_FILE))
 
     expected_pairs, by_exact = set(), defaultdict(set)
     buckets = defaultdict(list)
@@ -94,76 +101,187 @@ def test_plan_gives_the_pairs_edges_and_repeats_of_the_in_memory_rules(tmp_path:
     for members in buckets.values():
         expected_pairs.update(lsh.candidate_pairs(members))
     assert any(len(set(m)) > lsh.ALL_PAIRS_MAX_BUCKET for m in buckets.values())
-    assert sorted(outputs[PAIRS]) == sorted(expected_pairs)
+    assert sorted(pairs) == sorted(expected_pairs)
     exact_edges = {(min(keys), key) for keys in by_exact.values() for key in keys if key != min(keys)}
-    assert sorted(outputs[EDGES]) == sorted(exact_edges)
-    assert sorted(outputs[UNBANDED]) == sorted(
-        [(nodes[300][0], (True, None)), (nodes[301][0], (False, b"\x01\x02"))]
+    assert sorted(edges) == sorted(exact_edges)
+    # No decisions yet (nothing was verified): only the second copy of the record read twice.
+    assert pq.read_table(tmp_path / VERDICTS_FILE).to_pylist() == [
+        {"file": "s.parquet", "position": "s.parquet:1:5", "id": "doc0007", "cluster": None}
+        | {"size": None, "reason": None, "repeat": True}
+    ]
+
+
+def test_a_shard_reads_the_verdicts_of_its_own_files_only(tmp_path: Path) -> None:
+    """Verdicts sorted by staged file, many row groups: a shard gets exactly its files' rows, and
+    row groups outside their range are not read."""
+    rows = [
+        (f"f{file:03d}.parquet", f"f{file:03d}.parquet:0:{row}", f"id{file}-{row}")
+        + ((f"id{file}-0", 2, None if row == 0 else NEAR, False) if row < 2 else (None, None, None, True))
+        for file in range(60)
+        for row in range(3)
+    ]
+    path = tmp_path / VERDICTS_FILE
+    table = pa.Table.from_pylist(
+        [dict(zip(VERDICT_SCHEMA.names, r, strict=True)) for r in rows], VERDICT_SCHEMA
     )
-    assert outputs[REPEATS] == ["s.parquet:1:5"]
-    candidates = {key for pair in expected_pairs for key in pair}
-    located = {(row, key) for (_, _), (row, key) in outputs[LOCATED]}
-    expected = {(row, node[0]) for row, node in enumerate(nodes) if node[0] in candidates}
-    expected |= {(5, key) for key in candidates if key_id(key) == "doc0007"}
-    assert located == expected
+    pq.write_table(table, path, row_group_size=10)
+    mine = shard_verdicts(str(path), {"f007.parquet", "f041.parquet"})
+    assert mine == {
+        "f007.parquet:0:0": (("id7-0", 2, None), False),
+        "f007.parquet:0:1": (("id7-0", 2, NEAR), False),
+        "f007.parquet:0:2": (None, True),
+        "f041.parquet:0:0": (("id41-0", 2, None), False),
+        "f041.parquet:0:1": (("id41-0", 2, NEAR), False),
+        "f041.parquet:0:2": (None, True),
+    }
+    assert shard_verdicts(str(path), {"other.parquet"}) == {}
+    assert dropped_ids(str(path)) == {f"id{file}-1" for file in range(60)}
 
 
-def _payload_of(located: tuple, samples: dict[str, dict]) -> list[tuple[str, bytes]]:
-    """A located candidate's payload, computed again from the sample (standing in for its staged row)."""
-    key = located[1][1]
-    candidates = CandidatePayloads(CONFIG)
-    candidates.setup()
-    return list(candidates.payloads([dict(samples[key_id(key)])], {key}))
+PHRASES = [
+    "The ward round noted steady recovery after the hip replacement and a plan for early walking.",
+    "Her inhaler technique was reviewed and a spacer was given to use with the morning dose.",
+    "Fluid balance was positive overnight so the infusion rate was lowered by the night team.",
+    "He reports poor sleep since the move to the new flat and low mood on most days.",
+    "The dressing was changed and the graft site looks pink and healthy with no discharge.",
+    "Bloods show the potassium back in range after two days of oral supplements.",
+    "The dietitian suggested smaller meals more often and a supplement drink at bedtime.",
+    "Physiotherapy will continue daily with stairs practice before discharge home.",
+    "A repeat chest film is booked for next week to follow the right lower lobe shadow.",
+    "The family meeting agreed on a care package with two visits a day from the district nurses.",
+]
 
 
-LEAFLET = (
-    "Hand washing with soap for twenty seconds removes most germs from the skin, and drying the hands "
-    "on a clean towel afterwards keeps them from coming back before the next meal or visit."
-)
+def _notes(count: int, seed: int = 11) -> list[dict]:
+    """Invented notes with exact copies, copies with one word changed, and unrelated notes, as the
+    scale benchmark generates them; one source record read twice (same id, same text)."""
+    rng = random.Random(seed)
+    texts: list[str] = []
+    for index in range(count):
+        roll, source = rng.random(), rng.choice(texts) if texts else ""
+        words = source.split()
+        if words and roll < 0.25:  # a copy, one word changed in some
+            if roll >= 0.1:
+                words[rng.randrange(len(words))] = "notably"
+            texts.append(" ".join(words) if roll >= 0.1 else source)
+            continue
+        phrases = " ".join(rng.choice(PHRASES) for _ in range(rng.randint(4, 7)))
+        texts.append(f"Note {index} from clinic {rng.randrange(9)}. {phrases}")
+    samples = [
+        new_sample(
+            id=f"n{index:04d}",
+            source_kind="clinical_note",
+            modality="text",
+            source_uri=f"mem://n{index:04d}",
+            text=text,
+            quality_score=round(rng.random(), 3),
+        )
+        for index, text in enumerate(texts)
+    ]
+    return [*samples, dict(samples[5])]
+
+
+def _verdict_decisions(path: str) -> list[tuple[str, tuple]]:
+    """(sample id, decision) of a verdicts file, once per id (its rows are per staged copy)."""
+    rows = pq.read_table(path).to_pylist()
+    return sorted(
+        {(r["id"], (r["cluster"], r["size"], r["reason"])) for r in rows if r["cluster"] is not None}
+    )
 
 
 @pytest.mark.slow
-def test_planned_decisions_equal_the_shuffled_ones(tmp_path: Path) -> None:
-    texts = {
-        "a": LEAFLET,
-        "b": LEAFLET.upper(),  # exact twin after normalisation
-        "c": LEAFLET.replace("twenty", "thirty"),  # near twin
-        "d": "Shingles vaccination is offered to adults over seventy at the local practice.",
-    }
-    samples = [
-        new_sample(id=key, source_kind="web", modality="text", source_uri=f"mem://{key}", text=text)
-        for key, text in texts.items()
-    ]
+@pytest.mark.parametrize("config", [CONFIG, DedupConfig()], ids=["word-trigrams", "defaults"])
+def test_planned_decisions_equal_the_shuffled_ones(tmp_path: Path, config: DedupConfig) -> None:
+    """Exact and near copies, a sample already published and a record read twice: the verdicts
+    file holds exactly the decisions of `ClusterDecisions`, and there are some of each kind."""
+    samples = _notes(160)
+    known = {exact_text_hash(samples[17]["text"])[0]}
     folder = str(tmp_path / "dedup")
     with BeamTestPipeline(runner="FnApiRunner") as pipeline:
-        shuffled = small_records(pipeline | "Shuffled" >> beam.Create(samples) | "Fp" >> Fingerprint(CONFIG))
-        expected = shuffled | "Shuffle" >> ClusterDecisions(CONFIG)
-        bare = pipeline | "Bare" >> beam.Create(samples) | "FpBare" >> Fingerprint(CONFIG, payloads=False)
+        shuffled = small_records(
+            pipeline | "Shuffled" >> beam.Create(samples) | "Fp" >> Fingerprint(config, known)
+        )
+        # A record read twice is decided twice (the same decision): once per id, as the verdicts.
+        expected = shuffled | "Shuffle" >> ClusterDecisions(config) | "PerId" >> beam.Distinct()
+        staged = pipeline | "Staged" >> beam.Create(samples) | "FpStaged" >> Fingerprint(config, known)
         ids = [(sample["id"], f"s.parquet:0:{row}") for row, sample in enumerate(samples)]
-        plan = (
+        verdicts = (
             (
-                bare[NODES]
+                staged[NODES]
                 | "Nodes" >> beam.ParDo(WriteRecordsFn(folder, NODES_PREFIX, NODE_SCHEMA, node_row)),
                 pipeline
                 | "Ids" >> beam.Create(ids)
                 | "WriteIds" >> beam.ParDo(WriteRecordsFn(folder, IDS_PREFIX, ID_SCHEMA)),
+                staged[KNOWN]
+                | "Known" >> beam.ParDo(WriteRecordsFn(folder, KNOWN_PREFIX, KNOWN_SCHEMA, known_row)),
             )
             | beam.Flatten()
             | beam.combiners.ToList()
-            | beam.ParDo(PlanDedupFn(CONFIG, folder)).with_outputs(PAIRS, EDGES, UNBANDED, LOCATED, REPEATS)
+            | beam.ParDo(
+                PlanDedupFn(config, folder), document_frequencies(staged[SHINGLES], config.df_sketch_bits)
+            )
         )
-        planned = {
-            **{tag: plan[tag] for tag in (PAIRS, EDGES, UNBANDED)},
-            "signatures": plan[LOCATED] | beam.FlatMap(_payload_of, {s["id"]: s for s in samples}),
-            "shingles": bare[SHINGLES],
-            "known": bare[KNOWN],
-        } | "Planned" >> PlannedDecisions(CONFIG)
+        planned = verdicts | "Read" >> beam.FlatMap(_verdict_decisions)
         assert_that(
             (expected, planned) | "Both" >> beam.Flatten() | beam.combiners.Count.PerElement(),
-            lambda counted: _each_twice(counted),
+            _each_twice,
         )
+    rows = pq.read_table(Path(folder) / VERDICTS_FILE).to_pylist()
+    reasons = {row["reason"] for row in rows}
+    assert {EXACT, NEAR, None} <= reasons
+    assert {row["id"] for row in rows if row["reason"] == EXACT and row["cluster"] == row["id"]} >= {"n0017"}
+    # One of the two copies of the record read twice goes as a repeat (the later in position order).
+    assert [row["position"] for row in rows if row["repeat"]] == ["s.parquet:0:5"]
 
 
 def _each_twice(counted: list) -> None:
     """Every decision came once from each path (and there are some)."""
     assert counted and all(times == 2 for _, times in counted), counted
+
+
+def test_published_hashes_are_read_in_the_worker_not_pickled(tmp_path: Path) -> None:
+    """Only shard paths travel with a DoFn; membership is exact (hashes of other lengths, prefixes
+    and nulls included) once a process has read the shards."""
+    published = [f"{index:032x}" for index in range(0, 3000, 3)]
+    paths = []
+    for part in range(2):
+        path = tmp_path / f"part-{part}.parquet"
+        column = [*published[part::2], None]
+        pq.write_table(
+            pa.table({"exact_hash": pa.array(column, pa.string()), "id": ["x"] * len(column)}), path
+        )
+        paths.append(str(path))
+    hashes = PublishedHashes(paths)
+    assert f"{6:032x}" in hashes and f"{2997:032x}" in hashes
+    assert f"{7:032x}" not in hashes and f"{6:031x}" not in hashes and f"{6:033x}" not in hashes
+    assert None not in hashes
+    shipped = pickle.dumps(hashes)
+    assert len(shipped) < 1000 and published[5].encode() not in shipped
+    assert f"{9:032x}" in pickle.loads(shipped)
+    assert not PublishedHashes([]) and "a" not in PublishedHashes([])
+
+
+def test_payloads_of_many_candidates_fit_the_memory_limit(tmp_path: Path) -> None:
+    """30,000 texts with 1.3 KB payloads, all candidates, written as the pipeline writes them: the
+    planner verifies them within its 64 MB (node files in small row groups; one 30,000-row group
+    ran out of memory)."""
+    rng = np.random.default_rng(1)
+    path = str(tmp_path / f"{NODES_PREFIX}-0.parquet")
+    writer = RecordWriter(path, NODE_SCHEMA, node_row, NODE_ROWS)
+    for index in range(30_000):
+        exact = f"{index:016x}"
+        payload = pack_payload(
+            rng.integers(0, 2**32, 128, dtype=np.uint32),
+            np.sort(rng.integers(0, 2**32, 200, dtype=np.uint32)),
+            np.empty(0, np.uint32),
+        )
+        bands = [b"t" + bytes([band]) + (index // 2).to_bytes(8, "little") for band in range(3)]
+        writer.write((node_key(f"d{index}", 0.5, 1000, exact), "text", exact, bands, payload))
+    writer.close()
+    ids = _write(
+        tmp_path / f"{IDS_PREFIX}-0.parquet", [(f"d{i}", f"s:0:{i}") for i in range(30_000)], ID_SCHEMA
+    )
+    with tempfile.TemporaryDirectory() as spill, duckdb.connect(f"{spill}/plan.duckdb") as con:
+        planner = DedupPlanner(con, DedupConfig(), spill, {NODES_PREFIX: [path], IDS_PREFIX: [ids]})
+        planner.decide(DocumentFrequencies())
+        assert con.execute("SELECT count(*) FROM pairs").fetchall() == [(15_000,)]

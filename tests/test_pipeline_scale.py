@@ -15,6 +15,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from medcurate.config import RunnerConfig
 from medcurate.pipelines.config import IngestConfig
+from medcurate.pipelines.curate import gather_events, write_events
 from medcurate.pipelines.ingest.beam import IngestSources
 from medcurate.pipelines.ingest.sources import (
     PART_BLOCK,
@@ -246,3 +247,21 @@ def test_local_worker_processes_get_the_malloc_settings(monkeypatch: pytest.Monk
         seen = pipeline | beam.Create(sorted(WORKER_MALLOC)) | beam.Map(lambda name: (name, os.getenv(name)))
         assert_that(seen, equal_to(sorted(WORKER_MALLOC.items())))
     assert not set(WORKER_MALLOC) & set(os.environ)
+
+
+def test_events_are_written_where_produced_and_gathered_after_the_run(tmp_path: Path) -> None:
+    """Drops from several collections (several stages) go to per-bundle files, no shuffle; after
+    the run they are one JSON-lines file with every event once. No events: an empty file."""
+    staging = str(tmp_path / "staging")
+    first = [{"reason": "dedup/near_duplicate", "sample_id": f"a{i}"} for i in range(30)]
+    second = [{"reason": "quality/too_short", "sample_id": f"b{i}"} for i in range(7)]
+    with beam.Pipeline(runner="FnApiRunner") as pipeline:
+        collections = [
+            pipeline | "First" >> beam.Create(first),
+            pipeline | "Second" >> beam.Create(second),
+        ]
+        write_events(collections, staging, "drops")
+    path = gather_events(staging, "drops")
+    lines = Path(path).read_text().splitlines()
+    assert sorted(lines) == sorted(json.dumps(event, sort_keys=True) for event in first + second)
+    assert Path(gather_events(staging, "dead_letters")).read_text() == ""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow.parquet as pq
 
 from medcurate.schemas.manifest import Manifest
@@ -184,19 +185,17 @@ class Catalog:
         ).fetchall()
         return [row[0] for row in rows]
 
-    def exact_hashes(self, dataset: str) -> set[str]:
-        """Exact hashes in a dataset's latest validated version; empty if it has none yet."""
+    def latest_shards(self, dataset: str) -> list[str]:
+        """Shard paths of a dataset's latest validated version; empty if it has none yet."""
         try:
             dataset, version = self.resolve(dataset, None)
         except CatalogError:
-            return set()
-        # Read through Beam's filesystems, so shards on gs:// or s3:// are read like local ones.
-        hashes: set[str] = set()
-        for path in self.shard_paths(dataset, version):
-            with storage.open_read(path) as handle:
-                column = pq.ParquetFile(handle).read(columns=["exact_hash"]).column(0)
-            hashes.update(h for h in column.to_pylist() if h is not None)
-        return hashes
+            return []
+        return self.shard_paths(dataset, version)
+
+    def exact_hashes(self, dataset: str) -> set[str]:
+        """Exact hashes in a dataset's latest validated version; empty if it has none yet."""
+        return set(PublishedHashes(self.latest_shards(dataset)).load().astype(str))
 
     def query(
         self, sql: str, dataset: str | None = None, version: str | None = None
@@ -206,3 +205,42 @@ class Catalog:
         source = read_parquet_sql(self.shard_paths(dataset, version))
         self.connection.execute(f"CREATE OR REPLACE TEMP VIEW samples AS SELECT * FROM {source}")
         return self.connection.sql(sql)
+
+
+class PublishedHashes:
+    """The exact hashes of some published shards, for membership tests in a pipeline's workers.
+
+    Only the shard paths are pickled with a DoFn; each worker reads the `exact_hash` column itself
+    (through Beam's filesystems, so gs:// and s3:// shards are read like local ones) into one sorted
+    array of fixed-width bytes: about 32 bytes per published sample, not a Python set's ~150."""
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = list(paths)
+        self._sorted: np.ndarray | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"paths": self.paths, "_sorted": None}
+
+    def __bool__(self) -> bool:
+        return bool(self.paths)
+
+    def load(self) -> np.ndarray:
+        """The distinct hashes, sorted (read once per process)."""
+        if self._sorted is None:
+            parts = []
+            for path in self.paths:
+                with storage.open_read(path) as handle:
+                    column = pq.ParquetFile(handle).read(columns=["exact_hash"]).column(0)
+                parts.append(np.array([h.encode() for h in column.drop_null().to_pylist()], dtype=bytes))
+            self._sorted = np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype="S1")
+        return self._sorted
+
+    def __contains__(self, exact_hash: object) -> bool:
+        hashes = self.load()
+        if not isinstance(exact_hash, str) or not hashes.size:
+            return False
+        key = exact_hash.encode()
+        if len(key) > hashes.dtype.itemsize:  # longer than every published hash: not one of them
+            return False
+        index = int(np.searchsorted(hashes, key))
+        return index < hashes.size and hashes[index] == key
