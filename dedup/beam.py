@@ -74,12 +74,9 @@ def set_exact_hash(sample: dict[str, Any], radius: int) -> tuple[str, int, list[
 class _Fingerprint(beam.DoFn):
     """Per batch: exact hashes, MinHash signatures and band keys, pHashes; one node record per sample."""
 
-    def __init__(
-        self, config: DedupConfig, known_exact_hashes: Container[str], payloads: bool = True
-    ) -> None:
+    def __init__(self, config: DedupConfig, known_exact_hashes: Container[str]) -> None:
         self.config = config
         self.known = known_exact_hashes
-        self.payloads = payloads
 
     def setup(self) -> None:
         self.hasher = self.config.hasher()
@@ -94,7 +91,7 @@ class _Fingerprint(beam.DoFn):
         self.progress.advance(len(batch))
 
     def fingerprint(self, batch: list[dict[str, Any]]) -> Iterator[Any]:
-        """The outputs of `process`, without progress reporting (a second pass calls it too)."""
+        """The outputs of `process`, without progress reporting."""
         texts = []
         for sample in batch:
             exact, size, bands = set_exact_hash(sample, self.config.image_hamming_radius)
@@ -134,10 +131,8 @@ class _Fingerprint(beam.DoFn):
                 ]
                 if modality == Modality.MULTIMODAL and not text.strip():
                     bands = []  # images without text (a study without report): equal only when exact
-                payload = None
-                if self.payloads or not bands:  # else a second pass computes it for candidates only
-                    numbers = number_set(text) if self.config.compares_numbers else empty
-                    payload = pack_payload(sig, own, numbers, self.notices.kind(text))
+                numbers = number_set(text) if self.config.compares_numbers else empty
+                payload = pack_payload(sig, own, numbers, self.notices.kind(text))
                 yield TaggedOutput(NODES, (key, modality, exact, bands, payload))
 
 
@@ -309,18 +304,9 @@ class DeduplicateSamples(beam.PTransform):
 
 class Fingerprint(beam.PTransform):
     """Samples -> DoOutputsTuple: SAMPLES (exact hash set), and the small records clustering needs:
-    NODES, KNOWN (samples already published) and SHINGLES (document-frequency sketches).
+    NODES, KNOWN (samples already published) and SHINGLES (document-frequency sketches)."""
 
-    `payloads=False`: text nodes with bands carry no payload (None); `ClusterDecisions` then takes
-    the payloads of candidates only from its `payloads_for` transform, a second pass over the samples
-    (`CandidatePayloads`), so that the payloads of the others never cross a shuffle."""
-
-    def __init__(
-        self,
-        config: DedupConfig,
-        known_exact_hashes: Iterable[str] | PublishedHashes = (),
-        payloads: bool = True,
-    ) -> None:
+    def __init__(self, config: DedupConfig, known_exact_hashes: Iterable[str] | PublishedHashes = ()) -> None:
         super().__init__()
         self.config = config
         # Published hashes are read by each worker (only their shard paths are pickled).
@@ -329,7 +315,6 @@ class Fingerprint(beam.PTransform):
             if isinstance(known_exact_hashes, PublishedHashes)
             else frozenset(known_exact_hashes)
         )
-        self.payloads = payloads or not config.near
 
     def expand(self, samples):
         cfg = self.config
@@ -337,28 +322,8 @@ class Fingerprint(beam.PTransform):
             samples
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=cfg.batch_size)
             | "Fingerprint"
-            >> beam.ParDo(_Fingerprint(cfg, self.known, self.payloads)).with_outputs(
-                NODES, KNOWN, SHINGLES, main=SAMPLES
-            )
+            >> beam.ParDo(_Fingerprint(cfg, self.known)).with_outputs(NODES, KNOWN, SHINGLES, main=SAMPLES)
         )
-
-
-class CandidatePayloads:
-    """Payloads computed again, for the candidates only, in a pass that reads the samples a second
-    time: `setup()` once per worker, then `payloads(samples, wanted)` per batch of samples (prepared
-    as for `Fingerprint`). Node keys are repeatable, so they name the same nodes as the first pass."""
-
-    def __init__(self, config: DedupConfig, known_exact_hashes: Iterable[str] = ()) -> None:
-        self.fingerprint = _Fingerprint(config, frozenset(known_exact_hashes), payloads=True)
-
-    def setup(self) -> None:
-        self.fingerprint.setup()
-
-    def payloads(self, samples: list[dict[str, Any]], wanted: set[str]) -> Iterator[tuple[str, bytes]]:
-        """(node key, payload) for the nodes of `samples` whose key is in `wanted`."""
-        for output in self.fingerprint.fingerprint(samples) if samples else ():
-            if isinstance(output, TaggedOutput) and output.tag == NODES and output.value[0] in wanted:
-                yield output.value[0], output.value[4]
 
 
 def small_records(fingerprinted) -> dict[str, beam.PCollection]:
@@ -412,15 +377,11 @@ class ClusterDecisions(beam.PTransform):
     """Fingerprint outputs -> (sample id, (cluster id, cluster size, drop reason or None)) for every
     sample in a cluster of two or more, or already published; a sample absent is a cluster alone.
     Only node keys, band keys, signatures and pHashes cross the shuffles, and payloads (signature,
-    shingle set) only for candidates after the first join.
+    shingle set) only for candidates after the first join."""
 
-    `payloads_for`: node keys -> (node key, payload), for nodes fingerprinted without payloads
-    (`Fingerprint(payloads=False)`); only candidates' keys are given to it."""
-
-    def __init__(self, config: DedupConfig, payloads_for: beam.PTransform | None = None) -> None:
+    def __init__(self, config: DedupConfig) -> None:
         super().__init__()
         self.config = config
-        self.payloads_for = payloads_for
 
     def expand(self, fingerprinted: dict[str, beam.PCollection]):
         cfg = self.config
@@ -446,13 +407,6 @@ class ClusterDecisions(beam.PTransform):
                 | "Candidates" >> beam.FlatMap(_candidates)
                 | "DistinctCandidates" >> beam.Distinct()
             )
-            if self.payloads_for is not None:  # nodes carry no payloads: candidates' computed again
-                signatures = (
-                    pairs
-                    | "BothKeys" >> beam.FlatMap(lambda pair: pair)
-                    | "DistinctKeys" >> beam.Distinct()
-                    | "CandidatePayloads" >> self.payloads_for
-                )
             verified, candidate_payloads = _verified_edges(pairs, signatures, verifier, frequencies)
             edges.append(verified)
             radius = cfg.image_hamming_radius

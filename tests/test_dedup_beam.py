@@ -16,16 +16,11 @@ from PIL import Image
 
 from medcurate.dedup import cli as dedup_cli
 from medcurate.dedup.beam import (
-    CandidatePayloads,
-    ClusterDecisions,
     DeduplicateSamples,
-    Fingerprint,
     assign_clusters,
-    small_records,
 )
 from medcurate.dedup.clusters import ConnectedComponents
 from medcurate.dedup.config import DedupConfig
-from medcurate.dedup.core import key_id
 from medcurate.pipelines.stage import DROPS, SAMPLES
 from medcurate.schemas.sample import new_sample
 
@@ -350,45 +345,3 @@ def test_cli_text_local_path_imports_neither_beam_nor_datasketch(tmp_path: Path)
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
-
-
-class _PayloadsFromSamplesFn(beam.DoFn):
-    """A second pass over samples held here, standing in for the staged row groups."""
-
-    def __init__(self, samples: list[dict]) -> None:
-        self.samples = {sample["id"]: sample for sample in samples}
-
-    def setup(self) -> None:
-        self.candidates = CandidatePayloads(CONFIG)
-        self.candidates.setup()
-
-    def process(self, key: str):
-        yield from self.candidates.payloads([dict(self.samples[key_id(key)])], {key})
-
-
-class _PayloadsFromSamples(beam.PTransform):
-    def __init__(self, samples: list[dict]) -> None:
-        super().__init__()
-        self.samples = samples
-
-    def expand(self, keys):
-        assert_that(keys | beam.Map(key_id), equal_to(["a", "b", "c"]), label="OnlyCandidates")
-        return keys | beam.ParDo(_PayloadsFromSamplesFn(self.samples))
-
-
-@pytest.mark.slow
-def test_payloads_computed_again_for_candidates_only_give_the_same_decisions() -> None:
-    samples = _text_samples(TEXTS)
-    expected = [
-        ("a", ("c", 3, "near_duplicate")),
-        ("b", ("c", 3, "near_duplicate")),
-        ("c", ("c", 3, None)),
-    ]
-    with BeamTestPipeline(runner="FnApiRunner") as pipeline:
-        inline = small_records(pipeline | "Inline" >> beam.Create(samples) | "Fp" >> Fingerprint(CONFIG))
-        assert_that(inline | "Decide" >> ClusterDecisions(CONFIG), equal_to(expected), label="inline")
-        bare = small_records(
-            pipeline | "Bare" >> beam.Create(samples) | "FpBare" >> Fingerprint(CONFIG, payloads=False)
-        )
-        again = bare | "DecideAgain" >> ClusterDecisions(CONFIG, _PayloadsFromSamples(samples))
-        assert_that(again, equal_to(expected), label="again")
