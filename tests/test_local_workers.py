@@ -44,6 +44,7 @@ def test_workers_are_forked_from_one_zygote_and_give_the_same_results() -> None:
         parent = psutil.Process(os.getppid())
         return os.getpid(), parent.pid, len(parent.children())
 
+    before = _children()
     options = PipelineOptions(
         [f"--runner={LOCAL_RUNNER}", "--direct_num_workers=2", "--direct_running_mode=multi_processing"]
     )
@@ -59,10 +60,7 @@ def test_workers_are_forked_from_one_zygote_and_give_the_same_results() -> None:
             assert all(pid != parent for pid, parent, _ in seen)
 
         assert_that(views, check, label="forked")
-    deadline = time.monotonic() + 10
-    while psutil.Process().children() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert psutil.Process().children() == []
+    _no_new_children(before)
 
 
 def test_in_memory_mode_runs_in_the_command_as_on_fnapirunner() -> None:
@@ -76,15 +74,13 @@ def test_a_failing_worker_fails_the_run_and_leaves_no_process() -> None:
     def boom(n: int) -> int:
         raise ValueError(f"invented failure on {n}")
 
+    before = _children()
     options = PipelineOptions(
         [f"--runner={LOCAL_RUNNER}", "--direct_num_workers=2", "--direct_running_mode=multi_processing"]
     )
     with pytest.raises(Exception, match="invented failure"), beam.Pipeline(options=options) as pipeline:
         pipeline | beam.Create([1, 2]) | beam.Map(boom)
-    deadline = time.monotonic() + 20
-    while psutil.Process().children() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert psutil.Process().children() == []
+    _no_new_children(before)
 
 
 @pytest.mark.parametrize("fork", [False, True])
@@ -163,6 +159,19 @@ def test_no_process_outlives_a_killed_command(tmp_path: Path, how: signal.Signal
     finally:
         if command.poll() is None:
             command.kill()
+
+
+def _children() -> set[int]:
+    """This process's children now (a test server started by another test may be one)."""
+    return {child.pid for child in psutil.Process().children()}
+
+
+def _no_new_children(before: set[int], wait_s: float = 20) -> None:
+    """No child process started since `before` is left, within `wait_s`."""
+    deadline = time.monotonic() + wait_s
+    while _children() - before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _children() - before == set()
 
 
 def _env() -> dict[str, str]:
