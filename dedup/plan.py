@@ -37,7 +37,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 
 from medcurate.dedup import lsh
 from medcurate.dedup.beam import star_decisions
@@ -117,10 +116,9 @@ def _local(paths: list[str]) -> Iterator[list[str]]:
     try:
         local = []
         for index, path in enumerate(paths):
-            target = folder / f"{index:06d}.parquet"
-            with storage.open_read(path) as source, target.open("wb") as sink:
-                shutil.copyfileobj(source, sink, 1 << 20)
-            local.append(str(target))
+            target = str(folder / f"{index:06d}.parquet")
+            storage.concatenate([path], target)
+            local.append(target)
         yield local
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -253,10 +251,7 @@ class DedupPlanner:
         with tempfile.TemporaryDirectory(prefix="medcurate-verdicts-") as folder:
             local = str(Path(folder) / VERDICTS_FILE)
             self.con.execute(sql.format(path=local.replace("'", "''")))
-            sink = FileSystems.create(target)
-            with open(local, "rb") as source:
-                shutil.copyfileobj(source, sink, 1 << 20)
-            sink.close()
+            storage.concatenate([local], target)
 
     def plan(self) -> None:
         """`edges` and `pairs`: exact-duplicate edges, LSH candidate pairs, image-bucket edges."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import shutil
 import subprocess
 import uuid
 from collections import Counter
@@ -17,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.pvalue import TaggedOutput
 
@@ -136,14 +134,7 @@ def gather_events(staging_dir: str, kind: str) -> str:
     """The per-bundle files of `write_events` copied into one staging file `kind`.jsonl (streamed);
     its path."""
     target = storage.join(staging_dir, f"{kind}.jsonl")
-    parts = storage.glob(storage.join(staging_dir, EVENTS, f"{kind}-*.jsonl"))
-    sink = FileSystems.create(target)
-    try:
-        for part in sorted(parts):
-            with storage.open_read(part) as source:
-                shutil.copyfileobj(source, sink, 1 << 20)
-    finally:
-        sink.close()
+    storage.concatenate(sorted(storage.glob(storage.join(staging_dir, EVENTS, f"{kind}-*.jsonl"))), target)
     return target
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from functools import cache
 from typing import Any
 
@@ -72,6 +73,15 @@ def write_text_atomic(path: str, text: str) -> None:
         if _filesystems().exists(temporary):
             _filesystems().delete([temporary])
         raise
+
+
+def concatenate(sources: list[str], target: str) -> None:
+    """Streams the files, in order, into the one file `target`; either side on any filesystem
+    (a remote file copied to local disk, local files gathered into a remote one)."""
+    with _filesystems().create(target) as sink:
+        for source in sources:
+            with open_read(source) as handle:
+                shutil.copyfileobj(handle, sink, CHUNK)
 
 
 def delete_tree(path: str) -> None:
