@@ -24,10 +24,11 @@ here (no rounds to run out of).
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +199,9 @@ class DedupPlanner:
     ) -> None:
         self.con = con
         self.config = config
+        self.spill = spill
+        self.files = files
+        self._values: NodeValues | None = None
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         con.execute(f"SET temp_directory = '{spill}'")
         con.execute("SET threads = 1")
@@ -301,39 +305,42 @@ class DedupPlanner:
 
     def verify(self, frequencies: DocumentFrequencies) -> None:
         """Text candidate pairs verified (`TextVerifier`, the second node of a pair as the centre, as
-        the shuffled verification does), a few thousand pairs and their payloads at a time; the
-        verified ones join `edges`. Verification is per pair, so the chunks do not change it."""
+        the shuffled verification does), a few thousand pairs at a time, their payloads read from
+        `NodeValues`; the verified ones join `edges`. Verification is per pair, so the chunks do not
+        change it."""
         verifier = TextVerifier(self.config, count)
-        con = self.con
-        # Each candidate's payload once (a record read twice has the same payload twice).
+        con, values = self.con, self.values()
+        # Each candidate's payload once (a record read twice has the same payload twice). One join
+        # per statement, materialized: joins of a few hundred thousand keys stay within the memory
+        # limit only so, and none of them carries a payload.
+        con.execute("CREATE TABLE first_rows AS SELECT key, min(row) AS row FROM node_rows GROUP BY key")
         con.execute(
-            "CREATE TABLE payloads AS SELECT DISTINCT key, payload FROM nodes"
-            " WHERE key IN (SELECT a FROM pairs UNION SELECT b FROM pairs)"
+            "CREATE TABLE pair_rows AS SELECT p.a, p.b, y.row AS second FROM pairs p JOIN first_rows y ON y.key = p.b"
         )
+        con.execute(
+            "CREATE TABLE candidates AS SELECT p.a, p.b, x.row AS first, p.second FROM pair_rows p"
+            " JOIN first_rows x ON x.key = p.a"
+        )
+        con.execute("DROP TABLE pair_rows")
+        con.execute("DROP TABLE first_rows")
         verified = rejected = 0
-        for batch in _batches(
-            con,
-            "SELECT p.a, p.b, x.payload AS first, y.payload AS second FROM pairs p"
-            " JOIN payloads x ON x.key = p.a JOIN payloads y ON y.key = p.b",
-            VERIFY_ROWS,
-        ):
-            index: dict[bytes, int] = {}
-            for payload in (*batch["second"], *batch["first"]):
-                index.setdefault(payload, len(index))
-            signatures, sets, numbers, kinds = unpack_payloads(list(index), self.config.num_perm)
+        for batch in _batches(con, "SELECT * FROM candidates ORDER BY second, first", VERIFY_ROWS):
+            rows = np.unique(np.array([*batch["second"], *batch["first"]], dtype=np.int64))
+            index = {int(row): position for position, row in enumerate(rows)}
+            signatures, sets, numbers, kinds = unpack_payloads(values.payloads(rows), self.config.num_perm)
             by_centre: dict[int, list[int]] = defaultdict(list)
-            for row, second in enumerate(batch["second"]):
-                by_centre[index[second]].append(row)
+            for pair, second in enumerate(batch["second"]):
+                by_centre[index[second]].append(pair)
             found = []
-            for centre, rows in by_centre.items():
-                others = np.array([index[batch["first"][row]] for row in rows], dtype=np.int64)
+            for centre, pairs in by_centre.items():
+                others = np.array([index[batch["first"][pair]] for pair in pairs], dtype=np.int64)
                 close = verifier.close(frequencies, signatures, sets, centre, others, numbers, kinds)
                 verified += int(close.sum())
                 rejected += int((~close).sum())
-                found += [(batch["a"][row], batch["b"][row]) for row in np.array(rows)[close]]
+                found += [(batch["a"][pair], batch["b"][pair]) for pair in np.array(pairs)[close]]
             if found:
                 self._insert("edges", _pairs_table(found))
-        con.execute("DROP TABLE payloads")
+        con.execute("DROP TABLE candidates")
         count("dedup/verified_edges", verified)
         count("dedup/candidates_rejected", rejected)
 
@@ -352,6 +359,7 @@ class DedupPlanner:
         size = _scalar(con, "SELECT count(*) FROM vertices")
         if not size:
             return
+        values = self.values()
         ends = con.sql(
             "SELECT x.v AS a, y.v AS b FROM edges JOIN vertices x ON x.key = edges.a"
             " JOIN vertices y ON y.key = edges.b"
@@ -370,6 +378,12 @@ class DedupPlanner:
         roots = np.full(int(labels.max()) + 1, size, dtype=np.int64)
         np.minimum.at(roots, labels, np.arange(size, dtype=np.int64))
         self._create("comp", pa.table({"v": np.arange(size, dtype=np.int64), "root": roots[labels]}))
+        con.execute("CREATE TABLE rooted AS SELECT c.root, x.key FROM vertices x JOIN comp c USING (v)")
+        # Every node row of a member (a record read twice is a member twice, as in the shuffled rules).
+        con.execute(
+            "CREATE TABLE members AS SELECT r.root, r.key, n.row FROM rooted r JOIN node_rows n USING (key)"
+        )
+        con.execute("DROP TABLE rooted")
         decide = star_decisions(TextVerifier(self.config, count), self.config.image_hamming_radius)
         group: list[tuple[str, bool, Any]] = []
         current = None
@@ -383,23 +397,86 @@ class DedupPlanner:
                 self._insert("decisions", _decisions_table(found))
                 found = []
 
-        for batch in _batches(
-            con,
-            "SELECT c.root, n.key, n.modality, n.payload, n.phash FROM nodes n JOIN vertices USING (key)"
-            " JOIN comp c USING (v) ORDER BY c.root, n.key",
-            VERIFY_ROWS,
-        ):
-            for root, key, modality, payload, phash in zip(*batch.values(), strict=True):
+        for batch in _batches(con, "SELECT root, key, row FROM members ORDER BY root, key, row", VERIFY_ROWS):
+            rows = np.array(batch["row"], dtype=np.int64)
+            for root, key, is_image, value in zip(
+                batch["root"], batch["key"], values.is_image[rows], values.values(rows), strict=True
+            ):
                 if root != current and group:
                     flush()
                     group = []
                 current = root
-                is_image = modality == Modality.IMAGE
-                group.append((key, is_image, phash if is_image else payload))
+                group.append((key, bool(is_image), value))
         if group:
             flush()
         if found:
             self._insert("decisions", _decisions_table(found))
+
+    def values(self) -> NodeValues:
+        """The node files' verification values (read once, on first use), and `node_rows`."""
+        if self._values is None:
+            self.con.execute("CREATE TABLE node_rows (key VARCHAR, row BIGINT)")
+            self._values = NodeValues(
+                self.files.get(NODES_PREFIX, []), self.spill, lambda keys: self._insert("node_rows", keys)
+            )
+        return self._values
+
+
+class NodeValues:
+    """Every node row's verification value, a text's payload or an image's pHash, kept in a file on
+    disk and read back by row number (the rows of the node files, in order). DuckDB's joins and
+    sorts then carry row numbers, never payloads: a join or sort of 1 to 2 KB payloads outgrows
+    the planner's memory limit past a few tens of thousands of candidates."""
+
+    def __init__(self, files: list[str], folder: str, add_keys: Callable[[pa.Table], None]) -> None:
+        """`add_keys` receives (key, row) of each row group read."""
+        self.path = str(Path(folder) / "payloads.bin")
+        offsets, is_image, phash, decoded = [np.zeros(1, np.int64)], [], [], []
+        start = written = 0
+        with open(self.path, "wb") as out:
+            for path in files:
+                for batch in storage.row_group_batches(
+                    pq.ParquetFile(path), NODE_ROWS, ["key", "modality", "payload", "phash"]
+                ):
+                    rows = batch.num_rows
+                    add_keys(
+                        pa.table({"key": batch["key"], "row": np.arange(start, start + rows, dtype=np.int64)})
+                    )
+                    payloads = batch["payload"].to_pylist()
+                    out.write(b"".join(payload or b"" for payload in payloads))
+                    sizes = np.array([len(payload or b"") for payload in payloads], dtype=np.int64)
+                    offsets.append(written + np.cumsum(sizes))
+                    written += int(sizes.sum())
+                    is_image.append(
+                        pc.equal(batch["modality"], str(Modality.IMAGE))
+                        .fill_null(False)
+                        .to_numpy(zero_copy_only=False)
+                    )
+                    hashes = batch["phash"]
+                    decoded.append(hashes.is_valid().to_numpy(zero_copy_only=False))
+                    phash.append(hashes.fill_null(0).to_numpy(zero_copy_only=False).astype(np.uint64))
+                    start += rows
+        self.offsets = np.concatenate(offsets)
+        self.is_image = np.concatenate(is_image) if is_image else np.zeros(0, bool)
+        self.phash = np.concatenate(phash) if phash else np.zeros(0, np.uint64)
+        self.decoded = np.concatenate(decoded) if decoded else np.zeros(0, bool)
+
+    def payloads(self, rows: np.ndarray) -> list[bytes]:
+        """The texts' payloads of these rows, in order."""
+        with open(self.path, "rb") as handle:
+            fd = handle.fileno()
+            return [
+                os.pread(fd, int(self.offsets[row + 1] - self.offsets[row]), int(self.offsets[row]))
+                for row in rows
+            ]
+
+    def values(self, rows: np.ndarray) -> list[Any]:
+        """Per row: an image's pHash (None: undecodable), a text's payload."""
+        payloads = self.payloads(rows)
+        return [
+            (int(self.phash[row]) if self.decoded[row] else None) if self.is_image[row] else payload
+            for row, payload in zip(rows, payloads, strict=True)
+        ]
 
 
 def _read_verdicts(path: str, files: Iterable[str] | None, columns: list[str]) -> Iterator[dict[str, Any]]:

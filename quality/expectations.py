@@ -165,7 +165,7 @@ def _shard_slices(paths: list[str]) -> Iterator[tuple[str, int, pa.Table]]:
             reader = pq.ParquetFile(handle)
             columns = [*VALIDATED_COLUMNS, "text"]
             first = 0
-            for batch in reader.iter_batches(VALIDATE_ROWS, columns=columns):
+            for batch in storage.row_group_batches(reader, VALIDATE_ROWS, columns):
                 yield path, first, pa.Table.from_batches([batch])
                 first += batch.num_rows
             if first == 0:

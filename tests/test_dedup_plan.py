@@ -285,3 +285,41 @@ def test_payloads_of_many_candidates_fit_the_memory_limit(tmp_path: Path) -> Non
         planner = DedupPlanner(con, DedupConfig(), spill, {NODES_PREFIX: [path], IDS_PREFIX: [ids]})
         planner.decide(DocumentFrequencies())
         assert con.execute("SELECT count(*) FROM pairs").fetchall() == [(15_000,)]
+
+
+@pytest.mark.slow
+def test_near_copies_of_many_nodes_are_decided_within_the_memory_limit(tmp_path: Path) -> None:
+    """120,000 texts with 1.3 KB payloads (150 MB, twice the planner's memory limit), in pairs of
+    near copies: every pair is verified and decided (one kept, one dropped), and the planner's joins
+    and sorts fit its memory (payloads are read from disk by row; a join or sort of payloads in
+    DuckDB ran out of memory from about 40,000 candidates)."""
+    rng = np.random.default_rng(2)
+    count_ = 120_000
+    path = str(tmp_path / f"{NODES_PREFIX}-0.parquet")
+    writer = RecordWriter(path, NODE_SCHEMA, node_row, NODE_ROWS)
+    payload = b""
+    for index in range(count_):
+        if index % 2 == 0:  # the pair's two texts: the same shingles, other exact hashes
+            payload = pack_payload(
+                rng.integers(0, 2**32, 128, dtype=np.uint32),
+                np.sort(rng.integers(0, 2**32, 200, dtype=np.uint32)),
+                np.empty(0, np.uint32),
+            )
+        exact = f"{index:016x}"
+        bands = [b"t" + bytes([band]) + (index // 2).to_bytes(8, "little") for band in range(3)]
+        writer.write((node_key(f"d{index:06d}", 0.5, 1000, exact), "text", exact, bands, payload))
+    writer.close()
+    ids = _write(
+        tmp_path / f"{IDS_PREFIX}-0.parquet",
+        [(f"d{i:06d}", f"s:0:{i}") for i in range(count_)],
+        ID_SCHEMA,
+    )
+    with tempfile.TemporaryDirectory() as spill, duckdb.connect(f"{spill}/plan.duckdb") as con:
+        planner = DedupPlanner(con, DedupConfig(), spill, {NODES_PREFIX: [path], IDS_PREFIX: [ids]})
+        planner.decide(DocumentFrequencies())
+        decided = con.execute(
+            "SELECT count(*), count(reason), count(DISTINCT cluster), min(size), max(size) FROM decisions"
+        ).fetchall()
+        pairs = con.execute("SELECT count(*) FROM pairs").fetchall()
+    assert pairs == [(count_ // 2,)]
+    assert decided == [(count_, count_ // 2, count_ // 2, 2, 2)]

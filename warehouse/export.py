@@ -75,7 +75,7 @@ def read_samples(shard_paths: list[str], batch_rows: int = 256) -> Iterator[dict
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
             parquet = pq.ParquetFile(handle)
             metadata = parquet.schema_arrow.metadata
-            for batch in parquet.iter_batches(batch_size=batch_rows):
+            for batch in storage.row_group_batches(parquet, batch_rows):
                 table = upgrade_table(pa.Table.from_batches([batch]).replace_schema_metadata(metadata))
                 for row in table.to_pylist():
                     yield from_arrow_row(row)

@@ -5,8 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 CHUNK = 8 * 1024 * 1024
 
@@ -121,3 +125,13 @@ def size_and_sha256(path: str) -> tuple[int, str]:
             digest.update(chunk)
             size += len(chunk)
     return size, digest.hexdigest()
+
+
+def row_group_batches(
+    parquet: pq.ParquetFile, batch_rows: int, columns: list[str] | None = None
+) -> Iterator[pa.RecordBatch]:
+    """A Parquet file's record batches, read one row group at a time: over a whole file,
+    `iter_batches` reads far ahead (a 270 MB file of 2,000-row groups held 263 MB of Arrow memory
+    at once), one row group at a time holds that row group."""
+    for group in range(parquet.metadata.num_row_groups):
+        yield from parquet.iter_batches(batch_rows, row_groups=[group], columns=columns)
