@@ -261,45 +261,16 @@ def test_published_hashes_are_read_in_the_worker_not_pickled(tmp_path: Path) -> 
     assert not PublishedHashes([]) and "a" not in PublishedHashes([])
 
 
-def test_payloads_of_many_candidates_fit_the_memory_limit(tmp_path: Path) -> None:
-    """30,000 texts with 1.3 KB payloads, all candidates, written as the pipeline writes them: the
-    planner verifies them within its 64 MB (node files in small row groups; one 30,000-row group
-    ran out of memory)."""
-    rng = np.random.default_rng(1)
-    path = str(tmp_path / f"{NODES_PREFIX}-0.parquet")
-    writer = RecordWriter(path, NODE_SCHEMA, node_row, NODE_ROWS)
-    for index in range(30_000):
-        exact = f"{index:016x}"
-        payload = pack_payload(
-            rng.integers(0, 2**32, 128, dtype=np.uint32),
-            np.sort(rng.integers(0, 2**32, 200, dtype=np.uint32)),
-            np.empty(0, np.uint32),
-        )
-        bands = [b"t" + bytes([band]) + (index // 2).to_bytes(8, "little") for band in range(3)]
-        writer.write((node_key(f"d{index}", 0.5, 1000, exact), "text", exact, bands, payload))
-    writer.close()
-    ids = _write(
-        tmp_path / f"{IDS_PREFIX}-0.parquet", [(f"d{i}", f"s:0:{i}") for i in range(30_000)], ID_SCHEMA
-    )
-    with tempfile.TemporaryDirectory() as spill, duckdb.connect(f"{spill}/plan.duckdb") as con:
-        planner = DedupPlanner(con, DedupConfig(), spill, {NODES_PREFIX: [path], IDS_PREFIX: [ids]})
-        planner.decide(DocumentFrequencies())
-        assert con.execute("SELECT count(*) FROM pairs").fetchall() == [(15_000,)]
-
-
-@pytest.mark.slow
-def test_near_copies_of_many_nodes_are_decided_within_the_memory_limit(tmp_path: Path) -> None:
-    """120,000 texts with 1.3 KB payloads (150 MB, twice the planner's memory limit), in pairs of
-    near copies: every pair is verified and decided (one kept, one dropped), and the planner's joins
-    and sorts fit its memory (payloads are read from disk by row; a join or sort of payloads in
-    DuckDB ran out of memory from about 40,000 candidates)."""
-    rng = np.random.default_rng(2)
-    count_ = 120_000
-    path = str(tmp_path / f"{NODES_PREFIX}-0.parquet")
+def _plan_generated_nodes(folder: Path, count: int, seed: int, near_pairs: bool, query: str) -> list[tuple]:
+    """`count` texts with 1.3 KB payloads written as the pipeline writes them, in pairs that share
+    their bands (and, with `near_pairs`, their payload: near copies), decided by the planner; the
+    rows of `query` over the planner's tables."""
+    rng = np.random.default_rng(seed)
+    path = str(folder / f"{NODES_PREFIX}-0.parquet")
     writer = RecordWriter(path, NODE_SCHEMA, node_row, NODE_ROWS)
     payload = b""
-    for index in range(count_):
-        if index % 2 == 0:  # the pair's two texts: the same shingles, other exact hashes
+    for index in range(count):
+        if index % 2 == 0 or not near_pairs:
             payload = pack_payload(
                 rng.integers(0, 2**32, 128, dtype=np.uint32),
                 np.sort(rng.integers(0, 2**32, 200, dtype=np.uint32)),
@@ -310,16 +281,33 @@ def test_near_copies_of_many_nodes_are_decided_within_the_memory_limit(tmp_path:
         writer.write((node_key(f"d{index:06d}", 0.5, 1000, exact), "text", exact, bands, payload))
     writer.close()
     ids = _write(
-        tmp_path / f"{IDS_PREFIX}-0.parquet",
-        [(f"d{i:06d}", f"s:0:{i}") for i in range(count_)],
-        ID_SCHEMA,
+        folder / f"{IDS_PREFIX}-0.parquet", [(f"d{i:06d}", f"s:0:{i}") for i in range(count)], ID_SCHEMA
     )
     with tempfile.TemporaryDirectory() as spill, duckdb.connect(f"{spill}/plan.duckdb") as con:
         planner = DedupPlanner(con, DedupConfig(), spill, {NODES_PREFIX: [path], IDS_PREFIX: [ids]})
         planner.decide(DocumentFrequencies())
-        decided = con.execute(
-            "SELECT count(*), count(reason), count(DISTINCT cluster), min(size), max(size) FROM decisions"
-        ).fetchall()
-        pairs = con.execute("SELECT count(*) FROM pairs").fetchall()
-    assert pairs == [(count_ // 2,)]
-    assert decided == [(count_, count_ // 2, count_ // 2, 2, 2)]
+        return con.execute(query).fetchall()
+
+
+def test_payloads_of_many_candidates_fit_the_memory_limit(tmp_path: Path) -> None:
+    """30,000 texts with 1.3 KB payloads, all candidates: the planner verifies them within its 64 MB
+    (node files in small row groups; one 30,000-row group ran out of memory)."""
+    assert _plan_generated_nodes(tmp_path, 30_000, 1, False, "SELECT count(*) FROM pairs") == [(15_000,)]
+
+
+@pytest.mark.slow
+def test_near_copies_of_many_nodes_are_decided_within_the_memory_limit(tmp_path: Path) -> None:
+    """120,000 texts with 1.3 KB payloads (150 MB, twice the planner's memory limit), in pairs of
+    near copies: every pair is verified and decided (one kept, one dropped), and the planner's joins
+    and sorts fit its memory (payloads are read from disk by row; a join or sort of payloads in
+    DuckDB ran out of memory from about 40,000 candidates)."""
+    count_ = 120_000
+    decided = _plan_generated_nodes(
+        tmp_path,
+        count_,
+        2,
+        True,
+        "SELECT (SELECT count(*) FROM pairs), count(*), count(reason), count(DISTINCT cluster),"
+        " min(size), max(size) FROM decisions",
+    )
+    assert decided == [(count_ // 2, count_, count_ // 2, count_ // 2, 2, 2)]
